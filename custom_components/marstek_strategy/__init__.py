@@ -1,0 +1,1 @@
+"""The Marstek multi-battery strategy integration."""

@@ -1,0 +1,60 @@
+"""Constants for the Marstek multi-battery strategy integration."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+import logging
+from typing import Final
+
+DOMAIN: Final = "marstek_strategy"
+LOGGER = logging.getLogger(__package__)
+
+# Hub (config entry) data.
+CONF_GRID_SENSOR: Final = "grid_sensor"
+CONF_PHASE_COUNT: Final = "phase_count"  # 1 or 3
+CONF_PHASE_SENSORS: Final = ("phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor")
+
+# Hub options (entry.options), with their defaults.
+CONF_INTERVAL: Final = "interval"
+CONF_SETTLE_DELAY: Final = "settle_delay"
+CONF_STALE_TIMEOUT: Final = "stale_timeout"
+CONF_REFRESH_METER: Final = "refresh_meter"
+CONF_KEEPALIVE: Final = "keepalive"
+CONF_DRY_RUN: Final = "dry_run"
+
+DEFAULT_INTERVAL: Final = 6.5
+DEFAULT_SETTLE_DELAY: Final = 12.0
+DEFAULT_STALE_TIMEOUT: Final = 30.0
+DEFAULT_REFRESH_METER: Final = True
+DEFAULT_KEEPALIVE: Final = 30.0
+DEFAULT_DRY_RUN: Final = False
+
+# Battery subentries.
+SUBENTRY_BATTERY: Final = "battery"
+CONF_DEVICE_ID: Final = "device_id"
+CONF_PHASE: Final = "phase"  # one of PHASES
+PHASES: Final = ("L1", "L2", "L3")
+
+
+class Role(StrEnum):
+    """A LilyGo entity's job for this integration; the key under which it is stored."""
+
+    SOC = "soc_entity"
+    FORCIBLE_MODE = "forcible_mode_entity"
+    CHARGE_POWER = "charge_power_entity"
+    DISCHARGE_POWER = "discharge_power_entity"
+    RS485_MODE = "rs485_mode_entity"
+    AC_POWER = "ac_power_entity"
+    MAX_CHARGE_POWER = "max_charge_power_entity"
+    MAX_DISCHARGE_POWER = "max_discharge_power_entity"
+    CHARGE_CUTOFF = "charge_cutoff_entity"
+    DISCHARGE_CUTOFF = "discharge_cutoff_entity"
+
+
+REQUIRED_ROLES: Final = (
+    Role.SOC,
+    Role.FORCIBLE_MODE,
+    Role.CHARGE_POWER,
+    Role.DISCHARGE_POWER,
+)
+OPTIONAL_ROLES: Final = tuple(role for role in Role if role not in REQUIRED_ROLES)
