@@ -1,0 +1,1 @@
+"""Simulator and benchmark for the Marstek strategy (no Home Assistant needed)."""
