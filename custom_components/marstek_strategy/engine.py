@@ -1,13 +1,31 @@
 """Pure allocation engine: readings, the plan in force and settings give the next plan.
 
 Nothing here imports Home Assistant: the integration and the benchmark run this same code.
+
+One cycle (``allocate``):
+
+1. The plan in force is clamped to each battery's current limits (a plan derived after a
+   restart may hold anything).
+2. The demand in grid watts is the grid power plus what the batteries deliver now: each
+   commanded watt counts as ``discharge_release_factor`` (0.975) grid watts while
+   discharging and ``charge_release_factor`` (1.045) while charging. These are the inverses of
+   the direction factors, so released power comes back as the same commanded watts.
+3. Positive demand means discharge, otherwise charge. The commanded total is the demand times
+   ``discharge_factor`` (1.026) or ``-charge_factor`` (0.957), rounded to whole watts: this is
+   the *corrected demand*.
+4. When no battery keeps running in that mode (start, or a mode change) and the corrected
+   demand is under ``dead_band_w``, every battery stops.
+5. The strategy (``priority``, ``equal``, ``efficiency``) spreads the corrected demand over
+   the batteries that may run, never above a battery's maximum for the mode (tapered near
+   full) and never at or beyond its cutoff.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+import math
 
 
 class Mode(StrEnum):
@@ -29,9 +47,33 @@ class Strategy(StrEnum):
 class Reason(StrEnum):
     """Why a battery got its setpoint (machine readable, translated by the integration)."""
 
-    # Filled in by the engine: one value per rule that can decide a battery's setpoint.
-    UNAVAILABLE = "unavailable"
-    IDLE = "idle"
+    UNAVAILABLE = "unavailable"  # stopped: no valid readings
+    NOT_ALLOWED = "not_allowed"  # stopped: participation forbids this direction
+    AT_CUTOFF = "at_cutoff"  # stopped: at or beyond its cutoff for the direction
+    DEAD_BAND = "dead_band"  # stopped: demand too small to start
+    IDLE = "idle"  # stopped: not needed
+    RUNNING = "running"  # running on the demand
+    STARTED_BY_PHASE = "started_by_phase"  # started on the phase in greatest need
+    NEAR_CUTOFF = "near_cutoff"  # within the release margin: served last
+    BEHIND_PRIORITY = "behind_priority"  # left behind: catches up first
+    HELD_BACK = "held_back"  # held back while another battery catches up
+    MERGED_SMALL = "merged_small"  # a small setpoint merged with a larger one
+    TAPER = "taper"  # charging power limited near full
+
+
+#: Measured AC efficiency of a Venus E (AC W, charge efficiency, discharge efficiency).
+DEFAULT_EFFICIENCY_TABLE: tuple[tuple[float, float, float], ...] = (
+    (63.0, 0.603, 0.750),
+    (125.0, 0.772, 0.738),
+    (250.0, 0.885, 0.856),
+    (375.0, 0.922, 0.885),
+    (500.0, 0.938, 0.898),
+    (750.0, 0.949, 0.909),
+    (1000.0, 0.955, 0.912),
+    (1500.0, 0.954, 0.909),
+    (2000.0, 0.950, 0.901),
+    (2500.0, 0.944, 0.893),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +112,393 @@ class Plan:
         """Return the plan that stops every battery."""
         return cls(Mode.STOP, tuple(Setpoint(Mode.STOP, 0) for _ in range(count)))
 
+    @property
+    def total_w(self) -> int:
+        """Return the sum of the commanded powers (W)."""
+        return sum(setpoint.power_w for setpoint in self.setpoints)
+
 
 @dataclass(frozen=True, slots=True)
 class StrategySettings:
-    """Every number of the strategy; defaults are the seed's values."""
+    """Every number of the strategy; defaults are the seed's values.
+
+    Margins are percentage points of state of charge, powers whole watts.
+    """
 
     strategy: Strategy = Strategy.PRIORITY
+    release_margin_pct: float = 15.0  # within this of the cutoff: released, served last
+    behind_margin_pct: float = 10.0  # within this of the opposite cutoff: left behind
+    dead_band_w: int = 30  # do not start for a corrected demand below this
+    merge_below_w: int = 500  # a setpoint below this is merged with a larger one
+    taper_soc_pct: float = 95.0  # from this state of charge ...
+    taper_w: int = 1250  # ... charge at most this
+    discharge_factor: float = 1.026  # commanded W per grid W of import to cover
+    charge_factor: float = 0.957  # commanded W per grid W of export to absorb
+    discharge_release_factor: float = 0.975  # grid W per commanded discharge W
+    charge_release_factor: float = 1.045  # grid W per commanded charge W
+    efficiency_table: tuple[tuple[float, float, float], ...] = field(
+        default=DEFAULT_EFFICIENCY_TABLE
+    )
+    hysteresis_w: int = 100  # efficiency: the loss a set change must save
+
+
+# --------------------------------------------------------------------------------------
+# One cycle's view of the fleet
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """What every strategy works from: the mode, each battery's limits and kept power."""
+
+    mode: Mode
+    total_w: int  # corrected demand in commanded W for this mode
+    batteries: tuple[BatteryReading, ...]
+    caps: tuple[int, ...]  # max W this cycle (0 = may not run)
+    excluded: tuple[Reason | None, ...]  # why a battery may not run at all
+    kept: tuple[int, ...]  # power kept from the plan in force (same mode, clamped)
+    settings: StrategySettings
+
+    @property
+    def eligible(self) -> tuple[int, ...]:
+        """Return the indexes of the batteries that may run in this mode."""
+        return tuple(i for i, reason in enumerate(self.excluded) if reason is None)
+
+
+def _is_valid(battery: BatteryReading) -> bool:
+    """Return whether a reading is usable (available and finite)."""
+    return battery.available and all(
+        math.isfinite(value)
+        for value in (battery.soc, battery.charge_cutoff, battery.discharge_cutoff)
+    )
+
+
+def max_w(battery: BatteryReading, mode: Mode, settings: StrategySettings) -> int:
+    """Return the most a battery may take in mode this cycle (taper applied), at least 0."""
+    if mode is Mode.CHARGE:
+        limit = battery.max_charge_w
+        if battery.soc >= settings.taper_soc_pct:
+            limit = min(limit, settings.taper_w)
+    elif mode is Mode.DISCHARGE:
+        limit = battery.max_discharge_w
+    else:
+        limit = 0
+    return max(0, int(limit))
+
+
+def to_cutoff(battery: BatteryReading, mode: Mode) -> float:
+    """Return the points of state of charge left before the cutoff of mode."""
+    if mode is Mode.CHARGE:
+        return battery.charge_cutoff - battery.soc
+    return battery.soc - battery.discharge_cutoff
+
+
+def to_opposite(battery: BatteryReading, mode: Mode) -> float:
+    """Return the points of state of charge from the cutoff opposite to mode."""
+    if mode is Mode.CHARGE:
+        return battery.soc - battery.discharge_cutoff
+    return battery.charge_cutoff - battery.soc
+
+
+def exclusion(battery: BatteryReading, mode: Mode, settings: StrategySettings) -> Reason | None:
+    """Return why battery may not run in mode at all, or None when it may."""
+    if not _is_valid(battery):
+        return Reason.UNAVAILABLE
+    allowed = battery.allow_charge if mode is Mode.CHARGE else battery.allow_discharge
+    if not allowed or max_w(battery, mode, settings) <= 0:
+        return Reason.NOT_ALLOWED
+    if to_cutoff(battery, mode) <= 0:
+        return Reason.AT_CUTOFF
+    return None
+
+
+def _previous_powers(
+    batteries: Sequence[BatteryReading], previous: Plan, settings: StrategySettings
+) -> tuple[tuple[Mode, int], ...]:
+    """Return the plan in force per battery, clamped to 0..max for its mode.
+
+    A plan of another length (batteries added or removed) counts as all stop.
+    """
+    if len(previous.setpoints) != len(batteries):
+        return tuple((Mode.STOP, 0) for _ in batteries)
+    result: list[tuple[Mode, int]] = []
+    for battery, setpoint in zip(batteries, previous.setpoints, strict=True):
+        power = min(max(0, int(setpoint.power_w)), max_w(battery, setpoint.mode, settings))
+        result.append((setpoint.mode, power) if power > 0 else (Mode.STOP, 0))
+    return tuple(result)
+
+
+def demand_w(
+    grid_w: float, powers: Sequence[tuple[Mode, int]], settings: StrategySettings
+) -> float:
+    """Return the grid power without the batteries (W, positive = they should discharge)."""
+    delivered = 0.0
+    for mode, power in powers:
+        if mode is Mode.DISCHARGE:
+            delivered += power * settings.discharge_release_factor
+        elif mode is Mode.CHARGE:
+            delivered -= power * settings.charge_release_factor
+    return grid_w + delivered
+
+
+def corrected_w(demand: float, settings: StrategySettings) -> tuple[Mode, int]:
+    """Return the direction and the commanded watts that cover demand (grid W)."""
+    if demand > 0:
+        return Mode.DISCHARGE, round(demand * settings.discharge_factor)
+    return Mode.CHARGE, round(-demand * settings.charge_factor)
+
+
+def _cycle(
+    grid_w: float,
+    batteries: Sequence[BatteryReading],
+    previous: Plan,
+    settings: StrategySettings,
+) -> Cycle:
+    """Return the cycle's view: mode, corrected demand, limits and kept powers."""
+    powers = _previous_powers(batteries, previous, settings)
+    mode, total = corrected_w(demand_w(grid_w, powers, settings), settings)
+    excluded = tuple(exclusion(battery, mode, settings) for battery in batteries)
+    caps = tuple(
+        0 if reason is not None else max_w(battery, mode, settings)
+        for battery, reason in zip(batteries, excluded, strict=True)
+    )
+    mode_changed = any(m not in (mode, Mode.STOP) for m, _ in powers)
+    kept = tuple(
+        0 if mode_changed or m is not mode else min(power, cap)
+        for (m, power), cap in zip(powers, caps, strict=True)
+    )
+    return Cycle(mode, total, tuple(batteries), caps, excluded, kept, settings)
+
+
+# --------------------------------------------------------------------------------------
+# Building blocks shared by the strategies
+# --------------------------------------------------------------------------------------
+
+
+type Allocation = tuple[list[int], list[Reason]]
+
+
+def fill(order: Sequence[int], caps: Sequence[int], powers: list[int], amount: int) -> int:
+    """Add amount to powers in order, each up to its cap; return what is left."""
+    for index in order:
+        if amount <= 0:
+            break
+        step = min(amount, caps[index] - powers[index])
+        if step > 0:
+            powers[index] += step
+            amount -= step
+    return amount
+
+
+def drain(order: Sequence[int], powers: list[int], amount: int) -> None:
+    """Take amount from powers in order, each down to 0."""
+    for index in order:
+        if amount <= 0:
+            break
+        step = min(amount, powers[index])
+        powers[index] -= step
+        amount -= step
+
+
+def even_split(total: int, members: Sequence[int], caps: Sequence[int]) -> dict[int, int]:
+    """Split total as evenly as caps allow over members (water filling, whole watts).
+
+    Members that cannot take an even share get their cap; the rest is shared again. Odd
+    watts go to the earliest members.
+    """
+    shares: dict[int, int] = {}
+    open_members = sorted(members, key=lambda i: (caps[i], i))
+    left = total
+    while open_members:
+        share = left // len(open_members)
+        smallest = open_members[0]
+        if caps[smallest] <= share:
+            shares[smallest] = caps[smallest]
+            left -= caps[smallest]
+            open_members.pop(0)
+            continue
+        extra = left - share * len(open_members)
+        for position, index in enumerate(sorted(open_members)):
+            shares[index] = share + (1 if position < extra else 0)
+        left = 0
+        break
+    return shares
+
+
+# --------------------------------------------------------------------------------------
+# priority: the seed's strategy, generalised and fixed
+# --------------------------------------------------------------------------------------
+
+
+def _released(cycle: Cycle) -> tuple[dict[int, Reason], bool]:
+    """Return the batteries released this cycle (with why) and whether one is behind.
+
+    Released: within the release margin of the cutoff (near_cutoff) or, while some battery
+    is within the behind margin of the opposite cutoff, more than the release margin from
+    that opposite cutoff (held_back).
+    """
+    settings = cycle.settings
+    eligible = cycle.eligible
+    behind = {
+        i
+        for i in eligible
+        if to_opposite(cycle.batteries[i], cycle.mode) <= settings.behind_margin_pct
+    }
+    released: dict[int, Reason] = {}
+    for i in eligible:
+        battery = cycle.batteries[i]
+        if to_cutoff(battery, cycle.mode) <= settings.release_margin_pct:
+            released[i] = Reason.NEAR_CUTOFF
+        elif behind and to_opposite(battery, cycle.mode) > settings.release_margin_pct:
+            released[i] = Reason.HELD_BACK
+    return released, bool(behind)
+
+
+def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amount: int) -> int:
+    """Start candidates on the phase in greatest need, each up to its cap; return the rest.
+
+    Need is import while discharging and export while charging. Batteries that report the
+    same phase power share a phase: what one is given lowers that phase's need for the next.
+    Ties break by battery order.
+    """
+    sign = 1.0 if cycle.mode is Mode.DISCHARGE else -1.0
+    factor = (
+        cycle.settings.discharge_release_factor
+        if cycle.mode is Mode.DISCHARGE
+        else cycle.settings.charge_release_factor
+    )
+    given: dict[float, float] = {}
+    waiting = list(candidates)
+    while waiting and amount > 0:
+        needs = {
+            i: sign * cycle.batteries[i].phase_w - given.get(cycle.batteries[i].phase_w, 0.0)
+            for i in waiting
+        }
+        best = max(waiting, key=lambda i: (needs[i], -i))
+        waiting.remove(best)
+        step = min(amount, cycle.caps[best])
+        powers[best] = step
+        amount -= step
+        phase = cycle.batteries[best].phase_w
+        given[phase] = given.get(phase, 0.0) + step * factor
+    return amount
+
+
+def _merge_small(cycle: Cycle, powers: list[int], reasons: list[Reason]) -> None:
+    """Merge the smallest setpoint under merge_below_w with the highest other one.
+
+    The small one moves onto the highest when that stays within its cap; otherwise the two
+    are split as evenly as their caps allow. Only running batteries take part, so power
+    never moves onto a battery at its cutoff.
+    """
+    running = [i for i, power in enumerate(powers) if power > 0]
+    if len(running) < 2:
+        return
+    small = min(running, key=lambda i: (powers[i], -i))
+    if powers[small] >= cycle.settings.merge_below_w:
+        return
+    high = max((i for i in running if i != small), key=lambda i: (powers[i], -i))
+    together = powers[small] + powers[high]
+    if together <= cycle.caps[high]:
+        powers[high], powers[small] = together, 0
+        reasons[small] = Reason.MERGED_SMALL
+        return
+    shares = even_split(together, (high, small), cycle.caps)
+    powers[high], powers[small] = shares[high], shares[small]
+    reasons[small] = reasons[high] = Reason.MERGED_SMALL
+
+
+def _priority(cycle: Cycle) -> Allocation:
+    """Spread the corrected demand the seed's way (steps A to D of seed-strategy.md)."""
+    released, behind = _released(cycle)
+    powers = [0 if i in released else power for i, power in enumerate(cycle.kept)]
+    reasons = [Reason.RUNNING if power > 0 else Reason.IDLE for power in powers]
+    for i, reason in released.items():
+        reasons[i] = reason
+    if behind:
+        for i in cycle.eligible:
+            if i not in released and to_opposite(cycle.batteries[i], cycle.mode) <= (
+                cycle.settings.behind_margin_pct
+            ):
+                reasons[i] = Reason.BEHIND_PRIORITY
+    delta = cycle.total_w - sum(powers)
+    running = [i for i, power in enumerate(powers) if power > 0]
+    if delta < 0:
+        drain(sorted(running, key=lambda i: (powers[i], -i)), powers, -delta)
+    else:
+        delta = fill(sorted(running, key=lambda i: (-powers[i], i)), cycle.caps, powers, delta)
+        idle = [i for i in cycle.eligible if powers[i] == 0]
+        if not behind:
+            by_phase = [i for i in idle if i not in released]
+            before = list(powers)
+            delta = _phase_order(cycle, by_phase, powers, delta)
+            for i in by_phase:
+                if powers[i] > before[i]:
+                    reasons[i] = Reason.STARTED_BY_PHASE
+        idle = [i for i in cycle.eligible if powers[i] == 0]
+        direction = 1 if cycle.mode is Mode.CHARGE else -1
+        idle.sort(key=lambda i: (direction * cycle.batteries[i].soc, i))
+        fill(idle, cycle.caps, powers, delta)
+    _merge_small(cycle, powers, reasons)
+    return powers, reasons
+
+
+# --------------------------------------------------------------------------------------
+# equal: the demand split evenly
+# --------------------------------------------------------------------------------------
+
+
+def _equal(cycle: Cycle) -> Allocation:
+    """Split the corrected demand evenly over every battery that may run."""
+    shares = even_split(cycle.total_w, cycle.eligible, cycle.caps)
+    powers = [shares.get(i, 0) for i in range(len(cycle.batteries))]
+    reasons = [Reason.RUNNING if power > 0 else Reason.IDLE for power in powers]
+    return powers, reasons
+
+
+STRATEGIES: dict[Strategy, Callable[[Cycle], Allocation]] = {
+    Strategy.PRIORITY: _priority,
+    Strategy.EQUAL: _equal,
+}
+
+
+# --------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------
+
+
+def _plan(cycle: Cycle, powers: Sequence[int], reasons: Sequence[Reason]) -> Plan:
+    """Return the plan for powers, enforcing caps and exclusions as a last guard."""
+    setpoints: list[Setpoint] = []
+    for i, (power, reason) in enumerate(zip(powers, reasons, strict=True)):
+        excluded = cycle.excluded[i]
+        watts = 0 if excluded is not None else min(max(0, power), cycle.caps[i])
+        if watts <= 0:
+            stopped = excluded or (reason if reason in _STOP_REASONS else Reason.IDLE)
+            setpoints.append(Setpoint(Mode.STOP, 0, stopped))
+            continue
+        tapered = cycle.mode is Mode.CHARGE and (
+            watts == cycle.caps[i] < cycle.batteries[i].max_charge_w
+        )
+        setpoints.append(Setpoint(cycle.mode, watts, Reason.TAPER if tapered else reason))
+    mode = cycle.mode if any(s.power_w > 0 for s in setpoints) else Mode.STOP
+    return Plan(mode, tuple(setpoints))
+
+
+_STOP_REASONS = frozenset(
+    {Reason.NEAR_CUTOFF, Reason.HELD_BACK, Reason.MERGED_SMALL, Reason.DEAD_BAND}
+)
+
+
+def stopped(batteries: Sequence[BatteryReading], reason: Reason) -> Plan:
+    """Return the all-stop plan, with reason for every battery that has no worse one."""
+    return Plan(
+        Mode.STOP,
+        tuple(
+            Setpoint(Mode.STOP, 0, reason if _is_valid(battery) else Reason.UNAVAILABLE)
+            for battery in batteries
+        ),
+    )
 
 
 def allocate(
@@ -84,5 +507,15 @@ def allocate(
     previous: Plan,
     settings: StrategySettings,
 ) -> Plan:
-    """Return the next plan for grid_w (W, positive = import, corrected by the target)."""
-    raise NotImplementedError
+    """Return the next plan for grid_w (W, positive = import, corrected by the target).
+
+    A grid power that is not a finite number stops every battery.
+    """
+    if not math.isfinite(grid_w):
+        return stopped(batteries, Reason.IDLE)
+    cycle = _cycle(grid_w, batteries, previous, settings)
+    if sum(cycle.kept) == 0 and cycle.total_w < settings.dead_band_w:
+        reasons = [r if r is not None else Reason.DEAD_BAND for r in cycle.excluded]
+        return _plan(cycle, [0] * len(batteries), reasons)
+    powers, reasons = STRATEGIES.get(settings.strategy, _priority)(cycle)
+    return _plan(cycle, powers, reasons)
