@@ -1,1 +1,55 @@
 """The Marstek multi-battery strategy integration."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HassJob, HomeAssistant, callback
+from homeassistant.helpers.start import async_at_started
+
+from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
+from .readings import Settings
+
+__all__ = ["MarstekConfigEntry", "MarstekData"]
+
+PLATFORMS: list[Platform] = [
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> bool:
+    """Set up the strategy hub: entities first (they restore the settings), then the loop."""
+    settings = Settings()
+    coordinator = MarstekCoordinator(hass, entry, settings)
+    entry.runtime_data = MarstekData(coordinator, settings)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    entry.async_on_unload(coordinator.async_watch_registry())
+    # Stop the batteries before the integrations (ESPHome among them) shut down.
+    entry.async_on_unload(
+        hass.async_add_shutdown_job(
+            HassJob(coordinator.async_stop_batteries, "marstek_strategy stop batteries")
+        )
+    )
+
+    @callback
+    def _async_started(_hass: HomeAssistant) -> None:
+        coordinator.async_start()
+
+    # The LilyGo entities may not exist yet while Home Assistant starts.
+    entry.async_on_unload(async_at_started(hass, _async_started))
+    return True
+
+
+async def _async_update_listener(hass: HomeAssistant, entry: MarstekConfigEntry) -> None:
+    """Reload on new options, reconfiguration and added or removed batteries."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> bool:
+    """Stop every battery, then unload the entities."""
+    await entry.runtime_data.coordinator.async_stop_batteries()
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -1,0 +1,757 @@
+"""The control loop: read and validate states, run the engine and policy, write the batteries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+import math
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, UnitOfPower
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Context,
+    Event,
+    HassJob,
+    HomeAssistant,
+    State,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_entity_registry_updated_event,
+)
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+from homeassistant.util.unit_conversion import PowerConverter
+
+from . import control, engine
+from .const import (
+    CONF_DRY_RUN,
+    CONF_GRID_SENSOR,
+    CONF_INTERVAL,
+    CONF_KEEPALIVE,
+    CONF_PHASE,
+    CONF_PHASE_COUNT,
+    CONF_PHASE_SENSORS,
+    CONF_REFRESH_METER,
+    CONF_SETTLE_DELAY,
+    CONF_STALE_TIMEOUT,
+    DEFAULT_DRY_RUN,
+    DEFAULT_INTERVAL,
+    DEFAULT_KEEPALIVE,
+    DEFAULT_REFRESH_METER,
+    DEFAULT_SETTLE_DELAY,
+    DEFAULT_STALE_TIMEOUT,
+    DOMAIN,
+    LOGGER,
+    PHASES,
+    SUBENTRY_BATTERY,
+    Role,
+)
+from .control import Commanded, Write, WriteKind
+from .engine import Mode, Plan, Setpoint
+from .readings import (
+    UNAVAILABLE_STATES,
+    BatterySettings,
+    BatteryValues,
+    Cause,
+    Problem,
+    Settings,
+    battery_reading,
+    meter_problem,
+    parse_number,
+)
+
+WRITE_TIMEOUT_S = 10.0
+REFRESH_TIMEOUT_S = 5.0
+WRITE_LOG_SIZE = 200
+START_DELAY_S = 0.0
+
+# Which entity a write goes to, the service that writes it, and the service's value key.
+_WRITE_TARGETS: Final[dict[WriteKind, tuple[Role, str, str, str]]] = {
+    WriteKind.RS485_ENABLE: (Role.RS485_MODE, "select", "select_option", "option"),
+    WriteKind.CHARGE_POWER: (Role.CHARGE_POWER, "number", "set_value", "value"),
+    WriteKind.DISCHARGE_POWER: (Role.DISCHARGE_POWER, "number", "set_value", "value"),
+    WriteKind.MODE: (Role.FORCIBLE_MODE, "select", "select_option", "option"),
+}
+# Control entities a battery cannot be driven without (RS485 only where configured).
+_CONTROL_ROLES = (
+    Role.SOC,
+    Role.FORCIBLE_MODE,
+    Role.CHARGE_POWER,
+    Role.DISCHARGE_POWER,
+    Role.RS485_MODE,
+)
+RS485_ENABLE = "enable"
+
+
+class Status(StrEnum):
+    """What the loop did in its last cycle."""
+
+    RUNNING = "running"
+    SETTLING = "settling"
+    DISABLED = "disabled"
+    DRY_RUN = "dry_run"
+    FAIL_SAFE = "fail_safe"
+
+
+# Reasons shown for a battery besides the engine's own.
+REASON_FAIL_SAFE = "fail_safe"
+REASON_DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryConfig:
+    """One configured battery: its subentry and the LilyGo entities per role."""
+
+    subentry_id: str
+    title: str
+    phase: str
+    entities: Mapping[Role, str]
+
+    @classmethod
+    def from_subentry(cls, subentry: ConfigSubentry) -> BatteryConfig:
+        """Build from a battery subentry."""
+        return cls(
+            subentry_id=subentry.subentry_id,
+            title=subentry.title,
+            phase=str(subentry.data.get(CONF_PHASE, PHASES[0])),
+            entities={role: subentry.data[role] for role in Role if subentry.data.get(role)},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    """One write, as the write log keeps it."""
+
+    time: datetime
+    battery: str
+    kind: WriteKind
+    entity_id: str | None
+    value: int | str
+    result: str  # ok, failed, skipped, dry_run
+    detail: str | None = None
+    context_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryState:
+    """One battery in one cycle: what was read, why it is out, what it was told."""
+
+    reading: engine.BatteryReading | None
+    problem: Problem | None
+    setpoint: Setpoint
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CycleData:
+    """The outcome of one cycle, shown by the sensors and diagnostics."""
+
+    time: datetime
+    status: Status
+    delay_s: float
+    cause: Cause | None = None
+    cause_entity_id: str | None = None
+    grid_w: float | None = None
+    engine_grid_w: float | None = None
+    batteries: Mapping[str, BatteryState] = field(default_factory=dict)
+    writes: tuple[WriteRecord, ...] = ()
+
+    @property
+    def total_setpoint_w(self) -> int:
+        """Sum of the setpoints, positive discharging, negative charging."""
+        return sum(signed_power(state.setpoint) for state in self.batteries.values())
+
+
+def signed_power(setpoint: Setpoint) -> int:
+    """Return the setpoint as the energy dashboard counts battery power (discharge > 0)."""
+    if setpoint.mode is Mode.DISCHARGE:
+        return setpoint.power_w
+    if setpoint.mode is Mode.CHARGE:
+        return -setpoint.power_w
+    return 0
+
+
+@dataclass(slots=True)
+class MarstekData:
+    """Runtime data of a config entry: the loop and the user's settings."""
+
+    coordinator: MarstekCoordinator
+    settings: Settings
+
+
+type MarstekConfigEntry = ConfigEntry[MarstekData]
+
+
+def battery_configs(entry: ConfigEntry) -> list[BatteryConfig]:
+    """Return the entry's batteries in subentry order."""
+    return [
+        BatteryConfig.from_subentry(subentry)
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_BATTERY
+    ]
+
+
+def _apply(commanded: Commanded, write: Write) -> Commanded:
+    """Return what is commanded once write has been made."""
+    if write.kind is WriteKind.RS485_ENABLE:
+        return replace(commanded, rs485_enabled=True)
+    if write.kind is WriteKind.CHARGE_POWER:
+        return replace(commanded, charge_w=int(write.value))
+    if write.kind is WriteKind.DISCHARGE_POWER:
+        return replace(commanded, discharge_w=int(write.value))
+    return replace(commanded, mode=Mode(str(write.value)))
+
+
+def _number_value(state: State, value: float) -> float:
+    """Clamp and round value to a number entity's min, max and step."""
+    low = parse_number(str(state.attributes.get("min")))
+    high = parse_number(str(state.attributes.get("max")))
+    step = parse_number(str(state.attributes.get("step")))
+    if step is not None and step > 0:
+        base = low if low is not None else 0.0
+        value = base + round((value - base) / step) * step
+    if high is not None:
+        value = min(value, high)
+    if low is not None:
+        value = max(value, low)
+    return value
+
+
+class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
+    """Runs one control cycle, then waits the policy's delay before the next."""
+
+    config_entry: MarstekConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: MarstekConfigEntry, settings: Settings) -> None:
+        """Set up the loop for entry; it starts with async_start."""
+        super().__init__(hass, LOGGER, config_entry=entry, name=entry.title)
+        self.settings = settings
+        self.batteries = battery_configs(entry)
+        for battery in self.batteries:
+            settings.batteries.setdefault(battery.subentry_id, BatterySettings())
+        options = entry.options
+        self.interval_s = float(options.get(CONF_INTERVAL, DEFAULT_INTERVAL))
+        self.settle_s = float(options.get(CONF_SETTLE_DELAY, DEFAULT_SETTLE_DELAY))
+        self.stale_s = float(options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT))
+        self.refresh_meter = bool(options.get(CONF_REFRESH_METER, DEFAULT_REFRESH_METER))
+        keepalive = float(options.get(CONF_KEEPALIVE, DEFAULT_KEEPALIVE))
+        self.keepalive_s = keepalive if keepalive > 0 else math.inf
+        self.dry_run = bool(options.get(CONF_DRY_RUN, DEFAULT_DRY_RUN))
+        self.grid_sensor: str = entry.data[CONF_GRID_SENSOR]
+        self.phase_sensors: dict[str, str] = {}
+        if int(entry.data.get(CONF_PHASE_COUNT, 1)) == 3:
+            self.phase_sensors = {
+                phase: entry.data[key]
+                for phase, key in zip(PHASES, CONF_PHASE_SENSORS, strict=True)
+                if entry.data.get(key)
+            }
+        self.write_log: deque[WriteRecord] = deque(maxlen=WRITE_LOG_SIZE)
+        self.commanded: list[Commanded] | None = None  # None until the first cycle
+        self.plan: Plan | None = None
+        self._last_keepalive: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._unsub_timer: CALLBACK_TYPE | None = None
+        self._started = False
+        self._stopped = False
+        self._disabled_stopped = False
+        self._fail_safe: Cause | None = None
+        self._problems: dict[str, Problem | None] = {}
+        self._failing_targets: set[str] = set()
+        self._refresh_failed = False
+
+    # ----------------------------------------------------------------- schedule
+
+    @property
+    def loop_settings(self) -> control.LoopSettings:
+        """Return the policy's timing."""
+        return control.LoopSettings(
+            interval_s=self.interval_s, settle_s=self.settle_s, keepalive_s=self.keepalive_s
+        )
+
+    def _schedule(self, delay_s: float) -> None:
+        """Run the next cycle after delay_s."""
+        self._cancel_timer()
+        if self._stopped:
+            return
+        self._unsub_timer = async_call_later(
+            self.hass,
+            delay_s,
+            HassJob(self._async_timer_fired, f"{DOMAIN} cycle", cancel_on_shutdown=True),
+        )
+
+    def _cancel_timer(self) -> None:
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+
+    async def _async_timer_fired(self, _now: datetime) -> None:
+        self._unsub_timer = None
+        await self.async_refresh()
+
+    @callback
+    def async_start(self) -> None:
+        """Run the first cycle now (call once Home Assistant has started)."""
+        # Switched off before the restart: it already left the batteries alone.
+        self._disabled_stopped = not self.settings.enabled
+        self._started = True
+        self._schedule(START_DELAY_S)
+
+    async def async_cycle_now(self) -> None:
+        """Run a cycle at once (after the switch changed), if the loop runs."""
+        if self._started and not self._stopped:
+            await self.async_refresh()
+
+    async def async_shutdown(self) -> None:
+        """Cancel the next cycle and ignore new ones."""
+        self._stopped = True
+        self._cancel_timer()
+        await super().async_shutdown()
+
+    async def async_stop_batteries(self) -> None:
+        """Stop the loop and set every battery it drives to stop with 0 W."""
+        self._stopped = True
+        self._cancel_timer()
+        async with self._lock:
+            if self.dry_run or not self.settings.enabled:
+                return  # it drives nothing: dry-run, or already stopped when switched off
+            LOGGER.debug("Stopping every battery")
+            await self._async_stop_all()
+
+    # -------------------------------------------------------------------- cycle
+
+    async def _async_update_data(self) -> CycleData | None:
+        """Run one cycle; never raises, so the loop always goes on."""
+        async with self._lock:
+            try:
+                data = await self._async_cycle()
+            except Exception:
+                LOGGER.exception("Control cycle failed; stopping every battery")
+                data = await self._async_enter_fail_safe(Cause.ERROR, None)
+            self._schedule(data.delay_s)
+            return data
+
+    async def _async_cycle(self) -> CycleData:
+        now = dt_util.utcnow()
+        commanded = self._commanded_now()
+        if self._stopped:
+            return CycleData(now, Status.DISABLED, self.interval_s)
+        if not self.settings.enabled:
+            writes: tuple[WriteRecord, ...] = ()
+            if not self._disabled_stopped:
+                LOGGER.info("Strategy switched off: stopping every battery")
+                writes = await self._async_stop_all()
+                self._disabled_stopped = True
+            self.plan = Plan.all_stop(len(self.batteries))
+            self._fail_safe = None
+            return CycleData(
+                now,
+                Status.DISABLED,
+                self.interval_s,
+                batteries=self._idle_states(REASON_DISABLED),
+                writes=writes,
+            )
+        self._disabled_stopped = False
+
+        if self.refresh_meter:
+            await self._async_refresh_meter()
+        grid_w, cause, cause_entity = self._read_meter(self.grid_sensor)
+        phase_w: dict[str, float] = {}
+        for phase, entity_id in self.phase_sensors.items():
+            if cause is not None:
+                break
+            value, cause, cause_entity = self._read_meter(entity_id)
+            phase_w[phase] = value
+        if cause is not None:
+            return await self._async_enter_fail_safe(cause, cause_entity)
+        if self._fail_safe is not None:
+            LOGGER.info("Meter is back; the strategy resumes")
+            self._fail_safe = None
+
+        readings: list[engine.BatteryReading] = []
+        problems: list[Problem | None] = []
+        for battery in self.batteries:
+            reading, problem = self._read_battery(battery, phase_w.get(battery.phase, grid_w))
+            readings.append(reading)
+            problems.append(problem)
+            self._log_problem(battery, problem)
+
+        engine_grid_w = grid_w - self.settings.grid_target_w
+        previous = self.plan if self.plan is not None else control.plan_from_commanded(commanded)
+        plan = engine.allocate(
+            engine_grid_w,
+            readings,
+            previous,
+            replace(engine.StrategySettings(), strategy=self.settings.strategy),
+        )
+        decision = control.decide(
+            plan,
+            commanded,
+            [Role.RS485_MODE in battery.entities for battery in self.batteries],
+            self._since_keepalive(now),
+            self.loop_settings,
+        )
+        records = await self._async_write(decision.writes)
+        if decision.keepalive:
+            self._last_keepalive = now
+        self.plan = plan
+        if self.dry_run:
+            status = Status.DRY_RUN
+        elif decision.delay_s > self.interval_s:
+            status = Status.SETTLING
+        else:
+            status = Status.RUNNING
+        return CycleData(
+            now,
+            status,
+            decision.delay_s,
+            grid_w=grid_w,
+            engine_grid_w=engine_grid_w,
+            batteries={
+                battery.subentry_id: BatteryState(reading, problem, setpoint, setpoint.reason.value)
+                for battery, reading, problem, setpoint in zip(
+                    self.batteries, readings, problems, plan.setpoints, strict=True
+                )
+            },
+            writes=records,
+        )
+
+    async def _async_enter_fail_safe(self, cause: Cause, entity_id: str | None) -> CycleData:
+        """Stop every battery: all at once on entry, then only what still differs."""
+        now = dt_util.utcnow()
+        if self._fail_safe is None:
+            LOGGER.warning(
+                "Fail-safe (%s%s): stopping every battery",
+                cause,
+                f", {entity_id}" if entity_id else "",
+            )
+            writes = await self._async_stop_all()
+        else:
+            decision = control.decide(
+                Plan.all_stop(len(self.batteries)),
+                self._commanded_now(),
+                [Role.RS485_MODE in battery.entities for battery in self.batteries],
+                self._since_keepalive(now),
+                self.loop_settings,
+            )
+            writes = await self._async_write(decision.writes)
+        self._fail_safe = cause
+        self.plan = Plan.all_stop(len(self.batteries))
+        return CycleData(
+            now,
+            Status.FAIL_SAFE,
+            self.interval_s,
+            cause=cause,
+            cause_entity_id=entity_id,
+            batteries=self._idle_states(REASON_FAIL_SAFE),
+            writes=writes,
+        )
+
+    def _idle_states(self, reason: str) -> dict[str, BatteryState]:
+        return {
+            battery.subentry_id: BatteryState(None, None, Setpoint(Mode.STOP, 0), reason)
+            for battery in self.batteries
+        }
+
+    def _since_keepalive(self, now: datetime) -> float:
+        if self._last_keepalive is None:
+            return math.inf
+        return (now - self._last_keepalive).total_seconds()
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_meter(self, entity_id: str) -> tuple[float, Cause | None, str | None]:
+        """Return a meter's power in W, or why it cannot be used."""
+        state = self.hass.states.get(entity_id)
+        age_s = None
+        if state is not None:
+            age_s = (dt_util.utcnow() - state.last_reported).total_seconds()
+        cause = meter_problem(state.state if state else None, age_s, self.stale_s)
+        if cause is not None or state is None:
+            return 0.0, cause, entity_id
+        value = float(state.state)
+        unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+        if unit in (None, UnitOfPower.WATT):
+            return value, None, None
+        if unit not in PowerConverter.VALID_UNITS:
+            return 0.0, Cause.METER_INVALID, entity_id
+        return PowerConverter.convert(value, unit, UnitOfPower.WATT), None, None
+
+    async def _async_refresh_meter(self) -> None:
+        """Ask the meter's integration for a fresh reading (the seed does this too)."""
+        entity_ids = [self.grid_sensor, *self.phase_sensors.values()]
+        try:
+            async with asyncio.timeout(REFRESH_TIMEOUT_S):
+                await self.hass.services.async_call(
+                    "homeassistant",
+                    "update_entity",
+                    {ATTR_ENTITY_ID: entity_ids},
+                    blocking=True,
+                )
+        except (HomeAssistantError, TimeoutError) as err:
+            if not self._refresh_failed:
+                LOGGER.warning("Could not refresh the meter entities: %s", err)
+                self._refresh_failed = True
+        else:
+            if self._refresh_failed:
+                LOGGER.info("Refreshing the meter entities works again")
+                self._refresh_failed = False
+
+    def _state(self, battery: BatteryConfig, role: Role) -> State | None:
+        entity_id = battery.entities.get(role)
+        return self.hass.states.get(entity_id) if entity_id else None
+
+    def _value(self, battery: BatteryConfig, role: Role) -> float | None:
+        state = self._state(battery, role)
+        return parse_number(state.state) if state else None
+
+    def _read_battery(
+        self, battery: BatteryConfig, phase_w: float
+    ) -> tuple[engine.BatteryReading, Problem | None]:
+        control_ok = True
+        control_missing = False
+        for role in _CONTROL_ROLES:
+            if role not in battery.entities:
+                continue
+            state = self._state(battery, role)
+            if state is None:
+                control_ok, control_missing = False, True
+            elif state.state in UNAVAILABLE_STATES:
+                control_ok = False
+
+        def attr_max(role: Role) -> float | None:
+            state = self._state(battery, role)
+            return parse_number(str(state.attributes.get("max"))) if state else None
+
+        values = BatteryValues(
+            soc=self._value(battery, Role.SOC),
+            control_ok=control_ok,
+            control_missing=control_missing,
+            own_charge_cutoff=self._value(battery, Role.CHARGE_CUTOFF),
+            own_discharge_cutoff=self._value(battery, Role.DISCHARGE_CUTOFF),
+            own_max_charge_w=self._value(battery, Role.MAX_CHARGE_POWER),
+            own_max_discharge_w=self._value(battery, Role.MAX_DISCHARGE_POWER),
+            target_max_charge_w=attr_max(Role.CHARGE_POWER),
+            target_max_discharge_w=attr_max(Role.DISCHARGE_POWER),
+        )
+        return battery_reading(values, self.settings.batteries[battery.subentry_id], phase_w)
+
+    def _log_problem(self, battery: BatteryConfig, problem: Problem | None) -> None:
+        """Log once when a battery drops out, and once when it is back."""
+        before = self._problems.get(battery.subentry_id)
+        if problem == before:
+            return
+        self._problems[battery.subentry_id] = problem
+        if problem is not None:
+            LOGGER.warning("Battery %s takes no part: %s", battery.title, problem)
+        else:
+            LOGGER.info("Battery %s takes part again", battery.title)
+
+    def _commanded_now(self) -> list[Commanded]:
+        """Return what is commanded; on the first call, what the entities say now."""
+        if self.commanded is None:
+            self.commanded = [self._commanded_from_entities(b) for b in self.batteries]
+        return self.commanded
+
+    def _commanded_from_entities(self, battery: BatteryConfig) -> Commanded:
+        mode_state = self._state(battery, Role.FORCIBLE_MODE)
+        mode = Mode.STOP
+        if mode_state is not None and mode_state.state in set(Mode):
+            mode = Mode(mode_state.state)
+        rs485 = self._state(battery, Role.RS485_MODE)
+        return Commanded(
+            mode=mode,
+            charge_w=int(self._value(battery, Role.CHARGE_POWER) or 0),
+            discharge_w=int(self._value(battery, Role.DISCHARGE_POWER) or 0),
+            rs485_enabled=rs485 is not None and rs485.state == RS485_ENABLE,
+        )
+
+    # ------------------------------------------------------------------ writing
+
+    async def _async_stop_all(self) -> tuple[WriteRecord, ...]:
+        """Write stop and 0 W to every battery, whatever is believed commanded."""
+        commanded = self._commanded_now()
+        return await self._async_write(control.stop_writes(commanded))
+
+    async def _async_write(self, writes: Sequence[Write]) -> tuple[WriteRecord, ...]:
+        """Make writes (batteries in parallel, in order per battery); update commanded."""
+        per_battery: dict[int, list[Write]] = {}
+        for write in writes:
+            per_battery.setdefault(write.battery, []).append(write)
+        results = await asyncio.gather(
+            *(self._async_write_battery(index, items) for index, items in per_battery.items())
+        )
+        records = tuple(record for batch in results for record in batch)
+        self.write_log.extend(records)
+        return records
+
+    async def _async_write_battery(self, index: int, writes: Iterable[Write]) -> list[WriteRecord]:
+        battery = self.batteries[index]
+        commanded = self._commanded_now()
+        records = []
+        for write in writes:
+            record = await self._async_write_one(battery, write)
+            records.append(record)
+            if record.result in ("ok", "dry_run"):
+                commanded[index] = _apply(commanded[index], write)
+        return records
+
+    async def _async_write_one(self, battery: BatteryConfig, write: Write) -> WriteRecord:
+        role, domain, service, key = _WRITE_TARGETS[write.kind]
+        entity_id = battery.entities.get(role)
+        now = dt_util.utcnow()
+
+        def record(result: str, value: int | str, detail: str | None = None) -> WriteRecord:
+            return WriteRecord(
+                now, battery.title, write.kind, entity_id, value, result, detail, context_id
+            )
+
+        context_id: str | None = None
+        if self.dry_run:
+            return record("dry_run", write.value)
+        state = self.hass.states.get(entity_id) if entity_id else None
+        if entity_id is None or state is None or state.state in UNAVAILABLE_STATES:
+            self._log_write_failure(entity_id or str(role), "not available")
+            return record("skipped", write.value, "not available")
+        value: float | str
+        if domain == "number":
+            value = _number_value(state, float(write.value))
+            if value == int(value):
+                value = int(value)
+        else:
+            value = str(write.value)
+            options = state.attributes.get("options")
+            if isinstance(options, list) and value not in options:
+                self._log_write_failure(entity_id, f"{value!r} is not an option")
+                return record("skipped", value, "not an option")
+        context = Context()
+        context_id = context.id
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self.hass.services.async_call(
+                    domain,
+                    service,
+                    {ATTR_ENTITY_ID: entity_id, key: value},
+                    blocking=True,
+                    context=context,
+                )
+        except (HomeAssistantError, TimeoutError, ValueError) as err:
+            self._log_write_failure(entity_id, repr(err))
+            return record("failed", value if isinstance(value, str) else int(value), repr(err))
+        if entity_id in self._failing_targets:
+            self._failing_targets.discard(entity_id)
+            LOGGER.info("Writing %s works again", entity_id)
+        return record("ok", value if isinstance(value, str) else int(value))
+
+    def _log_write_failure(self, entity_id: str, detail: str) -> None:
+        """Log a failing target once; it is retried every cycle."""
+        if entity_id in self._failing_targets:
+            LOGGER.debug("Write to %s failed again: %s", entity_id, detail)
+            return
+        self._failing_targets.add(entity_id)
+        LOGGER.warning("Write to %s failed (%s); retrying next cycle", entity_id, detail)
+
+    # ------------------------------------------------------------------ repairs
+
+    def watched_entities(self) -> dict[str, tuple[str | None, str]]:
+        """Return every configured entity id: (subentry id or None, config key)."""
+        watched: dict[str, tuple[str | None, str]] = {self.grid_sensor: (None, CONF_GRID_SENSOR)}
+        for key in CONF_PHASE_SENSORS:
+            if entity_id := self.config_entry.data.get(key):
+                watched[entity_id] = (None, key)
+        for battery in self.batteries:
+            for role, entity_id in battery.entities.items():
+                watched[entity_id] = (battery.subentry_id, role.value)
+        return watched
+
+    @callback
+    def async_watch_registry(self) -> CALLBACK_TYPE:
+        """Raise a repair issue when a configured entity leaves the registry."""
+        watched = self.watched_entities()
+        registry = er.async_get(self.hass)
+        for entity_id in watched:
+            if registry.async_get(entity_id) is not None:
+                ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(entity_id))
+        return async_track_entity_registry_updated_event(
+            self.hass, list(watched), self._async_registry_updated
+        )
+
+    def _issue_id(self, entity_id: str) -> str:
+        return f"entity_removed_{self.config_entry.entry_id}_{entity_id}"
+
+    @callback
+    def _async_registry_updated(self, event: Event[er.EventEntityRegistryUpdatedData]) -> None:
+        data = event.data
+        entity_id = data["entity_id"]
+        if data["action"] == "remove":
+            self._create_removed_issue(entity_id)
+        elif data["action"] == "create":
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(entity_id))
+        elif data["action"] == "update" and "old_entity_id" in data:
+            self._follow_rename(data["old_entity_id"], entity_id)
+
+    def _create_removed_issue(self, entity_id: str) -> None:
+        subentry_id, _key = self.watched_entities()[entity_id]
+        owner = self.config_entry.title
+        if subentry_id is not None:
+            owner = self.config_entry.subentries[subentry_id].title
+        LOGGER.warning("Configured entity %s was removed (%s)", entity_id, owner)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(entity_id),
+            is_fixable=False,
+            is_persistent=True,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="entity_removed",
+            translation_placeholders={"entity_id": entity_id, "name": owner},
+        )
+
+    def _follow_rename(self, old_entity_id: str, new_entity_id: str) -> None:
+        """Keep the configuration pointing at a renamed entity (this reloads the entry)."""
+        subentry_id, key = self.watched_entities()[old_entity_id]
+        entries = self.hass.config_entries
+        entry = self.config_entry
+        LOGGER.info("Configured entity %s was renamed to %s", old_entity_id, new_entity_id)
+        if subentry_id is None:
+            entries.async_update_entry(entry, data={**entry.data, key: new_entity_id})
+            return
+        subentry = entry.subentries[subentry_id]
+        entries.async_update_subentry(entry, subentry, data={**subentry.data, key: new_entity_id})
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Return the loop's state for diagnostics."""
+        return {
+            "commanded": [
+                {"battery": battery.title, **_commanded_dict(commanded)}
+                for battery, commanded in zip(self.batteries, self.commanded or [], strict=False)
+            ],
+            "plan": None
+            if self.plan is None
+            else {
+                "mode": self.plan.mode,
+                "setpoints": [
+                    {"mode": s.mode, "power_w": s.power_w, "reason": s.reason}
+                    for s in self.plan.setpoints
+                ],
+            },
+            "fail_safe": self._fail_safe,
+        }
+
+
+def _commanded_dict(commanded: Commanded) -> dict[str, Any]:
+    return {
+        "mode": commanded.mode,
+        "charge_w": commanded.charge_w,
+        "discharge_w": commanded.discharge_w,
+        "rs485_enabled": commanded.rs485_enabled,
+    }
