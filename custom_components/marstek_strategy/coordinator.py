@@ -336,7 +336,13 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 data = await self._async_cycle()
             except Exception:
                 LOGGER.exception("Control cycle failed; stopping every battery")
-                data = await self._async_enter_fail_safe(Cause.ERROR, None)
+                try:
+                    data = await self._async_enter_fail_safe(Cause.ERROR, None)
+                except Exception:
+                    LOGGER.exception("Stopping the batteries failed; retrying next cycle")
+                    data = CycleData(
+                        dt_util.utcnow(), Status.FAIL_SAFE, self.interval_s, cause=Cause.ERROR
+                    )
             self._schedule(data.delay_s)
             return data
 
