@@ -1,0 +1,92 @@
+"""Diagnostics: configuration, settings, the last cycle and the write log."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .coordinator import CycleData, MarstekConfigEntry, MarstekCoordinator, WriteRecord
+
+# Nothing the integration stores is secret (entity ids and numbers); kept for new fields.
+TO_REDACT: set[str] = set()
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: MarstekConfigEntry
+) -> dict[str, Any]:
+    """Return what a support request needs."""
+    coordinator = entry.runtime_data.coordinator
+    settings = entry.runtime_data.settings
+    return {
+        "entry": async_redact_data(
+            {
+                "title": entry.title,
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+                "subentries": [
+                    {
+                        "subentry_id": subentry.subentry_id,
+                        "type": subentry.subentry_type,
+                        "title": subentry.title,
+                        "data": dict(subentry.data),
+                    }
+                    for subentry in entry.subentries.values()
+                ],
+            },
+            TO_REDACT,
+        ),
+        "settings": asdict(settings),
+        "loop": {
+            "interval_s": coordinator.interval_s,
+            "settle_s": coordinator.settle_s,
+            "stale_s": coordinator.stale_s,
+            "keepalive_s": coordinator.keepalive_s,
+            "refresh_meter": coordinator.refresh_meter,
+            "dry_run": coordinator.dry_run,
+            **coordinator.diagnostics(),
+        },
+        "last_cycle": _cycle(coordinator.data, coordinator),
+        "write_log": [_write(record) for record in coordinator.write_log],
+    }
+
+
+def _cycle(data: CycleData | None, coordinator: MarstekCoordinator) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    titles = {battery.subentry_id: battery.title for battery in coordinator.batteries}
+    return {
+        "time": data.time.isoformat(),
+        "status": data.status,
+        "cause": data.cause,
+        "cause_entity_id": data.cause_entity_id,
+        "grid_w": data.grid_w,
+        "engine_grid_w": data.engine_grid_w,
+        "delay_s": data.delay_s,
+        "total_setpoint_w": data.total_setpoint_w,
+        "batteries": [
+            {
+                "battery": titles.get(subentry_id, subentry_id),
+                "reading": None if state.reading is None else asdict(state.reading),
+                "problem": state.problem,
+                "setpoint": {"mode": state.setpoint.mode, "power_w": state.setpoint.power_w},
+                "reason": state.reason,
+            }
+            for subentry_id, state in data.batteries.items()
+        ],
+    }
+
+
+def _write(record: WriteRecord) -> dict[str, Any]:
+    return {
+        "time": record.time.isoformat(),
+        "battery": record.battery,
+        "kind": record.kind,
+        "entity_id": record.entity_id,
+        "value": record.value,
+        "result": record.result,
+        "detail": record.detail,
+        "context_id": record.context_id,
+    }
