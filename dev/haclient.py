@@ -1,0 +1,306 @@
+"""A small Home Assistant HTTP client (standard library only) for scripts/develop and e2e.
+
+It does what a person does in the UI, through the same HTTP endpoints the frontend uses:
+onboarding (owner account), logging in, config flows and config subentry flows, service calls
+and state reads.
+
+Command line (used by ``scripts/develop``)::
+
+    python dev/haclient.py onboard  http://127.0.0.1:8123
+    python dev/haclient.py configure http://127.0.0.1:8123
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+import urllib.error
+import urllib.parse
+import urllib.request
+
+USERNAME = "dev"
+PASSWORD = "dev"  # noqa: S105 - the documented login of the local development instance
+OWNER_NAME = "Developer"
+
+#: The simulated site's entities, as the dev component names them.
+GRID_SENSOR = "sensor.p1_meter_power"
+PHASE_SENSORS = (
+    "sensor.p1_meter_power_phase_1",
+    "sensor.p1_meter_power_phase_2",
+    "sensor.p1_meter_power_phase_3",
+)
+BATTERIES = (("LilyGo L1", "L1"), ("LilyGo L2", "L2"), ("LilyGo L3", "L3"))
+#: Integrations the onboarding's core_config step sets up; they need packages or network.
+ONBOARDING_EXTRAS = ("google_translate", "met", "radio_browser")
+SOC_ENTITY = "sensor.{slug}_marstek_battery_state_of_charge"
+
+
+class HAError(RuntimeError):
+    """A request failed or Home Assistant answered something unexpected."""
+
+
+class HAClient:
+    """Talk to one Home Assistant instance."""
+
+    def __init__(self, base: str, token: str | None = None) -> None:
+        """Create a client for base (for example ``http://127.0.0.1:8123``)."""
+        self.base = base.rstrip("/")
+        self.client_id = f"{self.base}/"
+        self.token = token
+
+    # ---------------------------------------------------------------- transport
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        form: dict[str, str] | None = None,
+        auth: bool = True,
+        timeout: float = 30.0,
+    ) -> Any:
+        """Send a request; return the decoded JSON answer (or text)."""
+        headers = {}
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(  # noqa: S310 - http to loopback only
+            self.base + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+                text = resp.read().decode()
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace")
+            raise HAError(f"{method} {path} -> {err.code}: {detail}") from err
+        try:
+            return json.loads(text) if text else None
+        except json.JSONDecodeError:
+            return text
+
+    def get(self, path: str) -> Any:
+        """GET path."""
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        """POST JSON to path."""
+        return self.request("POST", path, body if body is not None else {})
+
+    def wait_until_up(self, timeout: float = 300.0, proc: Any = None) -> float:
+        """Wait until the HTTP API answers; return the seconds waited."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if proc is not None and proc.poll() is not None:
+                raise HAError(f"Home Assistant exited with code {proc.returncode}")
+            try:
+                self.request("GET", "/api/onboarding", auth=False, timeout=5)
+                return time.monotonic() - start
+            except (OSError, HAError):
+                time.sleep(0.5)
+        raise HAError(f"Home Assistant did not answer within {timeout:.0f} s")
+
+    # ---------------------------------------------------------------- auth
+    def _token_from_code(self, code: str) -> None:
+        tokens = self.request(
+            "POST",
+            "/auth/token",
+            form={"grant_type": "authorization_code", "code": code, "client_id": self.client_id},
+            auth=False,
+        )
+        self.token = tokens["access_token"]
+
+    def onboard(self) -> bool:
+        """Create the owner, finish onboarding if needed and log in; True if onboarded now."""
+        steps = {s["step"]: s["done"] for s in self.request("GET", "/api/onboarding", auth=False)}
+        did = False
+        if not steps.get("user"):
+            answer = self.request(
+                "POST",
+                "/api/onboarding/users",
+                {
+                    "client_id": self.client_id,
+                    "name": OWNER_NAME,
+                    "username": USERNAME,
+                    "password": PASSWORD,
+                    "language": "en",
+                },
+                auth=False,
+            )
+            self._token_from_code(answer["auth_code"])
+            did = True
+        else:
+            self.login()
+        if not steps.get("core_config"):
+            self.post("/api/onboarding/core_config")
+            self._remove_onboarding_leftovers()
+            did = True
+        if not steps.get("analytics"):
+            self.post("/api/onboarding/analytics")
+            did = True
+        if not steps.get("integration"):
+            self.post(
+                "/api/onboarding/integration",
+                {"client_id": self.client_id, "redirect_uri": f"{self.base}/?auth_callback=1"},
+            )
+            did = True
+        return did
+
+    def _remove_onboarding_leftovers(self) -> None:
+        """Remove the entries onboarding adds that cannot load here (no packages, no network)."""
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            for entry in self.get("/api/config/config_entries/entry"):
+                if entry["domain"] in ONBOARDING_EXTRAS and entry["state"] != "loaded":
+                    self.request("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
+            time.sleep(0.5)
+
+    def login(self, username: str = USERNAME, password: str = PASSWORD) -> None:
+        """Log in through the login flow, as the frontend does."""
+        flow = self.request(
+            "POST",
+            "/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{self.base}/?auth_callback=1",
+            },
+            auth=False,
+        )
+        result = self.request(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"username": username, "password": password, "client_id": self.client_id},
+            auth=False,
+        )
+        if result.get("type") != "create_entry":
+            raise HAError(f"login failed: {result}")
+        self._token_from_code(result["result"])
+
+    # ---------------------------------------------------------------- states and services
+    def state(self, entity_id: str) -> dict[str, Any]:
+        """Return an entity's state object."""
+        return self.get(f"/api/states/{entity_id}")
+
+    def value(self, entity_id: str) -> float:
+        """Return an entity's state as a number."""
+        return float(self.state(entity_id)["state"])
+
+    def states(self) -> list[dict[str, Any]]:
+        """Return all states."""
+        return self.get("/api/states")
+
+    def call(self, domain: str, service: str, **data: Any) -> Any:
+        """Call a service."""
+        return self.post(f"/api/services/{domain}/{service}", data)
+
+    def template(self, template: str) -> str:
+        """Render a template."""
+        return self.post("/api/template", {"template": template})
+
+    def integration_entities(self, domain: str) -> list[str]:
+        """Return the entity ids of an integration's entities."""
+        return json.loads(
+            self.template("{{ integration_entities('" + domain + "') | list | tojson }}")
+        )
+
+    def device_id(self, entity_id: str) -> str:
+        """Return the device id of an entity."""
+        device = self.template("{{ device_id('" + entity_id + "') }}").strip()
+        if not device or device == "None":
+            raise HAError(f"{entity_id} has no device")
+        return device
+
+    # ---------------------------------------------------------------- flows
+    def run_flow(
+        self, index: str, start: dict[str, Any], answers: dict[str, Any], max_steps: int = 8
+    ) -> dict[str, Any]:
+        """Run a data entry flow through its HTTP endpoints, answering each form's fields.
+
+        A field is answered from ``answers`` when its name is there, else left at the form's
+        default (or suggested value), as a person accepting the proposal would.
+        """
+        result = self.post(index, start)
+        for _ in range(max_steps):
+            kind = result.get("type")
+            if kind in ("create_entry", "abort"):
+                return result
+            if kind == "menu":
+                raise HAError(f"flow shows a menu, not supported: {result}")
+            if kind != "form":
+                raise HAError(f"unexpected flow result: {result}")
+            if result.get("errors"):
+                raise HAError(f"form {result['step_id']} has errors: {result['errors']}")
+            user_input: dict[str, Any] = {}
+            for field in result.get("data_schema", []):
+                name = field["name"]
+                if name in answers:
+                    user_input[name] = answers[name]
+                    continue
+                suggested = (field.get("description") or {}).get("suggested_value")
+                if suggested is not None:
+                    user_input[name] = suggested
+                elif "default" in field:
+                    user_input[name] = field["default"]
+                elif field.get("required"):
+                    raise HAError(f"no answer for required field {name!r} in {result}")
+            result = self.post(f"{index}/{result['flow_id']}", user_input)
+        raise HAError(f"flow did not finish in {max_steps} steps: {result}")
+
+    def configure_strategy(self, domain: str = "marstek_strategy") -> dict[str, Any]:
+        """Create the hub entry and one battery subentry per simulated battery; return the entry."""
+        entries = self.get(f"/api/config/config_entries/entry?domain={domain}")
+        if entries:
+            entry = entries[0]
+        else:
+            answers: dict[str, Any] = {
+                "grid_sensor": GRID_SENSOR,
+                "phase_count": "3",
+                "phase_l1_sensor": PHASE_SENSORS[0],
+                "phase_l2_sensor": PHASE_SENSORS[1],
+                "phase_l3_sensor": PHASE_SENSORS[2],
+            }
+            result = self.run_flow("/api/config/config_entries/flow", {"handler": domain}, answers)
+            if result["type"] != "create_entry":
+                raise HAError(f"hub flow did not create an entry: {result}")
+            entry = result["result"]
+        entry_id = entry["entry_id"]
+        for name, phase in BATTERIES:
+            slug = name.lower().replace(" ", "_")
+            device = self.device_id(SOC_ENTITY.format(slug=slug))
+            result = self.run_flow(
+                "/api/config/config_entries/subentries/flow",
+                {"handler": [entry_id, "battery"]},
+                {"device_id": device, "device": device, "phase": phase},
+            )
+            if result["type"] == "abort" and result.get("reason") == "already_configured":
+                continue
+            if result["type"] != "create_entry":
+                raise HAError(f"battery flow for {name} did not create a subentry: {result}")
+        return entry
+
+
+def main(argv: list[str]) -> int:
+    """Run ``onboard`` or ``configure`` against a base URL."""
+    if len(argv) != 3 or argv[1] not in ("onboard", "configure"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    client = HAClient(argv[2])
+    client.wait_until_up()
+    if client.onboard():
+        print(f"Onboarding done: log in as {USERNAME} / {PASSWORD}")
+    if argv[1] == "configure":
+        entry = client.configure_strategy()
+        print(f"Strategy configured: entry {entry['entry_id']} with the simulated batteries")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

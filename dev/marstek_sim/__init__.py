@@ -1,0 +1,249 @@
+"""Development-only simulator: LilyGo RS485 boards with Marstek batteries, a house, a P1 meter.
+
+Not part of the product. ``scripts/develop`` and ``scripts/e2e`` link it into the dev
+configuration's ``custom_components`` folder; the physics comes from ``bench.sim.battery``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+import time
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_IMPORT, ConfigEntry
+from homeassistant.const import CONF_NAME, Platform
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
+import voluptuous as vol
+
+from .const import (
+    CONF_AC_POWER_INTERVAL,
+    CONF_BATTERIES,
+    CONF_HOUSE_BASE,
+    CONF_METER_NAME,
+    CONF_PHASE,
+    CONF_POLL,
+    CONF_PREFIX,
+    CONF_PV_PEAK,
+    CONF_RS485_MODE,
+    CONF_RS485_TIMEOUT,
+    CONF_SEPARATOR,
+    CONF_SOC,
+    CONF_SOC_INTERVAL,
+    CONF_SPEED,
+    CONF_START_TIME,
+    DEFAULT_BATTERIES,
+    DOMAIN,
+    LOGGER,
+)
+from .site import PHASES, Board, BoardConfig, House, Site
+
+PLATFORMS = [Platform.NUMBER, Platform.SELECT, Platform.SENSOR]
+
+BATTERY_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_NAME): cv.string,
+        vol.Required(CONF_PHASE): vol.In(PHASES),
+        vol.Optional(CONF_SOC, default=50.0): vol.All(vol.Coerce(float), vol.Range(0, 100)),
+        vol.Optional(CONF_POLL, default=5.0): vol.All(vol.Coerce(float), vol.Range(0.5, 60)),
+        vol.Optional(CONF_AC_POWER_INTERVAL, default=10.0): vol.All(
+            vol.Coerce(float), vol.Range(0.5, 60)
+        ),
+        vol.Optional(CONF_SOC_INTERVAL, default=60.0): vol.All(
+            vol.Coerce(float), vol.Range(1, 600)
+        ),
+        vol.Optional(CONF_RS485_TIMEOUT, default=0.0): vol.All(
+            vol.Coerce(float), vol.Range(0, 3600)
+        ),
+        vol.Optional(CONF_RS485_MODE, default="disable"): vol.In(("enable", "disable")),
+    }
+)
+THREE_FLOATS = vol.All(vol.Length(3, 3), [vol.Coerce(float)])
+CONFIG_SCHEMA = vol.Schema(
+    {
+        DOMAIN: vol.Schema(
+            {
+                vol.Optional(CONF_SPEED, default=1.0): vol.All(
+                    vol.Coerce(float), vol.Range(0.1, 100)
+                ),
+                vol.Optional(CONF_START_TIME): cv.string,
+                vol.Optional(CONF_PREFIX, default="Marstek "): str,
+                vol.Optional(CONF_SEPARATOR, default="\u2044"): vol.In(("\u2044", "/", "-")),
+                vol.Optional(CONF_METER_NAME, default="P1 meter"): cv.string,
+                vol.Optional(CONF_HOUSE_BASE, default=[180.0, 120.0, 150.0]): THREE_FLOATS,
+                vol.Optional(CONF_PV_PEAK, default=[1200.0, 0.0, 0.0]): THREE_FLOATS,
+                vol.Optional(CONF_BATTERIES, default=DEFAULT_BATTERIES): vol.All(
+                    cv.ensure_list, [BATTERY_SCHEMA]
+                ),
+            }
+        )
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+BATTERY_OR_METER = vol.Any(vol.In((*PHASES, "meter")), cv.string)
+SERVICE_SET_HOUSE = "set_house"
+SERVICE_SET_SOC = "set_soc"
+SERVICE_SET_AVAILABLE = "set_available"
+SET_HOUSE_SCHEMA = vol.Schema(
+    {
+        **{vol.Optional(f"load_{p.lower()}"): vol.Any(None, vol.Coerce(float)) for p in PHASES},
+        **{vol.Optional(f"pv_{p.lower()}"): vol.Any(None, vol.Coerce(float)) for p in PHASES},
+        vol.Optional("profile", default=False): cv.boolean,
+    }
+)
+SET_SOC_SCHEMA = vol.Schema(
+    {
+        vol.Required("battery"): cv.string,
+        vol.Required("soc"): vol.All(vol.Coerce(float), vol.Range(0, 100)),
+    }
+)
+SET_AVAILABLE_SCHEMA = vol.Schema(
+    {vol.Required("target"): BATTERY_OR_METER, vol.Required("available"): cv.boolean}
+)
+
+
+@dataclass
+class SimData:
+    """The running site and the entities listening to it."""
+
+    site: Site
+    prefix: str
+    separator: str
+    meter_name: str
+    listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    @callback
+    def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call listener after every simulation step; return the remover."""
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
+
+
+type SimConfigEntry = ConfigEntry[SimData]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Import the YAML configuration into the entry and register the services."""
+    if DOMAIN in config:
+        hass.async_create_task(
+            hass.config_entries.flow.async_init(
+                DOMAIN, context={"source": SOURCE_IMPORT}, data=dict(config[DOMAIN])
+            )
+        )
+    _register_services(hass)
+    return True
+
+
+def _seconds_of_day(start_time: str | None) -> float:
+    if start_time:
+        hours, _, minutes = start_time.partition(":")
+        return int(hours) * 3600.0 + int(minutes or 0) * 60.0
+    now = dt_util.now()
+    return now.hour * 3600.0 + now.minute * 60.0 + now.second
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SimConfigEntry) -> bool:
+    """Build the site and step it every second."""
+    conf: dict[str, Any] = CONFIG_SCHEMA({DOMAIN: dict(entry.data)})[DOMAIN]
+    boards = [
+        Board(
+            BoardConfig(
+                name=battery[CONF_NAME],
+                phase=battery[CONF_PHASE],
+                soc=battery[CONF_SOC],
+                poll_s=battery[CONF_POLL],
+                ac_power_s=battery[CONF_AC_POWER_INTERVAL],
+                soc_s=battery[CONF_SOC_INTERVAL],
+                rs485_timeout_s=battery[CONF_RS485_TIMEOUT],
+                rs485_mode=battery[CONF_RS485_MODE],
+            )
+        )
+        for battery in conf[CONF_BATTERIES]
+    ]
+    house = House(base_w=tuple(conf[CONF_HOUSE_BASE]), pv_peak_w=tuple(conf[CONF_PV_PEAK]))
+    site = Site(
+        boards,
+        house,
+        seconds_of_day=_seconds_of_day(conf.get(CONF_START_TIME)),
+        speed=conf[CONF_SPEED],
+    )
+    data = SimData(site, conf[CONF_PREFIX], conf[CONF_SEPARATOR], conf[CONF_METER_NAME])
+    entry.runtime_data = data
+    last = time.monotonic()
+
+    @callback
+    def _tick(_now: datetime) -> None:
+        nonlocal last
+        now = time.monotonic()
+        site.step(min(now - last, 5.0))
+        last = now
+        for listener in list(data.listeners):
+            listener()
+
+    entry.async_on_unload(async_track_time_interval(hass, _tick, timedelta(seconds=1)))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    LOGGER.info(
+        "Simulating %d LilyGo boards at %.1fx speed: %s",
+        len(boards),
+        site.speed,
+        ", ".join(f"{b.name} on {b.phase}" for b in boards),
+    )
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SimConfigEntry) -> bool:
+    """Unload the platforms."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+def _site(hass: HomeAssistant) -> Site:
+    entries = hass.config_entries.async_loaded_entries(DOMAIN)
+    if not entries:
+        raise ServiceValidationError("The Marstek simulator is not loaded")
+    return entries[0].runtime_data.site
+
+
+def _register_services(hass: HomeAssistant) -> None:
+    @callback
+    def set_house(call: ServiceCall) -> None:
+        house = _site(hass).house
+        if call.data["profile"]:
+            house.manual_load = [None, None, None]
+            house.manual_pv = [None, None, None]
+        for index, phase in enumerate(PHASES):
+            if (key := f"load_{phase.lower()}") in call.data:
+                house.manual_load[index] = call.data[key]
+            if (key := f"pv_{phase.lower()}") in call.data:
+                house.manual_pv[index] = call.data[key]
+
+    @callback
+    def set_soc(call: ServiceCall) -> None:
+        try:
+            board = _site(hass).board(call.data["battery"])
+        except KeyError as err:
+            raise ServiceValidationError(f"No simulated battery {err}") from err
+        battery = board.battery
+        battery._stored_wh = call.data["soc"] / 100.0 * battery.params.capacity_wh
+        battery.reported_soc = round(call.data["soc"])
+
+    @callback
+    def set_available(call: ServiceCall) -> None:
+        site = _site(hass)
+        if call.data["target"] == "meter":
+            site.meter_available = call.data["available"]
+            return
+        try:
+            site.board(call.data["target"]).available = call.data["available"]
+        except KeyError as err:
+            raise ServiceValidationError(f"No simulated battery {err}") from err
+
+    hass.services.async_register(DOMAIN, SERVICE_SET_HOUSE, set_house, SET_HOUSE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_SET_SOC, set_soc, SET_SOC_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_SET_AVAILABLE, set_available, SET_AVAILABLE_SCHEMA)
