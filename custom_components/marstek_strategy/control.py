@@ -2,6 +2,21 @@
 
 Shared by the integration's coordinator and the benchmark's closed loop, so both run the
 same decisions. Nothing here imports Home Assistant.
+
+Rules of ``decide``:
+
+* A power number is written only when its value changes, the mode select only when the mode
+  changes (the RS485 link is slow).
+* Entering charge or discharge: RS485 ``enable`` first (where the battery has that select and
+  it is not known to be enabled), then the power, then the mode, then the number of the mode
+  left behind is set to 0.
+* Stopping: ``stop`` first, then the number that was active to 0.
+* Batteries that stop or lower their power are written before those that raise or start, so
+  that no battery starts while another is still running the other way.
+* Every ``keepalive_s`` the RS485 ``enable``, power and mode of every running battery (and the
+  ``stop`` of every stopped one) are sent again, whatever is commanded.
+* The next cycle waits ``settle_s`` after a battery entered charge or discharge from another
+  mode, else ``interval_s``.
 """
 
 from __future__ import annotations
@@ -10,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .engine import Mode, Plan
+from .engine import Mode, Plan, Reason, Setpoint
 
 
 class WriteKind(StrEnum):
@@ -20,6 +35,9 @@ class WriteKind(StrEnum):
     CHARGE_POWER = "charge_power"  # number forcible_charge_power
     DISCHARGE_POWER = "discharge_power"  # number forcible_discharge_power
     MODE = "mode"  # select forcible_charge_discharge
+
+
+RS485_ENABLE_OPTION = "enable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +58,18 @@ class Commanded:
     discharge_w: int = 0
     rs485_enabled: bool = False
 
+    def power_for(self, mode: Mode) -> int:
+        """Return the number of mode (0 for stop)."""
+        if mode is Mode.CHARGE:
+            return self.charge_w
+        if mode is Mode.DISCHARGE:
+            return self.discharge_w
+        return 0
+
 
 @dataclass(frozen=True, slots=True)
 class LoopSettings:
-    """Timing of the control loop (seconds)."""
+    """Timing of the control loop (seconds); keepalive_s <= 0 turns the keep-alive off."""
 
     interval_s: float = 6.5
     settle_s: float = 12.0
@@ -60,6 +86,67 @@ class Decision:
     keepalive: bool  # this cycle refreshed RS485 enable and the current setpoints
 
 
+def power_kind(mode: Mode) -> WriteKind:
+    """Return the number that holds the power of mode (charge or discharge)."""
+    return WriteKind.CHARGE_POWER if mode is Mode.CHARGE else WriteKind.DISCHARGE_POWER
+
+
+def _with_power(commanded: Commanded, mode: Mode, power: int) -> Commanded:
+    """Return commanded with the number of mode set to power."""
+    if mode is Mode.CHARGE:
+        return Commanded(commanded.mode, power, commanded.discharge_w, commanded.rs485_enabled)
+    return Commanded(commanded.mode, commanded.charge_w, power, commanded.rs485_enabled)
+
+
+def _stop_battery(index: int, now: Commanded, refresh: bool) -> tuple[list[Write], Commanded]:
+    """Return the writes that stop one battery and what it is commanded after them."""
+    writes: list[Write] = []
+    if now.mode is not Mode.STOP or refresh:
+        writes.append(Write(index, WriteKind.MODE, Mode.STOP.value))
+    if now.mode is not Mode.STOP:
+        for mode in (Mode.CHARGE, Mode.DISCHARGE):
+            if now.power_for(mode) != 0:
+                writes.append(Write(index, power_kind(mode), 0))
+        now = Commanded(Mode.STOP, 0, 0, now.rs485_enabled)
+    return writes, now
+
+
+def _run_battery(
+    index: int, target: Setpoint, now: Commanded, has_rs485: bool, refresh: bool
+) -> tuple[list[Write], Commanded]:
+    """Return the writes that bring one battery to a charge or discharge setpoint."""
+    writes: list[Write] = []
+    enabling = has_rs485 and not now.rs485_enabled
+    if has_rs485 and (enabling or refresh):
+        writes.append(Write(index, WriteKind.RS485_ENABLE, RS485_ENABLE_OPTION))
+    explicit = refresh or enabling
+    if explicit or now.power_for(target.mode) != target.power_w:
+        writes.append(Write(index, power_kind(target.mode), target.power_w))
+    if explicit or now.mode is not target.mode:
+        writes.append(Write(index, WriteKind.MODE, target.mode.value))
+    left = Mode.DISCHARGE if target.mode is Mode.CHARGE else Mode.CHARGE
+    if now.mode is left and now.power_for(left) != 0:
+        writes.append(Write(index, power_kind(left), 0))
+        now = _with_power(now, left, 0)
+    after = _with_power(now, target.mode, target.power_w)
+    enabled = after.rs485_enabled or has_rs485
+    return writes, Commanded(target.mode, after.charge_w, after.discharge_w, enabled)
+
+
+def _order(plan: Plan, commanded: Sequence[Commanded]) -> list[int]:
+    """Return the battery order: stops, then decreases, then the rest (by index)."""
+
+    def rank(index: int) -> int:
+        target, now = plan.setpoints[index], commanded[index]
+        if target.mode is Mode.STOP or target.power_w <= 0:
+            return 0
+        if target.mode is now.mode and target.power_w <= now.power_for(now.mode):
+            return 1
+        return 2
+
+    return sorted(range(len(plan.setpoints)), key=lambda i: (rank(i), i))
+
+
 def decide(
     plan: Plan,
     commanded: Sequence[Commanded],
@@ -67,15 +154,67 @@ def decide(
     since_keepalive_s: float,
     settings: LoopSettings,
 ) -> Decision:
-    """Return the writes that carry out plan, given what is commanded now."""
-    raise NotImplementedError
+    """Return the writes that carry out plan, given what is commanded now.
+
+    ``since_keepalive_s`` is the time since the last decision that returned
+    ``keepalive=True`` (the caller keeps that clock). A setpoint with mode charge or
+    discharge but no power is carried out as a stop.
+    """
+    count = len(plan.setpoints)
+    if len(commanded) != count or len(has_rs485) != count:
+        raise ValueError("plan, commanded and has_rs485 must have one item per battery")
+    refresh = settings.keepalive_s > 0 and since_keepalive_s >= settings.keepalive_s
+    writes: list[Write] = []
+    after = list(commanded)
+    entered = False
+    for index in _order(plan, commanded):
+        target, now = plan.setpoints[index], commanded[index]
+        if target.mode is Mode.STOP or target.power_w <= 0:
+            battery_writes, after[index] = _stop_battery(index, now, refresh)
+        else:
+            entered = entered or now.mode is not target.mode
+            battery_writes, after[index] = _run_battery(
+                index, target, now, has_rs485[index], refresh
+            )
+        writes.extend(battery_writes)
+    delay = settings.settle_s if entered else settings.interval_s
+    return Decision(tuple(writes), tuple(after), delay, refresh)
 
 
 def stop_writes(commanded: Sequence[Commanded]) -> tuple[Write, ...]:
-    """Return the writes that set every battery to stop with 0 W (unconditionally)."""
-    raise NotImplementedError
+    """Return the writes that set every battery to stop with 0 W (unconditionally).
+
+    Every mode select first, so that all batteries stop as soon as possible, then the
+    numbers.
+    """
+    modes = [Write(i, WriteKind.MODE, Mode.STOP.value) for i in range(len(commanded))]
+    numbers = [
+        Write(i, kind, 0)
+        for i in range(len(commanded))
+        for kind in (WriteKind.CHARGE_POWER, WriteKind.DISCHARGE_POWER)
+    ]
+    return (*modes, *numbers)
+
+
+def stopped_commanded(commanded: Sequence[Commanded]) -> tuple[Commanded, ...]:
+    """Return what is commanded once ``stop_writes`` have been made."""
+    return tuple(Commanded(Mode.STOP, 0, 0, now.rs485_enabled) for now in commanded)
 
 
 def plan_from_commanded(commanded: Sequence[Commanded]) -> Plan:
-    """Return the plan in force, derived from what the batteries' entities say now."""
-    raise NotImplementedError
+    """Return the plan in force, derived from what the batteries' entities say now.
+
+    A battery runs when its mode is charge or discharge and that mode's number is above 0.
+    The overall mode is the running batteries' mode; stop when none runs or when they
+    disagree (the engine then restarts from zero).
+    """
+    setpoints: list[Setpoint] = []
+    for now in commanded:
+        power = now.power_for(now.mode)
+        if power > 0:
+            setpoints.append(Setpoint(now.mode, int(power), Reason.RUNNING))
+        else:
+            setpoints.append(Setpoint(Mode.STOP, 0, Reason.IDLE))
+    modes = {setpoint.mode for setpoint in setpoints if setpoint.mode is not Mode.STOP}
+    mode = modes.pop() if len(modes) == 1 else Mode.STOP
+    return Plan(mode, tuple(setpoints))
