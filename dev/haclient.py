@@ -207,13 +207,13 @@ class HAClient:
 
     def integration_entities(self, domain: str) -> list[str]:
         """Return the entity ids of an integration's entities."""
-        return json.loads(
-            self.template("{{ integration_entities('" + domain + "') | list | tojson }}")
-        )
+        rendered = self.template("{{ integration_entities('" + domain + "') | list | tojson }}")
+        # The API answers with text; the client decodes it when it is JSON already.
+        return rendered if isinstance(rendered, list) else json.loads(rendered)
 
     def device_id(self, entity_id: str) -> str:
         """Return the device id of an entity."""
-        device = self.template("{{ device_id('" + entity_id + "') }}").strip()
+        device = str(self.template("{{ device_id('" + entity_id + "') }}")).strip()
         if not device or device == "None":
             raise HAError(f"{entity_id} has no device")
         return device

@@ -1,0 +1,273 @@
+"""End-to-end test: a real Home Assistant with the integration and the simulated site.
+
+Starts Home Assistant as its own process on a free loopback port with a temporary config
+folder (the dev configuration), onboards it, adds the hub and the three batteries through the
+HTTP flow endpoints the UI uses, switches the strategy on, and checks through the REST API:
+
+1. the setpoint sensors move and the grid power converges to the target;
+2. after a load step the grid power is back within 50 W of the target (time measured);
+3. switching the strategy off leaves every simulated battery at ``stop``.
+
+Home Assistant is stopped cleanly; on failure its log is printed. The last line gives the
+convergence time after the load step and the residual grid power.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from haclient import HAClient, HAError
+
+REPO = Path(__file__).resolve().parent.parent
+HASS = REPO / ".venv" / "bin" / "hass"
+TOLERANCE_W = 50.0
+HOLD_S = 5.0  # the grid must stay within the tolerance this long to count as converged
+CONVERGE_TIMEOUT_S = 75.0
+BASE_LOAD = {"load_l1": 700.0, "load_l2": 450.0, "load_l3": 350.0}
+STEP_LOAD = {"load_l1": 2200.0}  # a kettle on L1: +1500 W
+BATTERY_PHASES = ("l1", "l2", "l3")
+
+
+class E2EError(AssertionError):
+    """A check of the end-to-end test failed."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _log(message: str) -> None:
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> float:
+    """Wait until check() is true; return the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise E2EError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Run:
+    """One end-to-end run against one Home Assistant process."""
+
+    def __init__(self, config: Path, port: int, proc: subprocess.Popen[bytes]) -> None:
+        """Keep the process and a client for it."""
+        self.config = config
+        self.proc = proc
+        self.client = HAClient(f"http://127.0.0.1:{port}")
+        self.entities: dict[str, str] = {}
+
+    def grid_error(self) -> float:
+        """Grid power minus the target (W)."""
+        grid = self.client.value("sensor.p1_meter_power")
+        return grid - self.target()
+
+    def target(self) -> float:
+        """The grid target (W) of the strategy."""
+        return self.client.value(self.entities["grid_target"])
+
+    def converge(self, what: str) -> tuple[float, float]:
+        """Wait until the grid stays within the tolerance for HOLD_S; return (seconds, residual)."""
+        start = time.monotonic()
+        inside_since: float | None = None
+        window: list[float] = []
+        while time.monotonic() - start < CONVERGE_TIMEOUT_S:
+            error = self.grid_error()
+            now = time.monotonic()
+            if abs(error) <= TOLERANCE_W:
+                if inside_since is None:
+                    inside_since, window = now, []
+                window.append(error)
+                if now - inside_since >= HOLD_S:
+                    return inside_since - start, statistics.fmean(window)
+            else:
+                inside_since = None
+            time.sleep(0.5)
+        raise E2EError(
+            f"{what}: grid not within {TOLERANCE_W:.0f} W of the target for {HOLD_S:.0f} s "
+            f"after {CONVERGE_TIMEOUT_S:.0f} s (last error {self.grid_error():.0f} W; "
+            f"setpoints {self.setpoints()})"
+        )
+
+    def setpoints(self) -> dict[str, float]:
+        """The setpoint power sensors (W)."""
+        return {
+            entity_id: float(self.client.state(entity_id)["state"])
+            for entity_id in self.entities["setpoints"].split(",")
+        }
+
+    def find_entities(self) -> None:
+        """Find the integration's entities by their (translated, English) names."""
+        ids = self.client.integration_entities("marstek_strategy")
+
+        def one(domain: str, suffix: str) -> str:
+            found = [i for i in ids if i.startswith(f"{domain}.") and i.endswith(suffix)]
+            if len(found) != 1:
+                raise E2EError(f"expected one {domain}.*{suffix}, found {found} in {ids}")
+            return found[0]
+
+        self.entities["switch"] = one("switch", "")
+        self.entities["grid_target"] = one("number", "_grid_target")
+        self.entities["status"] = one("sensor", "_status")
+        setpoints = [i for i in ids if i.startswith("sensor.") and i.endswith("_setpoint_power")]
+        if len(setpoints) != len(BATTERY_PHASES):
+            raise E2EError(f"expected 3 setpoint power sensors, found {setpoints}")
+        self.entities["setpoints"] = ",".join(sorted(setpoints))
+
+    def run(self) -> str:
+        """Run the checks; return the summary line."""
+        client = self.client
+        up = client.wait_until_up(timeout=180, proc=self.proc)
+        _log(f"Home Assistant answers after {up:.1f} s")
+        client.onboard()
+        client.call("marstek_sim", "set_house", **BASE_LOAD, pv_l1=0, pv_l2=0, pv_l3=0)
+        entry = client.configure_strategy()
+        entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
+        _log(f"hub entry {entry['state']}, {entry['num_subentries']} battery subentries")
+        if entry["num_subentries"] != len(BATTERY_PHASES):
+            raise E2EError(f"expected 3 battery subentries: {entry}")
+        wait_for(
+            "the integration's entities",
+            lambda: len(client.integration_entities("marstek_strategy")) > 10,
+            timeout=30,
+        )
+        self.find_entities()
+        client.call("switch", "turn_on", entity_id=self.entities["switch"])
+        _log(f"strategy on; grid {client.value('sensor.p1_meter_power'):.0f} W")
+
+        # 1. The setpoints move and the grid settles.
+        wait_for(
+            "the setpoint sensors to move",
+            lambda: any(abs(v) > 0 for v in self.setpoints().values()),
+            timeout=30,
+        )
+        _log(f"setpoints moved: {self.setpoints()}")
+        first, residual = self.converge("start")
+        _log(
+            f"grid within {TOLERANCE_W:.0f} W of the target {first:.1f} s later ({residual:+.0f} W)"
+        )
+
+        # 2. A load step of +1500 W on L1.
+        before = self.setpoints()
+        client.call("marstek_sim", "set_house", **STEP_LOAD)
+        _log(f"load step +1500 W on L1; grid {client.value('sensor.p1_meter_power'):.0f} W")
+        seconds, residual = self.converge("load step")
+        after = self.setpoints()
+        if sum(after.values()) <= sum(before.values()) + 1000:
+            raise E2EError(f"setpoints did not follow the load step: {before} -> {after}")
+        _log(f"converged {seconds:.1f} s after the step; residual {residual:+.1f} W; {after}")
+
+        # 3. Off: every battery at stop.
+        client.call("switch", "turn_off", entity_id=self.entities["switch"])
+        modes = [f"select.lilygo_{p}_marstek_forcible_charge_discharge" for p in BATTERY_PHASES]
+        powers = [f"sensor.lilygo_{p}_marstek_ac_power" for p in BATTERY_PHASES]
+        wait_for(
+            "every battery at stop",
+            lambda: all(client.state(m)["state"] == "stop" for m in modes),
+            timeout=20,
+        )
+        wait_for(
+            "every battery's AC power at 0 W",
+            lambda: all(abs(client.value(p)) < 1 for p in powers),
+            timeout=30,
+        )
+        _log("strategy off: every battery reads stop and 0 W")
+        return (
+            f"convergence after a +1500 W load step: {seconds:.1f} s; "
+            f"residual grid power {residual:+.1f} W (target {self.target():.0f} W)"
+        )
+
+
+def check_log(log: Path) -> None:
+    """Fail when the integration or the simulator logged an error."""
+    if not log.exists():
+        return
+    errors = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if " ERROR " in line and "marstek" in line
+    ]
+    if errors:
+        raise E2EError("the integration logged errors:\n" + "\n".join(errors))
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int | None:
+    """Stop Home Assistant cleanly (SIGTERM), killing it only if it hangs."""
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
+def main() -> int:
+    """Run the end-to-end test; 0 when it passes."""
+    wall = time.monotonic()
+    keep = "--keep" in sys.argv
+    config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
+    shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
+    pythonpath = subprocess.run(  # noqa: S603 - our own script
+        [str(REPO / "dev" / "prepare"), str(config)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": pythonpath, "MARSTEK_DEV_PORT": str(port)}
+    output = (config / "hass-output.log").open("wb")
+    _log(f"starting Home Assistant on 127.0.0.1:{port} with config {config}")
+    proc = subprocess.Popen(  # noqa: S603 - the venv's hass
+        [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
+    )
+    run = Run(config, port, proc)
+    summary = None
+    failure: BaseException | None = None
+    try:
+        summary = run.run()
+        check_log(config / "home-assistant.log")
+    except (E2EError, HAError, OSError) as err:
+        failure = err
+    finally:
+        code = stop(proc)
+        output.close()
+    if failure is None and code not in (0, None):
+        failure = E2EError(f"Home Assistant exited with code {code}")
+    if failure is None and code is None:
+        failure = E2EError("Home Assistant did not stop within 60 s")
+    if failure is not None:
+        print("=" * 30 + " Home Assistant log " + "=" * 30)
+        log = config / "home-assistant.log"
+        print(log.read_text(errors="replace") if log.exists() else "(no log)")
+        print("=" * 30 + " Home Assistant output (tail) " + "=" * 20)
+        print(
+            "\n".join((config / "hass-output.log").read_text(errors="replace").splitlines()[-60:])
+        )
+        print(f"e2e FAILED after {time.monotonic() - wall:.0f} s: {failure}")
+        print(f"(config kept in {config})")
+        return 1
+    if not keep:
+        shutil.rmtree(config, ignore_errors=True)
+    print(f"e2e passed in {time.monotonic() - wall:.0f} s: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
