@@ -663,3 +663,94 @@ def make_hub_entry(
         options={**DEFAULT_OPTIONS, **(options or {})},
         subentries_data=[battery.subentry_data(phase) for battery, phase in batteries],
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The strategy hub set up on the fleet, driven by the clock (runtime tests).
+
+
+@dataclass
+class Hub:
+    """A loaded strategy hub, with helpers to let time pass and read its entities."""
+
+    hass: HomeAssistant
+    entry: MockConfigEntry
+    meter: P1Meter
+    fleet: LilyGoFleet
+    freezer: Any
+    cycles: list[Any] = field(default_factory=list)  # utc time of every cycle
+
+    @property
+    def coordinator(self) -> Any:
+        """The entry's coordinator."""
+        return self.entry.runtime_data.coordinator
+
+    def subentry_id(self, battery: FakeBattery) -> str:
+        """The subentry id of a battery."""
+        return next(
+            sub.subentry_id
+            for sub in self.entry.subentries.values()
+            if sub.unique_id == battery.device_id
+        )
+
+    def entity_id(self, platform: str, key: str, battery: FakeBattery | None = None) -> str:
+        """Entity id of one of the hub's (battery None) or a battery's entities."""
+        from homeassistant.helpers import entity_registry as er
+
+        owner = self.entry.entry_id if battery is None else self.subentry_id(battery)
+        entity_id = er.async_get(self.hass).async_get_entity_id(platform, DOMAIN, f"{owner}_{key}")
+        assert entity_id is not None
+        return entity_id
+
+    def state(self, platform: str, key: str, battery: FakeBattery | None = None) -> str:
+        """State of one of the hub's or a battery's entities."""
+        state = self.hass.states.get(self.entity_id(platform, key, battery))
+        assert state is not None
+        return state.state
+
+    async def tick(self, seconds: float, grid: float | None = None, step: float = 0.5) -> None:
+        """Let seconds pass in steps, the meter reporting grid (if given) at every step."""
+        from pytest_homeassistant_custom_component.common import async_fire_time_changed_exact
+
+        left = seconds
+        while True:
+            delta = min(step, left)
+            left -= delta
+            self.freezer.tick(delta)
+            if grid is not None:
+                self.meter.set(grid)
+            async_fire_time_changed_exact(self.hass)
+            await self.hass.async_block_till_done()
+            if left <= 1e-9:
+                return
+
+
+@pytest.fixture
+async def make_hub(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter, freezer: Any
+) -> Callable[..., Any]:
+    """Set up a hub on batteries [(FakeBattery, phase)]; the first cycle runs at once."""
+
+    async def _make(
+        batteries: Sequence[tuple[FakeBattery, str]],
+        *,
+        phase_count: int = 1,
+        options: dict[str, Any] | None = None,
+        grid: float | None = 0.0,
+    ) -> Hub:
+        from homeassistant.util import dt as dt_util
+
+        if grid is not None:
+            p1_meter.set(grid)
+        entry = make_hub_entry(p1_meter, batteries, phase_count=phase_count, options=options)
+        entry.add_to_hass(hass)
+        hub = Hub(hass, entry, p1_meter, lilygo_fleet, freezer)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        entry.runtime_data.coordinator.async_add_listener(
+            lambda: hub.cycles.append(dt_util.utcnow())
+        )
+        await hass.async_block_till_done()
+        await hub.tick(0)  # the first cycle, due now
+        return hub
+
+    return _make

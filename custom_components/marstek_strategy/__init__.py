@@ -6,6 +6,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant, callback
 from homeassistant.helpers.start import async_at_started
 
+from .const import LOGGER
 from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
 from .readings import Settings
 
@@ -28,6 +29,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
 
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     entry.async_on_unload(coordinator.async_watch_registry())
+    entry.async_on_unload(coordinator.async_track_meter())
     # Stop the batteries before the integrations (ESPHome among them) shut down.
     entry.async_on_unload(
         hass.async_add_shutdown_job(
@@ -51,5 +53,8 @@ async def _async_update_listener(hass: HomeAssistant, entry: MarstekConfigEntry)
 
 async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> bool:
     """Stop every battery, then unload the entities."""
-    await entry.runtime_data.coordinator.async_stop_batteries()
+    try:
+        await entry.runtime_data.coordinator.async_stop_batteries()
+    except Exception:
+        LOGGER.exception("Stopping the batteries failed while unloading")
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

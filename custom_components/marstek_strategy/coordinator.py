@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +27,8 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_entity_registry_updated_event,
+    async_track_state_change_event,
+    async_track_state_report_event,
 )
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -212,6 +214,11 @@ def _apply(commanded: Commanded, write: Write) -> Commanded:
     return replace(commanded, mode=Mode(str(write.value)))
 
 
+def _reduces(write: Write) -> bool:
+    """Return whether a write can only lower a battery's power (stop, or 0 W)."""
+    return write.value in (0, Mode.STOP.value)
+
+
 def _number_value(state: State, value: float) -> float:
     """Clamp and round value to a number entity's min, max and step."""
     low = parse_number(str(state.attributes.get("min")))
@@ -244,8 +251,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.settle_s = float(options.get(CONF_SETTLE_DELAY, DEFAULT_SETTLE_DELAY))
         self.stale_s = float(options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT))
         self.refresh_meter = bool(options.get(CONF_REFRESH_METER, DEFAULT_REFRESH_METER))
-        keepalive = float(options.get(CONF_KEEPALIVE, DEFAULT_KEEPALIVE))
-        self.keepalive_s = keepalive if keepalive > 0 else math.inf
+        self.keepalive_s = float(options.get(CONF_KEEPALIVE, DEFAULT_KEEPALIVE))  # 0: off
         self.dry_run = bool(options.get(CONF_DRY_RUN, DEFAULT_DRY_RUN))
         self.grid_sensor: str = entry.data[CONF_GRID_SENSOR]
         self.phase_sensors: dict[str, str] = {}
@@ -268,6 +274,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._problems: dict[str, Problem | None] = {}
         self._failing_targets: set[str] = set()
         self._refresh_failed = False
+        self._refreshing = False
+        # Last time each meter entity reported by itself (not because we asked it to).
+        self._meter_reported: dict[str, datetime] = {}
 
     # ----------------------------------------------------------------- schedule
 
@@ -409,7 +418,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         records = await self._async_write(decision.writes)
         if decision.keepalive:
             self._last_keepalive = now
-        self.plan = plan
+        # The plan in force is what the batteries were told: after a failed or skipped
+        # write, that is what is commanded, not what the engine asked for.
+        if all(record.result in ("ok", "dry_run") for record in records):
+            self.plan = plan
+        else:
+            self.plan = control.plan_from_commanded(commanded)
         if self.dry_run:
             status = Status.DRY_RUN
         elif decision.delay_s > self.interval_s:
@@ -475,12 +489,49 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     # ------------------------------------------------------------------ reading
 
+    @property
+    def meter_entities(self) -> list[str]:
+        """Return the grid sensor and the phase sensors."""
+        return [self.grid_sensor, *self.phase_sensors.values()]
+
+    @callback
+    def async_track_meter(self) -> CALLBACK_TYPE:
+        """Follow the meter's own reports, to judge whether it is alive.
+
+        homeassistant.update_entity rewrites an entity's state, which moves last_reported
+        even when the meter is dead; reports made while we refresh are not counted.
+        """
+
+        @callback
+        def _reported(event: Event[Any]) -> None:
+            if not self._refreshing:
+                self._meter_reported[event.data[ATTR_ENTITY_ID]] = dt_util.utcnow()
+
+        unsubs = [
+            async_track_state_change_event(self.hass, self.meter_entities, _reported),
+            async_track_state_report_event(self.hass, self.meter_entities, _reported),
+        ]
+
+        @callback
+        def _unsub() -> None:
+            for unsub in unsubs:
+                unsub()
+
+        return _unsub
+
+    def _seed_meter_reports(self) -> None:
+        """Take last_reported as the meter's own last report until we see one."""
+        for entity_id in self.meter_entities:
+            if entity_id not in self._meter_reported and (state := self.hass.states.get(entity_id)):
+                self._meter_reported[entity_id] = state.last_reported
+
     def _read_meter(self, entity_id: str) -> tuple[float, Cause | None, str | None]:
         """Return a meter's power in W, or why it cannot be used."""
         state = self.hass.states.get(entity_id)
         age_s = None
         if state is not None:
-            age_s = (dt_util.utcnow() - state.last_reported).total_seconds()
+            reported = self._meter_reported.get(entity_id, state.last_reported)
+            age_s = (dt_util.utcnow() - reported).total_seconds()
         cause = meter_problem(state.state if state else None, age_s, self.stale_s)
         if cause is not None or state is None:
             return 0.0, cause, entity_id
@@ -494,13 +545,14 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     async def _async_refresh_meter(self) -> None:
         """Ask the meter's integration for a fresh reading (the seed does this too)."""
-        entity_ids = [self.grid_sensor, *self.phase_sensors.values()]
+        self._seed_meter_reports()
+        self._refreshing = True
         try:
             async with asyncio.timeout(REFRESH_TIMEOUT_S):
                 await self.hass.services.async_call(
                     "homeassistant",
                     "update_entity",
-                    {ATTR_ENTITY_ID: entity_ids},
+                    {ATTR_ENTITY_ID: self.meter_entities},
                     blocking=True,
                 )
         except (HomeAssistantError, TimeoutError) as err:
@@ -511,6 +563,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             if self._refresh_failed:
                 LOGGER.info("Refreshing the meter entities works again")
                 self._refresh_failed = False
+        finally:
+            self._refreshing = False
 
     def _state(self, battery: BatteryConfig, role: Role) -> State | None:
         entity_id = battery.entities.get(role)
@@ -589,27 +643,37 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         return await self._async_write(control.stop_writes(commanded))
 
     async def _async_write(self, writes: Sequence[Write]) -> tuple[WriteRecord, ...]:
-        """Make writes (batteries in parallel, in order per battery); update commanded."""
-        per_battery: dict[int, list[Write]] = {}
-        for write in writes:
-            per_battery.setdefault(write.battery, []).append(write)
-        results = await asyncio.gather(
-            *(self._async_write_battery(index, items) for index, items in per_battery.items())
-        )
-        records = tuple(record for batch in results for record in batch)
-        self.write_log.extend(records)
-        return records
+        """Make writes in the policy's order; what succeeds updates what is commanded.
 
-    async def _async_write_battery(self, index: int, writes: Iterable[Write]) -> list[WriteRecord]:
-        battery = self.batteries[index]
+        After a failed write, a battery gets only the writes that reduce its power this
+        cycle: a mode change must not follow a power it depends on but did not get.
+        """
         commanded = self._commanded_now()
         records = []
+        failed: set[int] = set()
         for write in writes:
+            battery = self.batteries[write.battery]
+            if write.battery in failed and not _reduces(write):
+                records.append(
+                    WriteRecord(
+                        dt_util.utcnow(),
+                        battery.title,
+                        write.kind,
+                        battery.entities.get(_WRITE_TARGETS[write.kind][0]),
+                        write.value,
+                        "skipped",
+                        "an earlier write failed",
+                    )
+                )
+                continue
             record = await self._async_write_one(battery, write)
             records.append(record)
             if record.result in ("ok", "dry_run"):
-                commanded[index] = _apply(commanded[index], write)
-        return records
+                commanded[write.battery] = _apply(commanded[write.battery], write)
+            else:
+                failed.add(write.battery)
+        self.write_log.extend(records)
+        return tuple(records)
 
     async def _async_write_one(self, battery: BatteryConfig, write: Write) -> WriteRecord:
         role, domain, service, key = _WRITE_TARGETS[write.kind]

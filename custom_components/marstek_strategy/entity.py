@@ -42,7 +42,8 @@ class MarstekBatteryEntity(CoordinatorEntity[MarstekCoordinator]):
         self._attr_unique_id = f"{battery.subentry_id}_{key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, battery.subentry_id)},
-            name=battery.title,
+            translation_key="battery",
+            translation_placeholders={"name": battery.title},
             manufacturer="Marstek",
             model="Venus E (strategy)",
             entry_type=DeviceEntryType.SERVICE,
