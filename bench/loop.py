@@ -18,6 +18,7 @@ from bench.sim.lilygo import LilyGo
 from bench.sim.meter import Meter
 
 UNWANTED_W = 100.0  # grid flow counted as unwanted above this
+DEAD_BAND_W = 30.0  # below this no controller is expected to act
 RECORD_EVERY_S = 10
 
 
@@ -90,13 +91,14 @@ class Result:
     grid_export_kwh: float = 0.0
     mean_abs_grid_w: float = 0.0
     unwanted_s: int = 0
+    avoidable_kwh: float = 0.0
     writes: int = 0
     mode_changes: int = 0
     cycles: int = 0
     soc_end: list[float] = field(default_factory=list)
     soc_spread_max: float = 0.0
     soc_spread_end: float = 0.0
-    note: str = ""
+    balance_error_wh: float = 0.0  # worst battery's energy balance error (should be ~0)
     trace: dict[str, list[float]] | None = None
 
     def figures(self) -> dict[str, object]:
@@ -112,6 +114,7 @@ class Result:
             "mode_changes": self.mode_changes,
             "soc_end": [round(s, 2) for s in self.soc_end],
             "unwanted_s": self.unwanted_s,
+            "avoidable_kwh": round(self.avoidable_kwh, 4),
             "standby_kwh": round(self.standby_kwh, 4),
             "soc_spread_max": round(self.soc_spread_max, 2),
             "soc_spread_end": round(self.soc_spread_end, 2),
@@ -120,22 +123,20 @@ class Result:
 
 
 def _headroom(sim: Sim, import_w: bool) -> float:
-    """W the batteries could still move in the needed direction (physically, right now)."""
+    """W the batteries could still move in the needed direction (physically, right now).
+
+    A battery counts when the software cutoff allows it and the battery itself would run
+    (its own cutoffs, full/empty latch, taper and maximum).
+    """
     total = 0.0
     for battery, setup in zip(sim.batteries, sim.setups, strict=True):
         soc = battery.soc_pct
-        p = battery.params
         ac = battery.ac_power_w
         if import_w:
-            cap = setup.max_discharge_w * p.discharge_gain if soc > setup.discharge_cutoff else 0.0
+            cap = battery.available_w("discharge") if soc > setup.discharge_cutoff else 0.0
             total += max(0.0, cap - ac)
         else:
-            cap = 0.0
-            if soc < setup.charge_cutoff:
-                cap = setup.max_charge_w * p.charge_gain
-                for threshold, limit in p.charge_taper:
-                    if soc >= threshold:
-                        cap = min(cap, limit)
+            cap = battery.available_w("charge") if soc < setup.charge_cutoff else 0.0
             total += max(0.0, cap + ac)
     return total
 
@@ -162,6 +163,7 @@ def run(
     cycles = 0
     grid_abs = imp = exp = 0.0
     unwanted = 0
+    avoidable = 0.0
     spread_max = 0.0
     trace: dict[str, list[float]] | None = None
     if record:
@@ -199,12 +201,14 @@ def run(
         if total > 0:
             imp += total
             grid_abs += total
-            if total > UNWANTED_W and _headroom(sim, True) > UNWANTED_W:
-                unwanted += 1
         else:
             exp -= total
             grid_abs -= total
-            if total < -UNWANTED_W and _headroom(sim, False) > UNWANTED_W:
+        if total > DEAD_BAND_W or total < -DEAD_BAND_W:
+            flow = abs(total)
+            headroom = _headroom(sim, total > 0)
+            avoidable += min(flow, headroom)
+            if flow > UNWANTED_W and headroom > UNWANTED_W:
                 unwanted += 1
         if count > 1:
             socs = [b.soc_pct for b in batteries]
@@ -232,11 +236,13 @@ def run(
         grid_export_kwh=exp / 3.6e6,
         mean_abs_grid_w=grid_abs / n if n else 0.0,
         unwanted_s=unwanted,
+        avoidable_kwh=avoidable / 3.6e6,
         writes=sum(board.writes for board in sim.boards),
         mode_changes=sum(board.mode_changes for board in sim.boards),
         cycles=cycles,
         soc_end=socs,
         soc_spread_max=spread_max,
         soc_spread_end=max(socs) - min(socs),
+        balance_error_wh=max(abs(b.energy_balance_error_wh()) for b in batteries),
         trace=trace,
     )

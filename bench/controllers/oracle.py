@@ -90,24 +90,16 @@ class OracleController:
         return float("inf")
 
     def _caps(self, sim: Sim, discharge: bool) -> list[float]:
+        """AC W each battery can give (or take) now: software cutoffs and the battery's own."""
         caps = []
         for battery, setup in zip(sim.batteries, sim.setups, strict=True):
-            p = battery.params
             soc = battery.soc_pct
             if discharge:
-                caps.append(
-                    setup.max_discharge_w * p.discharge_gain
-                    if soc > setup.discharge_cutoff
-                    else 0.0
-                )
+                ok = soc > setup.discharge_cutoff
+                caps.append(battery.available_w("discharge") if ok else 0.0)
             else:
-                cap = 0.0
-                if soc < setup.charge_cutoff:
-                    cap = setup.max_charge_w * p.charge_gain
-                    for threshold, limit in p.charge_taper:
-                        if soc >= threshold:
-                            cap = min(cap, limit)
-                caps.append(cap)
+                ok = soc < setup.charge_cutoff
+                caps.append(battery.available_w("charge") if ok else 0.0)
         return caps
 
     def second(self, sim: Sim, k: int) -> None:
@@ -119,7 +111,10 @@ class OracleController:
         discharge = demand > 0
         caps = self._caps(sim, discharge)
         socs = [b.soc_pct for b in sim.batteries]
-        order = sorted(range(n), key=lambda i: -socs[i] if discharge else socs[i])
+        # Preference on ties: the batteries running in this direction, then by state of charge.
+        mode = "discharge" if discharge else "charge"
+        running = [board.mode == mode for board in sim.boards]
+        order = sorted(range(n), key=lambda i: (not running[i], -socs[i] if discharge else socs[i]))
         key = (discharge, round(abs(demand) / 5.0), tuple(round(c) for c in caps), tuple(order))
         shares = self._cache.get(key)
         if shares is None:
@@ -129,7 +124,6 @@ class OracleController:
                 self._cache.clear()
             self._cache[key] = shares
         split = [min(f * abs(demand), cap) for f, cap in zip(shares, caps, strict=True)]
-        mode = "discharge" if discharge else "charge"
         modes = [mode if p > 0 else "stop" for p in split]
         commands = []
         for battery, p in zip(sim.batteries, split, strict=True):

@@ -220,8 +220,19 @@ class Battery:
         self._pending.append((due, mode, float(power_w)))
 
     def _target(self) -> float:
+        return self._deliverable(self._mode, self._setpoint)
+
+    def available_w(self, mode: str) -> float:
+        """AC W the battery would deliver now at its maximum in mode (0: it would not run)."""
+        if mode == "charge":
+            return -self._deliverable("charge", self.max_charge_w)
+        if mode == "discharge":
+            return self._deliverable("discharge", self.max_discharge_w)
+        return 0.0
+
+    def _deliverable(self, mode: str, setpoint: float) -> float:
+        """The signed AC power a setpoint gives now (cutoffs, latches, limits, taper)."""
         p = self.params
-        mode, setpoint = self._mode, self._setpoint
         if mode == "stop" or setpoint <= 0:
             return 0.0
         soc = self.soc_pct

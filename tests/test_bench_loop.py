@@ -1,0 +1,225 @@
+"""The benchmark's house, meter and closed loop (pure Python: runs in the test venv)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bench import report
+from bench.controllers import ALL, available, make
+from bench.controllers.oracle import best_split, water_fill
+from bench.controllers.seed import CHARGE, DISCHARGE, STOP, SeedBattery, seed_cycle
+from bench.loop import run
+from bench.scenarios import SCENARIOS, by_name, window
+from bench.sim.battery import loss_curve
+from bench.sim.house import HouseSpec, build_house, clear_sky_w_per_m2
+from bench.sim.meter import Meter
+
+
+def _short(name: str = "cloudy", start: float = 12.0, hours: float = 0.25):
+    return window(by_name(name), start, hours)
+
+
+def test_house_is_deterministic_from_the_seed() -> None:
+    spec = HouseSpec(seed=5, start_h=17.0, duration_h=0.5)
+    a, b = build_house(spec), build_house(spec)
+    assert a.load == b.load
+    assert a.pv == b.pv
+    c = build_house(replace(spec, seed=6))
+    assert c.load != a.load
+
+
+def test_house_has_plausible_energy() -> None:
+    house = build_house(HouseSpec(seed=3))
+    totals = house.totals()
+    assert 5 < totals["load_kwh"] < 25
+    assert 20 < totals["pv_kwh"] < 50  # 6 kWp in June at 52 degrees north
+    assert house.seconds == 86400
+    assert all(w >= 0 for arr in house.load for w in arr)
+
+
+def test_night_base_load_is_in_range() -> None:
+    house = build_house(by_name("night").house)
+    totals = [sum(arr[k] for arr in house.load) for k in range(house.seconds)]
+    mean = sum(totals) / len(totals)
+    assert 100 <= mean <= 400
+    assert all(arr[k] == 0 for arr in house.pv for k in range(house.seconds))
+
+
+def test_clear_sky_follows_the_sun() -> None:
+    assert clear_sky_w_per_m2(172, 52.0, 0.0) == 0.0
+    summer = clear_sky_w_per_m2(172, 52.0, 12.0)
+    winter = clear_sky_w_per_m2(355, 52.0, 12.0)
+    assert 750 < summer < 950
+    assert 100 < winter < 300
+
+
+def test_meter_reads_last_second_or_last_poll() -> None:
+    meter = Meter(10, 3, poll_s=1.0)
+    for k in range(6):
+        meter.record([k, 0.0, 0.0])
+    assert meter.read_total(0.5) == 0.0  # nothing complete yet
+    assert meter.read_total(3.2) == 2.0  # the second 2..3
+    assert meter.read_phase(0, 6.0) == 5.0
+    slow = Meter(10, 3, poll_s=5.0)
+    for k in range(8):
+        slow.record([k, 1.0, 1.0])
+    assert slow.read_total(7.9) == 4.0 + 2.0  # the poll at 5 s holds the second 4..5
+
+
+@pytest.mark.parametrize("name", [c for c in ALL if available(c)])
+def test_closed_loop_smoke(name: str) -> None:
+    scenario = _short()
+    result = run(scenario, make(name), record=True)
+    assert result.seconds == 900
+    assert result.cycled_kwh > 0
+    assert 0 < result.loss_pct < 40
+    if name != "oracle":
+        assert result.cycles > 900 / 13
+        assert result.writes > 0
+    assert len(result.soc_end) == 3
+    assert result.trace is not None
+    assert len(result.trace["grid"]) == 90
+    # Holding the grid near zero: far less than the house would import or export alone.
+    house = build_house(scenario.house)
+    alone = sum(abs(sum(house.load[p][k] - house.pv[p][k] for p in range(3))) for k in range(900))
+    assert result.mean_abs_grid_w < 0.5 * alone / 900
+
+
+def test_oracle_holds_the_grid_at_zero() -> None:
+    result = run(_short(), make("oracle"))
+    assert result.mean_abs_grid_w < 5
+    assert result.unwanted_s == 0
+
+
+def test_closed_loop_is_deterministic() -> None:
+    scenario = _short("evening", 17.5, 0.2)
+    first = run(scenario, make("priority")).figures()
+    second = run(scenario, make("priority")).figures()
+    assert first == second
+
+
+@pytest.mark.parametrize("name", ["seed", "oracle"])
+def test_energy_balance_of_a_closed_loop_run(name: str) -> None:
+    result = run(_short("evening", 17.5, 0.2), make(name))
+    assert result.conversion_loss_kwh > 0
+    assert result.balance_error_wh < 1e-6
+
+
+def test_all_scenarios_are_well_formed() -> None:
+    names = {s.name for s in SCENARIOS}
+    assert {
+        "summer",
+        "cloudy",
+        "winter",
+        "evening",
+        "night",
+        "single_phase",
+        "six_batteries",
+    } <= names
+    assert any(s.profile == "bdew_h0" for s in SCENARIOS)
+    assert len(by_name("six_batteries").batteries) == 6
+    assert by_name("single_phase").phase_count == 1
+    assert all(len(s.batteries) == 3 for s in SCENARIOS if s.name in {"summer", "night"})
+
+
+def test_single_phase_and_six_batteries_run() -> None:
+    for name in ("single_phase", "six_batteries"):
+        result = run(_short(name, 13.0, 0.1), make("priority"))
+        assert result.cycled_kwh > 0
+
+
+def test_water_fill_and_best_split() -> None:
+    assert water_fill(900, [1000, 1000, 1000]) == pytest.approx([300, 300, 300])
+    assert water_fill(1500, [200, 1000, 1000]) == pytest.approx([200, 650, 650])
+    curve = loss_curve()
+    # Low power: one battery; high power: more than one.
+    low = best_split(400, [2437, 2437, 2437], [0, 1, 2], curve.discharge_loss_w)
+    assert sorted(low) == pytest.approx([0, 0, 400])
+    high = best_split(4000, [2437, 2437, 2437], [0, 1, 2], curve.discharge_loss_w)
+    assert sum(1 for p in high if p > 0) >= 2
+    assert sum(high) == pytest.approx(4000)
+
+
+def _seed_batteries(socs, phases=(0.0, 0.0, 0.0)) -> list[SeedBattery]:
+    return [
+        SeedBattery(s, 100.0, 12.0, 2500.0, 2500.0, p) for s, p in zip(socs, phases, strict=True)
+    ]
+
+
+def test_seed_phase_choice_keeps_its_defect() -> None:
+    # Discharging, phases -100, 900, 500 W: the seed starts the third battery, not the second.
+    batteries = _seed_batteries((60, 60, 60), (-100.0, 900.0, 500.0))
+    mode, modes, powers = seed_cycle(1300.0, batteries, STOP, [STOP] * 3, [0.0] * 3)
+    assert mode == DISCHARGE
+    assert modes == [STOP, STOP, DISCHARGE]
+    assert powers[2] == round(1.026 * 1300)
+
+
+def test_seed_dead_band_and_charge_direction() -> None:
+    batteries = _seed_batteries((50, 50, 50))
+    assert seed_cycle(20.0, batteries, STOP, [STOP] * 3, [0.0] * 3)[0] == STOP
+    mode, _, powers = seed_cycle(-1000.0, batteries, STOP, [STOP] * 3, [0.0] * 3)
+    assert mode == CHARGE
+    assert sum(powers) == 957
+
+
+def test_seed_worked_example_behind_battery_first() -> None:
+    # Discharging, one battery above 90 %, the others below 85 %: the high one first.
+    batteries = [
+        SeedBattery(95, 100, 12, 800, 800, 0.0),
+        SeedBattery(70, 100, 12, 800, 800, 0.0),
+        SeedBattery(60, 100, 12, 800, 800, 0.0),
+    ]
+    mode, modes, powers = seed_cycle(
+        2200.0, batteries, DISCHARGE, [DISCHARGE, STOP, STOP], [100.0, 0.0, 0.0]
+    )
+    assert mode == DISCHARGE
+    assert modes == [DISCHARGE] * 3
+    assert powers == [800, 800, round(1.026 * 2200 - 700 - 800)]  # then descending SoC
+    # A small remainder is merged: the seed splits it evenly with the highest battery.
+    _, _, powers = seed_cycle(
+        1500.0, batteries, DISCHARGE, [DISCHARGE, STOP, STOP], [100.0, 0.0, 0.0]
+    )
+    assert powers == [420, 800, 420]
+
+
+def test_report_targets_and_tables() -> None:
+    def fig(loss_pct: float, grid: float = 10.0, writes: int = 100) -> dict[str, object]:
+        return {
+            "cycled_kwh": 10.0,
+            "conversion_loss_kwh": loss_pct / 10,
+            "loss_pct": loss_pct,
+            "grid_import_kwh": 1.0,
+            "grid_export_kwh": 1.0,
+            "mean_abs_grid_w": grid,
+            "unwanted_s": 5,
+            "avoidable_kwh": 0.1,
+            "writes": writes,
+            "mode_changes": 3,
+            "soc_end": [50.0, 60.0],
+            "soc_spread_max": 10.0,
+        }
+
+    results = {
+        "night": {
+            "priority": fig(23.0),
+            "equal": fig(30.0),
+            "efficiency": fig(19.5),
+            "seed": fig(21.0, writes=50),
+            "crossover": fig(20.0),
+            "oracle": fig(18.5, 0.0),
+        }
+    }
+    totals = report.suite(results, {"night": 3600})
+    assert totals["equal"]["loss_pct"] == pytest.approx(30.0)
+    checks = {c["target"]: c["met"] for c in report.targets(results, totals)}
+    assert checks["efficiency within 5 % of the oracle's loss % (suite)"] is False
+    assert checks["priority >= 25 % lower loss % than equal (night)"] is False
+    assert checks["efficiency lower loss % than crossover (suite)"] is True
+    assert checks["priority no worse than seed on any figure"] is False  # writes
+    text = report.table(results, totals, ALL)
+    assert "night" in text
+    assert "suite" in text
+    assert "| oracle |" in report.markdown(results, totals, ALL)
