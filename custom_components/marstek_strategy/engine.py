@@ -22,9 +22,12 @@ One cycle (``allocate``):
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
+from itertools import pairwise, product
 import math
 
 
@@ -61,8 +64,12 @@ class Reason(StrEnum):
     TAPER = "taper"  # charging power limited near full
 
 
-#: Measured AC efficiency of a Venus E (AC W, charge efficiency, discharge efficiency).
-DEFAULT_EFFICIENCY_TABLE: tuple[tuple[float, float, float], ...] = (
+#: Rows of (AC W, charge efficiency, discharge efficiency), sorted by AC power.
+type EfficiencyTable = tuple[tuple[float, float, float], ...]
+
+#: Measured AC efficiency of a Venus E (marstek-facts.md): charge efficiency is DC/AC,
+#: discharge efficiency AC/DC, both against the AC power at the wall.
+DEFAULT_EFFICIENCY_TABLE: EfficiencyTable = (
     (63.0, 0.603, 0.750),
     (125.0, 0.772, 0.738),
     (250.0, 0.885, 0.856),
@@ -89,6 +96,7 @@ class BatteryReading:
     available: bool = True
     allow_charge: bool = True
     allow_discharge: bool = True
+    efficiency_table: EfficiencyTable | None = None  # None: the settings' table
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +144,8 @@ class StrategySettings:
     charge_factor: float = 0.957  # commanded W per grid W of export to absorb
     discharge_release_factor: float = 0.975  # grid W per commanded discharge W
     charge_release_factor: float = 1.045  # grid W per commanded charge W
-    efficiency_table: tuple[tuple[float, float, float], ...] = field(
-        default=DEFAULT_EFFICIENCY_TABLE
-    )
-    hysteresis_w: int = 100  # efficiency: the loss a set change must save
+    efficiency_table: EfficiencyTable = field(default=DEFAULT_EFFICIENCY_TABLE)
+    hysteresis_w: float = 10.0  # efficiency: W of modelled loss a change of set must save
 
 
 # --------------------------------------------------------------------------------------
@@ -354,6 +360,16 @@ def _released(cycle: Cycle) -> tuple[dict[int, Reason], bool]:
     return released, bool(behind)
 
 
+def _behind(cycle: Cycle, released: dict[int, Reason]) -> set[int]:
+    """Return the batteries left behind (within the behind margin of the opposite cutoff)."""
+    return {
+        i
+        for i in cycle.eligible
+        if i not in released
+        and to_opposite(cycle.batteries[i], cycle.mode) <= cycle.settings.behind_margin_pct
+    }
+
+
 def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amount: int) -> int:
     """Start candidates on the phase in greatest need, each up to its cap; return the rest.
 
@@ -415,12 +431,8 @@ def _priority(cycle: Cycle) -> Allocation:
     reasons = [Reason.RUNNING if power > 0 else Reason.IDLE for power in powers]
     for i, reason in released.items():
         reasons[i] = reason
-    if behind:
-        for i in cycle.eligible:
-            if i not in released and to_opposite(cycle.batteries[i], cycle.mode) <= (
-                cycle.settings.behind_margin_pct
-            ):
-                reasons[i] = Reason.BEHIND_PRIORITY
+    for i in _behind(cycle, released):
+        reasons[i] = Reason.BEHIND_PRIORITY
     delta = cycle.total_w - sum(powers)
     running = [i for i, power in enumerate(powers) if power > 0]
     if delta < 0:
@@ -456,9 +468,270 @@ def _equal(cycle: Cycle) -> Allocation:
     return powers, reasons
 
 
+# --------------------------------------------------------------------------------------
+# efficiency: the least modelled conversion loss
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A battery that may take part in a split: its most W and its efficiency table."""
+
+    max_w: int
+    table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE
+
+
+@lru_cache(maxsize=64)
+def _loss_points(mode: Mode, table: EfficiencyTable) -> tuple[list[float], list[float]]:
+    """Return the AC powers of table's rows and the loss (W) at each for mode."""
+    rows = sorted(table)
+    if not rows:
+        raise ValueError("efficiency table is empty")
+    xs = [float(row[0]) for row in rows]
+    if mode is Mode.CHARGE:
+        return xs, [ac * (1.0 - charge) for ac, charge, _ in rows]
+    return xs, [ac * (1.0 / discharge - 1.0) for ac, _, discharge in rows]
+
+
+def loss_w(mode: Mode, ac_w: float, table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE) -> float:
+    """Return the modelled conversion loss (W) of one battery running at ac_w AC watts.
+
+    Charge loss is AC * (1 - efficiency), discharge loss AC * (1 / efficiency - 1), linear
+    between the table's rows; below the first row a running inverter costs the first row's
+    loss, above the last row the efficiency holds. 0 when stopped (ac_w <= 0 or mode stop).
+    Stable API: the benchmark's oracle uses it (the simulator models loss the same way).
+    """
+    if mode is Mode.STOP or ac_w <= 0:
+        return 0.0
+    xs, ys = _loss_points(mode, table)
+    if ac_w <= xs[0]:
+        return ys[0]
+    if ac_w >= xs[-1]:
+        return ys[-1] * ac_w / xs[-1]
+    i = bisect_right(xs, ac_w)
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (ac_w - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+
+def split_loss_w(mode: Mode, powers: Sequence[float], candidates: Sequence[Candidate]) -> float:
+    """Return the modelled loss (W) of running candidates at powers (AC W)."""
+    return sum(
+        loss_w(mode, power, candidate.table)
+        for power, candidate in zip(powers, candidates, strict=True)
+    )
+
+
+def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Return the z of (a - o) x (b - o): positive for a counter-clockwise turn."""
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+@lru_cache(maxsize=1024)
+def _hull(mode: Mode, table: EfficiencyTable, cap: int) -> tuple[tuple[float, float], ...]:
+    """Return the lower convex hull of a running battery's loss on (0, cap] as segments.
+
+    Each segment is (length W, W of loss per W); the slopes rise strictly.
+    """
+    xs, _ = _loss_points(mode, table)
+    points = [(0.0, loss_w(mode, xs[0], table))]  # just above 0 W: the fixed cost
+    points += [(x, loss_w(mode, x, table)) for x in xs if 0 < x < cap]
+    points.append((float(cap), loss_w(mode, cap, table)))
+    hull: list[tuple[float, float]] = []
+    for point in points:
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) <= 0:
+            hull.pop()
+        hull.append(point)
+    return tuple((b[0] - a[0], (b[1] - a[1]) / (b[0] - a[0])) for a, b in pairwise(hull))
+
+
+def _water_fill(total: float, caps: Sequence[float]) -> list[float]:
+    """Split total as evenly as caps allow (floats)."""
+    shares = [0.0] * len(caps)
+    waiting = sorted(range(len(caps)), key=lambda i: caps[i])
+    left = total
+    while waiting:
+        share = left / len(waiting)
+        if caps[waiting[0]] <= share:
+            index = waiting.pop(0)
+            shares[index] = caps[index]
+            left -= caps[index]
+            continue
+        for index in waiting:
+            shares[index] = share
+        break
+    return shares
+
+
+def _hull_split(total: float, mode: Mode, candidates: Sequence[Candidate]) -> list[float]:
+    """Return the split of total over all candidates that is optimal on their loss hulls.
+
+    Segments are taken cheapest slope first (equal marginal loss); equal slopes share
+    evenly, so identical batteries get equal power.
+    """
+    segments = sorted(
+        (slope, index, length)
+        for index, candidate in enumerate(candidates)
+        for length, slope in _hull(mode, candidate.table, candidate.max_w)
+    )
+    powers = [0.0] * len(candidates)
+    left = total
+    start = 0
+    while start < len(segments) and left > 0:
+        end = start + 1
+        while end < len(segments) and segments[end][0] - segments[start][0] <= 1e-12:
+            end += 1
+        group = segments[start:end]
+        shares = _water_fill(left, [length for _, _, length in group])
+        for (_, index, _), share in zip(group, shares, strict=True):
+            powers[index] += share
+        left -= sum(shares)
+        start = end
+    return powers
+
+
+def _whole(powers: Sequence[float], caps: Sequence[int], total: int) -> list[int]:
+    """Round powers to whole watts within 0..cap that add up to total."""
+    whole = [min(cap, max(0, math.floor(power))) for power, cap in zip(powers, caps, strict=True)]
+    order = sorted(
+        (i for i, power in enumerate(powers) if power > 0),
+        key=lambda i: (whole[i] - powers[i], i),
+    )
+    left = total - sum(whole)
+    while left > 0 and any(whole[i] < caps[i] for i in order):
+        for i in order:
+            if left > 0 and whole[i] < caps[i]:
+                whole[i] += 1
+                left -= 1
+    return whole
+
+
+def _split_all(total: int, mode: Mode, candidates: Sequence[Candidate]) -> tuple[list[int], float]:
+    """Return the least-loss split of total over candidates that all run, and its loss.
+
+    The better, on the true curves, of the hull optimum and the even split.
+    """
+    caps = [candidate.max_w for candidate in candidates]
+    total = min(total, sum(caps))
+    even = even_split(total, range(len(caps)), caps)
+    options = (
+        _whole(_hull_split(total, mode, candidates), caps, total),
+        [even[i] for i in range(len(caps))],
+    )
+    losses = [split_loss_w(mode, option, candidates) for option in options]
+    best = 0 if losses[0] <= losses[1] else 1
+    return options[best], losses[best]
+
+
+def optimal_split(demand_w: int, candidates: Sequence[Candidate], mode: Mode) -> tuple[int, ...]:
+    """Return the loss-minimal split of demand_w (whole W) over candidates; 0 = stays idle.
+
+    Delivers min(demand_w, sum of max_w) in mode (charge or discharge). Every set of
+    running candidates is tried; candidates with the same table differ only by their max,
+    so of those the largest run first (ties: candidate order). The least loss wins, then
+    the fewest batteries. Within a set: the better of the equal-marginal-loss (convex hull)
+    optimum and the even split, judged by ``loss_w``. Stable API: the benchmark's oracle
+    uses it.
+    """
+    result = [0] * len(candidates)
+    usable = [i for i, candidate in enumerate(candidates) if candidate.max_w > 0]
+    total = min(int(demand_w), sum(candidates[i].max_w for i in usable))
+    if total <= 0:
+        return tuple(result)
+    groups: dict[EfficiencyTable, list[int]] = {}
+    for i in usable:
+        groups.setdefault(candidates[i].table, []).append(i)
+    ranked = [
+        sorted(members, key=lambda i: (-candidates[i].max_w, i)) for members in groups.values()
+    ]
+    best_set = usable  # all usable together always carry total
+    best_powers, best_loss = _split_all(total, mode, [candidates[i] for i in usable])
+    for counts in product(*(range(len(members) + 1) for members in ranked)):
+        chosen = sorted(i for members, k in zip(ranked, counts, strict=True) for i in members[:k])
+        if len(chosen) >= len(usable) or sum(candidates[i].max_w for i in chosen) < total:
+            continue
+        powers, loss = _split_all(total, mode, [candidates[i] for i in chosen])
+        fewer = len(chosen) < len(best_set) and loss <= best_loss + 1e-9
+        if loss < best_loss - 1e-9 or fewer:
+            best_set, best_powers, best_loss = chosen, powers, loss
+    for i, power in zip(best_set, best_powers, strict=True):
+        result[i] = power
+    return tuple(result)
+
+
+def _candidate(cycle: Cycle, index: int) -> Candidate:
+    """Return battery index as a split candidate (its cap this cycle, its table)."""
+    table = cycle.batteries[index].efficiency_table or cycle.settings.efficiency_table
+    return Candidate(cycle.caps[index], table)
+
+
+def _preference(cycle: Cycle, indexes: Sequence[int], first: set[int]) -> list[int]:
+    """Order batteries: those in first, then running, then by state of charge.
+
+    Highest state of charge first while discharging, lowest first while charging; ties by
+    battery order.
+    """
+    direction = 1 if cycle.mode is Mode.CHARGE else -1
+    return sorted(
+        indexes,
+        key=lambda i: (i not in first, cycle.kept[i] == 0, direction * cycle.batteries[i].soc, i),
+    )
+
+
+def _least_loss(cycle: Cycle, order: Sequence[int], demand: int) -> dict[int, int]:
+    """Run the first k of order with the least modelled loss that carries demand.
+
+    Hysteresis: while the batteries running now are the first k0 of order and can carry
+    the demand, k0 stays unless another k saves more than ``hysteresis_w``.
+    """
+    if not order or demand <= 0:
+        return {}
+    candidates = [_candidate(cycle, i) for i in order]
+    options: dict[int, tuple[list[int], float]] = {}
+    for k in range(1, len(order) + 1):
+        if k == len(order) or sum(c.max_w for c in candidates[:k]) >= demand:
+            options[k] = _split_all(demand, cycle.mode, candidates[:k])
+    best = min(options, key=lambda k: (options[k][1], k))
+    running = [cycle.kept[i] > 0 for i in order]
+    now = sum(running)
+    held = now and all(running[:now]) and now in options
+    if held and options[now][1] <= options[best][1] + cycle.settings.hysteresis_w:
+        best = now
+    return dict(zip(order, options[best][0], strict=False))
+
+
+def _efficiency(cycle: Cycle) -> Allocation:
+    """Spread the corrected demand with the least modelled conversion loss.
+
+    Keeps the priority rules: batteries near their cutoff (and, while one is behind, those
+    far from the opposite cutoff) only take what the others cannot; batteries behind come
+    first. The number of batteries running changes only when that saves more than
+    ``hysteresis_w`` of modelled loss.
+    """
+    released, _ = _released(cycle)
+    behind = _behind(cycle, released)
+    primary = _preference(cycle, [i for i in cycle.eligible if i not in released], behind)
+    secondary = _preference(cycle, list(released), set())
+    powers = [0] * len(cycle.batteries)
+    reasons = [Reason.IDLE] * len(cycle.batteries)
+    capacity = sum(cycle.caps[i] for i in primary)
+    if cycle.total_w <= capacity:
+        shares = _least_loss(cycle, primary, cycle.total_w)
+    else:
+        shares = {i: cycle.caps[i] for i in primary}
+        shares.update(_least_loss(cycle, secondary, cycle.total_w - capacity))
+    for i, power in shares.items():
+        powers[i] = power
+        reasons[i] = Reason.RUNNING
+    for i in behind:
+        reasons[i] = Reason.BEHIND_PRIORITY
+    for i, reason in released.items():
+        reasons[i] = reason
+    return powers, reasons
+
+
 STRATEGIES: dict[Strategy, Callable[[Cycle], Allocation]] = {
     Strategy.PRIORITY: _priority,
     Strategy.EQUAL: _equal,
+    Strategy.EFFICIENCY: _efficiency,
 }
 
 
@@ -517,5 +790,5 @@ def allocate(
     if sum(cycle.kept) == 0 and cycle.total_w < settings.dead_band_w:
         reasons = [r if r is not None else Reason.DEAD_BAND for r in cycle.excluded]
         return _plan(cycle, [0] * len(batteries), reasons)
-    powers, reasons = STRATEGIES.get(settings.strategy, _priority)(cycle)
+    powers, reasons = STRATEGIES[settings.strategy](cycle)
     return _plan(cycle, powers, reasons)
