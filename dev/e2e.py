@@ -38,6 +38,7 @@ CONVERGE_TIMEOUT_S = 75.0
 BASE_LOAD = {"load_l1": 700.0, "load_l2": 450.0, "load_l3": 350.0}
 STEP_LOAD = {"load_l1": 2200.0}  # a kettle on L1: +1500 W
 BATTERY_PHASES = ("l1", "l2", "l3")
+QUIET_S = 8.0  # after off, no writes for longer than one cycle (6.5 s)
 
 
 class E2EError(AssertionError):
@@ -131,6 +132,34 @@ class Run:
             raise E2EError(f"expected 3 setpoint power sensors, found {setpoints}")
         self.entities["setpoints"] = ",".join(sorted(setpoints))
 
+    def switch_off_and_check(self) -> None:
+        """Switch the strategy off; every battery must reach stop and 0 W, then no writes."""
+        client = self.client
+        client.call("switch", "turn_off", entity_id=self.entities["switch"])
+        modes = [f"select.lilygo_{p}_marstek_forcible_charge_discharge" for p in BATTERY_PHASES]
+        powers = [f"sensor.lilygo_{p}_marstek_ac_power" for p in BATTERY_PHASES]
+        wait_for(
+            "every battery at stop",
+            lambda: all(client.state(m)["state"] == "stop" for m in modes),
+            timeout=20,
+        )
+        wait_for(
+            "every battery's AC power at 0 W",
+            lambda: all(abs(client.value(p)) < 1 for p in powers),
+            timeout=30,
+        )
+        boards = client.call_response("marstek_sim", "get_writes", last=0)
+        if any(b["effective_mode"] != "stop" for b in boards.values()):
+            raise E2EError(f"a simulated battery still acts on a setpoint: {boards}")
+        counts = {phase: b["count"] for phase, b in boards.items()}
+        time.sleep(QUIET_S)
+        later = {
+            p: b["count"] for p, b in client.call_response("marstek_sim", "get_writes").items()
+        }
+        if later != counts:
+            raise E2EError(f"writes after the strategy was switched off: {counts} -> {later}")
+        _log(f"strategy off: every battery at stop and 0 W, no writes for {QUIET_S:.0f} s")
+
     def run(self) -> str:
         """Run the checks; return the summary line."""
         client = self.client
@@ -149,6 +178,10 @@ class Run:
             timeout=30,
         )
         self.find_entities()
+        # The strategy runs as soon as the batteries are added: begin from all batteries off.
+        self.switch_off_and_check()
+        if any(self.setpoints().values()):
+            raise E2EError(f"setpoints not zero while the strategy is off: {self.setpoints()}")
         client.call("switch", "turn_on", entity_id=self.entities["switch"])
         _log(f"strategy on; grid {client.value('sensor.p1_meter_power'):.0f} W")
 
@@ -174,21 +207,8 @@ class Run:
             raise E2EError(f"setpoints did not follow the load step: {before} -> {after}")
         _log(f"converged {seconds:.1f} s after the step; residual {residual:+.1f} W; {after}")
 
-        # 3. Off: every battery at stop.
-        client.call("switch", "turn_off", entity_id=self.entities["switch"])
-        modes = [f"select.lilygo_{p}_marstek_forcible_charge_discharge" for p in BATTERY_PHASES]
-        powers = [f"sensor.lilygo_{p}_marstek_ac_power" for p in BATTERY_PHASES]
-        wait_for(
-            "every battery at stop",
-            lambda: all(client.state(m)["state"] == "stop" for m in modes),
-            timeout=20,
-        )
-        wait_for(
-            "every battery's AC power at 0 W",
-            lambda: all(abs(client.value(p)) < 1 for p in powers),
-            timeout=30,
-        )
-        _log("strategy off: every battery reads stop and 0 W")
+        # 3. Off: every battery at stop, and no more writes.
+        self.switch_off_and_check()
         return (
             f"convergence after a +1500 W load step: {seconds:.1f} s; "
             f"residual grid power {residual:+.1f} W (target {self.target():.0f} W)"

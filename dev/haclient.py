@@ -108,7 +108,7 @@ class HAClient:
         raise HAError(f"Home Assistant did not answer within {timeout:.0f} s")
 
     # ---------------------------------------------------------------- auth
-    def _token_from_code(self, code: str) -> None:
+    def _token_from_code(self, code: str) -> dict[str, Any]:
         tokens = self.request(
             "POST",
             "/auth/token",
@@ -116,6 +116,7 @@ class HAClient:
             auth=False,
         )
         self.token = tokens["access_token"]
+        return tokens
 
     def onboard(self) -> bool:
         """Create the owner, finish onboarding if needed and log in; True if onboarded now."""
@@ -164,6 +165,10 @@ class HAClient:
 
     def login(self, username: str = USERNAME, password: str = PASSWORD) -> None:
         """Log in through the login flow, as the frontend does."""
+        self.login_tokens(username, password)
+
+    def login_tokens(self, username: str = USERNAME, password: str = PASSWORD) -> dict[str, Any]:
+        """Log in through the login flow; return the tokens (access and refresh)."""
         flow = self.request(
             "POST",
             "/auth/login_flow",
@@ -182,7 +187,7 @@ class HAClient:
         )
         if result.get("type") != "create_entry":
             raise HAError(f"login failed: {result}")
-        self._token_from_code(result["result"])
+        return self._token_from_code(result["result"])
 
     # ---------------------------------------------------------------- states and services
     def state(self, entity_id: str) -> dict[str, Any]:
@@ -200,6 +205,11 @@ class HAClient:
     def call(self, domain: str, service: str, **data: Any) -> Any:
         """Call a service."""
         return self.post(f"/api/services/{domain}/{service}", data)
+
+    def call_response(self, domain: str, service: str, **data: Any) -> Any:
+        """Call a service that returns a response; return the response."""
+        answer = self.post(f"/api/services/{domain}/{service}?return_response", data)
+        return answer["service_response"]
 
     def template(self, template: str) -> str:
         """Render a template."""

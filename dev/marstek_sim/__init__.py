@@ -14,7 +14,13 @@ from typing import Any
 
 from homeassistant.config_entries import SOURCE_IMPORT, ConfigEntry
 from homeassistant.const import CONF_NAME, Platform
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.event import async_track_time_interval
@@ -91,6 +97,7 @@ BATTERY_OR_METER = vol.Any(vol.In((*PHASES, "meter")), cv.string)
 SERVICE_SET_HOUSE = "set_house"
 SERVICE_SET_SOC = "set_soc"
 SERVICE_SET_AVAILABLE = "set_available"
+SERVICE_GET_WRITES = "get_writes"
 SET_HOUSE_SCHEMA = vol.Schema(
     {
         **{vol.Optional(f"load_{p.lower()}"): vol.Any(None, vol.Coerce(float)) for p in PHASES},
@@ -244,6 +251,29 @@ def _register_services(hass: HomeAssistant) -> None:
         except KeyError as err:
             raise ServiceValidationError(f"No simulated battery {err}") from err
 
+    @callback
+    def get_writes(call: ServiceCall) -> ServiceResponse:
+        return {
+            board.phase: {
+                "count": board.write_count,
+                "last": [
+                    {"time": round(t, 1), "register": r, "value": v} for t, r, v in board.writes
+                ][-call.data["last"] :],
+                "effective_mode": board.effective[0],
+                "effective_power": board.effective[1],
+                "ac_power": round(board.battery.ac_power_w, 1),
+                "soc": round(board.battery.soc_pct, 2),
+            }
+            for board in _site(hass).boards
+        }
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_WRITES,
+        get_writes,
+        vol.Schema({vol.Optional("last", default=20): vol.All(int, vol.Range(0, 200))}),
+        supports_response=SupportsResponse.ONLY,
+    )
     hass.services.async_register(DOMAIN, SERVICE_SET_HOUSE, set_house, SET_HOUSE_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SET_SOC, set_soc, SET_SOC_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SET_AVAILABLE, set_available, SET_AVAILABLE_SCHEMA)

@@ -14,6 +14,7 @@ the AC power of the batteries on that phase (positive = import).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 import math
 from pathlib import Path
@@ -112,7 +113,9 @@ class Board:
         self.polls = 0
         self._since_enable = 0.0
         self._effective: tuple[str, float] = ("stop", 0.0)
-        self.writes: list[tuple[float, str, Any]] = []
+        #: The last writes (simulated time, register, value) and how many there were.
+        self.writes: deque[tuple[float, str, Any]] = deque(maxlen=200)
+        self.write_count = 0
 
     # ------------------------------------------------------------------ writes
     def write(self, register: str, value: Any) -> None:
@@ -128,6 +131,7 @@ class Board:
         else:
             raise KeyError(register)
         self.writes.append((self.battery.time_s, register, value))
+        self.write_count += 1
         self.registers[register] = value
         if register == "rs485_mode":
             self._since_enable = 0.0
