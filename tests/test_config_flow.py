@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntry
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigEntryState,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowManager, FlowResult, FlowResultType, InvalidData
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -854,3 +859,59 @@ async def test_reconfigure_battery_after_site_became_single_phase(
     )
     assert result["reason"] == "reconfigure_successful"
     assert entry.subentries[subentry_id].data[CONF_PHASE] == "L1"
+
+
+# --------------------------------------------------------------------------------------------
+# With the runtime: what the flow relies on (the update listener reloads the hub)
+
+
+async def test_flow_with_runtime_reloads_on_changes(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
+) -> None:
+    """Hub from the flow loads; an added battery, new options and reconfigure reload it."""
+    battery = await lilygo_fleet.add_battery("lilygo-bat1")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_GRID_SENSOR: p1_meter.grid, CONF_PHASE_COUNT: "1"}
+    )
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+    result = await _start_battery(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_DEVICE_ID: battery.device_id, CONF_PHASE: "L1"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _role_input(battery)
+    )
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    (subentry_id,) = entry.subentries
+    registry = er.async_get(hass)
+    battery_entities = [
+        e
+        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+        if e.config_subentry_id == subentry_id
+    ]
+    assert battery_entities, "the reload after adding the battery made its entities"
+
+    runtime_data = entry.runtime_data
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**DEFAULT_OPTIONS, CONF_DRY_RUN: True}
+    )
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not runtime_data, "new options reload the hub"
+
+    runtime_data = entry.runtime_data
+    result = await _start_reconfigure(hass, entry)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_GRID_SENSOR: p1_meter.phases[0], CONF_PHASE_COUNT: "1"}
+    )
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not runtime_data, "reconfiguring reloads the hub"
+    assert entry.options[CONF_DRY_RUN] is True
+    assert await hass.config_entries.async_unload(entry.entry_id)
