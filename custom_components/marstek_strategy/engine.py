@@ -676,26 +676,50 @@ def _preference(cycle: Cycle, indexes: Sequence[int], first: set[int]) -> list[i
     )
 
 
-def _least_loss(cycle: Cycle, order: Sequence[int], demand: int) -> dict[int, int]:
-    """Run the first k of order with the least modelled loss that carries demand.
+def _sets(cycle: Cycle, order: Sequence[int], first: int | None) -> list[tuple[int, ...]]:
+    """Return the sets of batteries that may run, each in order.
 
-    Hysteresis: while the batteries running now are the first k0 of order and can carry
-    the demand, k0 stays unless another k saves more than ``hysteresis_w``.
+    Batteries with the same efficiency table are interchangeable, so of those only the
+    first few in order run (for one table: the first k of order). A set always holds
+    ``first`` when given (the battery behind).
+    """
+    groups: dict[EfficiencyTable, list[int]] = {}
+    for i in order:
+        groups.setdefault(_candidate(cycle, i).table, []).append(i)
+    sets: list[tuple[int, ...]] = []
+    for counts in product(*(range(len(members) + 1) for members in groups.values())):
+        chosen = {
+            i for members, k in zip(groups.values(), counts, strict=True) for i in members[:k]
+        }
+        if chosen and (first is None or first in chosen):
+            sets.append(tuple(i for i in order if i in chosen))
+    return sets
+
+
+def _least_loss(
+    cycle: Cycle, order: Sequence[int], demand: int, first: int | None = None
+) -> dict[int, int]:
+    """Run the set of batteries with the least modelled loss that carries demand.
+
+    Sets are those of ``_sets``; all of order together is the fallback when no set
+    carries the demand. Ties go to fewer batteries, then to the set earlier in order.
+    Hysteresis: the set running now stays while it carries the demand and no other set
+    saves more than ``hysteresis_w``.
     """
     if not order or demand <= 0:
         return {}
-    candidates = [_candidate(cycle, i) for i in order]
-    options: dict[int, tuple[list[int], float]] = {}
-    for k in range(1, len(order) + 1):
-        if k == len(order) or sum(c.max_w for c in candidates[:k]) >= demand:
-            options[k] = _split_all(demand, cycle.mode, candidates[:k])
-    best = min(options, key=lambda k: (options[k][1], k))
-    running = [cycle.kept[i] > 0 for i in order]
-    now = sum(running)
-    held = now and all(running[:now]) and now in options
-    if held and options[now][1] <= options[best][1] + cycle.settings.hysteresis_w:
+    options: dict[tuple[int, ...], tuple[list[int], float]] = {}
+    for chosen in _sets(cycle, order, first):
+        capacity = sum(cycle.caps[i] for i in chosen)
+        if capacity >= demand or len(chosen) == len(order):
+            candidates = [_candidate(cycle, i) for i in chosen]
+            options[chosen] = _split_all(demand, cycle.mode, candidates)
+    rank = {i: position for position, i in enumerate(order)}
+    best = min(options, key=lambda c: (options[c][1], len(c), [rank[i] for i in c]))
+    now = tuple(i for i in order if cycle.kept[i] > 0)
+    if now in options and options[now][1] <= options[best][1] + cycle.settings.hysteresis_w:
         best = now
-    return dict(zip(order, options[best][0], strict=False))
+    return dict(zip(best, options[best][0], strict=True))
 
 
 def _efficiency(cycle: Cycle) -> Allocation:
@@ -714,7 +738,8 @@ def _efficiency(cycle: Cycle) -> Allocation:
     reasons = [Reason.IDLE] * len(cycle.batteries)
     capacity = sum(cycle.caps[i] for i in primary)
     if cycle.total_w <= capacity:
-        shares = _least_loss(cycle, primary, cycle.total_w)
+        lead = min(behind, key=primary.index) if behind else None
+        shares = _least_loss(cycle, primary, cycle.total_w, lead)
     else:
         shares = {i: cycle.caps[i] for i in primary}
         shares.update(_least_loss(cycle, secondary, cycle.total_w - capacity))
