@@ -1,0 +1,95 @@
+"""Switch: off stops every battery once, then writes nothing; on resumes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant, State
+from pytest_homeassistant_custom_component.common import mock_restore_cache
+
+from custom_components.marstek_strategy.const import Role
+from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry
+
+
+async def _switch(hass: HomeAssistant, hub: Hub, service: str) -> None:
+    await hass.services.async_call(
+        "switch",
+        service,
+        {"entity_id": hub.entity_id("switch", "strategy_enabled")},
+        blocking=True,
+    )
+
+
+async def test_off_stops_once_then_writes_nothing(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    lilygo_fleet.clear_writes()
+    await _switch(hass, hub, "turn_off")
+    await hass.async_block_till_done()
+    assert hub.state("switch", "strategy_enabled") == "off"
+    assert hub.state("sensor", "status") == "disabled"
+    assert hub.state("sensor", "reason", bat1) == "disabled"
+    for battery in (bat1, bat2):
+        assert battery.state(Role.FORCIBLE_MODE) == "stop"
+        assert float(battery.state(Role.DISCHARGE_POWER)) == 0
+    assert {w.value for w in lilygo_fleet.writes} == {"stop", 0}
+    lilygo_fleet.clear_writes()
+    await hub.tick(60, grid=1500, step=6.5)
+    assert lilygo_fleet.writes == []
+    await _switch(hass, hub, "turn_off")  # already off: nothing
+    # unload while off: it drives nothing, so it writes nothing
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+    assert lilygo_fleet.writes == []
+
+
+async def test_on_resumes_at_once(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800)
+    await _switch(hass, hub, "turn_off")
+    await hub.tick(6.5, grid=800, step=6.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    await _switch(hass, hub, "turn_on")
+    await hass.async_block_till_done()
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert hub.state("sensor", "status") == "settling"
+
+
+async def test_restored_off_leaves_batteries_alone(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter, make_hub: Any
+) -> None:
+    """Off before a restart: the batteries are someone else's business, nothing written."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80, mode="charge", charge_power=500)
+    mock_restore_cache(hass, [State("switch.marstek_strategy_strategy_active", "off")])
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800)
+    await hub.tick(30, grid=800, step=6.5)
+    assert lilygo_fleet.writes == []
+    assert hub.state("sensor", "status") == "disabled"
+    assert bat1.state(Role.FORCIBLE_MODE) == "charge"
+
+
+async def test_switch_before_start_waits_for_the_first_cycle(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
+) -> None:
+    from homeassistant.core import CoreState
+
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hass.set_state(CoreState.starting)
+    entry = make_hub_entry(p1_meter, [(bat1, "L1")])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        "switch",
+        "turn_off",
+        {"entity_id": "switch.marstek_strategy_strategy_active"},
+        blocking=True,
+    )
+    assert entry.runtime_data.coordinator.data is None
+    assert lilygo_fleet.writes == []
+    hass.set_state(CoreState.running)
