@@ -125,12 +125,13 @@ class Result:
 def _headroom(sim: Sim, import_w: bool) -> float:
     """W the batteries could still move in the needed direction (physically, right now).
 
-    A battery counts when the software cutoff allows it and the battery itself would run
-    (its own cutoffs, full/empty latch, taper and maximum).
+    A battery counts when its reported (whole %) state of charge, which is all a real
+    controller sees, is inside the software cutoffs and the battery itself would run (its own
+    cutoffs, full/empty latch, taper and maximum).
     """
     total = 0.0
     for battery, setup in zip(sim.batteries, sim.setups, strict=True):
-        soc = battery.soc_pct
+        soc = battery.reported_soc
         ac = battery.ac_power_w
         if import_w:
             cap = battery.available_w("discharge") if soc > setup.discharge_cutoff else 0.0

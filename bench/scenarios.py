@@ -49,8 +49,9 @@ SUMMER = HouseSpec(seed=11, day_of_year=172, pv_kwp=6.0, cloud_fraction=0.08)
 CLOUDY = HouseSpec(
     seed=12,
     day_of_year=120,
-    pv_kwp=6.0,
-    cloud_fraction=0.5,
+    pv_kwp=5.0,
+    pv_inverter_w=4600.0,
+    cloud_fraction=0.65,
     clear_spell_s=(20.0, 300.0),
     cloud_spell_s=(20.0, 240.0),
     cloud_depth=(0.15, 0.45),
@@ -95,7 +96,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "cloudy",
-        "May, 6 kWp PV under fast passing clouds, 3 batteries on 3 phases",
+        "May, 5 kWp PV under fast passing clouds (65 % of the time), 3 batteries on 3 phases",
         CLOUDY,
         three((40.0, 55.0, 70.0)),
     ),
