@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator
 import json
 from pathlib import Path
+import re
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -16,9 +17,14 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowManager, FlowResult, FlowResultType, InvalidData
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous_serialize
 
 from custom_components.marstek_strategy.const import (
     CONF_DEVICE_ID,
@@ -57,12 +63,19 @@ def _check_translated(result: FlowResult[Any, Any]) -> None:
     if result["type"] is FlowResultType.ABORT:
         assert result["reason"] in section["abort"], result["reason"]
     if result["type"] is FlowResultType.FORM:
+        # The frontend gets the form as JSON: the schema must serialize.
+        assert voluptuous_serialize.convert(
+            result["data_schema"], custom_serializer=cv.custom_serializer
+        )
         step = section["step"][result["step_id"]]
         for key in result["data_schema"].schema:
             assert str(key) in step["data"], (result["step_id"], str(key))
             assert str(key) in step["data_description"], (result["step_id"], str(key))
         for error in (result["errors"] or {}).values():
             assert error in section["error"], error
+        text = step.get("title", "") + step.get("description", "")
+        placeholders = set(re.findall(r"{(\w+)}", text))
+        assert placeholders <= set(result["description_placeholders"] or {}), placeholders
 
 
 @pytest.fixture(autouse=True)
