@@ -107,6 +107,22 @@ def test_translation_files() -> None:
         assert keys(dutch[section]) == keys(strings[section]), section
 
 
+@pytest.mark.parametrize("name", ["strings.json", "translations/nl.json"])
+def test_translation_values(name: str) -> None:
+    """Texts pass hassfest's rules: no HTML, URLs, padding or quoted placeholders."""
+
+    def leaves(tree: Any) -> list[str]:
+        if isinstance(tree, str):
+            return [tree]
+        return [leaf for value in tree.values() for leaf in leaves(value)]
+
+    strings = _load(name)
+    for text in leaves({section: strings[section] for section in FLOW_SECTIONS}):
+        assert cv.string_with_no_html(text) == text.strip(), text
+        assert not re.search(r"'{\w+}'|://|www\.", text), text
+        assert all(name.isidentifier() for name in re.findall(r"{([^}]*)}", text)), text
+
+
 @pytest.fixture
 def mock_setup_entry() -> Generator[AsyncMock]:
     """Keep the runtime out of flow tests: setting up the entry is not under test here."""
