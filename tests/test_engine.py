@@ -516,3 +516,17 @@ def test_even_split_water_fills() -> None:
     assert even_split(10, (0, 1, 2), (800, 800, 800)) == {0: 4, 1: 3, 2: 3}
     assert even_split(9000, (0, 1), (800, 800)) == {0: 800, 1: 800}
     assert even_split(500, (), ()) == {}
+
+
+def test_phase_power_that_is_not_a_number_counts_as_zero() -> None:
+    fleet = [bat(50, math.nan), bat(50, 200), bat(50, -300)]
+    plan = allocate(discharge_grid(600), fleet, stop(3), SETTINGS)
+    assert powers(plan) == [0, 600, 0]
+    plan = allocate(charge_grid(600), fleet, stop(3), SETTINGS)
+    assert powers(plan) == [0, 0, 600]
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_no_batteries_no_plan(strategy: Strategy) -> None:
+    plan = allocate(1500.0, [], Plan.all_stop(0), StrategySettings(strategy=strategy))
+    assert plan == Plan(Mode.STOP, ())

@@ -370,6 +370,12 @@ def _behind(cycle: Cycle, released: dict[int, Reason]) -> set[int]:
     }
 
 
+def _phase(cycle: Cycle, index: int) -> float:
+    """Return the grid power on battery index's phase; 0 when it is not a number."""
+    phase = cycle.batteries[index].phase_w
+    return phase if math.isfinite(phase) else 0.0
+
+
 def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amount: int) -> int:
     """Start candidates on the phase in greatest need, each up to its cap; return the rest.
 
@@ -386,17 +392,13 @@ def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amo
     given: dict[float, float] = {}
     waiting = list(candidates)
     while waiting and amount > 0:
-        needs = {
-            i: sign * cycle.batteries[i].phase_w - given.get(cycle.batteries[i].phase_w, 0.0)
-            for i in waiting
-        }
+        needs = {i: sign * _phase(cycle, i) - given.get(_phase(cycle, i), 0.0) for i in waiting}
         best = max(waiting, key=lambda i: (needs[i], -i))
         waiting.remove(best)
         step = min(amount, cycle.caps[best])
         powers[best] = step
         amount -= step
-        phase = cycle.batteries[best].phase_w
-        given[phase] = given.get(phase, 0.0) + step * factor
+        given[_phase(cycle, best)] = given.get(_phase(cycle, best), 0.0) + step * factor
     return amount
 
 
