@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
+import matplotlib as mpl  # type: ignore[import-not-found,unused-ignore]
 
 mpl.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
 
 
 def plot_scenario(output: dict[str, Any], who: str, directory: Path) -> Path:

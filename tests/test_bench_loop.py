@@ -223,3 +223,22 @@ def test_report_targets_and_tables() -> None:
     assert "night" in text
     assert "suite" in text
     assert "| oracle |" in report.markdown(results, totals, ALL)
+
+
+def test_engine_optimiser_agrees_with_the_bench_split() -> None:
+    from bench.core import engine
+
+    if not hasattr(engine, "optimal_split"):
+        pytest.skip("engine has no optimal_split")
+    curve = loss_curve()
+    for discharge in (True, False):
+        loss = curve.discharge_loss_w if discharge else curve.charge_loss_w
+        mode = engine.Mode.DISCHARGE if discharge else engine.Mode.CHARGE
+        for demand in (40, 150, 480, 1200, 1900, 3100, 5200, 7000):
+            caps = [2437, 2437, 1500]
+            ours = best_split(demand, caps, [0, 1, 2], loss)
+            theirs = engine.optimal_split(demand, [engine.Candidate(max_w=c) for c in caps], mode)
+            assert sum(theirs) == pytest.approx(min(demand, sum(caps)), abs=1)
+            loss_ours = sum(loss(p) for p in ours if p > 0)
+            loss_theirs = sum(loss(p) for p in theirs if p > 0)
+            assert loss_theirs <= loss_ours + 0.5

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from bench.core import engine
 from bench.loop import Sim
 from bench.sim.battery import loss_curve
 
@@ -72,9 +73,26 @@ class OracleController:
     name = "oracle"
     per_second = True
 
-    def __init__(self) -> None:
+    def __init__(self, use_engine: bool = True) -> None:
         self._cache: dict[tuple[object, ...], list[float]] = {}
         self._curve = loss_curve()
+        self._engine_split = getattr(engine, "optimal_split", None) if use_engine else None
+        self._table: tuple[tuple[float, float, float], ...] = ()
+
+    def _split(
+        self, demand: float, caps: list[float], order: list[int], discharge: bool
+    ) -> list[float]:
+        """Loss-minimal split: the engine's optimiser when it has one, else best_split."""
+        if self._engine_split is None:
+            loss = self._curve.discharge_loss_w if discharge else self._curve.charge_loss_w
+            return best_split(demand, caps, order, loss)
+        mode = engine.Mode.DISCHARGE if discharge else engine.Mode.CHARGE
+        candidates = [engine.Candidate(max_w=int(caps[i]), table=self._table) for i in order]
+        powers = self._engine_split(round(demand), candidates, mode)
+        out = [0.0] * len(caps)
+        for position, i in enumerate(order):
+            out[i] = float(powers[position])
+        return out
 
     def start(self, sim: Sim) -> float:
         for battery in sim.batteries:
@@ -84,6 +102,7 @@ class OracleController:
         for i in range(len(sim.boards)):
             sim.write(i, "rs485_enable", "enable")
         self._curve = loss_curve(sim.batteries[0].params)
+        self._table = sim.batteries[0].params.efficiency_table
         return float("inf")
 
     def cycle(self, sim: Sim) -> float:
@@ -118,8 +137,7 @@ class OracleController:
         key = (discharge, round(abs(demand) / 5.0), tuple(round(c) for c in caps), tuple(order))
         shares = self._cache.get(key)
         if shares is None:
-            loss = self._curve.discharge_loss_w if discharge else self._curve.charge_loss_w
-            shares = [p / abs(demand) for p in best_split(abs(demand), caps, order, loss)]
+            shares = [p / abs(demand) for p in self._split(abs(demand), caps, order, discharge)]
             if len(self._cache) > 200_000:
                 self._cache.clear()
             self._cache[key] = shares
