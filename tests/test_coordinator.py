@@ -9,6 +9,7 @@ from unittest.mock import patch
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant, State
 import pytest
+from pytest_homeassistant_custom_component.common import async_mock_service
 
 from custom_components.marstek_strategy.const import (
     CONF_DRY_RUN,
@@ -359,3 +360,92 @@ async def test_cycle_times_use_the_interval_option(
     await hub.tick(15, grid=0, step=0.5)
     assert _gaps(hub)[:3] == [5.0, 5.0, 5.0]
     assert hub.coordinator.data.time - hub.cycles[0] == timedelta(seconds=15)
+
+
+async def test_battery_back_is_taken_as_it_is(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A LilyGo that reconnects while its battery runs on is not left uncontrolled."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery(
+        "lilygo-bat2", soc=80, mode="discharge", discharge_power=800
+    )
+    bat2.set_available(False)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=0)
+    assert hub.coordinator.data.batteries[hub.subentry_id(bat2)].problem is not None
+    await hub.tick(6.5, grid=0, step=6.5)
+    bat2.set_available(True)
+    await hub.tick(6.5, grid=0, step=6.5)
+    assert hub.state("sensor", "setpoint_mode", bat2) == "discharge"
+    assert hub.state("sensor", "setpoint_power", bat2) == "800"
+    assert hub.coordinator.commanded[1].discharge_w == 800
+
+
+async def test_battery_without_rs485_select(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    roles = [r for r in Role if r is not Role.RS485_MODE]
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80, roles=roles, v3=True)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    assert _written(bat1) == [
+        ("discharge_power_entity", 616),
+        ("forcible_mode_entity", "discharge"),
+    ]
+    reading = hub.coordinator.data.batteries[hub.subentry_id(bat1)].reading
+    assert (reading.charge_cutoff, reading.discharge_cutoff) == (100, 12)
+
+
+async def test_cycle_after_stop_does_nothing(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    coordinator = hub.coordinator
+    await coordinator.async_stop_batteries()
+    lilygo_fleet.clear_writes()
+    await coordinator.async_refresh()
+    assert coordinator.data.status == "disabled"
+    assert lilygo_fleet.writes == []
+    await coordinator.async_cycle_now()  # ignored once stopped
+    assert lilygo_fleet.writes == []
+
+
+async def test_failing_stop_in_an_error_keeps_the_loop(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    with (
+        patch(
+            "custom_components.marstek_strategy.coordinator.engine.allocate",
+            side_effect=RuntimeError("boom"),
+        ),
+        patch(
+            "custom_components.marstek_strategy.coordinator.control.stop_writes",
+            side_effect=RuntimeError("no stop"),
+        ),
+    ):
+        await hub.tick(12, grid=600, step=12)
+        assert hub.state("sensor", "status") == "fail_safe"
+        assert "Stopping the batteries failed" in caplog.text
+    await hub.tick(6.5, grid=600, step=6.5)  # the loop goes on
+    assert hub.state("sensor", "status") == "running"
+
+
+async def test_meter_refresh_recovers(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0)
+    hass.services.async_remove("homeassistant", "update_entity")
+    await hub.tick(6.5, grid=0, step=6.5)
+    calls = async_mock_service(hass, "homeassistant", "update_entity")
+    await hub.tick(6.5, grid=0, step=6.5)
+    assert "Refreshing the meter entities works again" in caplog.text
+    assert calls[0].data["entity_id"] == [hub.meter.grid]

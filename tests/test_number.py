@@ -142,3 +142,22 @@ async def test_grid_target_shifts_the_balance(
     # aiming at 300 W export: the battery discharges
     assert hub.coordinator.data.engine_grid_w == 300
     assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
+async def test_restored_pair_breaking_the_order_keeps_the_first(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (State("number.lilygo_bat1_strategy_charge_cutoff", "30"), _stored(30, 20, 100, "%")),
+            (
+                State("number.lilygo_bat1_strategy_discharge_cutoff", "40"),
+                _stored(40, 0, 80, "%"),
+            ),
+        ],
+    )
+    hub: Hub = await make_hub([(bat1, "L1")])
+    battery = hub.entry.runtime_data.settings.batteries[hub.subentry_id(bat1)]
+    assert (battery.charge_cutoff, battery.discharge_cutoff) == (30, 12)

@@ -93,3 +93,31 @@ async def test_switch_before_start_waits_for_the_first_cycle(
     assert entry.runtime_data.coordinator.data is None
     assert lilygo_fleet.writes == []
     hass.set_state(CoreState.running)
+
+
+async def test_on_takes_over_what_was_done_by_hand(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Switched on again, the loop starts from what the batteries do, not from stop."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0)
+    await _switch(hass, hub, "turn_off")
+    # by hand: charge at 500 W (the meter then reads balanced)
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {"entity_id": bat1.entity_ids[Role.CHARGE_POWER], "value": 500},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": bat1.entity_ids[Role.FORCIBLE_MODE], "option": "charge"},
+        blocking=True,
+    )
+    await hub.tick(6.5, grid=0, step=6.5)
+    await _switch(hass, hub, "turn_on")
+    await hass.async_block_till_done()
+    assert hub.state("sensor", "setpoint_mode", bat1) == "charge"
+    assert hub.state("sensor", "setpoint_power", bat1) == "-500"
+    assert bat1.state(Role.FORCIBLE_MODE) == "charge"

@@ -93,6 +93,7 @@ _CONTROL_ROLES = (
     Role.RS485_MODE,
 )
 RS485_ENABLE = "enable"
+_UNREACHABLE = (Problem.ENTITY_UNAVAILABLE, Problem.ENTITY_MISSING)
 
 
 class Status(StrEnum):
@@ -357,7 +358,6 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     async def _async_cycle(self) -> CycleData:
         now = dt_util.utcnow()
-        commanded = self._commanded_now()
         if self._stopped:
             return CycleData(now, Status.DISABLED, self.interval_s)
         if not self.settings.enabled:
@@ -375,7 +375,13 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 batteries=self._idle_states(REASON_DISABLED),
                 writes=writes,
             )
-        self._disabled_stopped = False
+        if self._disabled_stopped:
+            # Switched on again: the batteries may have been driven by hand meanwhile.
+            self.commanded = None
+            self.plan = None
+            self._last_keepalive = None
+            self._disabled_stopped = False
+        commanded = self._commanded_now()
 
         if self.refresh_meter:
             await self._async_refresh_meter()
@@ -394,14 +400,21 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
         readings: list[engine.BatteryReading] = []
         problems: list[Problem | None] = []
-        for battery in self.batteries:
+        resynced = False
+        for index, battery in enumerate(self.batteries):
             reading, problem = self._read_battery(battery, phase_w.get(battery.phase, grid_w))
             readings.append(reading)
             problems.append(problem)
+            if problem is None and self._problems.get(battery.subentry_id) in _UNREACHABLE:
+                # Back after its entities were gone: what it says now is what it does.
+                commanded[index] = self._commanded_from_entities(battery)
+                resynced = True
             self._log_problem(battery, problem)
 
         engine_grid_w = grid_w - self.settings.grid_target_w
-        previous = self.plan if self.plan is not None else control.plan_from_commanded(commanded)
+        previous = self.plan
+        if previous is None or resynced:
+            previous = control.plan_from_commanded(commanded)
         plan = engine.allocate(
             engine_grid_w,
             readings,
