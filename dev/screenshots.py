@@ -4,10 +4,11 @@ Usage (with ``scripts/develop --configured`` running)::
 
     .venv/bin/python dev/screenshots.py [http://127.0.0.1:8123] [--drive]
 
-``--drive`` first plays a few minutes of load steps on the simulated house so that the
-history shows the setpoints moving. Chromium is driven through its DevTools protocol with
-aiohttp (already installed with Home Assistant); the frontend is logged in by giving it the
-tokens of the dev user, as its own login page would.
+``--since=2026-11-24T10:04:00+00:00`` starts the history there. ``--drive`` first
+plays a few minutes of load steps on the simulated house so that the history shows the
+setpoints moving. Chromium is driven through its DevTools protocol with aiohttp (installed
+with Home Assistant); the frontend is logged in with the dev user's tokens, as its own login
+page would do.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def _find(client: HAClient, prefix: str, suffix: str) -> str:
     raise LookupError(f"{prefix}*{suffix}")
 
 
-async def _main(base: str, drive: bool) -> None:
+async def _main(base: str, drive: bool, since: datetime | None) -> None:
     client = HAClient(base)
     tokens = client.login_tokens()
     if drive:
@@ -129,7 +130,8 @@ async def _main(base: str, drive: bool) -> None:
     setpoints = sorted(i for i in ids if i.endswith("_setpoint_power"))
     hub_device = client.device_id(_find(client, "switch.", ""))
     battery_device = client.device_id(setpoints[0])
-    start = (datetime.now(UTC) - timedelta(minutes=6)).isoformat()
+    window = timedelta(seconds=len(DRIVE) * DRIVE_STEP_S + 30)
+    start = (since or datetime.now(UTC) - window).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     history = (
         f"{base}/history?entity_id="
         + ",".join(["sensor.p1_meter_power", *setpoints])
@@ -190,7 +192,7 @@ async def _main(base: str, drive: bool) -> None:
                     1100,
                     6,
                 )
-                await browser.shot(history, "setpoints-history", 1280, 1000, 25)
+                await browser.shot(history, "setpoints-history", 1280, 660, 25)
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=20)
@@ -201,7 +203,10 @@ def main() -> int:
     """Take the screenshots."""
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     base = (args[0] if args else "http://127.0.0.1:8123").rstrip("/")
-    asyncio.run(_main(base, "--drive" in sys.argv))
+    since = next(
+        (datetime.fromisoformat(a[8:]) for a in sys.argv if a.startswith("--since=")), None
+    )
+    asyncio.run(_main(base, "--drive" in sys.argv, since))
     return 0
 
 
