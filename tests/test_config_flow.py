@@ -474,7 +474,9 @@ async def test_add_battery(
     assert result["description_placeholders"] == {
         "device": "lilygo-bat1",
         "found": "10",
+        "total": "10",
         "missing": "0",
+        "required": "4",
     }
     assert suggested(result) == _role_input(battery)
 

@@ -437,7 +437,9 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             description_placeholders={
                 "device": self._device_name,
                 "found": str(len(self._matched)),
+                "total": str(len(Role)),
                 "missing": str(len(missing)),
+                "required": str(len(REQUIRED_ROLES)),
             },
         )
 
