@@ -6,7 +6,8 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 
 1. the setpoint sensors move and the grid power converges to the target;
 2. after a load step the grid power is back within 50 W of the target (time measured);
-3. switching the strategy off leaves every simulated battery at ``stop``.
+3. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
+4. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
 Home Assistant is stopped cleanly; on failure its log is printed. The last line gives the
 convergence time after the load step and the residual grid power.
@@ -209,6 +210,18 @@ class Run:
 
         # 3. Off: every battery at stop, and no more writes.
         self.switch_off_and_check()
+
+        # 4. On again, then Home Assistant stops: the integration must stop the batteries.
+        client.call("switch", "turn_on", entity_id=self.entities["switch"])
+        wait_for(
+            "a battery running again",
+            lambda: any(
+                b["effective_mode"] != "stop"
+                for b in client.call_response("marstek_sim", "get_writes", last=0).values()
+            ),
+            timeout=30,
+        )
+        _log("strategy on again; stopping Home Assistant with the batteries running")
         return (
             f"convergence after a +1500 W load step: {seconds:.1f} s; "
             f"residual grid power {residual:+.1f} W (target {self.target():.0f} W)"
@@ -216,14 +229,17 @@ class Run:
 
 
 def check_log(log: Path) -> None:
-    """Fail when the integration or the simulator logged an error."""
+    """Fail when the integration or the simulator logged an error, or left a battery running."""
     if not log.exists():
-        return
-    errors = [
-        line
-        for line in log.read_text(errors="replace").splitlines()
-        if " ERROR " in line and "marstek" in line
-    ]
+        raise E2EError(f"no log at {log}")
+    text = log.read_text(errors="replace")
+    shutdown = [line for line in text.splitlines() if "Simulated batteries at shutdown" in line]
+    if not shutdown:
+        raise E2EError("the simulator did not report the batteries at shutdown")
+    if any(f"{phase} stop 0 W" not in shutdown[-1] for phase in ("L1", "L2", "L3")):
+        raise E2EError(f"a battery was left running when Home Assistant stopped: {shutdown[-1]}")
+    _log(shutdown[-1].split("] ", 1)[-1])
+    errors = [line for line in text.splitlines() if " ERROR " in line and "marstek" in line]
     if errors:
         raise E2EError("the integration logged errors:\n" + "\n".join(errors))
 
@@ -248,7 +264,7 @@ def main() -> int:
     config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
     shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
     pythonpath = subprocess.run(  # noqa: S603 - our own script
-        [str(REPO / "dev" / "prepare"), str(config)], check=True, capture_output=True, text=True
+        [str(REPO / "dev" / "prepare"), str(config)], check=True, stdout=subprocess.PIPE, text=True
     ).stdout.strip()
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": pythonpath, "MARSTEK_DEV_PORT": str(port)}
@@ -262,7 +278,6 @@ def main() -> int:
     failure: BaseException | None = None
     try:
         summary = run.run()
-        check_log(config / "home-assistant.log")
     except (E2EError, HAError, OSError) as err:
         failure = err
     finally:
@@ -272,6 +287,11 @@ def main() -> int:
         failure = E2EError(f"Home Assistant exited with code {code}")
     if failure is None and code is None:
         failure = E2EError("Home Assistant did not stop within 60 s")
+    if failure is None:
+        try:
+            check_log(config / "home-assistant.log")
+        except E2EError as err:
+            failure = err
     if failure is not None:
         print("=" * 30 + " Home Assistant log " + "=" * 30)
         log = config / "home-assistant.log"

@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_IMPORT, ConfigEntry
-from homeassistant.const import CONF_NAME, Platform
+from homeassistant.const import CONF_NAME, EVENT_HOMEASSISTANT_FINAL_WRITE, Platform
 from homeassistant.core import (
+    Event,
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
@@ -195,6 +196,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: SimConfigEntry) -> bool:
             listener()
 
     entry.async_on_unload(async_track_time_interval(hass, _tick, timedelta(seconds=1)))
+
+    @callback
+    def _final(_event: Event) -> None:
+        # What each battery was left doing when Home Assistant stopped (scripts/e2e checks it).
+        LOGGER.info(
+            "Simulated batteries at shutdown: %s",
+            ", ".join(f"{b.phase} {b.effective[0]} {b.effective[1]:.0f} W" for b in site.boards),
+        )
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_FINAL_WRITE, _final))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     LOGGER.info(
         "Simulating %d LilyGo boards at %.1fx speed: %s",
