@@ -13,8 +13,10 @@ Rules of ``decide``:
 * Stopping: ``stop`` first, then the number that was active to 0.
 * Batteries that stop or lower their power are written before those that raise or start, so
   that no battery starts while another is still running the other way.
-* Every ``keepalive_s`` the RS485 ``enable``, power and mode of every running battery (and the
-  ``stop`` of every stopped one) are sent again, whatever is commanded.
+* Every ``keepalive_s`` the RS485 ``enable``, power and mode of every running battery are
+  sent again, whatever is commanded. A stopped battery needs no refresh: a firmware that
+  drops to standby stops it anyway, and a mode changed by someone else shows in what is
+  commanded (read back from the entities) and is stopped again.
 * The next cycle waits ``settle_s`` after a battery entered charge or discharge from another
   mode, else ``interval_s``.
 """
@@ -98,12 +100,11 @@ def _with_power(commanded: Commanded, mode: Mode, power: int) -> Commanded:
     return Commanded(commanded.mode, commanded.charge_w, power, commanded.rs485_enabled)
 
 
-def _stop_battery(index: int, now: Commanded, refresh: bool) -> tuple[list[Write], Commanded]:
+def _stop_battery(index: int, now: Commanded) -> tuple[list[Write], Commanded]:
     """Return the writes that stop one battery and what it is commanded after them."""
     writes: list[Write] = []
-    if now.mode is not Mode.STOP or refresh:
-        writes.append(Write(index, WriteKind.MODE, Mode.STOP.value))
     if now.mode is not Mode.STOP:
+        writes.append(Write(index, WriteKind.MODE, Mode.STOP.value))
         for mode in (Mode.CHARGE, Mode.DISCHARGE):
             if now.power_for(mode) != 0:
                 writes.append(Write(index, power_kind(mode), 0))
@@ -170,7 +171,7 @@ def decide(
     for index in _order(plan, commanded):
         target, now = plan.setpoints[index], commanded[index]
         if target.mode is Mode.STOP or target.power_w <= 0:
-            battery_writes, after[index] = _stop_battery(index, now, refresh)
+            battery_writes, after[index] = _stop_battery(index, now)
         else:
             entered = entered or now.mode is not target.mode
             battery_writes, after[index] = _run_battery(
