@@ -195,9 +195,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         return {SUBENTRY_BATTERY: BatterySubentryFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Choose the grid meter."""
-        if self._async_current_entries():
-            return self.async_abort(reason="single_instance_allowed")
+        """Choose the grid meter (one hub per site: the manifest's single_config_entry)."""
         return await self._async_step_meter("user", user_input, {})
 
     async def async_step_phases(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
