@@ -300,3 +300,16 @@ def test_battery_reading_problems(values: BatteryValues, problem: Problem) -> No
 
 def test_strategy_values_are_known() -> None:
     assert Strategy.PRIORITY.value == "priority"
+
+
+async def test_long_failsafe_repeats_stop_only_at_keepalive(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """In a long fail-safe the stop is sent again every keep-alive, not every cycle."""
+    hub = await _running_hub(lilygo_fleet, make_hub)
+    bat1 = lilygo_fleet.batteries["lilygo-bat1"]
+    hub.meter.set_available(False)
+    await hub.tick(6.5, step=6.5)
+    lilygo_fleet.clear_writes()
+    await hub.tick(6.5 * 10, step=6.5)  # 65 s
+    assert 1 <= bat1.values(Role.FORCIBLE_MODE).count("stop") <= 3

@@ -121,3 +121,34 @@ async def test_on_takes_over_what_was_done_by_hand(
     assert hub.state("sensor", "setpoint_mode", bat1) == "charge"
     assert hub.state("sensor", "setpoint_power", bat1) == "-500"
     assert bat1.state(Role.FORCIBLE_MODE) == "charge"
+
+
+async def test_off_retries_a_stop_that_failed(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800)
+    bat1.fail_writes.add(Role.FORCIBLE_MODE)
+    await _switch(hass, hub, "turn_off")
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert float(bat1.state(Role.DISCHARGE_POWER)) == 0
+    await hub.tick(6.5, grid=800, step=6.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    bat1.fail_writes.clear()
+    await hub.tick(6.5, grid=800, step=6.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    lilygo_fleet.clear_writes()
+    await hub.tick(60, grid=800, step=6.5)
+    assert lilygo_fleet.writes == []
+
+
+async def test_unload_while_off_with_a_stop_pending_stops(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800)
+    bat1.fail_writes.add(Role.FORCIBLE_MODE)
+    await _switch(hass, hub, "turn_off")
+    bat1.fail_writes.clear()
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"

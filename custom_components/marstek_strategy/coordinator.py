@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -215,6 +215,11 @@ def _apply(commanded: Commanded, write: Write) -> Commanded:
     return replace(commanded, mode=Mode(str(write.value)))
 
 
+def _all_done(records: Iterable[WriteRecord]) -> bool:
+    """Return whether every write was made (or simulated in dry-run)."""
+    return all(record.result in ("ok", "dry_run") for record in records)
+
+
 def _reduces(write: Write) -> bool:
     """Return whether a write can only lower a battery's power (stop, or 0 W)."""
     return write.value in (0, Mode.STOP.value)
@@ -271,6 +276,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._started = False
         self._stopped = False
         self._disabled_stopped = False
+        self._disabling = False
         self._fail_safe: Cause | None = None
         self._problems: dict[str, Problem | None] = {}
         self._failing_targets: set[str] = set()
@@ -332,8 +338,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._stopped = True
         self._cancel_timer()
         async with self._lock:
-            if self.dry_run or not self.settings.enabled:
-                return  # it drives nothing: dry-run, or already stopped when switched off
+            if self.dry_run or (not self.settings.enabled and self._disabled_stopped):
+                return  # it drives nothing: dry-run, or stopped when switched off
             LOGGER.debug("Stopping every battery")
             await self._async_stop_all()
 
@@ -363,9 +369,13 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if not self.settings.enabled:
             writes: tuple[WriteRecord, ...] = ()
             if not self._disabled_stopped:
-                LOGGER.info("Strategy switched off: stopping every battery")
-                writes = await self._async_stop_all()
-                self._disabled_stopped = True
+                if not self._disabling:
+                    LOGGER.info("Strategy switched off: stopping every battery")
+                    self._disabling = True
+                    writes = await self._async_stop_all()
+                else:  # a stop failed: only what is still not stopped, until it is
+                    writes = await self._async_write(self._stop_decision(0.0).writes)
+                self._disabled_stopped = _all_done(writes)
             self.plan = Plan.all_stop(len(self.batteries))
             self._fail_safe = None
             return CycleData(
@@ -375,12 +385,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 batteries=self._idle_states(REASON_DISABLED),
                 writes=writes,
             )
-        if self._disabled_stopped:
+        if self._disabled_stopped or self._disabling:
             # Switched on again: the batteries may have been driven by hand meanwhile.
             self.commanded = None
             self.plan = None
             self._last_keepalive = None
-            self._disabled_stopped = False
+            self._disabled_stopped = self._disabling = False
         commanded = self._commanded_now()
 
         if self.refresh_meter:
@@ -433,7 +443,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             self._last_keepalive = now
         # The plan in force is what the batteries were told: after a failed or skipped
         # write, that is what is commanded, not what the engine asked for.
-        if all(record.result in ("ok", "dry_run") for record in records):
+        if _all_done(records):
             self.plan = plan
         else:
             self.plan = control.plan_from_commanded(commanded)
@@ -468,17 +478,16 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 f", {entity_id}" if entity_id else "",
             )
             writes = await self._async_stop_all()
-        else:
-            decision = control.decide(
-                Plan.all_stop(len(self.batteries)),
-                self._commanded_now(),
-                [Role.RS485_MODE in battery.entities for battery in self.batteries],
-                self._since_keepalive(now),
-                self.loop_settings,
-            )
-            writes = await self._async_write(decision.writes)
+        elif 0 < self.keepalive_s <= self._since_keepalive(now):
+            # Blind without the meter: assert the stop again every keep-alive period.
+            writes = await self._async_stop_all()
+            self._last_keepalive = now
+        else:  # only what is still not stopped (a stop that failed)
+            writes = await self._async_write(self._stop_decision(0.0).writes)
         self._fail_safe = cause
         self.plan = Plan.all_stop(len(self.batteries))
+        if not _all_done(writes):
+            self.plan = control.plan_from_commanded(self._commanded_now())
         return CycleData(
             now,
             Status.FAIL_SAFE,
@@ -487,6 +496,16 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             cause_entity_id=entity_id,
             batteries=self._idle_states(REASON_FAIL_SAFE),
             writes=writes,
+        )
+
+    def _stop_decision(self, since_keepalive_s: float) -> control.Decision:
+        """Return the writes that stop whatever is still not stopped."""
+        return control.decide(
+            Plan.all_stop(len(self.batteries)),
+            self._commanded_now(),
+            [Role.RS485_MODE in battery.entities for battery in self.batteries],
+            since_keepalive_s,
+            self.loop_settings,
         )
 
     def _idle_states(self, reason: str) -> dict[str, BatteryState]:
