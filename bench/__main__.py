@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--meter-poll", type=float, default=None, help="meter poll period in s (1 or 5)"
     )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="add this to every house's seed (another day)"
+    )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
     args = parser.parse_args(argv)
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("no scenario matches")
     if args.meter_poll:
         scenarios = [replace(s, meter_poll_s=args.meter_poll) for s in scenarios]
+    if args.seed:
+        scenarios = [
+            replace(s, house=replace(s.house, seed=s.house.seed + args.seed)) for s in scenarios
+        ]
     record = bool(args.plot)
     jobs = [(s, controllers, record) for s in scenarios]
     started = time.perf_counter()
