@@ -449,3 +449,32 @@ async def test_meter_refresh_recovers(
     await hub.tick(6.5, grid=0, step=6.5)
     assert "Refreshing the meter entities works again" in caplog.text
     assert calls[0].data["entity_id"] == [hub.meter.grid]
+
+
+async def test_closed_loop_settles_and_goes_quiet(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """The meter follows the batteries' AC power: the grid settles near zero, then only the
+    keep-alive writes."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80, max_discharge_power=2500)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=60, max_discharge_power=2500)
+    load_w = 3000.0
+
+    def grid() -> float:
+        return load_w - sum(float(b.state(Role.AC_POWER)) for b in (bat1, bat2))
+
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=grid())
+    for _ in range(240):  # 2 minutes in 0.5 s steps, the meter reporting every step
+        await hub.tick(0.5, grid=grid())
+    assert abs(grid()) < 100
+    lilygo_fleet.clear_writes()
+    for _ in range(120):
+        await hub.tick(0.5, grid=grid())
+    # a minute later: only keep-alives (RS485, power, mode of the running batteries)
+    assert len(lilygo_fleet.writes) <= 2 * 3 * 2
+    assert {w.role for w in lilygo_fleet.writes} <= {
+        Role.RS485_MODE,
+        Role.DISCHARGE_POWER,
+        Role.FORCIBLE_MODE,
+    }
+    assert hub.state("sensor", "status") == "running"
