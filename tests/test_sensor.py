@@ -70,3 +70,25 @@ def test_signed_power() -> None:
     assert signed_power(Setpoint(Mode.DISCHARGE, 500)) == 500
     assert signed_power(Setpoint(Mode.CHARGE, 500)) == -500
     assert signed_power(Setpoint(Mode.STOP, 0)) == 0
+
+
+def test_every_entity_has_a_name_and_an_icon() -> None:
+    """Each translation key used by the platforms has a name (en, nl) and an icon."""
+    from custom_components.marstek_strategy.number import BATTERY_NUMBERS, GRID_TARGET
+    from custom_components.marstek_strategy.select import PARTICIPATION, STRATEGY
+    from custom_components.marstek_strategy.sensor import BATTERY_SENSORS, HUB_SENSORS
+
+    keys = {
+        "sensor": {d.key for d in (*HUB_SENSORS, *BATTERY_SENSORS)},
+        "number": {d.key for d in (*BATTERY_NUMBERS, GRID_TARGET)},
+        "select": {STRATEGY.key, PARTICIPATION.key},
+        "switch": {"strategy_enabled"},
+    }
+    icons = json.loads((COMPONENT / "icons.json").read_text())["entity"]
+    for name in ("strings.json", "translations/en.json", "translations/nl.json"):
+        entity = json.loads((COMPONENT / name).read_text())["entity"]
+        for platform, platform_keys in keys.items():
+            assert set(entity[platform]) == platform_keys
+            assert all(entity[platform][key]["name"] for key in platform_keys)
+    for platform, platform_keys in keys.items():
+        assert set(icons[platform]) == platform_keys
