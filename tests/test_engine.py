@@ -530,3 +530,12 @@ def test_phase_power_that_is_not_a_number_counts_as_zero() -> None:
 def test_no_batteries_no_plan(strategy: Strategy) -> None:
     plan = allocate(1500.0, [], Plan.all_stop(0), StrategySettings(strategy=strategy))
     assert plan == Plan(Mode.STOP, ())
+
+
+def test_battery_near_its_cutoff_is_not_behind() -> None:
+    """Narrow cutoffs: 12 points above the bottom is near the cutoff, 8 below the top is not
+    a reason to hold the others back."""
+    fleet = [bat(32, charge_cutoff=40.0, discharge_cutoff=20.0), bat(70)]
+    plan = allocate(discharge_grid(600), fleet, stop(2), SETTINGS)
+    assert powers(plan) == [0, 600]
+    assert reasons(plan) == [Reason.NEAR_CUTOFF, Reason.STARTED_BY_PHASE]

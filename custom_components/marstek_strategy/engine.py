@@ -336,38 +336,30 @@ def even_split(total: int, members: Sequence[int], caps: Sequence[int]) -> dict[
 # --------------------------------------------------------------------------------------
 
 
-def _released(cycle: Cycle) -> tuple[dict[int, Reason], bool]:
-    """Return the batteries released this cycle (with why) and whether one is behind.
+def _released(cycle: Cycle) -> tuple[dict[int, Reason], set[int]]:
+    """Return the batteries released this cycle (with why) and those left behind.
 
-    Released: within the release margin of the cutoff (near_cutoff) or, while some battery
-    is within the behind margin of the opposite cutoff, more than the release margin from
-    that opposite cutoff (held_back).
+    Near cutoff: within the release margin of the cutoff. Behind: not near its cutoff and
+    within the behind margin of the opposite cutoff. Held back, while any is behind: more
+    than the release margin from the opposite cutoff. Near and held back are released:
+    they take only what the others cannot.
     """
     settings = cycle.settings
-    eligible = cycle.eligible
-    behind = {
-        i
-        for i in eligible
-        if to_opposite(cycle.batteries[i], cycle.mode) <= settings.behind_margin_pct
-    }
-    released: dict[int, Reason] = {}
-    for i in eligible:
-        battery = cycle.batteries[i]
-        if to_cutoff(battery, cycle.mode) <= settings.release_margin_pct:
-            released[i] = Reason.NEAR_CUTOFF
-        elif behind and to_opposite(battery, cycle.mode) > settings.release_margin_pct:
-            released[i] = Reason.HELD_BACK
-    return released, bool(behind)
-
-
-def _behind(cycle: Cycle, released: dict[int, Reason]) -> set[int]:
-    """Return the batteries left behind (within the behind margin of the opposite cutoff)."""
-    return {
-        i
+    mode = cycle.mode
+    released = {
+        i: Reason.NEAR_CUTOFF
         for i in cycle.eligible
-        if i not in released
-        and to_opposite(cycle.batteries[i], cycle.mode) <= cycle.settings.behind_margin_pct
+        if to_cutoff(cycle.batteries[i], mode) <= settings.release_margin_pct
     }
+    others = [i for i in cycle.eligible if i not in released]
+    behind = {
+        i for i in others if to_opposite(cycle.batteries[i], mode) <= settings.behind_margin_pct
+    }
+    if behind:
+        for i in others:
+            if to_opposite(cycle.batteries[i], mode) > settings.release_margin_pct:
+                released[i] = Reason.HELD_BACK
+    return released, behind
 
 
 def _phase(cycle: Cycle, index: int) -> float:
@@ -433,7 +425,7 @@ def _priority(cycle: Cycle) -> Allocation:
     reasons = [Reason.RUNNING if power > 0 else Reason.IDLE for power in powers]
     for i, reason in released.items():
         reasons[i] = reason
-    for i in _behind(cycle, released):
+    for i in behind:
         reasons[i] = Reason.BEHIND_PRIORITY
     delta = cycle.total_w - sum(powers)
     running = [i for i, power in enumerate(powers) if power > 0]
@@ -606,10 +598,51 @@ def _whole(powers: Sequence[float], caps: Sequence[int], total: int) -> list[int
     return whole
 
 
+@lru_cache(maxsize=1024)
+def _breakpoints(mode: Mode, table: EfficiencyTable, cap: int) -> tuple[int, ...]:
+    """Return the whole watts in 1..cap where a battery's loss curve bends or ends."""
+    xs, _ = _loss_points(mode, table)
+    return tuple(sorted({1, cap, *(round(x) for x in xs if 1 < x < cap)}))
+
+
+def _refine(powers: list[int], mode: Mode, candidates: Sequence[Candidate]) -> list[int]:
+    """Improve a split by moving power between two running batteries onto a bend.
+
+    The loss curves are piecewise linear, so an optimum has all running batteries but one
+    on a bend (or at 1 W or their max). Moving pairs onto bends finds the exact optimum
+    for two batteries and repairs the convex-hull split where a curve is not convex.
+    """
+    powers = list(powers)
+    running = [i for i, power in enumerate(powers) if power > 0]
+    for _ in range(3):
+        improved = False
+        for i in running:
+            for j in running:
+                if i == j:
+                    continue
+                pair = powers[i] + powers[j]
+                best = loss_w(mode, powers[i], candidates[i].table) + loss_w(
+                    mode, powers[j], candidates[j].table
+                )
+                for x in _breakpoints(mode, candidates[i].table, candidates[i].max_w):
+                    y = pair - x
+                    if not 1 <= y <= candidates[j].max_w:
+                        continue
+                    cost = loss_w(mode, x, candidates[i].table) + loss_w(
+                        mode, y, candidates[j].table
+                    )
+                    if cost < best - 1e-9:
+                        powers[i], powers[j], best, improved = x, y, cost, True
+        if not improved:
+            break
+    return powers
+
+
 def _split_all(total: int, mode: Mode, candidates: Sequence[Candidate]) -> tuple[list[int], float]:
     """Return the least-loss split of total over candidates that all run, and its loss.
 
-    The better, on the true curves, of the hull optimum and the even split.
+    The better, on the true curves, of the hull optimum and the even split, refined by
+    moving power between pairs onto the curves' bends.
     """
     caps = [candidate.max_w for candidate in candidates]
     total = min(total, sum(caps))
@@ -619,8 +652,8 @@ def _split_all(total: int, mode: Mode, candidates: Sequence[Candidate]) -> tuple
         [even[i] for i in range(len(caps))],
     )
     losses = [split_loss_w(mode, option, candidates) for option in options]
-    best = 0 if losses[0] <= losses[1] else 1
-    return options[best], losses[best]
+    best = _refine(options[0 if losses[0] <= losses[1] else 1], mode, candidates)
+    return best, split_loss_w(mode, best, candidates)
 
 
 def optimal_split(demand_w: int, candidates: Sequence[Candidate], mode: Mode) -> tuple[int, ...]:
@@ -732,8 +765,7 @@ def _efficiency(cycle: Cycle) -> Allocation:
     first. The number of batteries running changes only when that saves more than
     ``hysteresis_w`` of modelled loss.
     """
-    released, _ = _released(cycle)
-    behind = _behind(cycle, released)
+    released, behind = _released(cycle)
     primary = _preference(cycle, [i for i in cycle.eligible if i not in released], behind)
     secondary = _preference(cycle, list(released), set())
     powers = [0] * len(cycle.batteries)
