@@ -101,10 +101,14 @@ class HAClient:
             if proc is not None and proc.poll() is not None:
                 raise HAError(f"Home Assistant exited with code {proc.returncode}")
             try:
-                self.request("GET", "/api/onboarding", auth=False, timeout=5)
+                # 200 while onboarding, 404 once onboarded (the views are gone): both mean up.
+                self.request("GET", "/api/", auth=False, timeout=5)
+            except HAError:
                 return time.monotonic() - start
-            except (OSError, HAError):
+            except OSError:
                 time.sleep(0.5)
+            else:
+                return time.monotonic() - start
         raise HAError(f"Home Assistant did not answer within {timeout:.0f} s")
 
     # ---------------------------------------------------------------- auth
@@ -120,7 +124,16 @@ class HAClient:
 
     def onboard(self) -> bool:
         """Create the owner, finish onboarding if needed and log in; True if onboarded now."""
-        steps = {s["step"]: s["done"] for s in self.request("GET", "/api/onboarding", auth=False)}
+        try:
+            answer = self.request("GET", "/api/onboarding", auth=False)
+        except HAError as err:
+            if "-> 404" not in str(err):
+                raise
+            answer = []  # onboarded earlier: Home Assistant no longer serves onboarding
+        steps = {s["step"]: s["done"] for s in answer}
+        if not steps:
+            self.login()
+            return False
         did = False
         if not steps.get("user"):
             answer = self.request(
@@ -269,6 +282,8 @@ class HAClient:
         entries = self.get(f"/api/config/config_entries/entry?domain={domain}")
         if entries:
             entry = entries[0]
+            if entry.get("num_subentries", 0) >= len(BATTERIES):
+                return entry
         else:
             answers: dict[str, Any] = {
                 "grid_sensor": GRID_SENSOR,
@@ -285,11 +300,16 @@ class HAClient:
         for name, phase in BATTERIES:
             slug = name.lower().replace(" ", "_")
             device = self.device_id(SOC_ENTITY.format(slug=slug))
-            result = self.run_flow(
-                "/api/config/config_entries/subentries/flow",
-                {"handler": [entry_id, "battery"]},
-                {"device_id": device, "device": device, "phase": phase},
-            )
+            try:
+                result = self.run_flow(
+                    "/api/config/config_entries/subentries/flow",
+                    {"handler": [entry_id, "battery"]},
+                    {"device_id": device, "device": device, "phase": phase},
+                )
+            except HAError as err:
+                if "device_in_use" in str(err):
+                    continue  # added before (an earlier, interrupted run)
+                raise
             if result["type"] == "abort" and result.get("reason") == "already_configured":
                 continue
             if result["type"] != "create_entry":
