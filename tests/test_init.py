@@ -241,3 +241,27 @@ async def test_renamed_entity_is_followed(
     await hub.tick(6.5, step=6.5)
     assert hub.coordinator.data.batteries[hub.subentry_id(bat1)].problem is None
     assert hub.coordinator.grid_sensor == "sensor.grid_power"
+
+
+async def test_issues_go_with_the_battery_and_the_entry(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")])
+    ent_reg = er.async_get(hass)
+    issues = ir.async_get(hass)
+    for battery in (bat1, bat2):
+        ent_reg.async_remove(battery.entity_ids[Role.SOC])
+    await hass.async_block_till_done()
+    prefix = f"entity_removed_{hub.entry.entry_id}_"
+    assert len([i for d, i in issues.issues if d == DOMAIN and i.startswith(prefix)]) == 2
+    # the battery goes: so does its issue; the other stays
+    assert hass.config_entries.async_remove_subentry(hub.entry, hub.subentry_id(bat2))
+    await hass.async_block_till_done()
+    left = [i for d, i in issues.issues if d == DOMAIN and i.startswith(prefix)]
+    assert left == [f"{prefix}{bat1.entity_ids[Role.SOC]}"]
+    # the entry goes: so do all its issues
+    assert await hass.config_entries.async_remove(hub.entry.entry_id)
+    await hass.async_block_till_done()
+    assert not [i for d, i in issues.issues if d == DOMAIN]

@@ -7,7 +7,12 @@ from homeassistant.core import HassJob, HomeAssistant, callback
 from homeassistant.helpers.start import async_at_started
 
 from .const import LOGGER
-from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
+from .coordinator import (
+    MarstekConfigEntry,
+    MarstekCoordinator,
+    MarstekData,
+    async_delete_issues,
+)
 from .readings import Settings
 
 __all__ = ["MarstekConfigEntry", "MarstekData"]
@@ -58,3 +63,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
     except Exception:
         LOGGER.exception("Stopping the batteries failed while unloading")
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> None:
+    """Remove the entry's repair issues with it."""
+    async_delete_issues(hass, entry.entry_id)

@@ -780,9 +780,13 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         """Raise a repair issue when a configured entity leaves the registry."""
         watched = self.watched_entities()
         registry = er.async_get(self.hass)
-        for entity_id in watched:
-            if registry.async_get(entity_id) is not None:
-                ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(entity_id))
+        keep = {
+            self._issue_id(entity_id)
+            for entity_id in watched
+            if registry.async_get(entity_id) is None
+        }
+        # Issues of entities that are back, or no longer configured, go.
+        async_delete_issues(self.hass, self.config_entry.entry_id, keep=keep)
         return async_track_entity_registry_updated_event(
             self.hass, list(watched), self._async_registry_updated
         )
@@ -848,6 +852,15 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             },
             "fail_safe": self._fail_safe,
         }
+
+
+@callback
+def async_delete_issues(hass: HomeAssistant, entry_id: str, keep: set[str] | None = None) -> None:
+    """Delete an entry's removed-entity issues (all but keep)."""
+    prefix = f"entity_removed_{entry_id}_"
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and issue_id.startswith(prefix) and issue_id not in (keep or ()):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 def _commanded_dict(commanded: Commanded) -> dict[str, Any]:
