@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         "--meter-poll", type=float, default=None, help="meter poll period in s (1 or 5)"
     )
     parser.add_argument(
+        "--window",
+        nargs=2,
+        type=float,
+        metavar=("HOUR", "HOURS"),
+        help="cut every scenario to HOURS from HOUR of day (for zoomed plots)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=0, help="add this to every house's seed (another day)"
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = [window(by_name(name), start, hours) for name, start, hours in QUICK]
     else:
         scenarios = list(SCENARIOS)
+    if args.window:
+        scenarios = [window(s, args.window[0], args.window[1]) for s in scenarios]
     if args.scenario:
         names = set(args.scenario)
         scenarios = [s for s in scenarios if s.name in names or s.name.split("@")[0] in names]
