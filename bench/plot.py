@@ -45,7 +45,7 @@ def plot_scenario(output: dict[str, Any], who: str, directory: Path) -> Path:
     power_ax.legend(loc="upper right", fontsize=8, ncol=min(count, 6))
     soc_ax.set_ylabel("SoC %")
     soc_ax.set_ylim(0, 100)
-    soc_ax.set_xlabel("hour of day")
+    soc_ax.set_xlabel("hour (from midnight of the first day)")
     for ax in axes:
         ax.grid(True, lw=0.3)
     fig.tight_layout()

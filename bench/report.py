@@ -15,7 +15,7 @@ COLUMNS = (
     ("loss %", "loss_pct", "{:.2f}"),
     ("import", "grid_import_kwh", "{:.2f}"),
     ("export", "grid_export_kwh", "{:.2f}"),
-    ("|grid| W", "mean_abs_grid_w", "{:.1f}"),
+    ("abs grid W", "mean_abs_grid_w", "{:.1f}"),
     ("unwanted s", "unwanted_s", "{:d}"),
     ("avoidable", "avoidable_kwh", "{:.2f}"),
     ("writes", "writes", "{:d}"),
