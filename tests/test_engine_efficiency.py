@@ -276,3 +276,29 @@ def test_battery_behind_runs_even_with_a_worse_curve() -> None:
     plan = allocate(discharge_grid(600), fleet, Plan.all_stop(2), EFFICIENCY)
     assert plan.setpoints[1].reason is Reason.BEHIND_PRIORITY
     assert powers(plan) == [0, 600]
+
+
+def test_a_joining_battery_starts_small_while_the_running_one_carries() -> None:
+    """From stop a battery lags: the running one takes the increase, the split follows."""
+    fleet = [bat(60), bat(80)]
+    previous = running((Mode.STOP, 0), (Mode.DISCHARGE, 1000))
+    grid = -1000 * EFFICIENCY.discharge_release_factor + discharge_grid(2400)
+    plan = allocate(grid, fleet, previous, EFFICIENCY)
+    assert powers(plan) == [EFFICIENCY.join_w, 2400 - EFFICIENCY.join_w]
+    # next cycle, both running: the loss-minimal split
+    grid = -2400 * EFFICIENCY.discharge_release_factor + discharge_grid(2400)
+    assert powers(allocate(grid, fleet, plan, EFFICIENCY)) == [1200, 1200]
+
+
+def test_a_joining_battery_takes_what_the_running_one_cannot() -> None:
+    fleet = [bat(60), bat(80, max_discharge_w=800)]
+    previous = running((Mode.STOP, 0), (Mode.DISCHARGE, 800))
+    grid = -800 * EFFICIENCY.discharge_release_factor + discharge_grid(2000)
+    plan = allocate(grid, fleet, previous, EFFICIENCY)
+    assert powers(plan) == [1200, 800]
+
+
+def test_no_easing_from_stop() -> None:
+    fleet = [bat(60), bat(80)]
+    plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(2), EFFICIENCY)
+    assert powers(plan) == [1200, 1200]

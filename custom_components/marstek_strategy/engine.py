@@ -146,6 +146,7 @@ class StrategySettings:
     charge_release_factor: float = 1.045  # grid W per commanded charge W
     efficiency_table: EfficiencyTable = field(default=DEFAULT_EFFICIENCY_TABLE)
     hysteresis_w: float = 10.0  # efficiency: W of modelled loss a change of set must save
+    join_w: int = 250  # efficiency: most W a battery joining running ones starts with
 
 
 # --------------------------------------------------------------------------------------
@@ -757,6 +758,29 @@ def _least_loss(
     return dict(zip(best, options[best][0], strict=True))
 
 
+def _ease_in(cycle: Cycle, powers: dict[int, int]) -> None:
+    """Start a battery that joins running ones at no more than ``join_w``.
+
+    A battery starting from stop takes seconds longer to deliver than a running one takes
+    to change, so the running ones carry the demand (as evenly as their caps allow) while
+    it starts; the loss-minimal split follows in the next cycle, when all of them run.
+    """
+    new = [i for i, power in powers.items() if power > 0 and cycle.kept[i] == 0]
+    old = [i for i, power in powers.items() if power > 0 and cycle.kept[i] > 0]
+    if not new or not old:
+        return
+    total = sum(powers.values())
+    shares = [powers.get(i, 0) for i in range(len(cycle.batteries))]
+    eased = [0] * len(cycle.batteries)
+    for i in new:
+        eased[i] = min(shares[i], cycle.settings.join_w)
+    carried = even_split(total - sum(eased), old, cycle.caps)
+    for i in old:
+        eased[i] = carried[i]
+    fill(new, shares, eased, total - sum(eased))  # what the running ones cannot carry
+    powers.update({i: eased[i] for i in (*new, *old)})
+
+
 def _efficiency(cycle: Cycle) -> Allocation:
     """Spread the corrected demand with the least modelled conversion loss.
 
@@ -774,6 +798,7 @@ def _efficiency(cycle: Cycle) -> Allocation:
     if cycle.total_w <= capacity:
         lead = min(behind, key=primary.index) if behind else None
         shares = _least_loss(cycle, primary, cycle.total_w, lead)
+        _ease_in(cycle, shares)
     else:
         shares = {i: cycle.caps[i] for i in primary}
         shares.update(_least_loss(cycle, secondary, cycle.total_w - capacity))
