@@ -39,6 +39,7 @@ CONVERGE_TIMEOUT_S = 75.0
 BASE_LOAD = {"load_l1": 700.0, "load_l2": 450.0, "load_l3": 350.0}
 STEP_LOAD = {"load_l1": 2200.0}  # a kettle on L1: +1500 W
 BATTERY_PHASES = ("l1", "l2", "l3")
+KEEPALIVE_TIMEOUT_S = 90.0  # --keepalive: boards drop RS485 control after this without enable
 QUIET_S = 8.0  # after off, no writes for longer than one cycle (6.5 s)
 
 
@@ -69,9 +70,12 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: flo
 class Run:
     """One end-to-end run against one Home Assistant process."""
 
-    def __init__(self, config: Path, port: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self, config: Path, port: int, proc: subprocess.Popen[bytes], *, keepalive: bool
+    ) -> None:
         """Keep the process and a client for it."""
         self.config = config
+        self.keepalive = keepalive
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -161,6 +165,30 @@ class Run:
             raise E2EError(f"writes after the strategy was switched off: {counts} -> {later}")
         _log(f"strategy off: every battery at stop and 0 W, no writes for {QUIET_S:.0f} s")
 
+    def hold_past_rs485_timeout(self) -> None:
+        """Hold longer than the boards' RS485 timeout: the keep-alive must keep control."""
+        client = self.client
+        rs485 = [f"select.lilygo_{p}_marstek_rs485_control_mode" for p in BATTERY_PHASES]
+        hold = KEEPALIVE_TIMEOUT_S + 15.0
+        _log(f"holding {hold:.0f} s, past the boards' {KEEPALIVE_TIMEOUT_S:.0f} s RS485 timeout")
+        end = time.monotonic() + hold
+        worst = 0.0
+        # Boards the strategy has enabled must stay enabled (an idle one may never have been).
+        enabled = [e for e in rs485 if client.state(e)["state"] == "enable"]
+        if not enabled:
+            raise E2EError("no board has RS485 control enabled while the strategy runs")
+        while time.monotonic() < end:
+            states = {entity: client.state(entity)["state"] for entity in enabled}
+            if "disable" in states.values():
+                raise E2EError(f"a board lost RS485 control (no keep-alive): {states}")
+            worst = max(worst, abs(self.grid_error()))
+            time.sleep(1.0)
+        if worst > TOLERANCE_W:
+            raise E2EError(f"grid left the {TOLERANCE_W:.0f} W band while holding: {worst:.0f} W")
+        _log(
+            f"RS485 control kept on {len(enabled)} boards; grid within {worst:.0f} W while holding"
+        )
+
     def run(self) -> str:
         """Run the checks; return the summary line."""
         client = self.client
@@ -207,6 +235,9 @@ class Run:
         if sum(after.values()) <= sum(before.values()) + 1000:
             raise E2EError(f"setpoints did not follow the load step: {before} -> {after}")
         _log(f"converged {seconds:.1f} s after the step; residual {residual:+.1f} W; {after}")
+
+        if self.keepalive:
+            self.hold_past_rs485_timeout()
 
         # 3. Off: every battery at stop, and no more writes.
         self.switch_off_and_check()
@@ -261,6 +292,7 @@ def main() -> int:
     """Run the end-to-end test; 0 when it passes."""
     wall = time.monotonic()
     keep = "--keep" in sys.argv
+    keepalive = "--keepalive" in sys.argv
     config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
     shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
     pythonpath = subprocess.run(  # noqa: S603 - our own script
@@ -268,12 +300,14 @@ def main() -> int:
     ).stdout.strip()
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": pythonpath, "MARSTEK_DEV_PORT": str(port)}
+    env["MARSTEK_SIM_SPEED"] = "1"
+    env["MARSTEK_SIM_RS485_TIMEOUT"] = str(KEEPALIVE_TIMEOUT_S if keepalive else 0)
     output = (config / "hass-output.log").open("wb")
     _log(f"starting Home Assistant on 127.0.0.1:{port} with config {config}")
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
         [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc)
+    run = Run(config, port, proc, keepalive=keepalive)
     summary = None
     failure: BaseException | None = None
     try:
