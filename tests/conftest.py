@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
+import os
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -53,6 +54,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.setup import async_setup_component
+from hypothesis import settings as hypothesis_settings
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -85,6 +87,12 @@ from custom_components.marstek_strategy.const import (
     SUBENTRY_BATTERY,
     Role,
 )
+
+# CI (CI=true) runs the property tests on hypothesis's fixed seed, so a run is reproducible;
+# locally every run explores new examples.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 FRACTION_SLASH = "\u2044"  # as the ESPHome configs write Charge\u2044Discharge
 FORCIBLE_SLASHES = (
