@@ -6,8 +6,11 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 
 1. the setpoint sensors move and the grid power converges to the target;
 2. after a load step the grid power is back within 50 W of the target (time measured);
-3. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
-4. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
+3. a meter that goes unavailable stops every battery (status ``fail_safe``) and the strategy
+   resumes by itself when it is back (``--long``: also a meter that stops reporting, and
+   boards that drop RS485 control after 90 s without a keep-alive);
+4. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
+5. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
 Home Assistant is stopped cleanly; on failure its log is printed. The last line gives the
 convergence time after the load step and the residual grid power.
@@ -39,7 +42,7 @@ CONVERGE_TIMEOUT_S = 75.0
 BASE_LOAD = {"load_l1": 700.0, "load_l2": 450.0, "load_l3": 350.0}
 STEP_LOAD = {"load_l1": 2200.0}  # a kettle on L1: +1500 W
 BATTERY_PHASES = ("l1", "l2", "l3")
-KEEPALIVE_TIMEOUT_S = 90.0  # --keepalive: boards drop RS485 control after this without enable
+KEEPALIVE_TIMEOUT_S = 90.0  # --long: boards drop RS485 control after this without enable
 QUIET_S = 8.0  # after off, no writes for longer than one cycle (6.5 s)
 
 
@@ -71,11 +74,11 @@ class Run:
     """One end-to-end run against one Home Assistant process."""
 
     def __init__(
-        self, config: Path, port: int, proc: subprocess.Popen[bytes], *, keepalive: bool
+        self, config: Path, port: int, proc: subprocess.Popen[bytes], *, long: bool
     ) -> None:
         """Keep the process and a client for it."""
         self.config = config
-        self.keepalive = keepalive
+        self.long = long
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -165,6 +168,36 @@ class Run:
             raise E2EError(f"writes after the strategy was switched off: {counts} -> {later}")
         _log(f"strategy off: every battery at stop and 0 W, no writes for {QUIET_S:.0f} s")
 
+    def running(self) -> list[str]:
+        """The phases whose simulated battery acts on a charge or discharge setpoint."""
+        boards = self.client.call_response("marstek_sim", "get_writes", last=0)
+        return [phase for phase, b in boards.items() if b["effective_mode"] != "stop"]
+
+    def meter_fail_safe(
+        self, what: str, *, available: bool, reporting: bool, timeout: float
+    ) -> None:
+        """Break the meter: every battery must stop; repair it: the strategy must resume."""
+        client = self.client
+        if not self.running():
+            raise E2EError("no battery running before the meter test")
+        client.call(
+            "marstek_sim", "set_available", target="meter", available=available, reporting=reporting
+        )
+        took = wait_for(
+            f"every battery to stop on a {what} meter", lambda: not self.running(), timeout=timeout
+        )
+        status = client.state(self.entities["status"])["state"]
+        if status != "fail_safe":
+            raise E2EError(f"hub status {status!r} with a {what} meter, expected 'fail_safe'")
+        _log(f"{what} meter: every battery stopped after {took:.1f} s, status {status}")
+        client.call("marstek_sim", "set_available", target="meter", available=True)
+        back = wait_for("the strategy to resume", self.running, timeout=30)
+        seconds, residual = self.converge(f"after the {what} meter came back")
+        _log(
+            f"meter back: running again after {back:.1f} s, grid within "
+            f"{TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
+        )
+
     def hold_past_rs485_timeout(self) -> None:
         """Hold longer than the boards' RS485 timeout: the keep-alive must keep control."""
         client = self.client
@@ -236,7 +269,11 @@ class Run:
             raise E2EError(f"setpoints did not follow the load step: {before} -> {after}")
         _log(f"converged {seconds:.1f} s after the step; residual {residual:+.1f} W; {after}")
 
-        if self.keepalive:
+        # Fail-safe: a meter that goes unavailable (and, --long, one that stops reporting)
+        # stops every battery; the strategy resumes by itself when the meter is back.
+        self.meter_fail_safe("unavailable", available=False, reporting=True, timeout=20)
+        if self.long:
+            self.meter_fail_safe("stale", available=True, reporting=False, timeout=60)
             self.hold_past_rs485_timeout()
 
         # 3. Off: every battery at stop, and no more writes.
@@ -292,7 +329,7 @@ def main() -> int:
     """Run the end-to-end test; 0 when it passes."""
     wall = time.monotonic()
     keep = "--keep" in sys.argv
-    keepalive = "--keepalive" in sys.argv
+    long = "--long" in sys.argv
     config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
     shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
     pythonpath = subprocess.run(  # noqa: S603 - our own script
@@ -301,13 +338,13 @@ def main() -> int:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": pythonpath, "MARSTEK_DEV_PORT": str(port)}
     env["MARSTEK_SIM_SPEED"] = "1"
-    env["MARSTEK_SIM_RS485_TIMEOUT"] = str(KEEPALIVE_TIMEOUT_S if keepalive else 0)
+    env["MARSTEK_SIM_RS485_TIMEOUT"] = str(KEEPALIVE_TIMEOUT_S if long else 0)
     output = (config / "hass-output.log").open("wb")
     _log(f"starting Home Assistant on 127.0.0.1:{port} with config {config}")
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
         [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc, keepalive=keepalive)
+    run = Run(config, port, proc, long=long)
     summary = None
     failure: BaseException | None = None
     try:

@@ -113,7 +113,12 @@ SET_SOC_SCHEMA = vol.Schema(
     }
 )
 SET_AVAILABLE_SCHEMA = vol.Schema(
-    {vol.Required("target"): BATTERY_OR_METER, vol.Required("available"): cv.boolean}
+    {
+        vol.Required("target"): BATTERY_OR_METER,
+        vol.Required("available"): cv.boolean,
+        # Meter only: false keeps the last values but stops reporting (a stale meter).
+        vol.Optional("reporting", default=True): cv.boolean,
+    }
 )
 
 
@@ -256,6 +261,7 @@ def _register_services(hass: HomeAssistant) -> None:
         site = _site(hass)
         if call.data["target"] == "meter":
             site.meter_available = call.data["available"]
+            site.meter_reporting = call.data["reporting"]
             return
         try:
             site.board(call.data["target"]).available = call.data["available"]

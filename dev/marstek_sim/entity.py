@@ -77,4 +77,9 @@ class SiteEntity(Entity):
 
     async def async_added_to_hass(self) -> None:
         """Publish after every simulation step."""
-        self.async_on_remove(self._data.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(self._data.async_add_listener(self._handle_step))
+
+    @callback
+    def _handle_step(self) -> None:
+        if self._device != "meter" or self._data.site.meter_reporting:
+            self.async_write_ha_state()

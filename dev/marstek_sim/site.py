@@ -249,6 +249,7 @@ class Site:
         self.seconds_of_day = seconds_of_day
         self.speed = speed
         self.meter_available = True
+        self.meter_reporting = True
         self.load_w = [0.0, 0.0, 0.0]
         self.pv_w = [0.0, 0.0, 0.0]
         self.phase_w = [0.0, 0.0, 0.0]
