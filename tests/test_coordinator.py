@@ -7,7 +7,7 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import Context, HomeAssistant, State
 import pytest
 from pytest_homeassistant_custom_component.common import async_mock_service
 
@@ -478,3 +478,36 @@ async def test_closed_loop_settles_and_goes_quiet(
         Role.FORCIBLE_MODE,
     }
     assert hub.state("sensor", "status") == "running"
+
+
+async def test_change_by_a_person_is_taken_as_it_is(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, hass_admin_user: Any
+) -> None:
+    """Someone stops a discharging battery by hand: the next cycle knows it is stopped and
+    starts it again if the grid needs it (not only at the next keep-alive)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    await hub.tick(12, grid=0, step=12)
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": bat1.entity_ids[Role.FORCIBLE_MODE], "option": "stop"},
+        blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )
+    await hass.async_block_till_done()
+    assert hub.coordinator.commanded[0].mode == "stop"
+    lilygo_fleet.clear_writes()
+    await hub.tick(6.5, grid=600, step=6.5)  # the battery stopped: import again
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert ("forcible_mode_entity", "discharge") in _written(bat1)
+
+
+async def test_battery_reports_are_not_taken_for_a_person(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    bat1.set(Role.DISCHARGE_POWER, 500)  # the LilyGo reports (no user, no parent)
+    await hass.async_block_till_done()
+    assert hub.coordinator.commanded[0].discharge_w == 616

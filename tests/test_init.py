@@ -6,7 +6,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
-from homeassistant.core import CoreState, HomeAssistant
+from homeassistant.core import Context, CoreState, HomeAssistant
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -132,7 +132,11 @@ async def test_options_change_reloads(
 
 
 async def test_waits_for_home_assistant_to_start(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter, freezer: Any
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    freezer: Any,
+    hass_admin_user: Any,
 ) -> None:
     """While Home Assistant starts, the LilyGo entities may be missing: no cycle yet."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
@@ -144,6 +148,16 @@ async def test_waits_for_home_assistant_to_start(
     await hass.async_block_till_done()
     assert entry.runtime_data.coordinator.data is None
     assert lilygo_fleet.writes == []
+    # a person changing a battery meanwhile is fine: the first cycle reads it as it is
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {"entity_id": bat1.entity_ids[Role.DISCHARGE_POWER], "value": 300},
+        blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )
+    await hass.async_block_till_done()
+    lilygo_fleet.clear_writes()
     hass.set_state(CoreState.running)
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
     await hass.async_block_till_done()

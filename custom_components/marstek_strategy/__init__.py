@@ -34,7 +34,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
 
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     entry.async_on_unload(coordinator.async_watch_registry())
-    entry.async_on_unload(coordinator.async_track_meter())
+    entry.async_on_unload(coordinator.async_track_states())
     # Stop the batteries before the integrations (ESPHome among them) shut down.
     entry.async_on_unload(
         hass.async_add_shutdown_job(

@@ -94,6 +94,7 @@ _CONTROL_ROLES = (
 )
 RS485_ENABLE = control.RS485_ENABLE_OPTION
 _UNREACHABLE = (Problem.ENTITY_UNAVAILABLE, Problem.ENTITY_MISSING)
+_COMMANDED_ROLES = (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER, Role.RS485_MODE)
 
 
 class Status(StrEnum):
@@ -282,6 +283,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._failing_targets: set[str] = set()
         self._refresh_failed = False
         self._refreshing = False
+        self._resync = False
+        self._own_contexts: deque[str] = deque(maxlen=100)
         # Last time each meter entity reported by itself (not because we asked it to).
         self._meter_reported: dict[str, datetime] = {}
 
@@ -423,8 +426,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
         engine_grid_w = grid_w - self.settings.grid_target_w
         previous = self.plan
-        if previous is None or resynced:
+        if previous is None or resynced or self._resync:
             previous = control.plan_from_commanded(commanded)
+        self._resync = False
         plan = engine.allocate(
             engine_grid_w,
             readings,
@@ -527,8 +531,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         return [self.grid_sensor, *self.phase_sensors.values()]
 
     @callback
-    def async_track_meter(self) -> CALLBACK_TYPE:
-        """Follow the meter's own reports, to judge whether it is alive.
+    def async_track_states(self) -> CALLBACK_TYPE:
+        """Follow the meter's reports and changes made to the batteries by someone else.
 
         homeassistant.update_entity rewrites an entity's state, which moves last_reported
         even when the meter is dead; reports made while we refresh are not counted.
@@ -539,9 +543,31 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             if not self._refreshing:
                 self._meter_reported[event.data[ATTR_ENTITY_ID]] = dt_util.utcnow()
 
+        controls = {
+            entity_id: index
+            for index, battery in enumerate(self.batteries)
+            for role, entity_id in battery.entities.items()
+            if role in _COMMANDED_ROLES
+        }
+
+        @callback
+        def _control_changed(event: Event[Any]) -> None:
+            """Take a battery as it is after a person or an automation changed it."""
+            context = event.context
+            if context.id in self._own_contexts or not (context.user_id or context.parent_id):
+                return  # our own write, or the battery reporting
+            if self.commanded is None:
+                return
+            index = controls[event.data[ATTR_ENTITY_ID]]
+            battery = self.batteries[index]
+            LOGGER.info("%s was changed outside the strategy", event.data[ATTR_ENTITY_ID])
+            self.commanded[index] = self._commanded_from_entities(battery)
+            self._resync = True
+
         unsubs = [
             async_track_state_change_event(self.hass, self.meter_entities, _reported),
             async_track_state_report_event(self.hass, self.meter_entities, _reported),
+            async_track_state_change_event(self.hass, list(controls), _control_changed),
         ]
 
         @callback
@@ -737,6 +763,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 return record("skipped", value, "not an option")
         context = Context()
         context_id = context.id
+        self._own_contexts.append(context_id)
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_S):
                 await self.hass.services.async_call(
