@@ -13,8 +13,9 @@ One cycle (``allocate``):
 3. Positive demand means discharge, otherwise charge. The commanded total is the demand times
    ``discharge_factor`` (1.026) or ``-charge_factor`` (0.957), rounded to whole watts: this is
    the *corrected demand*.
-4. When no battery keeps running in that mode (start, or a mode change) and the corrected
-   demand is under ``dead_band_w``, every battery stops.
+4. When no battery keeps running in that mode (start, mode change, or the running ones can
+   run no more) and the corrected demand is under ``dead_band_w``, every battery stops. A
+   running battery released near its cutoff still counts as running (as in the seed).
 5. The strategy (``priority``, ``equal``, ``efficiency``) spreads the corrected demand over
    the batteries that may run, never above a battery's maximum for the mode (tapered near
    full) and never at or beyond its cutoff.
@@ -395,24 +396,31 @@ def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amo
     return amount
 
 
-def _merge_small(cycle: Cycle, powers: list[int], reasons: list[Reason]) -> None:
+def _merge_small(
+    cycle: Cycle, powers: list[int], reasons: list[Reason], released: dict[int, Reason]
+) -> None:
     """Merge the smallest setpoint under merge_below_w with the highest other one.
 
     The small one moves onto the highest when that stays within its cap; otherwise the two
     are split as evenly as their caps allow. Only running batteries take part, so power
-    never moves onto a battery at its cutoff.
+    never moves onto a battery at its cutoff; nor onto a released one (it only takes what
+    the others cannot), so the highest is never released and a released small one is not
+    raised by a split.
     """
     running = [i for i, power in enumerate(powers) if power > 0]
     if len(running) < 2:
         return
     small = min(running, key=lambda i: (powers[i], -i))
-    if powers[small] >= cycle.settings.merge_below_w:
+    highs = [i for i in running if i != small and i not in released]
+    if powers[small] >= cycle.settings.merge_below_w or not highs:
         return
-    high = max((i for i in running if i != small), key=lambda i: (powers[i], -i))
+    high = max(highs, key=lambda i: (powers[i], -i))
     together = powers[small] + powers[high]
     if together <= cycle.caps[high]:
         powers[high], powers[small] = together, 0
         reasons[small] = Reason.MERGED_SMALL
+        return
+    if small in released:
         return
     shares = even_split(together, (high, small), cycle.caps)
     powers[high], powers[small] = shares[high], shares[small]
@@ -446,7 +454,7 @@ def _priority(cycle: Cycle) -> Allocation:
         direction = 1 if cycle.mode is Mode.CHARGE else -1
         idle.sort(key=lambda i: (direction * cycle.batteries[i].soc, i))
         fill(idle, cycle.caps, powers, delta)
-    _merge_small(cycle, powers, reasons)
+    _merge_small(cycle, powers, reasons, released)
     return powers, reasons
 
 
