@@ -549,23 +549,6 @@ def test_battery_near_its_cutoff_is_not_behind() -> None:
     assert reasons(plan) == [Reason.NEAR_CUTOFF, Reason.STARTED_BY_PHASE]
 
 
-def test_merge_never_raises_a_released_battery() -> None:
-    """52 W left over for a battery near its cutoff stays 52 W: no even split onto it."""
-    fleet = [bat(27, max_discharge_w=2500), bat(55, max_discharge_w=2500)]
-    previous = plan_of((Mode.STOP, 0), (Mode.DISCHARGE, 2451))
-    grid = discharge_grid(2552) - 2451 * SETTINGS.discharge_release_factor
-    plan = allocate(grid, fleet, previous, SETTINGS)
-    assert powers(plan) == [52, 2500]
-    assert reasons(plan) == [Reason.NEAR_CUTOFF, Reason.RUNNING]
-
-
-def test_merge_never_moves_power_onto_a_released_battery() -> None:
-    fleet = [bat(20, max_discharge_w=2500), bat(60)]  # the first is near its cutoff
-    previous = plan_of((Mode.STOP, 0), (Mode.DISCHARGE, 800))
-    grid = discharge_grid(1100) - 800 * SETTINGS.discharge_release_factor
-    assert powers(allocate(grid, fleet, previous, SETTINGS)) == [300, 800]
-
-
 def test_dead_band_not_for_a_running_battery_released_near_its_cutoff() -> None:
     """Released near its cutoff it still runs (as in the seed): 20 W carry on."""
     fleet = [bat(20)]

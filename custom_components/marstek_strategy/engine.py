@@ -396,31 +396,26 @@ def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amo
     return amount
 
 
-def _merge_small(
-    cycle: Cycle, powers: list[int], reasons: list[Reason], released: dict[int, Reason]
-) -> None:
+def _merge_small(cycle: Cycle, powers: list[int], reasons: list[Reason]) -> None:
     """Merge the smallest setpoint under merge_below_w with the highest other one.
 
     The small one moves onto the highest when that stays within its cap; otherwise the two
     are split as evenly as their caps allow. Only running batteries take part, so power
-    never moves onto a battery at its cutoff; nor onto a released one (it only takes what
-    the others cannot), so the highest is never released and a released small one is not
-    raised by a split.
+    never moves onto a battery at its cutoff. As in the seed, a battery released near its
+    cutoff may be raised by the split (measured: refusing that costs more loss than the
+    few starts and stops it saves).
     """
     running = [i for i, power in enumerate(powers) if power > 0]
     if len(running) < 2:
         return
     small = min(running, key=lambda i: (powers[i], -i))
-    highs = [i for i in running if i != small and i not in released]
-    if powers[small] >= cycle.settings.merge_below_w or not highs:
+    if powers[small] >= cycle.settings.merge_below_w:
         return
-    high = max(highs, key=lambda i: (powers[i], -i))
+    high = max((i for i in running if i != small), key=lambda i: (powers[i], -i))
     together = powers[small] + powers[high]
     if together <= cycle.caps[high]:
         powers[high], powers[small] = together, 0
         reasons[small] = Reason.MERGED_SMALL
-        return
-    if small in released:
         return
     shares = even_split(together, (high, small), cycle.caps)
     powers[high], powers[small] = shares[high], shares[small]
@@ -454,7 +449,7 @@ def _priority(cycle: Cycle) -> Allocation:
         direction = 1 if cycle.mode is Mode.CHARGE else -1
         idle.sort(key=lambda i: (direction * cycle.batteries[i].soc, i))
         fill(idle, cycle.caps, powers, delta)
-    _merge_small(cycle, powers, reasons, released)
+    _merge_small(cycle, powers, reasons)
     return powers, reasons
 
 
