@@ -44,6 +44,7 @@ BASE_LOAD = {"load_l1": 700.0, "load_l2": 450.0, "load_l3": 350.0}
 STEP_LOAD = {"load_l1": 2200.0}  # a kettle on L1: +1500 W
 BATTERY_PHASES = ("l1", "l2", "l3")
 KEEPALIVE_TIMEOUT_S = 90.0  # --long: boards drop RS485 control after this without enable
+ROLE_COUNT = 10  # the LilyGo entities a battery subentry maps (const.Role)
 QUIET_S = 8.0  # after off, no writes for longer than one cycle (6.5 s)
 
 
@@ -145,8 +146,8 @@ class Run:
         """Switch the strategy off; every battery must reach stop and 0 W, then no writes."""
         client = self.client
         client.call("switch", "turn_off", entity_id=self.entities["switch"])
-        modes = [f"select.lilygo_{p}_marstek_forcible_charge_discharge" for p in BATTERY_PHASES]
-        powers = [f"sensor.lilygo_{p}_marstek_ac_power" for p in BATTERY_PHASES]
+        modes = self.sim_entities("select", "forcible_charge_discharge")
+        powers = self.sim_entities("sensor", "ac_power")
         wait_for(
             "every battery at stop",
             lambda: all(client.state(m)["state"] == "stop" for m in modes),
@@ -168,6 +169,36 @@ class Run:
         if later != counts:
             raise E2EError(f"writes after the strategy was switched off: {counts} -> {later}")
         _log(f"strategy off: every battery at stop and 0 W, no writes for {QUIET_S:.0f} s")
+
+    def check_discovery(self, entry_id: str) -> None:
+        """Every battery matched all ten LilyGo roles on its own board (read from diagnostics)."""
+        diagnostics = self.client.get(f"/api/diagnostics/config_entry/{entry_id}")
+        subentries = diagnostics["data"]["entry"]["subentries"]
+        for subentry in subentries:
+            data = subentry["data"]
+            roles = {k: v for k, v in data.items() if k.endswith("_entity")}
+            board = f"lilygo_{data['phase'].lower()}_"
+            wrong = {k: v for k, v in roles.items() if board not in v}
+            if len(roles) != ROLE_COUNT or wrong:
+                raise E2EError(f"{subentry['title']}: matched {roles}; wrong board: {wrong}")
+        _log(f"discovery: every battery matched {ROLE_COUNT} roles on its own board")
+
+    def sim_entities(self, domain: str, suffix: str) -> list[str]:
+        """One simulated board entity per phase (naming variants: with or without marstek_)."""
+        if "sim" not in self.entities:
+            self.entities["sim"] = ",".join(self.client.integration_entities("marstek_sim"))
+        ids = self.entities["sim"].split(",")
+        found = []
+        for phase in BATTERY_PHASES:
+            match = [
+                i
+                for i in ids
+                if i.startswith(f"{domain}.lilygo_{phase}_") and i.endswith(f"_{suffix}")
+            ]
+            if len(match) != 1:
+                raise E2EError(f"expected one {domain}.lilygo_{phase}_*_{suffix}: {match}")
+            found.append(match[0])
+        return found
 
     def running(self) -> list[str]:
         """The phases whose simulated battery acts on a charge or discharge setpoint."""
@@ -202,7 +233,7 @@ class Run:
     def hold_past_rs485_timeout(self) -> None:
         """Hold longer than the boards' RS485 timeout: the keep-alive must keep control."""
         client = self.client
-        rs485 = [f"select.lilygo_{p}_marstek_rs485_control_mode" for p in BATTERY_PHASES]
+        rs485 = self.sim_entities("select", "rs485_control_mode")
         hold = KEEPALIVE_TIMEOUT_S + 15.0
         _log(f"holding {hold:.0f} s, past the boards' {KEEPALIVE_TIMEOUT_S:.0f} s RS485 timeout")
         end = time.monotonic() + hold
@@ -235,6 +266,7 @@ class Run:
         _log(f"hub entry {entry['state']}, {entry['num_subentries']} battery subentries")
         if entry["num_subentries"] != len(BATTERY_PHASES):
             raise E2EError(f"expected 3 battery subentries: {entry}")
+        self.check_discovery(entry["entry_id"])
         wait_for(
             "the integration's entities",
             lambda: len(client.integration_entities("marstek_strategy")) > 10,

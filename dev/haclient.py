@@ -34,7 +34,13 @@ PHASE_SENSORS = (
 BATTERIES = (("LilyGo L1", "L1"), ("LilyGo L2", "L2"), ("LilyGo L3", "L3"))
 #: Integrations the onboarding's core_config step sets up; they need packages or network.
 ONBOARDING_EXTRAS = ("google_translate", "met", "radio_browser")
-SOC_ENTITY = "sensor.{slug}_marstek_battery_state_of_charge"
+#: Device name -> device id of the simulator's devices.
+DEVICES_TEMPLATE = (
+    "{% set ns = namespace(d={}) %}"
+    "{% for e in integration_entities('marstek_sim') %}"
+    "{% set ns.d = dict(ns.d, **{device_attr(device_id(e), 'name'): device_id(e)}) %}"
+    "{% endfor %}{{ ns.d | tojson }}"
+)
 
 
 class HAError(RuntimeError):
@@ -297,9 +303,12 @@ class HAClient:
                 raise HAError(f"hub flow did not create an entry: {result}")
             entry = result["result"]
         entry_id = entry["entry_id"]
+        devices = self.template(DEVICES_TEMPLATE)
+        devices = devices if isinstance(devices, dict) else json.loads(devices)
         for name, phase in BATTERIES:
-            slug = name.lower().replace(" ", "_")
-            device = self.device_id(SOC_ENTITY.format(slug=slug))
+            if name not in devices:
+                raise HAError(f"no simulated device {name!r} (found {sorted(devices)})")
+            device = devices[name]
             try:
                 result = self.run_flow(
                     "/api/config/config_entries/subentries/flow",

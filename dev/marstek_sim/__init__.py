@@ -69,6 +69,8 @@ BATTERY_SCHEMA = vol.Schema(
             vol.Coerce(float), vol.Range(0, 3600)
         ),
         vol.Optional(CONF_RS485_MODE, default="disable"): vol.In(("enable", "disable")),
+        vol.Optional(CONF_PREFIX): str,
+        vol.Optional(CONF_SEPARATOR): vol.In(("\u2044", "/", "-")),
     }
 )
 THREE_FLOATS = vol.All(vol.Length(3, 3), [vol.Coerce(float)])
@@ -176,6 +178,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SimConfigEntry) -> bool:
                 soc_s=battery[CONF_SOC_INTERVAL],
                 rs485_timeout_s=battery[CONF_RS485_TIMEOUT],
                 rs485_mode=battery[CONF_RS485_MODE],
+                prefix=battery.get(CONF_PREFIX),
+                separator=battery.get(CONF_SEPARATOR),
             )
         )
         for battery in conf[CONF_BATTERIES]

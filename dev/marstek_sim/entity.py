@@ -24,7 +24,9 @@ class BoardEntity(Entity):
         self._board = board
         self._key = key
         board_id = slugify(board.name)
-        self._attr_name = f"{data.prefix}{name}".replace("\u2044", data.separator)
+        prefix = data.prefix if board.config.prefix is None else board.config.prefix
+        separator = data.separator if board.config.separator is None else board.config.separator
+        self._attr_name = f"{prefix}{name}".replace("\u2044", separator)
         self._attr_unique_id = f"{board_id}-{key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, board_id)},

@@ -65,6 +65,10 @@ class BoardConfig:
     #: seconds; 0 = holds the last setpoint forever.
     rs485_timeout_s: float = 0.0
     rs485_mode: str = "disable"
+    #: Naming variant of this board's entities (None: the site's): the common config names
+    #: them "Marstek Forcible Charge\u2044Discharge"; others drop the prefix, spell "/" or "-".
+    prefix: str | None = None
+    separator: str | None = None
     max_charge_power: float = 2500.0
     max_discharge_power: float = 2500.0
     charge_cutoff: float = 100.0
