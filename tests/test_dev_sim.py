@@ -114,3 +114,16 @@ def test_profile_has_load_steps_and_pv_by_day_only() -> None:
     assert house.pv(0, noon) > 500.0
     kettle = 20 * 60.0  # minute 20 of an even hour: the kettle on L1
     assert house.load(0, kettle) - house.load(0, kettle - 120.0) == pytest.approx(2000.0, abs=100)
+
+
+def test_set_soc_reports_at_once_and_the_cutoff_acts() -> None:
+    site = _site(rs485_mode="enable")
+    board = site.board("L1")
+    board.set_soc(11.6)
+    assert board.reported["soc"] == 12
+    board.write("discharge_power", 800)
+    board.write("forcible_mode", "discharge")
+    _run(site, 20)
+    assert board.battery.ac_power_w == 0.0  # below its 12 % discharging cutoff
+    with pytest.raises(ValueError, match="outside"):
+        board.set_soc(101)

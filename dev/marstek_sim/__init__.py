@@ -256,9 +256,7 @@ def _register_services(hass: HomeAssistant) -> None:
             board = _site(hass).board(call.data["battery"])
         except KeyError as err:
             raise ServiceValidationError(f"No simulated battery {err}") from err
-        battery = board.battery
-        battery._stored_wh = call.data["soc"] / 100.0 * battery.params.capacity_wh
-        battery.reported_soc = round(call.data["soc"])
+        board.set_soc(call.data["soc"])
 
     @callback
     def set_available(call: ServiceCall) -> None:

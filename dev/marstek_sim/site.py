@@ -164,6 +164,16 @@ class Board:
             self._effective = effective
             self.battery.command(mode, float(power))
 
+    def set_soc(self, soc: float) -> None:
+        """Move the battery's state of charge (a development shortcut; reported at once)."""
+        if not 0.0 <= soc <= 100.0:
+            raise ValueError(f"soc {soc} outside 0..100")
+        battery = self.battery
+        # bench.sim.battery has no setter: its stored energy is the state of charge.
+        battery._stored_wh = soc / 100.0 * battery.params.capacity_wh
+        battery.reported_soc = round(soc)
+        self.reported["soc"] = battery.reported_soc
+
     @property
     def effective(self) -> tuple[str, float]:
         """The forced setpoint the battery acts on (stop unless RS485 control is enabled)."""
