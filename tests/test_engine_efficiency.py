@@ -302,3 +302,15 @@ def test_no_easing_from_stop() -> None:
     fleet = [bat(60), bat(80)]
     plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(2), EFFICIENCY)
     assert powers(plan) == [1200, 1200]
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_overlapping_margins_behind_wins(strategy: Strategy) -> None:
+    """Release margin below the behind margin: a battery behind is never held back."""
+    settings = StrategySettings(strategy=strategy, release_margin_pct=5)
+    fleet = [bat(97), bat(93), bat(50)]  # 3 and 7 points from the top: both behind
+    plan = allocate(discharge_grid(500), fleet, Plan.all_stop(3), settings)
+    assert plan.total_w == 500
+    if strategy is not Strategy.EQUAL:
+        assert plan.setpoints[0] == Setpoint(Mode.DISCHARGE, 500, Reason.BEHIND_PRIORITY)
+        assert plan.setpoints[2].reason is Reason.HELD_BACK

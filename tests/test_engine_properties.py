@@ -91,9 +91,14 @@ def eligible(battery: BatteryReading, mode: Mode, settings: StrategySettings) ->
     return battery.allow_discharge and battery.soc > battery.discharge_cutoff
 
 
-def corrected(grid_w: float, fleet: list[BatteryReading], previous: Plan) -> tuple[Mode, int]:
-    """The corrected demand as the module docstring defines it."""
-    s = StrategySettings()
+def corrected(
+    grid_w: float,
+    fleet: list[BatteryReading],
+    previous: Plan,
+    s: StrategySettings | None = None,
+) -> tuple[Mode, int]:
+    """The corrected demand as the module docstring defines it (factors from s)."""
+    s = s or StrategySettings()
     demand = grid_w
     if len(previous.setpoints) == len(fleet):
         for battery, setpoint in zip(fleet, previous.setpoints, strict=True):
@@ -197,3 +202,39 @@ def test_deterministic(strategy: Strategy, case: tuple[float, list[BatteryReadin
     first = allocate(grid_w, fleet, previous, settings)
     assert allocate(grid_w, tuple(fleet), previous, settings) == first
     assert allocate(grid_w, fleet, previous, settings) == first
+
+
+@st.composite
+def any_settings(draw: st.DrawFn) -> StrategySettings:
+    """Settings anywhere in their sane ranges, margins overlapping or not."""
+    factor = st.floats(min_value=0.9, max_value=1.1)
+    return StrategySettings(
+        strategy=draw(st.sampled_from(Strategy)),
+        release_margin_pct=draw(st.floats(min_value=0, max_value=40)),
+        behind_margin_pct=draw(st.floats(min_value=0, max_value=40)),
+        dead_band_w=draw(st.integers(min_value=0, max_value=300)),
+        merge_below_w=draw(st.integers(min_value=0, max_value=1500)),
+        taper_soc_pct=draw(st.floats(min_value=50, max_value=100)),
+        taper_w=draw(st.integers(min_value=0, max_value=2500)),
+        discharge_factor=draw(factor),
+        charge_factor=draw(factor),
+        discharge_release_factor=draw(factor),
+        charge_release_factor=draw(factor),
+        hysteresis_w=draw(st.floats(min_value=0, max_value=200)),
+        join_w=draw(st.integers(min_value=0, max_value=2500)),
+    )
+
+
+@hyp_settings(max_examples=400, deadline=None)
+@given(case=cases(), settings=any_settings())
+def test_invariants_and_total_hold_for_any_settings(
+    case: tuple[float, list[BatteryReading], Plan], settings: StrategySettings
+) -> None:
+    grid_w, fleet, previous = case
+    plan = allocate(grid_w, fleet, previous, settings)
+    check_invariants(plan, fleet, settings)
+    mode, demand = corrected(grid_w, fleet, previous, settings)
+    capacity = sum(cap(b, mode, settings) for b in fleet if eligible(b, mode, settings))
+    if plan.total_w == 0 and demand < settings.dead_band_w:
+        return
+    assert plan.total_w == min(demand, capacity)

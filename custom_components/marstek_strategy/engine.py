@@ -359,7 +359,8 @@ def _released(cycle: Cycle) -> tuple[dict[int, Reason], set[int]]:
     }
     if behind:
         for i in others:
-            if to_opposite(cycle.batteries[i], mode) > settings.release_margin_pct:
+            far = to_opposite(cycle.batteries[i], mode) > settings.release_margin_pct
+            if far and i not in behind:  # behind wins when the margins overlap
                 released[i] = Reason.HELD_BACK
     return released, behind
 
