@@ -143,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {note}")
         print(f"\n{len(scenarios)} scenarios x {len(controllers)} controllers in {elapsed:.0f} s")
     if args.markdown:
-        Path(args.markdown).write_text(report.markdown(results, totals, controllers) + "\n")
+        descriptions = {s.name: s.description for s in scenarios}
+        text = report.markdown(results, totals, controllers, descriptions)
+        Path(args.markdown).write_text(text + "\n")
     if args.plot:
         from bench.plot import plot_scenario
 

@@ -191,7 +191,10 @@ def table(
 
 
 def markdown(
-    results: Results, totals: Mapping[str, Mapping[str, float]], order: Sequence[str]
+    results: Results,
+    totals: Mapping[str, Mapping[str, float]],
+    order: Sequence[str],
+    descriptions: Mapping[str, str] | None = None,
 ) -> str:
     """The same tables in Markdown (for docs/benchmark.md)."""
     lines: list[str] = []
@@ -209,7 +212,8 @@ def markdown(
             )
             lines.append(f"| {name} | {cells} |")
     for scenario, per in results.items():
-        lines += ["", f"**{scenario}**", "", header, rule]
+        desc = f": {descriptions[scenario]}" if descriptions and scenario in descriptions else ""
+        lines += ["", f"**{scenario}**{desc}", "", header, rule]
         for name in order:
             fig = per.get(name)
             if fig is None:
