@@ -10,6 +10,11 @@ where the two could differ, so that only the allocation is compared: the demand 
 grid reading onto the commanded total with the seed's correction factors, the same 30 W dead
 band, the same software cutoffs, and the integration's own loop policy (``control.decide``:
 writes, 6.5 s / 12 s timing, keep-alive).
+
+The one version of the peer's multi-battery page we could read describes the rule as "a second
+battery joins at 60 % of the active batteries' combined power and leaves at 50 %", with an SoC
+hysteresis of 5 %; for 2500 W batteries that is a join at 1500 W, close to the crossover above.
+The issue's description (crossover, 120 s hold) is what runs here.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Ambiguities resolved (and why):
   as charging, ``dir = +1``); steps B to D use the cutoff of the new mode.
 - A battery at its cutoff is released like a near one (its power added back), and then takes
   no part in any step.
+- Writes: every cycle the power number of each running battery's mode (the description says
+  the numbers are written and only the select is spared); a stopped battery gets its select
+  only.
 """
 
 from __future__ import annotations
