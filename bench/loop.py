@@ -148,6 +148,7 @@ def run(
     house: House | None = None,
     *,
     record: bool = False,
+    record_every_s: int = RECORD_EVERY_S,
 ) -> Result:
     """Run scenario with controller; return its figures (and a trace when record)."""
     if house is None:
@@ -215,7 +216,7 @@ def run(
             socs = [b.soc_pct for b in batteries]
             spread = max(socs) - min(socs)
             spread_max = max(spread, spread_max)
-        if trace is not None and k % RECORD_EVERY_S == 0:
+        if trace is not None and k % record_every_s == 0:
             trace["t"].append(house.spec.start_h + k / 3600.0)
             trace["grid"].append(total)
             for i, b in enumerate(batteries):
