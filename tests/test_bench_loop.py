@@ -242,3 +242,38 @@ def test_engine_optimiser_agrees_with_the_bench_split() -> None:
             loss_ours = sum(loss(p) for p in ours if p > 0)
             loss_theirs = sum(loss(p) for p in theirs if p > 0)
             assert loss_theirs <= loss_ours + 0.5
+
+
+def test_cli_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from bench.__main__ import main
+
+    assert main(["--quick", "--json", "--jobs", "1", "--scenario", "night"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (scenario,) = doc["scenarios"]
+    assert scenario["name"].startswith("night")
+    for name in ("priority", "equal", "seed", "crossover", "oracle"):
+        figures = scenario["controllers"][name]
+        for key, kind in (
+            ("cycled_kwh", float),
+            ("conversion_loss_kwh", float),
+            ("loss_pct", float),
+            ("grid_import_kwh", float),
+            ("grid_export_kwh", float),
+            ("mean_abs_grid_w", float),
+            ("writes", int),
+            ("mode_changes", int),
+            ("soc_end", list),
+        ):
+            assert isinstance(figures[key], kind), key
+    assert {t["target"] for t in doc["targets"]}
+
+
+def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.__main__ import main
+
+    assert main(["--quick", "--jobs", "1", "--scenario", "night", "--controller", "seed"]) == 0
+    out = capsys.readouterr().out
+    assert "== night" in out
+    assert "targets" in out
