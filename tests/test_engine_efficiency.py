@@ -208,11 +208,11 @@ def test_hysteresis_keeps_two_batteries_a_little_below_the_crossover() -> None:
 
 def test_hysteresis_keeps_one_battery_a_little_above_the_crossover() -> None:
     fleet = [bat(60), bat(80)]
-    previous = running((Mode.DISCHARGE, 1600), (Mode.STOP, 0))
-    grid = -1600 * EFFICIENCY.discharge_release_factor + discharge_grid(1600)
-    assert powers(allocate(grid, fleet, previous, EFFICIENCY)) == [1600, 0]
-    from_stop = allocate(discharge_grid(1600), fleet, Plan.all_stop(2), EFFICIENCY)
-    assert powers(from_stop) == [800, 800]
+    previous = running((Mode.DISCHARGE, 1560), (Mode.STOP, 0))
+    grid = -1560 * EFFICIENCY.discharge_release_factor + discharge_grid(1560)
+    assert powers(allocate(grid, fleet, previous, EFFICIENCY)) == [1560, 0]  # 3.4 W < 5 W
+    from_stop = allocate(discharge_grid(1560), fleet, Plan.all_stop(2), EFFICIENCY)
+    assert powers(from_stop) == [780, 780]
 
 
 def test_running_set_that_cannot_carry_the_demand_grows() -> None:

@@ -146,7 +146,7 @@ class StrategySettings:
     discharge_release_factor: float = 0.975  # grid W per commanded discharge W
     charge_release_factor: float = 1.045  # grid W per commanded charge W
     efficiency_table: EfficiencyTable = field(default=DEFAULT_EFFICIENCY_TABLE)
-    hysteresis_w: float = 10.0  # efficiency: W of modelled loss a change of set must save
+    hysteresis_w: float = 5.0  # efficiency: W of modelled loss a change of set must save
     join_w: int = 250  # efficiency: most W a battery joining running ones starts with
 
 
