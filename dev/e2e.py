@@ -8,7 +8,9 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 2. after a load step the grid power is back within 50 W of the target (time measured);
 3. a meter that goes unavailable stops every battery (status ``fail_safe``) and the strategy
    resumes by itself when it is back (``--long``: also a meter that stops reporting, and
-   boards that drop RS485 control after 90 s without a keep-alive);
+   boards that drop RS485 control after 90 s without a keep-alive; ``--offline``: a running
+   board goes offline and keeps its last setpoint, as a real one does, while the others
+   take a load step);
 4. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
 5. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
@@ -76,11 +78,18 @@ class Run:
     """One end-to-end run against one Home Assistant process."""
 
     def __init__(
-        self, config: Path, port: int, proc: subprocess.Popen[bytes], *, long: bool
+        self,
+        config: Path,
+        port: int,
+        proc: subprocess.Popen[bytes],
+        *,
+        long: bool,
+        offline: bool,
     ) -> None:
         """Keep the process and a client for it."""
         self.config = config
         self.long = long
+        self.offline = offline
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -230,6 +239,22 @@ class Run:
             f"{TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
         )
 
+    def battery_unavailable(self) -> None:
+        """A board that goes offline keeps its last setpoint; the others must carry on."""
+        client = self.client
+        phase = self.running()[0]
+        client.call("marstek_sim", "set_available", target=phase, available=False)
+        client.call("marstek_sim", "set_house", load_l2=1450.0)  # +1000 W on L2
+        seconds, residual = self.converge(f"with {phase} offline")
+        _log(
+            f"{phase} offline and +1000 W on L2: grid within {TOLERANCE_W:.0f} W "
+            f"{seconds:.1f} s later ({residual:+.0f} W); setpoints {self.setpoints()}"
+        )
+        client.call("marstek_sim", "set_available", target=phase, available=True)
+        client.call("marstek_sim", "set_house", load_l2=BASE_LOAD["load_l2"])
+        seconds, residual = self.converge(f"with {phase} back")
+        _log(f"{phase} back, L2 load off: grid within {TOLERANCE_W:.0f} W {seconds:.1f} s later")
+
     def hold_past_rs485_timeout(self) -> None:
         """Hold longer than the boards' RS485 timeout: the keep-alive must keep control."""
         client = self.client
@@ -305,6 +330,8 @@ class Run:
         # Fail-safe: a meter that goes unavailable (and, --long, one that stops reporting)
         # stops every battery; the strategy resumes by itself when the meter is back.
         self.meter_fail_safe("unavailable", available=False, reporting=True, timeout=20)
+        if self.offline:
+            self.battery_unavailable()
         if self.long:
             self.meter_fail_safe("stale", available=True, reporting=False, timeout=60)
             self.hold_past_rs485_timeout()
@@ -383,7 +410,7 @@ def main() -> int:
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
         [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc, long=long)
+    run = Run(config, port, proc, long=long, offline="--offline" in sys.argv)
     summary = None
     failure: BaseException | None = None
     try:
