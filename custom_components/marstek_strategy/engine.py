@@ -16,9 +16,16 @@ One cycle (``allocate``):
 4. When no battery keeps running in that mode (start, mode change, or the running ones can
    run no more) and the corrected demand is under ``dead_band_w``, every battery stops. A
    running battery released near its cutoff still counts as running (as in the seed).
-5. The strategy (``priority``, ``equal``, ``efficiency``) spreads the corrected demand over
-   the batteries that may run, never above a battery's maximum for the mode (tapered near
-   full) and never at or beyond its cutoff.
+5. The strategy spreads the corrected demand over the batteries that may run, never above a
+   battery's maximum for the mode (tapered near full) and never at or beyond its cutoff:
+
+   * ``priority``: the seed's steps (seed-strategy.md) on any fleet, its defects fixed;
+   * ``equal``: the demand split evenly over every battery that may run;
+   * ``efficiency``: the set of batteries and the split with the least modelled conversion
+     loss (``loss_w``, ``optimal_split``: the measured table, interpolated), keeping the
+     seed's release and behind rules, with hysteresis on the running set.
+
+Setpoints are whole watts; the result only depends on the arguments.
 """
 
 from __future__ import annotations
@@ -828,6 +835,12 @@ STRATEGIES: dict[Strategy, Callable[[Cycle], Allocation]] = {
 # --------------------------------------------------------------------------------------
 
 
+#: Reasons a stopped battery keeps; any other becomes ``idle``.
+_STOP_REASONS = frozenset(
+    {Reason.NEAR_CUTOFF, Reason.HELD_BACK, Reason.MERGED_SMALL, Reason.DEAD_BAND}
+)
+
+
 def _plan(cycle: Cycle, powers: Sequence[int], reasons: Sequence[Reason]) -> Plan:
     """Return the plan for powers, enforcing caps and exclusions as a last guard."""
     setpoints: list[Setpoint] = []
@@ -844,11 +857,6 @@ def _plan(cycle: Cycle, powers: Sequence[int], reasons: Sequence[Reason]) -> Pla
         setpoints.append(Setpoint(cycle.mode, watts, Reason.TAPER if tapered else reason))
     mode = cycle.mode if any(s.power_w > 0 for s in setpoints) else Mode.STOP
     return Plan(mode, tuple(setpoints))
-
-
-_STOP_REASONS = frozenset(
-    {Reason.NEAR_CUTOFF, Reason.HELD_BACK, Reason.MERGED_SMALL, Reason.DEAD_BAND}
-)
 
 
 def stopped(batteries: Sequence[BatteryReading], reason: Reason) -> Plan:
