@@ -127,3 +127,21 @@ def test_set_soc_reports_at_once_and_the_cutoff_acts() -> None:
     assert board.battery.ac_power_w == 0.0  # below its 12 % discharging cutoff
     with pytest.raises(ValueError, match="outside"):
         board.set_soc(101)
+
+
+def test_dev_configuration_is_valid_for_the_simulator() -> None:
+    from pathlib import Path
+
+    from homeassistant.util.yaml import load_yaml
+
+    from dev.marstek_sim import CONFIG_SCHEMA, DOMAIN
+
+    config = load_yaml(Path(__file__).parent.parent / "config" / "configuration.yaml")
+    assert "default_config" not in config  # its go2rtc, camera and dhcp parts cannot run here
+    sim = CONFIG_SCHEMA({DOMAIN: config[DOMAIN]})[DOMAIN]
+    assert [(b["name"], b["phase"]) for b in sim["batteries"]] == [
+        ("LilyGo L1", "L1"),
+        ("LilyGo L2", "L2"),
+        ("LilyGo L3", "L3"),
+    ]
+    assert sim["speed"] == 1.0
