@@ -189,6 +189,37 @@ async def test_three_phase_reads_the_battery_phase(
     assert batteries[hub.subentry_id(bat2)].reading.phase_w == 400
 
 
+async def test_three_phase_batteries_on_two_phases_with_equal_power(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """L1 and L2 both import 1000 W: the second battery to start is the one on L2."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=50)
+    bat3 = await lilygo_fleet.add_battery("lilygo-bat3", soc=50)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1"), (bat3, "L2")], phase_count=3, grid=None)
+    hub.meter.set(1500, l1=1000, l2=1000, l3=-500)
+    await hub.tick(12, step=12)
+    batteries = hub.coordinator.data.batteries
+    assert [batteries[hub.subentry_id(b)].reading.phase for b in (bat1, bat2, bat3)] == [
+        "L1",
+        "L1",
+        "L2",
+    ]
+    assert [bat.state(Role.FORCIBLE_MODE) for bat in (bat1, bat2, bat3)] == [
+        "discharge",
+        "stop",
+        "discharge",
+    ]
+
+
+async def test_single_phase_readings_have_no_phase_label(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub: Hub = await make_hub([(bat1, "L2")], grid=500)
+    assert hub.coordinator.data.batteries[hub.subentry_id(bat1)].reading.phase is None
+
+
 async def test_kilowatt_meter_and_grid_target(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:

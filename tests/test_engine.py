@@ -556,3 +556,21 @@ def test_dead_band_not_for_a_running_battery_released_near_its_cutoff() -> None:
     grid = discharge_grid(20) - 100 * SETTINGS.discharge_release_factor
     plan = allocate(grid, fleet, previous, SETTINGS)
     assert plan.setpoints[0] == Setpoint(Mode.DISCHARGE, 20, Reason.NEAR_CUTOFF)
+
+
+def test_phase_label_keeps_two_phases_with_equal_power_apart() -> None:
+    """L1 and L2 both import 1000 W: after a battery starts on L1, L2 needs more than L1."""
+    fleet = [
+        bat(50, 1000, phase="L1"),
+        bat(50, 1000, phase="L1"),
+        bat(50, 1000, phase="L2"),
+    ]
+    plan = allocate(discharge_grid(1600), fleet, stop(3), SETTINGS)
+    assert powers(plan) == [800, 0, 800]
+
+
+def test_without_phase_labels_equal_phase_power_is_one_phase() -> None:
+    """No label: batteries that report the same phase power share a phase (as before)."""
+    fleet = [bat(50, 1000), bat(50, 1000), bat(50, 1000)]
+    plan = allocate(discharge_grid(1600), fleet, stop(3), SETTINGS)
+    assert powers(plan) == [800, 800, 0]

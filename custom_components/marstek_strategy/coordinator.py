@@ -415,7 +415,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         problems: list[Problem | None] = []
         resynced = False
         for index, battery in enumerate(self.batteries):
-            reading, problem = self._read_battery(battery, phase_w.get(battery.phase, grid_w))
+            reading, problem = self._read_battery(battery, phase_w, grid_w)
             readings.append(reading)
             problems.append(problem)
             if problem is None and self._problems.get(battery.subentry_id) in _UNREACHABLE:
@@ -633,8 +633,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         return parse_number(state.state) if state else None
 
     def _read_battery(
-        self, battery: BatteryConfig, phase_w: float
+        self, battery: BatteryConfig, phase_w: Mapping[str, float], grid_w: float
     ) -> tuple[engine.BatteryReading, Problem | None]:
+        """Read one battery; it sees its phase's power, or the grid's without a phase sensor."""
         control_ok = True
         control_missing = False
         for role in _CONTROL_ROLES:
@@ -661,7 +662,10 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             target_max_charge_w=attr_max(Role.CHARGE_POWER),
             target_max_discharge_w=attr_max(Role.DISCHARGE_POWER),
         )
-        return battery_reading(values, self.settings.batteries[battery.subentry_id], phase_w)
+        settings = self.settings.batteries[battery.subentry_id]
+        if battery.phase in phase_w:
+            return battery_reading(values, settings, phase_w[battery.phase], battery.phase)
+        return battery_reading(values, settings, grid_w)
 
     def _log_problem(self, battery: BatteryConfig, problem: Problem | None) -> None:
         """Log once when a battery drops out, and once when it is back."""

@@ -105,6 +105,7 @@ class BatteryReading:
     allow_charge: bool = True
     allow_discharge: bool = True
     efficiency_table: EfficiencyTable | None = None  # None: the settings' table
+    phase: str | None = None  # the phase's name; None: batteries with equal phase_w share one
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,12 +379,18 @@ def _phase(cycle: Cycle, index: int) -> float:
     return phase if math.isfinite(phase) else 0.0
 
 
+def _phase_key(cycle: Cycle, index: int) -> str | float:
+    """Return what identifies battery index's phase: its name, else its phase power."""
+    battery = cycle.batteries[index]
+    return battery.phase if battery.phase is not None else _phase(cycle, index)
+
+
 def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amount: int) -> int:
     """Start candidates on the phase in greatest need, each up to its cap; return the rest.
 
-    Need is import while discharging and export while charging. Batteries that report the
-    same phase power share a phase: what one is given lowers that phase's need for the next.
-    Ties break by battery order.
+    Need is import while discharging and export while charging. Batteries on the same phase
+    (the same name; without one, the same phase power) share it: what one is given lowers
+    that phase's need for the next. Ties break by battery order.
     """
     sign = 1.0 if cycle.mode is Mode.DISCHARGE else -1.0
     factor = (
@@ -391,16 +398,17 @@ def _phase_order(cycle: Cycle, candidates: Sequence[int], powers: list[int], amo
         if cycle.mode is Mode.DISCHARGE
         else cycle.settings.charge_release_factor
     )
-    given: dict[float, float] = {}
+    given: dict[str | float, float] = {}
     waiting = list(candidates)
     while waiting and amount > 0:
-        needs = {i: sign * _phase(cycle, i) - given.get(_phase(cycle, i), 0.0) for i in waiting}
+        needs = {i: sign * _phase(cycle, i) - given.get(_phase_key(cycle, i), 0.0) for i in waiting}
         best = max(waiting, key=lambda i: (needs[i], -i))
         waiting.remove(best)
         step = min(amount, cycle.caps[best])
         powers[best] = step
         amount -= step
-        given[_phase(cycle, best)] = given.get(_phase(cycle, best), 0.0) + step * factor
+        key = _phase_key(cycle, best)
+        given[key] = given.get(key, 0.0) + step * factor
     return amount
 
 

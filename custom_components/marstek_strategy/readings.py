@@ -126,9 +126,12 @@ def _stricter_max(ours: int, *others: float | None) -> int:
 
 
 def battery_reading(
-    values: BatteryValues, settings: BatterySettings, phase_w: float
+    values: BatteryValues, settings: BatterySettings, phase_w: float, phase: str | None = None
 ) -> tuple[BatteryReading, Problem | None]:
-    """Return the engine's reading of one battery, and why it takes no part (if so)."""
+    """Return the engine's reading of one battery, and why it takes no part (if so).
+
+    phase names the battery's phase where it has its own phase sensor (None: the grid's).
+    """
     charge_cutoff = settings.charge_cutoff
     discharge_cutoff = settings.discharge_cutoff
     problem: Problem | None = None
@@ -161,5 +164,6 @@ def battery_reading(
         available=problem is None,
         allow_charge=participation in (Participation.AUTO, Participation.CHARGE_ONLY),
         allow_discharge=participation in (Participation.AUTO, Participation.DISCHARGE_ONLY),
+        phase=phase,
     )
     return reading, problem
