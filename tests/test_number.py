@@ -161,3 +161,65 @@ async def test_restored_pair_breaking_the_order_keeps_the_first(
     hub: Hub = await make_hub([(bat1, "L1")])
     battery = hub.entry.runtime_data.settings.batteries[hub.subentry_id(bat1)]
     assert (battery.charge_cutoff, battery.discharge_cutoff) == (30, 12)
+
+
+@pytest.mark.parametrize(
+    "key", ["charge_cutoff", "discharge_cutoff", "max_charge_power", "max_discharge_power"]
+)
+async def test_battery_number_refuses_a_value_that_is_not_a_number(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, key: str
+) -> None:
+    """number.set_value lets NaN past its range check: the number refuses it."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub: Hub = await make_hub([(bat1, "L1")])
+    before = hub.state("number", key, bat1)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "number",
+            "set_value",
+            {"entity_id": hub.entity_id("number", key, bat1), "value": "nan"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "not_a_number"
+    assert hub.state("number", key, bat1) == before
+
+
+async def test_grid_target_refuses_nan_and_batteries_keep_running(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A NaN grid target would stop every battery while the status says running."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=500)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "number",
+            "set_value",
+            {"entity_id": hub.entity_id("number", "grid_target"), "value": "nan"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "not_a_number"
+    assert hub.entry.runtime_data.settings.grid_target_w == 0
+    await hub.tick(12, grid=0, step=12)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
+async def test_restored_nan_is_ignored(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    nan = float("nan")
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (State("number.lilygo_bat1_strategy_charge_cutoff", "nan"), _stored(nan, 20, 100, "%")),
+            (
+                State("number.lilygo_bat1_strategy_max_charge_power", "nan"),
+                _stored(nan, 0, 2500, "W"),
+            ),
+            (State("number.marstek_strategy_grid_target", "nan"), _stored(nan, -1000, 1000, "W")),
+        ],
+    )
+    hub: Hub = await make_hub([(bat1, "L1")])
+    settings = hub.entry.runtime_data.settings
+    battery = settings.batteries[hub.subentry_id(bat1)]
+    assert (battery.charge_cutoff, battery.max_charge_w, settings.grid_target_w) == (100, 2500, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import math
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -32,6 +33,17 @@ class BatteryNumberDescription(NumberEntityDescription):
 
     get_fn: Callable[[BatterySettings], float]
     set_fn: Callable[[BatterySettings, float], None]
+
+
+def _check_number(value: float) -> float:
+    """Return value; refuse NaN, which number.set_value lets past its range check."""
+    if not math.isfinite(value):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_number",
+            translation_placeholders={"value": str(value)},
+        )
+    return value
 
 
 def _set_charge_cutoff(settings: BatterySettings, value: float) -> None:
@@ -156,7 +168,7 @@ class GridTargetNumber(MarstekHubEntity, RestoreNumber):
         """Restore the last value."""
         await super().async_added_to_hass()
         last = await self.async_get_last_number_data()
-        if last is not None and last.native_value is not None:
+        if last is not None and last.native_value is not None and math.isfinite(last.native_value):
             self._settings.grid_target_w = float(
                 min(max(last.native_value, -GRID_TARGET_LIMIT_W), GRID_TARGET_LIMIT_W)
             )
@@ -168,7 +180,7 @@ class GridTargetNumber(MarstekHubEntity, RestoreNumber):
 
     async def async_set_native_value(self, value: float) -> None:
         """Set the target; the next cycle uses it."""
-        self._settings.grid_target_w = value
+        self._settings.grid_target_w = _check_number(value)
         self.async_write_ha_state()
 
 
@@ -193,7 +205,7 @@ class BatteryNumber(MarstekBatteryEntity, RestoreNumber):
         """Restore the last value (ignored when it breaks the cutoff order)."""
         await super().async_added_to_hass()
         last = await self.async_get_last_number_data()
-        if last is None or last.native_value is None:
+        if last is None or last.native_value is None or not math.isfinite(last.native_value):
             return
         value = min(
             max(last.native_value, self.entity_description.native_min_value or 0),
@@ -211,5 +223,5 @@ class BatteryNumber(MarstekBatteryEntity, RestoreNumber):
 
     async def async_set_native_value(self, value: float) -> None:
         """Change the setting; the next cycle uses it."""
-        self.entity_description.set_fn(self._settings, value)
+        self.entity_description.set_fn(self._settings, _check_number(value))
         self.async_write_ha_state()
