@@ -95,6 +95,45 @@ async def test_switch_before_start_waits_for_the_first_cycle(
     hass.set_state(CoreState.running)
 
 
+async def test_off_before_start_stops_the_batteries_once_started(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter, freezer: Any
+) -> None:
+    """Switched off (from on) while Home Assistant starts: the first cycle stops, as off does.
+
+    Only a switch restored off means the batteries were left alone before the restart.
+    """
+    from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
+    from homeassistant.core import CoreState
+
+    bat1 = await lilygo_fleet.add_battery(
+        "lilygo-bat1", soc=80, mode="discharge", discharge_power=500
+    )
+    p1_meter.set(0)
+    hass.set_state(CoreState.starting)
+    entry = make_hub_entry(p1_meter, [(bat1, "L1")])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        "switch",
+        "turn_off",
+        {"entity_id": "switch.marstek_strategy_strategy_active"},
+        blocking=True,
+    )
+    assert lilygo_fleet.writes == []
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await hass.async_block_till_done()
+    hub = Hub(hass, entry, p1_meter, lilygo_fleet, freezer)
+    await hub.tick(0)
+    assert hub.state("sensor", "status") == "disabled"
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert float(bat1.state(Role.DISCHARGE_POWER)) == 0
+    lilygo_fleet.clear_writes()
+    await hub.tick(30, grid=0, step=6.5)
+    assert lilygo_fleet.writes == []
+
+
 async def test_on_takes_over_what_was_done_by_hand(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:

@@ -275,6 +275,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._started = False
+        self._switched_early = False  # the switch changed before the loop started
         self._stopped = False
         self._disabled_stopped = False
         self._disabling = False
@@ -320,14 +321,17 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     @callback
     def async_start(self) -> None:
         """Run the first cycle now (call once Home Assistant has started)."""
-        # Switched off before the restart: it already left the batteries alone.
-        self._disabled_stopped = not self.settings.enabled
+        # Switched off before the restart: it already left the batteries alone. Switched
+        # while Home Assistant started: off stops every battery, as it always does.
+        self._disabled_stopped = not self.settings.enabled and not self._switched_early
         self._started = True
         self._schedule(START_DELAY_S)
 
     async def async_cycle_now(self) -> None:
         """Run a cycle at once (after the switch changed), if the loop runs."""
-        if self._started and not self._stopped:
+        if not self._started:
+            self._switched_early = True
+        elif not self._stopped:
             await self.async_refresh()
 
     async def async_shutdown(self) -> None:
