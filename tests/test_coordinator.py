@@ -293,6 +293,57 @@ async def test_failed_write_is_retried_and_loop_goes_on(
     assert "works again" in caplog.text
 
 
+async def test_write_raising_an_unexpected_error_fails_only_that_battery(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Any device will do: one whose integration raises something else than a Home
+    Assistant error must not stop every battery (it stopped them all, every cycle)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=70)
+    number = bat2.entities[Role.DISCHARGE_POWER]
+
+    async def _broken(value: float) -> None:
+        raise RuntimeError("modbus link lost")
+
+    with patch.object(number, "async_set_native_value", _broken):
+        hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
+        await hub.tick(12 + 6.5, grid=1500, step=0.5)
+    assert hub.state("sensor", "status") in ("running", "settling")
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert float(bat1.state(Role.DISCHARGE_POWER)) > 0
+    assert bat2.state(Role.FORCIBLE_MODE) == "stop"
+    failed = [r for r in hub.coordinator.write_log if r.result == "failed"]
+    assert failed
+    assert {r.battery for r in failed} == {"lilygo-bat2"}
+    assert "modbus link lost" in (failed[0].detail or "")
+    assert caplog.text.count("forcible_discharge_power failed (RuntimeError") == 1  # once
+
+
+async def test_unexpected_error_on_one_battery_does_not_keep_the_others_running(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Fail-safe: the first battery's mode select raises; the second must still stop."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=70)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
+    await hub.tick(12, grid=1500, step=12)
+    assert bat2.state(Role.FORCIBLE_MODE) == "discharge"
+
+    async def _broken(option: str) -> None:
+        raise RuntimeError("link lost")
+
+    with patch.object(bat1.entities[Role.FORCIBLE_MODE], "async_select_option", _broken):
+        hub.meter.set_available(False)
+        await hub.tick(6.5, step=6.5)
+        assert hub.state("sensor", "status") == "fail_safe"
+        assert bat2.state(Role.FORCIBLE_MODE) == "stop"
+        assert float(bat2.state(Role.DISCHARGE_POWER)) == 0
+        assert float(bat1.state(Role.DISCHARGE_POWER)) == 0  # its number still worked
+
+
 async def test_unavailable_target_is_skipped(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:

@@ -781,7 +781,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                     blocking=True,
                     context=context,
                 )
-        except (HomeAssistantError, TimeoutError, ValueError) as err:
+        except Exception as err:  # any integration's error fails this write only
             self._log_write_failure(entity_id, repr(err))
             return record("failed", value if isinstance(value, str) else int(value), repr(err))
         if entity_id in self._failing_targets:
