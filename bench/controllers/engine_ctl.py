@@ -33,6 +33,8 @@ def readings_of(sim: Sim) -> list[Any]:
             max_charge_w=setup.max_charge_w,
             max_discharge_w=setup.max_discharge_w,
             phase_w=sim.phase_w(i),
+            # As the coordinator: the phase's name where it has a phase sensor.
+            phase=setup.phase if sim.scenario.phase_count == 3 else None,
         )
         for i, setup in enumerate(sim.setups)
     ]
