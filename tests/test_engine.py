@@ -397,7 +397,12 @@ def test_merge_of_equal_small_setpoints_keeps_the_earlier_battery() -> None:
 def test_unavailable_battery_stops_and_is_not_counted_on() -> None:
     fleet = [bat(50, 900, available=False), bat(50)]
     previous = plan_of((Mode.DISCHARGE, 500), (Mode.STOP, 0))
+    # Still running on its last setpoint: the meter is balanced, nothing to take over.
     plan = allocate(0.0, fleet, previous, SETTINGS)
+    assert plan.setpoints[0] == Setpoint(Mode.STOP, 0, Reason.UNAVAILABLE)
+    assert plan.setpoints[1].power_w == 0
+    # Really stopped: the meter shows the import and the other battery covers it.
+    plan = allocate(discharge_grid(500), fleet, previous, SETTINGS)
     assert plan.setpoints[0] == Setpoint(Mode.STOP, 0, Reason.UNAVAILABLE)
     assert plan.setpoints[1].power_w == 500
 
@@ -574,3 +579,21 @@ def test_without_phase_labels_equal_phase_power_is_one_phase() -> None:
     fleet = [bat(50, 1000), bat(50, 1000), bat(50, 1000)]
     plan = allocate(discharge_grid(1600), fleet, stop(3), SETTINGS)
     assert powers(plan) == [800, 800, 0]
+
+
+@pytest.mark.parametrize(
+    "settings", [SETTINGS, EQUAL, StrategySettings(strategy=Strategy.EFFICIENCY)]
+)
+def test_unavailable_battery_power_is_not_released_into_the_demand(
+    settings: StrategySettings,
+) -> None:
+    """A board that drops out may still run its last setpoint: the meter already shows it.
+
+    Battery 1 was discharging 800 W and goes unavailable; the grid is balanced (0 W). Adding
+    its 800 W back to the demand would make the others discharge 800 W on top of it.
+    """
+    previous = plan_of((Mode.DISCHARGE, 800), (Mode.STOP, 0), (Mode.STOP, 0))
+    batteries = [bat(80, available=False), bat(70), bat(60)]
+    plan = allocate(0.0, batteries, previous, settings)
+    assert powers(plan) == [0, 0, 0]
+    assert plan.setpoints[0].reason is Reason.UNAVAILABLE

@@ -102,8 +102,8 @@ def corrected(
     demand = grid_w
     if len(previous.setpoints) == len(fleet):
         for battery, setpoint in zip(fleet, previous.setpoints, strict=True):
-            if setpoint.mode is Mode.STOP:
-                continue
+            if setpoint.mode is Mode.STOP or not battery.available:
+                continue  # an unavailable battery's power is in the meter already
             power = min(max(0, setpoint.power_w), cap(battery, setpoint.mode, s))
             if setpoint.mode is Mode.DISCHARGE:
                 demand += power * s.discharge_release_factor

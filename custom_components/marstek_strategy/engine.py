@@ -233,12 +233,17 @@ def _previous_powers(
 ) -> tuple[tuple[Mode, int], ...]:
     """Return the plan in force per battery, clamped to 0..max for its mode.
 
-    A plan of another length (batteries added or removed) counts as all stop.
+    A plan of another length (batteries added or removed) counts as all stop. So does the
+    setpoint of a battery without valid readings: whatever it really does (a board that drops
+    out may keep its last setpoint) the meter already shows, so its power is not released.
     """
     if len(previous.setpoints) != len(batteries):
         return tuple((Mode.STOP, 0) for _ in batteries)
     result: list[tuple[Mode, int]] = []
     for battery, setpoint in zip(batteries, previous.setpoints, strict=True):
+        if not _is_valid(battery):
+            result.append((Mode.STOP, 0))
+            continue
         power = min(max(0, int(setpoint.power_w)), max_w(battery, setpoint.mode, settings))
         result.append((setpoint.mode, power) if power > 0 else (Mode.STOP, 0))
     return tuple(result)
