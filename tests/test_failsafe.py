@@ -199,6 +199,38 @@ async def test_bad_battery_takes_no_part_others_carry_on(
     assert caplog.text.count("lilygo-bat2 takes no part") == 1
 
 
+async def test_offline_battery_keeps_its_power_and_the_others_do_not_take_it_over(
+    lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A board that goes offline keeps its last setpoint: its power is not the others' to cover.
+
+    The grid already shows what it delivers; releasing it in the engine made the others
+    add the same power again (about 600 W of export for as long as the board is away).
+    """
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=70)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=600)
+    await hub.tick(12 + 6.5 * 2, grid=0, step=0.5)
+    running = float(bat1.state(Role.DISCHARGE_POWER))
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert running > 500
+    assert bat2.state(Role.FORCIBLE_MODE) == "stop"
+    bat1.set_available(False)  # still discharging: the grid stays balanced
+    await hub.tick(6.5 * 4, grid=0, step=0.5)
+    assert hub.state("sensor", "reason", bat1) == "unavailable"
+    assert bat2.state(Role.FORCIBLE_MODE) == "stop"
+    assert float(bat2.state(Role.DISCHARGE_POWER)) == 0
+    # a load step is still covered by the others
+    await hub.tick(6.5 * 2, grid=500, step=0.5)
+    assert bat2.state(Role.FORCIBLE_MODE) == "discharge"
+    assert 400 < float(bat2.state(Role.DISCHARGE_POWER)) < 700
+    # back: taken as it is (still running at its last setpoint)
+    bat1.set_available(True)
+    await hub.tick(6.5, grid=0, step=0.5)
+    assert hub.coordinator.data.batteries[hub.subentry_id(bat1)].problem is None
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
 async def test_removed_battery_entity_takes_it_out(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:
