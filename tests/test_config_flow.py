@@ -369,6 +369,29 @@ async def test_reconfigure_phases_prefilled(hass: HomeAssistant, p1_meter: P1Met
     assert suggested(result) == dict(zip((L1, L2, L3), p1_meter.phases, strict=True))
 
 
+async def test_reconfigure_refuses_the_integrations_own_sensors(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Its own grid power or total setpoint as the meter would feed the loop its own output."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub = await make_hub([(bat1, "L1")])
+    own_grid = hub.entity_id("sensor", "grid_power")
+    own_total = hub.entity_id("sensor", "total_setpoint")
+    result = await _start_reconfigure(hass, hub.entry)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_GRID_SENSOR: own_grid, CONF_PHASE_COUNT: "1"}
+    )
+    assert result["errors"] == {CONF_GRID_SENSOR: "own_entity"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_GRID_SENSOR: hub.meter.grid, CONF_PHASE_COUNT: "3"}
+    )
+    l1, l2, _l3 = hub.meter.phases
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {L1: l1, L2: l2, L3: own_total}
+    )
+    assert result["errors"] == {L3: "own_entity"}
+
+
 # --------------------------------------------------------------------------------------------
 # Options
 

@@ -113,11 +113,13 @@ def _role_selector(role: Role) -> EntitySelector:
 
 
 def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Check a meter sensor: it exists, measures power in W or kW and reports a number."""
+    """Check a meter sensor: it exists, is not ours, measures power in W or kW, reports a number."""
     if split_entity_id(entity_id)[0] != "sensor":
         return "not_power_sensor"
     if (state := hass.states.get(entity_id)) is None:
         return "entity_not_found"
+    if (entry := er.async_get(hass).async_get(entity_id)) and entry.platform == DOMAIN:
+        return "own_entity"  # its own output as the meter: a feedback loop
     if (
         state.attributes.get(ATTR_DEVICE_CLASS) != SensorDeviceClass.POWER
         or state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) not in POWER_UNITS
