@@ -191,3 +191,38 @@ async def test_unload_while_off_with_a_stop_pending_stops(
     bat1.fail_writes.clear()
     await hass.config_entries.async_unload(hub.entry.entry_id)
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+
+
+async def test_pending_stop_leaves_a_battery_driven_by_hand_alone(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, hass_admin_user: Any
+) -> None:
+    """Off with one battery's stop still pending: a person then starting another battery by
+    hand is not overridden (off writes nothing but the stop that did not go through)."""
+    from homeassistant.core import Context
+
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
+    bat2.fail_writes.add(Role.FORCIBLE_MODE)
+    await _switch(hass, hub, "turn_off")
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert bat2.state(Role.FORCIBLE_MODE) == "discharge"  # its stop is pending
+    for service, data in (
+        ("number", {"entity_id": bat1.entity_ids[Role.DISCHARGE_POWER], "value": 300}),
+        ("select", {"entity_id": bat1.entity_ids[Role.FORCIBLE_MODE], "option": "discharge"}),
+    ):
+        await hass.services.async_call(
+            service,
+            "set_value" if service == "number" else "select_option",
+            data,
+            blocking=True,
+            context=Context(user_id=hass_admin_user.id),
+        )
+    await hub.tick(6.5 * 3, grid=0, step=6.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert float(bat1.state(Role.DISCHARGE_POWER)) == 300
+    # unloading stops what is pending, not what the person drives
+    bat2.fail_writes.clear()
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+    assert bat2.state(Role.FORCIBLE_MODE) == "stop"
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"

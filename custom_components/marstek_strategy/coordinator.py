@@ -347,6 +347,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         async with self._lock:
             if self.dry_run or (not self.settings.enabled and self._disabled_stopped):
                 return  # it drives nothing: dry-run, or stopped when switched off
+            if not self.settings.enabled:  # off with a stop pending: only that stop
+                await self._async_write(self._stop_decision(0.0).writes)
+                return
             LOGGER.debug("Stopping every battery")
             await self._async_stop_all()
 
@@ -560,8 +563,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             context = event.context
             if context.id in self._own_contexts or not (context.user_id or context.parent_id):
                 return  # our own write, or the battery reporting
-            if self.commanded is None:
-                return
+            if self.commanded is None or not self.settings.enabled:
+                return  # off: a person drives them; only a stop that failed is retried
             index = controls[event.data[ATTR_ENTITY_ID]]
             battery = self.batteries[index]
             LOGGER.info("%s was changed outside the strategy", event.data[ATTR_ENTITY_ID])
