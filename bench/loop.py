@@ -94,6 +94,7 @@ class Result:
     avoidable_kwh: float = 0.0
     writes: int = 0
     mode_changes: int = 0
+    starts: int = 0
     cycles: int = 0
     soc_end: list[float] = field(default_factory=list)
     soc_spread_max: float = 0.0
@@ -118,6 +119,7 @@ class Result:
             "standby_kwh": round(self.standby_kwh, 4),
             "soc_spread_max": round(self.soc_spread_max, 2),
             "soc_spread_end": round(self.soc_spread_end, 2),
+            "starts": self.starts,
             "cycles": self.cycles,
         }
 
@@ -241,6 +243,7 @@ def run(
         avoidable_kwh=avoidable / 3.6e6,
         writes=sum(board.writes for board in sim.boards),
         mode_changes=sum(board.mode_changes for board in sim.boards),
+        starts=sum(board.starts for board in sim.boards),
         cycles=cycles,
         soc_end=socs,
         soc_spread_max=spread_max,

@@ -41,7 +41,7 @@ def suite(results: Results, seconds: Mapping[str, int]) -> dict[str, dict[str, f
     controllers = {c for per in results.values() for c in per}
     for name in sorted(controllers):
         cycled = loss = imp = exp = abs_ws = 0.0
-        writes = modes = unwanted = 0
+        writes = modes = unwanted = starts = 0
         avoidable = 0.0
         total_s = 0
         for scenario, per in results.items():
@@ -56,6 +56,7 @@ def suite(results: Results, seconds: Mapping[str, int]) -> dict[str, dict[str, f
             total_s += seconds[scenario]
             writes += fig["writes"]
             modes += fig["mode_changes"]
+            starts += fig.get("starts", 0)
             unwanted += fig["unwanted_s"]
             avoidable += fig.get("avoidable_kwh", 0.0)
         out[name] = {
@@ -69,6 +70,7 @@ def suite(results: Results, seconds: Mapping[str, int]) -> dict[str, dict[str, f
             "avoidable_kwh": round(avoidable, 4),
             "writes": writes,
             "mode_changes": modes,
+            "starts": starts,
         }
     return out
 

@@ -59,3 +59,14 @@ def test_rejects_unknown_writes() -> None:
         board.write("mode", "boost")
     with pytest.raises(ValueError, match="kind"):
         board.write("work_mode", "manual")
+
+
+def test_counts_starts_from_standstill() -> None:
+    board = LilyGo(Battery())
+    board.write("rs485_enable", "enable")
+    board.write("discharge_power", 500)
+    board.write("mode", "discharge")
+    board.write("discharge_power", 700)  # running already: not a start
+    board.write("mode", "stop")
+    board.write("mode", "discharge")
+    assert board.starts == 2

@@ -25,6 +25,7 @@ class LilyGo:
         self.rs485_timeout_s = rs485_timeout_s
         self.writes = 0
         self.mode_changes = 0
+        self.starts = 0  # times the battery was asked to run after standing still
         self._last_enable_s = 0.0
         self._applied: tuple[str, float] = ("stop", 0.0)
 
@@ -75,5 +76,7 @@ class LilyGo:
     def _apply(self) -> None:
         forced = self.forced
         if forced != self._applied:
+            if self._applied[0] == "stop" and forced[0] != "stop":
+                self.starts += 1
             self._applied = forced
             self.battery.command(*forced)
