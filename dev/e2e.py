@@ -7,10 +7,10 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 1. the setpoint sensors move and the grid power converges to the target;
 2. after a load step the grid power is back within 50 W of the target (time measured);
 3. a meter that goes unavailable stops every battery (status ``fail_safe``) and the strategy
-   resumes by itself when it is back (``--long``: also a meter that stops reporting, and
-   boards that drop RS485 control after 90 s without a keep-alive; ``--offline``: a running
-   board goes offline and keeps its last setpoint, as a real one does, while the others
-   take a load step);
+   resumes by itself when it is back; a running board that goes offline keeps its last
+   setpoint, as a real one does, and the others take a load step without taking its power
+   over (``--long``: also a meter that stops reporting, and boards that drop RS485 control
+   after 90 s without a keep-alive);
 4. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
 5. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
@@ -84,12 +84,10 @@ class Run:
         proc: subprocess.Popen[bytes],
         *,
         long: bool,
-        offline: bool,
     ) -> None:
         """Keep the process and a client for it."""
         self.config = config
         self.long = long
-        self.offline = offline
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -151,7 +149,7 @@ class Run:
             raise E2EError(f"expected 3 setpoint power sensors, found {setpoints}")
         self.entities["setpoints"] = ",".join(sorted(setpoints))
 
-    def switch_off_and_check(self) -> None:
+    def switch_off_and_check(self, *, quiet: bool = True) -> None:
         """Switch the strategy off; every battery must reach stop and 0 W, then no writes."""
         client = self.client
         client.call("switch", "turn_off", entity_id=self.entities["switch"])
@@ -170,6 +168,18 @@ class Run:
         boards = client.call_response("marstek_sim", "get_writes", last=0)
         if any(b["effective_mode"] != "stop" for b in boards.values()):
             raise E2EError(f"a simulated battery still acts on a setpoint: {boards}")
+        # The sensors report on their own cadence: wait for the physics itself too.
+        wait_for(
+            "every simulated battery's power at 0 W",
+            lambda: all(
+                abs(b["ac_power"]) < 1
+                for b in client.call_response("marstek_sim", "get_writes", last=0).values()
+            ),
+            timeout=15,
+        )
+        if not quiet:
+            _log("strategy off: every battery at stop and 0 W")
+            return
         counts = {phase: b["count"] for phase, b in boards.items()}
         time.sleep(QUIET_S)
         later = {
@@ -299,7 +309,7 @@ class Run:
         )
         self.find_entities()
         # The strategy runs as soon as the batteries are added: begin from all batteries off.
-        self.switch_off_and_check()
+        self.switch_off_and_check(quiet=False)
         if any(self.setpoints().values()):
             raise E2EError(f"setpoints not zero while the strategy is off: {self.setpoints()}")
         client.call("switch", "turn_on", entity_id=self.entities["switch"])
@@ -330,8 +340,7 @@ class Run:
         # Fail-safe: a meter that goes unavailable (and, --long, one that stops reporting)
         # stops every battery; the strategy resumes by itself when the meter is back.
         self.meter_fail_safe("unavailable", available=False, reporting=True, timeout=20)
-        if self.offline:
-            self.battery_unavailable()
+        self.battery_unavailable()
         if self.long:
             self.meter_fail_safe("stale", available=True, reporting=False, timeout=60)
             self.hold_past_rs485_timeout()
@@ -410,7 +419,7 @@ def main() -> int:
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
         [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc, long=long, offline="--offline" in sys.argv)
+    run = Run(config, port, proc, long=long)
     summary = None
     failure: BaseException | None = None
     try:
