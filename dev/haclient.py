@@ -107,8 +107,9 @@ class HAClient:
             if proc is not None and proc.poll() is not None:
                 raise HAError(f"Home Assistant exited with code {proc.returncode}")
             try:
-                # 200 while onboarding, 404 once onboarded (the views are gone): both mean up.
-                self.request("GET", "/api/", auth=False, timeout=5)
+                # Needs no login (an unauthenticated /api/ would count as a failed login);
+                # any HTTP answer, even "onboarding required", means Home Assistant is up.
+                self.request("GET", "/auth/providers", auth=False, timeout=5)
             except HAError:
                 return time.monotonic() - start
             except OSError:
