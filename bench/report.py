@@ -198,7 +198,7 @@ def markdown(
     order: Sequence[str],
     descriptions: Mapping[str, str] | None = None,
 ) -> str:
-    """The same tables in Markdown (for docs/benchmark.md)."""
+    """The same tables in Markdown (for the README's benchmark section)."""
     lines: list[str] = []
     header = "| controller | " + " | ".join(h for h, _, _ in COLUMNS) + " | SoC end |"
     rule = "|---|" + "---:|" * (len(COLUMNS) + 1)
