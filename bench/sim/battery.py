@@ -34,6 +34,9 @@ import math
 
 #: Measured efficiency (ffunes/Marstek-Venus-Energy-Manager, multi-battery page):
 #: AC power (W), charge efficiency (DC/AC), discharge efficiency (AC/DC).
+#: The engine's ``DEFAULT_EFFICIENCY_TABLE`` holds the same figures on purpose, as a separate
+#: value: this is the simulated plant, that is the controller's model of it, and the benchmark
+#: must be able to give the plant other figures than the model (a miscalibrated model).
 MEASURED_EFFICIENCY: tuple[tuple[float, float, float], ...] = (
     (63.0, 0.603, 0.750),
     (125.0, 0.772, 0.738),
