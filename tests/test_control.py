@@ -16,7 +16,6 @@ from custom_components.marstek_strategy.control import (
     decide,
     plan_from_commanded,
     stop_writes,
-    stopped_commanded,
 )
 from custom_components.marstek_strategy.engine import Mode, Plan, Reason, Setpoint
 
@@ -245,8 +244,7 @@ def test_stop_writes_are_unconditional() -> None:
         Write(1, DISCHARGE_W, 0),
     )
     assert stop_writes([]) == ()
-    assert apply(stop_writes(commanded), commanded) == list(stopped_commanded(commanded))
-    assert stopped_commanded(commanded) == (STOP, Commanded(Mode.STOP, 0, 0, True))
+    assert apply(stop_writes(commanded), commanded) == [STOP, Commanded(Mode.STOP, 0, 0, True)]
 
 
 def test_plan_from_commanded() -> None:

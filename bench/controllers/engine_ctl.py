@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 import math
 from typing import Any
 
@@ -57,9 +56,7 @@ class EngineController:
 
     def __init__(self, strategy: str, **settings: Any) -> None:
         self.name = strategy
-        self.settings = replace(
-            engine.StrategySettings(), strategy=engine.Strategy(strategy), **settings
-        )
+        self.settings = engine.StrategySettings(strategy=engine.Strategy(strategy), **settings)
         self.loop_settings = control.LoopSettings()
         self.plan: Any = None
         self.last_keepalive = -math.inf

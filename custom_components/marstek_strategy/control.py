@@ -197,11 +197,6 @@ def stop_writes(commanded: Sequence[Commanded]) -> tuple[Write, ...]:
     return (*modes, *numbers)
 
 
-def stopped_commanded(commanded: Sequence[Commanded]) -> tuple[Commanded, ...]:
-    """Return what is commanded once ``stop_writes`` have been made."""
-    return tuple(Commanded(Mode.STOP, 0, 0, now.rs485_enabled) for now in commanded)
-
-
 def plan_from_commanded(commanded: Sequence[Commanded]) -> Plan:
     """Return the plan in force, derived from what the batteries' entities say now.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 import math
@@ -268,6 +268,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 for phase, key in zip(PHASES, CONF_PHASE_SENSORS, strict=True)
                 if entry.data.get(key)
             }
+        self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in self.batteries]
         self.write_log: deque[WriteRecord] = deque(maxlen=WRITE_LOG_SIZE)
         self.commanded: list[Commanded] | None = None  # None until the first cycle
         self.plan: Plan | None = None
@@ -440,12 +441,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             engine_grid_w,
             readings,
             previous,
-            replace(engine.StrategySettings(), strategy=self.settings.strategy),
+            engine.StrategySettings(strategy=self.settings.strategy),
         )
         decision = control.decide(
             plan,
             commanded,
-            [Role.RS485_MODE in battery.entities for battery in self.batteries],
+            self.has_rs485,
             self._since_keepalive(now),
             self.loop_settings,
         )
@@ -514,7 +515,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         return control.decide(
             Plan.all_stop(len(self.batteries)),
             self._commanded_now(),
-            [Role.RS485_MODE in battery.entities for battery in self.batteries],
+            self.has_rs485,
             since_keepalive_s,
             self.loop_settings,
         )
@@ -830,7 +831,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         )
 
     def _issue_id(self, entity_id: str) -> str:
-        return f"entity_removed_{self.config_entry.entry_id}_{entity_id}"
+        return _issue_prefix(self.config_entry.entry_id) + entity_id
 
     @callback
     def _async_registry_updated(self, event: Event[er.EventEntityRegistryUpdatedData]) -> None:
@@ -876,7 +877,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         """Return the loop's state for diagnostics."""
         return {
             "commanded": [
-                {"battery": battery.title, **_commanded_dict(commanded)}
+                {"battery": battery.title, **asdict(commanded)}
                 for battery, commanded in zip(self.batteries, self.commanded or [], strict=False)
             ],
             "plan": None
@@ -892,19 +893,15 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         }
 
 
+def _issue_prefix(entry_id: str) -> str:
+    """Return the start of an entry's removed-entity issue ids."""
+    return f"entity_removed_{entry_id}_"
+
+
 @callback
 def async_delete_issues(hass: HomeAssistant, entry_id: str, keep: set[str] | None = None) -> None:
     """Delete an entry's removed-entity issues (all but keep)."""
-    prefix = f"entity_removed_{entry_id}_"
+    prefix = _issue_prefix(entry_id)
     for domain, issue_id in list(ir.async_get(hass).issues):
         if domain == DOMAIN and issue_id.startswith(prefix) and issue_id not in (keep or ()):
             ir.async_delete_issue(hass, DOMAIN, issue_id)
-
-
-def _commanded_dict(commanded: Commanded) -> dict[str, Any]:
-    return {
-        "mode": commanded.mode,
-        "charge_w": commanded.charge_w,
-        "discharge_w": commanded.discharge_w,
-        "rs485_enabled": commanded.rs485_enabled,
-    }

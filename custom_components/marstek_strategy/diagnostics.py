@@ -80,13 +80,4 @@ def _cycle(data: CycleData | None, coordinator: MarstekCoordinator) -> dict[str,
 
 
 def _write(record: WriteRecord) -> dict[str, Any]:
-    return {
-        "time": record.time.isoformat(),
-        "battery": record.battery,
-        "kind": record.kind,
-        "entity_id": record.entity_id,
-        "value": record.value,
-        "result": record.result,
-        "detail": record.detail,
-        "context_id": record.context_id,
-    }
+    return {**asdict(record), "time": record.time.isoformat()}
