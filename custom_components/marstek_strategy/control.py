@@ -24,7 +24,7 @@ Rules of ``decide``:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .engine import Mode, Plan, Reason, Setpoint
@@ -93,28 +93,31 @@ def power_kind(mode: Mode) -> WriteKind:
     return WriteKind.CHARGE_POWER if mode is Mode.CHARGE else WriteKind.DISCHARGE_POWER
 
 
-def _with_power(commanded: Commanded, mode: Mode, power: int) -> Commanded:
-    """Return commanded with the number of mode set to power."""
-    if mode is Mode.CHARGE:
-        return Commanded(commanded.mode, power, commanded.discharge_w, commanded.rs485_enabled)
-    return Commanded(commanded.mode, commanded.charge_w, power, commanded.rs485_enabled)
+def apply_write(commanded: Commanded, write: Write) -> Commanded:
+    """Return what a battery is commanded once write has been made."""
+    if write.kind is WriteKind.RS485_ENABLE:
+        return replace(commanded, rs485_enabled=True)
+    if write.kind is WriteKind.CHARGE_POWER:
+        return replace(commanded, charge_w=int(write.value))
+    if write.kind is WriteKind.DISCHARGE_POWER:
+        return replace(commanded, discharge_w=int(write.value))
+    return replace(commanded, mode=Mode(str(write.value)))
 
 
-def _stop_battery(index: int, now: Commanded) -> tuple[list[Write], Commanded]:
-    """Return the writes that stop one battery and what it is commanded after them."""
+def _stop_battery(index: int, now: Commanded) -> list[Write]:
+    """Return the writes that stop one battery."""
     writes: list[Write] = []
     if now.mode is not Mode.STOP:
         writes.append(Write(index, WriteKind.MODE, Mode.STOP.value))
         for mode in (Mode.CHARGE, Mode.DISCHARGE):
             if now.power_for(mode) != 0:
                 writes.append(Write(index, power_kind(mode), 0))
-        now = Commanded(Mode.STOP, 0, 0, now.rs485_enabled)
-    return writes, now
+    return writes
 
 
 def _run_battery(
     index: int, target: Setpoint, now: Commanded, has_rs485: bool, refresh: bool
-) -> tuple[list[Write], Commanded]:
+) -> list[Write]:
     """Return the writes that bring one battery to a charge or discharge setpoint."""
     writes: list[Write] = []
     enabling = has_rs485 and not now.rs485_enabled
@@ -128,10 +131,7 @@ def _run_battery(
     left = Mode.DISCHARGE if target.mode is Mode.CHARGE else Mode.CHARGE
     if now.mode is left and now.power_for(left) != 0:
         writes.append(Write(index, power_kind(left), 0))
-        now = _with_power(now, left, 0)
-    after = _with_power(now, target.mode, target.power_w)
-    enabled = after.rs485_enabled or has_rs485
-    return writes, Commanded(target.mode, after.charge_w, after.discharge_w, enabled)
+    return writes
 
 
 def _order(plan: Plan, commanded: Sequence[Commanded]) -> list[int]:
@@ -171,12 +171,12 @@ def decide(
     for index in _order(plan, commanded):
         target, now = plan.setpoints[index], commanded[index]
         if target.mode is Mode.STOP or target.power_w <= 0:
-            battery_writes, after[index] = _stop_battery(index, now)
+            battery_writes = _stop_battery(index, now)
         else:
             entered = entered or now.mode is not target.mode
-            battery_writes, after[index] = _run_battery(
-                index, target, now, has_rs485[index], refresh
-            )
+            battery_writes = _run_battery(index, target, now, has_rs485[index], refresh)
+        for write in battery_writes:
+            after[index] = apply_write(after[index], write)
         writes.extend(battery_writes)
     delay = settings.settle_s if entered else settings.interval_s
     return Decision(tuple(writes), tuple(after), delay, refresh)

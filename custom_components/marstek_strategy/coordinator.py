@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 import math
@@ -203,17 +203,6 @@ def battery_configs(entry: ConfigEntry) -> list[BatteryConfig]:
         for subentry in entry.subentries.values()
         if subentry.subentry_type == SUBENTRY_BATTERY
     ]
-
-
-def _apply(commanded: Commanded, write: Write) -> Commanded:
-    """Return what is commanded once write has been made."""
-    if write.kind is WriteKind.RS485_ENABLE:
-        return replace(commanded, rs485_enabled=True)
-    if write.kind is WriteKind.CHARGE_POWER:
-        return replace(commanded, charge_w=int(write.value))
-    if write.kind is WriteKind.DISCHARGE_POWER:
-        return replace(commanded, discharge_w=int(write.value))
-    return replace(commanded, mode=Mode(str(write.value)))
 
 
 def _all_done(records: Iterable[WriteRecord]) -> bool:
@@ -739,7 +728,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             record = await self._async_write_one(battery, write)
             records.append(record)
             if record.result in ("ok", "dry_run"):
-                commanded[write.battery] = _apply(commanded[write.battery], write)
+                commanded[write.battery] = control.apply_write(commanded[write.battery], write)
             else:
                 failed.add(write.battery)
         self.write_log.extend(records)
