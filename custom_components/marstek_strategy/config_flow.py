@@ -51,31 +51,19 @@ from .const import (
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
-    DEFAULT_DRY_RUN,
-    DEFAULT_INTERVAL,
-    DEFAULT_KEEPALIVE,
-    DEFAULT_REFRESH_METER,
-    DEFAULT_SETTLE_DELAY,
-    DEFAULT_STALE_TIMEOUT,
+    DEFAULT_OPTIONS,
     DOMAIN,
+    OPTIONAL_ROLES,
     PHASES,
     REQUIRED_ROLES,
     SUBENTRY_BATTERY,
     Role,
 )
 from .lilygo import ROLE_DOMAINS, find_battery_devices, find_battery_entities
+from .readings import parse_number
 
 TITLE: Final = "Marstek batteries"
 POWER_UNITS: Final = (UnitOfPower.WATT, UnitOfPower.KILO_WATT)
-
-DEFAULT_OPTIONS: Final[dict[str, Any]] = {
-    CONF_INTERVAL: DEFAULT_INTERVAL,
-    CONF_SETTLE_DELAY: DEFAULT_SETTLE_DELAY,
-    CONF_STALE_TIMEOUT: DEFAULT_STALE_TIMEOUT,
-    CONF_REFRESH_METER: DEFAULT_REFRESH_METER,
-    CONF_KEEPALIVE: DEFAULT_KEEPALIVE,
-    CONF_DRY_RUN: DEFAULT_DRY_RUN,
-}
 
 # Options: (minimum, maximum, step) in seconds.
 OPTION_RANGES: Final[dict[str, tuple[float, float, float]]] = {
@@ -125,9 +113,7 @@ def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
         or state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) not in POWER_UNITS
     ):
         return "not_power_sensor"
-    try:
-        float(state.state)
-    except ValueError:
+    if parse_number(state.state) is None:
         return "not_numeric"
     return None
 
@@ -507,7 +493,7 @@ def _entities_schema() -> vol.Schema:
             (vol.Required if role in REQUIRED_ROLES else vol.Optional)(role.value): _role_selector(
                 role
             )
-            for role in (*REQUIRED_ROLES, *(r for r in Role if r not in REQUIRED_ROLES))
+            for role in (*REQUIRED_ROLES, *OPTIONAL_ROLES)
         }
     )
 

@@ -46,12 +46,7 @@ from .const import (
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
-    DEFAULT_DRY_RUN,
-    DEFAULT_INTERVAL,
-    DEFAULT_KEEPALIVE,
-    DEFAULT_REFRESH_METER,
-    DEFAULT_SETTLE_DELAY,
-    DEFAULT_STALE_TIMEOUT,
+    DEFAULT_OPTIONS,
     DOMAIN,
     LOGGER,
     PHASES,
@@ -242,13 +237,13 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.batteries = battery_configs(entry)
         for battery in self.batteries:
             settings.batteries.setdefault(battery.subentry_id, BatterySettings())
-        options = entry.options
-        self.interval_s = float(options.get(CONF_INTERVAL, DEFAULT_INTERVAL))
-        self.settle_s = float(options.get(CONF_SETTLE_DELAY, DEFAULT_SETTLE_DELAY))
-        self.stale_s = float(options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT))
-        self.refresh_meter = bool(options.get(CONF_REFRESH_METER, DEFAULT_REFRESH_METER))
-        self.keepalive_s = float(options.get(CONF_KEEPALIVE, DEFAULT_KEEPALIVE))  # 0: off
-        self.dry_run = bool(options.get(CONF_DRY_RUN, DEFAULT_DRY_RUN))
+        options = {**DEFAULT_OPTIONS, **entry.options}
+        self.interval_s = float(options[CONF_INTERVAL])
+        self.settle_s = float(options[CONF_SETTLE_DELAY])
+        self.stale_s = float(options[CONF_STALE_TIMEOUT])
+        self.refresh_meter = bool(options[CONF_REFRESH_METER])
+        self.keepalive_s = float(options[CONF_KEEPALIVE])  # 0: off
+        self.dry_run = bool(options[CONF_DRY_RUN])
         self.grid_sensor: str = entry.data[CONF_GRID_SENSOR]
         self.phase_sensors: dict[str, str] = {}
         if int(entry.data.get(CONF_PHASE_COUNT, 1)) == 3:
