@@ -59,7 +59,7 @@ from .const import (
     SUBENTRY_BATTERY,
     Role,
 )
-from .lilygo import ROLE_DOMAINS, find_battery_devices, find_battery_entities
+from .lilygo import ROLE_DOMAINS, device_name, find_battery_devices, find_battery_entities
 from .readings import parse_number
 
 TITLE: Final = "Marstek batteries"
@@ -367,7 +367,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
                 errors[CONF_DEVICE_ID] = "device_not_found"
             else:
                 self._device_id = device_id
-                self._device_name = device.name_by_user or device.name or device_id
+                self._device_name = device_name(device)
                 self._phase = user_input[CONF_PHASE]
                 self._matched = find_battery_entities(self.hass, device_id)
                 return await self.async_step_entities()
