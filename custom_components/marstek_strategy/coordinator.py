@@ -192,7 +192,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         )
         self.writer = Writer(hass, self.targets)
         self.repairs = Repairs(hass, entry, self.batteries)
-        self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in self.targets]
+        self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in self.batteries]
         self.lifecycle = lifecycle.restore(
             enabled=settings.enabled,
             dry_run=self.dry_run,
@@ -242,11 +242,18 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     async def _async_event(self, event: lifecycle.LifecycleEvent) -> None:
         """Move the lifecycle on; persist the pending stops when they change."""
+        if self._event(event):
+            await self._async_save_pending()
+
+    def _event(self, event: lifecycle.LifecycleEvent) -> bool:
+        """Move the lifecycle on; return whether the pending stops changed."""
         before = self.lifecycle
         self.lifecycle = lifecycle.transition(before, event)
-        if self.lifecycle.pending != before.pending:
-            ids = self.lifecycle.pending
-            await self.store.async_save_pending(b for b in self.targets if b.subentry_id in ids)
+        return self.lifecycle.pending != before.pending
+
+    async def _async_save_pending(self) -> None:
+        ids = self.lifecycle.pending
+        await self.store.async_save_pending(b for b in self.targets if b.subentry_id in ids)
 
     def _schedule(self, delay_s: float) -> None:
         """Run the next cycle after delay_s."""
@@ -467,8 +474,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             return ()
         commanded = [*self._commanded_now(), *self.reader.commanded(self.orphans)]
         if self.lifecycle.hand_back:
+            rs485 = [Role.RS485_MODE in battery.entities for battery in self.targets]
             has_mode = [battery.work_mode is not None for battery in self.targets]
-            writes = control.hand_back_writes(indices, self.has_rs485, has_mode)
+            writes = control.hand_back_writes(indices, rs485, has_mode)
         else:
             writes = tuple(w for w in control.stop_writes(commanded) if w.battery in indices)
         written = await self._write(writes, commanded)
@@ -542,9 +550,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             battery = self.targets[index]
             if battery.subentry_id in self.lifecycle.pending:
                 LOGGER.info("%s is driven by hand: its pending stop is dropped", battery.title)
-                self.hass.async_create_task(
-                    self._async_event(lifecycle.DrivenByHand(battery.subentry_id))
-                )
+                if self._event(lifecycle.DrivenByHand(battery.subentry_id)):
+                    self.hass.async_create_task(self._async_save_pending())
                 return
             if self.commanded is None or not self.lifecycle.drives:
                 return  # off: a person drives them
