@@ -76,14 +76,10 @@ async def test_stop_of_a_battery_removed_while_offline_is_made_when_it_is_back(
     assert not bat2.writes  # stopped once, then no longer driven
 
 
-async def test_pending_stop_survives_a_restart_unless_driven_by_hand(
-    hass: HomeAssistant,
-    lilygo_fleet: LilyGoFleet,
-    p1_meter: P1Meter,
-    make_hub: Any,
-    hass_admin_user: Any,
+async def test_stops_that_fail_when_home_assistant_stops_are_stored(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:
-    """Defect 1 across a restart: the store holds the pending stop; a person's drive wins."""
+    """Defect 1: Home Assistant stops while the boards are offline; the store keeps the stops."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
     bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80)
     hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
@@ -100,6 +96,7 @@ async def test_restart_makes_the_stored_pending_stops(
     hass: HomeAssistant,
     lilygo_fleet: LilyGoFleet,
     p1_meter: P1Meter,
+    *,
     freezer: Any,
     hass_storage: dict[str, Any],
     hass_admin_user: Any,
