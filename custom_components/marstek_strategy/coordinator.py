@@ -377,6 +377,10 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         written = await self.writer.async_write(
             decision.writes, commanded, dry_run=dry_run, fresh_until=meter.fresh_until
         )
+        delay_s = decision.delay_s
+        if dry_run or written.stale:  # nothing to settle; or read again before a start
+            delay_s = self.interval_s
+        entered = delay_s > self.interval_s
         if decision.keepalive:
             self._last_keepalive = now
         records = written.records
@@ -389,7 +393,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             told.setpoints[i] if i in written.failed and not dry_run else setpoint
             for i, setpoint in enumerate(plan.setpoints)
         ]
-        await self._async_event(lifecycle.Ran(decision.delay_s > self.interval_s))
+        await self._async_event(lifecycle.Ran(entered))
         return self._cycle_data(
             {
                 battery.subentry_id: BatteryState(reading, problem, setpoint, reason.value)
@@ -402,7 +406,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                     strict=True,
                 )
             },
-            delay_s=self.interval_s if dry_run else decision.delay_s,  # nothing to settle
+            delay_s=delay_s,
             grid_w=meter.grid_w,
             engine_grid_w=engine_grid_w,
             writes=records,

@@ -32,6 +32,7 @@ from .readings import UNAVAILABLE_STATES, parse_number
 WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
 WRITE_LOG_SIZE = 200
 WORK_MODE_SLUG: Final = "user_work_mode"
+STALE: Final = "the readings are older than the stale timeout"
 
 # Which entity a write goes to (a role, or None: the board's User Work Mode select), the
 # service that writes it, and the service's value key.
@@ -65,6 +66,11 @@ class Written:
 
     records: tuple[WriteRecord, ...]
     failed: frozenset[int]
+
+    @property
+    def stale(self) -> bool:
+        """Return whether a start or raise waited because the readings were too old."""
+        return any(record.detail == STALE for record in self.records)
 
 
 def all_done(records: Sequence[WriteRecord]) -> bool:
@@ -176,7 +182,7 @@ class Writer:
             elif loop.time() >= deadline:
                 skip = "the cycle's write deadline passed"
             elif not lowers and fresh_until is not None and loop.time() > fresh_until:
-                skip = "the readings are older than the stale timeout"
+                skip = STALE
             if skip is not None:
                 records.append(self._record(write, "skipped", write.value, skip))
                 failed = True
