@@ -8,7 +8,13 @@ from typing import Any
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
-from custom_components.marstek_strategy.const import CONF_DRY_RUN, DOMAIN, Role
+from custom_components.marstek_strategy.const import (
+    CONF_DRY_RUN,
+    CONF_STOP_BEHAVIOR,
+    DOMAIN,
+    NEW_HUB_OPTIONS,
+    Role,
+)
 from tests.conftest import FakeBattery, Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 
@@ -241,3 +247,49 @@ async def test_dry_run_plans_from_what_the_batteries_do(
     }
     assert planned == live
     assert planned["lilygo-bat1"][0] == "discharge"
+
+
+async def test_hand_back_releases_control_when_switched_off_and_unloaded(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """The "hand back" stop behaviour: stop, 0 W, RS485 disable, User Work Mode anti-feed."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options={CONF_STOP_BEHAVIOR: "hand_back"})
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    await _switch(hass, hub, "turn_off")
+    assert _stopped(bat1)
+    assert bat1.state(Role.RS485_MODE) == "disable"
+    kinds = [(r.kind.value, r.value, r.result) for r in hub.coordinator.write_log]
+    assert ("work_mode", "anti-feed", "ok") in kinds
+    assert hub.state("sensor", "status") == "handed_back"
+    lilygo_fleet.clear_writes()
+    await hub.tick(30, grid=800, step=6.5)
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+    assert lilygo_fleet.writes == []  # handed back: left alone, also when unloaded
+    # loaded again while on: unloading hands back what it drives
+    await _switch_on_and_reload(hass, hub)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+    assert _stopped(bat1)
+    assert bat1.state(Role.RS485_MODE) == "disable"
+
+
+async def _switch_on_and_reload(hass: HomeAssistant, hub: Hub) -> None:
+    assert await hass.config_entries.async_setup(hub.entry.entry_id)
+    await hass.async_block_till_done()
+    await hub.tick(0)
+    await _switch(hass, hub, "turn_on")
+    await hub.tick(12, grid=800, step=6.5)
+
+
+async def test_new_hub_starts_in_dry_run(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 10: a hub made by the flow writes nothing until the user turns dry run off."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options=dict(NEW_HUB_OPTIONS))
+    await hub.tick(30, grid=800, step=6.5)
+    assert lilygo_fleet.writes == []
+    assert hub.state("sensor", "status") == "dry_run"
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+    assert lilygo_fleet.writes == []
