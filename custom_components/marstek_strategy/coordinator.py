@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 import math
 from typing import Any
 
@@ -42,7 +40,16 @@ from .const import (
     StopBehavior,
 )
 from .control import Commanded, Write
-from .engine import Mode, Plan, Setpoint
+from .cycle import (
+    REASON_DISABLED,
+    REASON_FAIL_SAFE,
+    STATUS_OF_PHASE,
+    BatteryState,
+    CycleData,
+    Status,
+    signed_power,
+)
+from .engine import Plan
 from .lifecycle import Action, Phase
 from .reader import MeterReading, Reader
 from .readings import BatterySettings, Cause, Problem, Settings
@@ -50,79 +57,22 @@ from .repairs import Repairs, async_delete_issues
 from .storage import EntryStore
 from .writer import Writer, WriteRecord, Written, all_done, find_work_mode
 
-__all__ = ["BatteryConfig", "WriteRecord", "async_delete_issues", "battery_configs"]
+__all__ = [
+    "REASON_DISABLED",
+    "REASON_FAIL_SAFE",
+    "BatteryConfig",
+    "BatteryState",
+    "CycleData",
+    "Status",
+    "WriteRecord",
+    "async_delete_issues",
+    "battery_configs",
+    "signed_power",
+]
 
 START_DELAY_S = 0.0
 _UNREACHABLE = (Problem.ENTITY_UNAVAILABLE, Problem.ENTITY_MISSING)
 _COMMANDED_ROLES = (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER, Role.RS485_MODE)
-
-
-class Status(StrEnum):
-    """What the loop did in its last cycle (the hub's status sensor)."""
-
-    RUNNING = "running"
-    SETTLING = "settling"
-    DISABLED = "disabled"
-    DRY_RUN = "dry_run"
-    FAIL_SAFE = "fail_safe"
-    STOPPING = "stopping"
-    HANDED_BACK = "handed_back"
-
-
-_STATUS = {
-    Phase.STARTING: Status.DISABLED,
-    Phase.RUNNING: Status.RUNNING,
-    Phase.SETTLING: Status.SETTLING,
-    Phase.DRY_RUN: Status.DRY_RUN,
-    Phase.FAIL_SAFE: Status.FAIL_SAFE,
-    Phase.STOPPING: Status.STOPPING,
-    Phase.STOPPED: Status.DISABLED,
-    Phase.HANDED_BACK: Status.HANDED_BACK,
-    Phase.CLOSED: Status.DISABLED,
-}
-
-# Reasons shown for a battery besides the engine's own.
-REASON_FAIL_SAFE = "fail_safe"
-REASON_DISABLED = "disabled"
-
-
-@dataclass(frozen=True, slots=True)
-class BatteryState:
-    """One battery in one cycle: what was read, why it is out, what it was told."""
-
-    reading: engine.BatteryReading | None
-    problem: Problem | None
-    setpoint: Setpoint
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CycleData:
-    """The outcome of one cycle, shown by the sensors and diagnostics."""
-
-    time: datetime
-    status: Status
-    delay_s: float
-    cause: Cause | None = None
-    cause_entity_id: str | None = None
-    grid_w: float | None = None
-    engine_grid_w: float | None = None
-    batteries: Mapping[str, BatteryState] = field(default_factory=dict)
-    writes: tuple[WriteRecord, ...] = ()
-
-    @property
-    def total_setpoint_w(self) -> int:
-        """Sum of the setpoints, positive discharging, negative charging."""
-        return sum(signed_power(state.setpoint) for state in self.batteries.values())
-
-
-def signed_power(setpoint: Setpoint) -> int:
-    """Return the setpoint as the energy dashboard counts battery power (discharge > 0)."""
-    if setpoint.mode is Mode.DISCHARGE:
-        return setpoint.power_w
-    if setpoint.mode is Mode.CHARGE:
-        return -setpoint.power_w
-    return 0
 
 
 @dataclass(slots=True)
@@ -521,7 +471,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     ) -> CycleData:
         return CycleData(
             dt_util.utcnow(),
-            status or _STATUS[self.lifecycle.phase],
+            status or STATUS_OF_PHASE[self.lifecycle.phase],
             self.interval_s if delay_s is None else delay_s,
             batteries=batteries,
             **values,
