@@ -293,3 +293,21 @@ async def test_new_hub_starts_in_dry_run(
     assert hub.state("sensor", "status") == "dry_run"
     await hass.config_entries.async_unload(hub.entry.entry_id)
     assert lilygo_fleet.writes == []
+
+
+async def test_switch_on_does_not_take_an_old_setpoint_without_rs485_control_as_running(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Defect 7 on switch-on: while off, the board dropped RS485 control (app, reboot)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0)
+    await _switch(hass, hub, "turn_off")
+    bat1.set(Role.RS485_MODE, "disable")
+    bat1.set(Role.CHARGE_POWER, 2500)
+    bat1.set(Role.FORCIBLE_MODE, "charge")
+    lilygo_fleet.clear_writes()
+    await _switch(hass, hub, "turn_on")
+    await hub.tick(20, grid=0, step=6.5)
+    assert "enable" not in bat1.values(Role.RS485_MODE)
+    assert 2500 not in bat1.values(Role.CHARGE_POWER)
+    assert hub.state("sensor", "setpoint_mode", bat1) == "stop"
