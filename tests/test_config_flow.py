@@ -37,6 +37,7 @@ from custom_components.marstek_strategy.const import (
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
+    CONF_STOP_BEHAVIOR,
     DOMAIN,
     SUBENTRY_BATTERY,
     Role,
@@ -169,7 +170,7 @@ async def test_user_single_phase(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Marstek batteries"
     assert result["data"] == {CONF_GRID_SENSOR: p1_meter.grid, CONF_PHASE_COUNT: 1}
-    assert result["options"] == DEFAULT_OPTIONS
+    assert result["options"] == {**DEFAULT_OPTIONS, CONF_DRY_RUN: True}  # a new hub: dry run
     assert DEFAULT_OPTIONS == {
         CONF_INTERVAL: 6.5,
         CONF_SETTLE_DELAY: 12.0,
@@ -177,6 +178,7 @@ async def test_user_single_phase(
         CONF_REFRESH_METER: True,
         CONF_KEEPALIVE: 30.0,
         CONF_DRY_RUN: False,
+        CONF_STOP_BEHAVIOR: "hold_stopped",
     }
     assert len(mock_setup_entry.mock_calls) == 1
 
@@ -412,6 +414,7 @@ async def test_options(hass: HomeAssistant, p1_meter: P1Meter) -> None:
         CONF_REFRESH_METER: False,
         CONF_KEEPALIVE: 20.0,
         CONF_DRY_RUN: True,
+        CONF_STOP_BEHAVIOR: "hand_back",
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
     assert result["type"] is FlowResultType.FORM
@@ -953,7 +956,8 @@ async def test_flow_with_runtime_reloads_on_changes(
     runtime_data = entry.runtime_data
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {**DEFAULT_OPTIONS, CONF_DRY_RUN: True}
+        result["flow_id"],
+        {**DEFAULT_OPTIONS, CONF_DRY_RUN: False},  # a new hub is in dry run
     )
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
@@ -967,5 +971,5 @@ async def test_flow_with_runtime_reloads_on_changes(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not runtime_data, "reconfiguring reloads the hub"
-    assert entry.options[CONF_DRY_RUN] is True
+    assert entry.options[CONF_DRY_RUN] is False
     assert await hass.config_entries.async_unload(entry.entry_id)

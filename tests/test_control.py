@@ -362,3 +362,62 @@ def test_restart_does_not_jolt_the_batteries(commanded: list[Commanded]) -> None
 
 def power_kind_of(mode: Mode) -> WriteKind:
     return CHARGE_W if mode is Mode.CHARGE else DISCHARGE_W
+
+
+# --- reductions, hand back, RS485 disabled (issue 8) -------------------------------------
+
+
+def test_reduces() -> None:
+    from custom_components.marstek_strategy.control import reduces
+
+    now = Commanded(Mode.DISCHARGE, 0, 800, True)
+    assert reduces(Write(0, MODE, "stop"), now)
+    assert not reduces(Write(0, MODE, "discharge"), now)
+    assert reduces(Write(0, DISCHARGE_W, 300), now)  # a lower power
+    assert reduces(Write(0, DISCHARGE_W, 0), now)
+    assert not reduces(Write(0, DISCHARGE_W, 900), now)
+    assert not reduces(Write(0, CHARGE_W, 100), now)
+    assert not reduces(Write(0, ENABLE, "enable"), now)
+
+
+def test_hand_back_writes_stop_then_release_control() -> None:
+    from custom_components.marstek_strategy.control import hand_back_writes
+
+    writes = hand_back_writes([1, 2], [True, True, False], [False, True, True])
+    assert writes == (
+        Write(1, MODE, "stop"),
+        Write(2, MODE, "stop"),
+        Write(1, CHARGE_W, 0),
+        Write(1, DISCHARGE_W, 0),
+        Write(2, CHARGE_W, 0),
+        Write(2, DISCHARGE_W, 0),
+        Write(1, WriteKind.RS485_DISABLE, "disable"),
+        Write(1, WriteKind.WORK_MODE, "anti-feed"),
+        Write(2, WriteKind.WORK_MODE, "anti-feed"),
+    )
+    from custom_components.marstek_strategy.control import apply_write
+
+    after = [Commanded(Mode.CHARGE, 500, 0, True)] * 3
+    for write in writes:
+        after[write.battery] = apply_write(after[write.battery], write)
+    assert not after[1].rs485_enabled
+    assert not after[2].rs485_enabled
+    assert after[1].mode is Mode.STOP
+    assert after[1].charge_w == 0
+    assert hand_back_writes([], [], []) == ()
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(commanded=st.lists(commanded_states, min_size=1, max_size=8))
+def test_a_board_without_rs485_control_is_not_taken_as_running(
+    commanded: list[Commanded],
+) -> None:
+    """Defect 7: RS485 control disabled means the forcible setpoint is not in force, so a
+    balanced grid never makes the policy enable it and write its old setpoint."""
+    rs485 = [True] * len(commanded)
+    derived = plan_from_commanded(commanded, rs485)
+    for now, setpoint in zip(commanded, derived.setpoints, strict=True):
+        if not now.rs485_enabled:
+            assert setpoint.mode is Mode.STOP
+    decision = decide(derived, commanded, rs485, 0.0, LOOP)
+    assert ENABLE not in {w.kind for w in decision.writes}

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from homeassistant.const import Platform
-from homeassistant.core import HassJob, HomeAssistant, callback
+from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
 from .const import LOGGER
-from .coordinator import (
-    MarstekConfigEntry,
-    MarstekCoordinator,
-    MarstekData,
-    async_delete_issues,
-)
+from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
 from .readings import Settings
+from .repairs import async_delete_issues
+from .storage import EntryStore, async_remove_store
 
 __all__ = ["MarstekConfigEntry", "MarstekData"]
 
@@ -26,11 +23,19 @@ PLATFORMS: list[Platform] = [
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> bool:
-    """Set up the strategy hub: entities first (they restore the settings), then the loop."""
-    settings = Settings()
-    coordinator = MarstekCoordinator(hass, entry, settings)
-    entry.runtime_data = MarstekData(coordinator, settings)
+    """Set up the strategy hub: the store, the entities, then the loop once started.
+
+    The settings come from the entry's store; only where nothing is stored yet (an entry
+    made before the store) do the entities restore them from their last state.
+    """
+    store = EntryStore(hass, entry.entry_id)
+    await store.async_load()
+    settings = store.settings or Settings()
+    coordinator = MarstekCoordinator(hass, entry, settings, store)
+    entry.runtime_data = MarstekData(coordinator, settings, store)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    coordinator.async_settings_restored()
+    entry.runtime_data.save_settings()
 
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     entry.async_on_unload(coordinator.async_watch_registry())
@@ -42,9 +47,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
         )
     )
 
-    @callback
-    def _async_started(_hass: HomeAssistant) -> None:
-        coordinator.async_start()
+    async def _async_started(_hass: HomeAssistant) -> None:
+        await coordinator.async_start()
 
     # The LilyGo entities may not exist yet while Home Assistant starts.
     entry.async_on_unload(async_at_started(hass, _async_started))
@@ -66,5 +70,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> None:
-    """Remove the entry's repair issues with it."""
+    """Remove the entry's repair issues and its store with it."""
     async_delete_issues(hass, entry.entry_id)
+    await async_remove_store(hass, entry.entry_id)

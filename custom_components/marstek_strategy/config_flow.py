@@ -51,13 +51,16 @@ from .const import (
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
+    CONF_STOP_BEHAVIOR,
     DEFAULT_OPTIONS,
     DOMAIN,
+    NEW_HUB_OPTIONS,
     OPTIONAL_ROLES,
     PHASES,
     REQUIRED_ROLES,
     SUBENTRY_BATTERY,
     Role,
+    StopBehavior,
 )
 from .lilygo import ROLE_DOMAINS, device_name, find_battery_devices, find_battery_entities
 from .readings import parse_number
@@ -281,7 +284,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
             entry = self._get_reconfigure_entry()
             self.hass.config_entries.async_update_entry(entry, data=self._meter)
             return self.async_abort(reason="reconfigure_successful")
-        return self.async_create_entry(title=TITLE, data=self._meter, options=DEFAULT_OPTIONS)
+        return self.async_create_entry(title=TITLE, data=self._meter, options=NEW_HUB_OPTIONS)
 
 
 class MarstekStrategyOptionsFlow(OptionsFlow):
@@ -301,6 +304,13 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
         fields[vol.Required(CONF_REFRESH_METER)] = BooleanSelector()
         fields[vol.Required(CONF_KEEPALIVE)] = _seconds_selector(CONF_KEEPALIVE)
         fields[vol.Required(CONF_DRY_RUN)] = BooleanSelector()
+        fields[vol.Required(CONF_STOP_BEHAVIOR)] = SelectSelector(
+            SelectSelectorConfig(
+                options=[behavior.value for behavior in StopBehavior],
+                translation_key=CONF_STOP_BEHAVIOR,
+                mode=SelectSelectorMode.LIST,
+            )
+        )
         suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         return self.async_show_form(
             step_id="init",

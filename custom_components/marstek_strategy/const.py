@@ -45,14 +45,19 @@ class StopBehavior(StrEnum):
     HAND_BACK = "hand_back"  # release RS485 control so the battery runs its own work mode
 
 
-DEFAULT_OPTIONS: Final[dict[str, float | bool]] = {
+DEFAULT_STOP_BEHAVIOR: Final = StopBehavior.HOLD_STOPPED
+
+DEFAULT_OPTIONS: Final[dict[str, float | bool | str]] = {
     CONF_INTERVAL: DEFAULT_INTERVAL,
     CONF_SETTLE_DELAY: DEFAULT_SETTLE_DELAY,
     CONF_STALE_TIMEOUT: DEFAULT_STALE_TIMEOUT,
     CONF_REFRESH_METER: DEFAULT_REFRESH_METER,
     CONF_KEEPALIVE: DEFAULT_KEEPALIVE,
     CONF_DRY_RUN: DEFAULT_DRY_RUN,
+    CONF_STOP_BEHAVIOR: DEFAULT_STOP_BEHAVIOR.value,
 }
+# A new hub starts in dry run: nothing is written until the user turns dry run off.
+NEW_HUB_OPTIONS: Final[dict[str, float | bool | str]] = {**DEFAULT_OPTIONS, CONF_DRY_RUN: True}
 
 # Battery subentries.
 SUBENTRY_BATTERY: Final = "battery"

@@ -37,9 +37,14 @@ class WriteKind(StrEnum):
     CHARGE_POWER = "charge_power"  # number forcible_charge_power
     DISCHARGE_POWER = "discharge_power"  # number forcible_discharge_power
     MODE = "mode"  # select forcible_charge_discharge
+    RS485_DISABLE = "rs485_disable"  # select rs485_control_mode -> "disable" (hand back)
+    WORK_MODE = "work_mode"  # select user_work_mode -> HAND_BACK_WORK_MODE (hand back, v3)
 
 
 RS485_ENABLE_OPTION = "enable"
+RS485_DISABLE_OPTION = "disable"
+# The battery's own self-consumption mode (the work mode RS485 control switched it to).
+HAND_BACK_WORK_MODE = "anti-feed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +102,26 @@ def apply_write(commanded: Commanded, write: Write) -> Commanded:
     """Return what a battery is commanded once write has been made."""
     if write.kind is WriteKind.RS485_ENABLE:
         return replace(commanded, rs485_enabled=True)
+    if write.kind in (WriteKind.RS485_DISABLE, WriteKind.WORK_MODE):
+        return replace(commanded, rs485_enabled=False)
     if write.kind is WriteKind.CHARGE_POWER:
         return replace(commanded, charge_w=int(write.value))
     if write.kind is WriteKind.DISCHARGE_POWER:
         return replace(commanded, discharge_w=int(write.value))
     return replace(commanded, mode=Mode(str(write.value)))
+
+
+def reduces(write: Write, now: Commanded) -> bool:
+    """Return whether a write can only lower a battery's power (stop, or a lower number).
+
+    Such writes go even after another write of that battery failed this cycle.
+    """
+    if write.kind is WriteKind.MODE:
+        return write.value == Mode.STOP.value
+    if write.kind in (WriteKind.CHARGE_POWER, WriteKind.DISCHARGE_POWER):
+        mode = Mode.CHARGE if write.kind is WriteKind.CHARGE_POWER else Mode.DISCHARGE
+        return int(write.value) <= 0 or int(write.value) < now.power_for(mode)
+    return False
 
 
 def _stop_battery(index: int, now: Commanded) -> list[Write]:
@@ -197,16 +217,42 @@ def stop_writes(commanded: Sequence[Commanded]) -> tuple[Write, ...]:
     return (*modes, *numbers)
 
 
-def plan_from_commanded(commanded: Sequence[Commanded]) -> Plan:
+def hand_back_writes(
+    indices: Sequence[int], has_rs485: Sequence[bool], has_work_mode: Sequence[bool]
+) -> tuple[Write, ...]:
+    """Return the writes that stop batteries and hand control back to each one.
+
+    Stop and 0 W first (as ``stop_writes``), then RS485 ``disable`` (v1/v2: the battery
+    runs its own work mode) and, where the board has a User Work Mode select, that mode set
+    to self-consumption (v3, where ``disable`` has no effect).
+    """
+    count = max(indices, default=-1) + 1
+    wanted = set(indices)
+    writes = [w for w in stop_writes([Commanded()] * count) if w.battery in wanted]
+    for index in sorted(wanted):
+        if has_rs485[index]:
+            writes.append(Write(index, WriteKind.RS485_DISABLE, RS485_DISABLE_OPTION))
+        if has_work_mode[index]:
+            writes.append(Write(index, WriteKind.WORK_MODE, HAND_BACK_WORK_MODE))
+    return tuple(writes)
+
+
+def plan_from_commanded(
+    commanded: Sequence[Commanded], has_rs485: Sequence[bool] | None = None
+) -> Plan:
     """Return the plan in force, derived from what the batteries' entities say now.
 
-    A battery runs when its mode is charge or discharge and that mode's number is above 0.
+    A battery runs when its mode is charge or discharge and that mode's number is above 0,
+    and, where it has an RS485 select (has_rs485), RS485 control is enabled: a board whose
+    control is disabled runs its own work mode, whatever old forcible setpoint it shows.
     The overall mode is the running batteries' mode; stop when none runs or when they
     disagree (the engine then restarts from zero).
     """
     setpoints: list[Setpoint] = []
-    for now in commanded:
+    for index, now in enumerate(commanded):
         power = now.power_for(now.mode)
+        if has_rs485 is not None and has_rs485[index] and not now.rs485_enabled:
+            power = 0
         if power > 0:
             setpoints.append(Setpoint(now.mode, int(power), Reason.RUNNING))
         else:

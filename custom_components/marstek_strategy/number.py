@@ -167,6 +167,8 @@ class GridTargetNumber(MarstekHubEntity, RestoreNumber):
     async def async_added_to_hass(self) -> None:
         """Restore the last value."""
         await super().async_added_to_hass()
+        if self.coordinator.config_entry.runtime_data.settings_stored:
+            return  # the store has it (restore state only for an entry made before the store)
         last = await self.async_get_last_number_data()
         if last is not None and last.native_value is not None and math.isfinite(last.native_value):
             self._settings.grid_target_w = float(
@@ -181,6 +183,7 @@ class GridTargetNumber(MarstekHubEntity, RestoreNumber):
     async def async_set_native_value(self, value: float) -> None:
         """Set the target; the next cycle uses it."""
         self._settings.grid_target_w = _check_number(value)
+        self.coordinator.config_entry.runtime_data.save_settings()
         self.async_write_ha_state()
 
 
@@ -204,6 +207,8 @@ class BatteryNumber(MarstekBatteryEntity, RestoreNumber):
     async def async_added_to_hass(self) -> None:
         """Restore the last value (ignored when it breaks the cutoff order)."""
         await super().async_added_to_hass()
+        if self.coordinator.config_entry.runtime_data.settings_stored:
+            return  # the store has it (restore state only for an entry made before the store)
         last = await self.async_get_last_number_data()
         if last is None or last.native_value is None or not math.isfinite(last.native_value):
             return
@@ -224,4 +229,5 @@ class BatteryNumber(MarstekBatteryEntity, RestoreNumber):
     async def async_set_native_value(self, value: float) -> None:
         """Change the setting; the next cycle uses it."""
         self.entity_description.set_fn(self._settings, _check_number(value))
+        self.coordinator.config_entry.runtime_data.save_settings()
         self.async_write_ha_state()

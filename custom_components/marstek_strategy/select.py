@@ -55,6 +55,8 @@ class StrategySelect(MarstekHubEntity, SelectEntity, RestoreEntity):
     async def async_added_to_hass(self) -> None:
         """Restore the last strategy."""
         await super().async_added_to_hass()
+        if self.coordinator.config_entry.runtime_data.settings_stored:
+            return  # the store has it (restore state only for an entry made before the store)
         last = await self.async_get_last_state()
         if last is not None and last.state in self.options:
             self._settings.strategy = Strategy(last.state)
@@ -67,6 +69,7 @@ class StrategySelect(MarstekHubEntity, SelectEntity, RestoreEntity):
     async def async_select_option(self, option: str) -> None:
         """Change the strategy; the next cycle uses it."""
         self._settings.strategy = Strategy(option)
+        self.coordinator.config_entry.runtime_data.save_settings()
         self.async_write_ha_state()
 
 
@@ -88,6 +91,8 @@ class ParticipationSelect(MarstekBatteryEntity, SelectEntity, RestoreEntity):
     async def async_added_to_hass(self) -> None:
         """Restore the last participation."""
         await super().async_added_to_hass()
+        if self.coordinator.config_entry.runtime_data.settings_stored:
+            return  # the store has it (restore state only for an entry made before the store)
         last = await self.async_get_last_state()
         if last is not None and last.state in self.options:
             self._settings.participation = Participation(last.state)
@@ -100,4 +105,5 @@ class ParticipationSelect(MarstekBatteryEntity, SelectEntity, RestoreEntity):
     async def async_select_option(self, option: str) -> None:
         """Change the participation; the next cycle uses it."""
         self._settings.participation = Participation(option)
+        self.coordinator.config_entry.runtime_data.save_settings()
         self.async_write_ha_state()

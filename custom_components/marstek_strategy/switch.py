@@ -38,6 +38,8 @@ class StrategySwitch(MarstekHubEntity, SwitchEntity, RestoreEntity):
     async def async_added_to_hass(self) -> None:
         """Restore on or off (on when never set)."""
         await super().async_added_to_hass()
+        if self.coordinator.config_entry.runtime_data.settings_stored:
+            return  # the store has it (restore state only for an entry made before the store)
         last = await self.async_get_last_state()
         if last is not None and last.state == STATE_OFF:
             self._settings.enabled = False
@@ -59,5 +61,6 @@ class StrategySwitch(MarstekHubEntity, SwitchEntity, RestoreEntity):
         if self._settings.enabled == enabled:
             return
         self._settings.enabled = enabled
+        self.coordinator.config_entry.runtime_data.save_settings()
         self.async_write_ha_state()
         await self.coordinator.async_cycle_now()

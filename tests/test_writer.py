@@ -1,0 +1,156 @@
+"""Writes under faults: concurrency, one deadline, stale readings, reductions, what was told
+(issue 8, defects 6, 9, 11; "Writes under faults")."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.core import HomeAssistant
+
+from custom_components.marstek_strategy.const import CONF_KEEPALIVE, Role
+from tests.conftest import Hub, LilyGoFleet
+
+
+async def _hang(*_args: Any) -> None:
+    await asyncio.sleep(3600)
+
+
+async def test_hung_boards_do_not_delay_the_others(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Defect 6: two hung boards delay a cycle by one deadline, not one timeout per write."""
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=90)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80)
+    bat3 = await lilygo_fleet.add_battery("lilygo-bat3", soc=70)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1"), (bat3, "L1")], grid=0)
+    with (
+        patch.object(bat1.entities[Role.DISCHARGE_POWER], "async_set_native_value", _hang),
+        patch.object(bat2.entities[Role.DISCHARGE_POWER], "async_set_native_value", _hang),
+    ):
+        hub.meter.set(2400)
+        hub.freezer.tick(6.5)
+        async_fire_time_changed(hass)  # the cycle starts; the hung writes hang
+        for _ in range(100):
+            await asyncio.sleep(0)
+        # the third battery is written at once, while the first two still hang
+        assert bat3.state(Role.FORCIBLE_MODE) == "discharge"
+        assert float(bat3.state(Role.DISCHARGE_POWER)) > 0
+        hub.freezer.tick(10)  # one deadline (10 s) ends every hung write
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    for battery in (bat1, bat2):
+        assert battery.state(Role.FORCIBLE_MODE) == "stop"  # never a mode without its power
+    timed_out = [r for r in hub.coordinator.write_log if r.detail == "timed out"]
+    assert {r.battery for r in timed_out} == {"lilygo-bat1", "lilygo-bat2"}
+
+
+async def test_no_start_on_readings_older_than_the_stale_timeout(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A slow stop makes the readings too old: the start planned on them waits a cycle."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80, mode="charge", charge_power=500)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80)
+    select = bat1.entities[Role.FORCIBLE_MODE]
+    original = select.async_select_option
+
+    async def _slow(option: str) -> None:
+        hub.freezer.tick(0.3)  # the write takes 0.3 s
+        await original(option)
+
+    hub: Hub = await make_hub(
+        [(bat1, "L1"), (bat2, "L1")],
+        grid=-500,
+        options={"stale_timeout": 30.0, "refresh_meter": False},
+    )
+    await hub.tick(12, grid=0, step=12)
+    # bat1 charges 500 W; now it may only discharge and the house imports: it stops, bat2
+    # starts. The meter last reported 29.9 s before the cycle.
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": hub.entity_id("select", "participation", bat1), "option": "off"},
+        blocking=True,
+    )
+    hub.meter.set(1500)
+    lilygo_fleet.clear_writes()
+    with patch.object(select, "async_select_option", _slow):
+        await hub.tick(29.9, step=29.9)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"  # lowering goes
+    assert bat2.state(Role.FORCIBLE_MODE) == "stop"  # not started on 30 s old readings
+    stale = [r for r in hub.coordinator.write_log if "stale" in (r.detail or "")]
+    assert {r.battery for r in stale} == {"lilygo-bat2"}
+    await hub.tick(6.5, grid=1500, step=6.5)  # read again: fresh, it starts
+    assert bat2.state(Role.FORCIBLE_MODE) == "discharge"
+
+
+async def test_lower_power_goes_after_a_failed_keepalive_enable(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Defect 9: the RS485 enable of a keep-alive fails; the lower power still goes."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_KEEPALIVE: 6.5})
+    await hub.tick(12, grid=0, step=12)
+    before = float(bat1.state(Role.DISCHARGE_POWER))
+    assert before > 500
+    bat1.fail_writes.add(Role.RS485_MODE)
+    await hub.tick(6.5, grid=-300, step=6.5)
+    assert float(bat1.state(Role.DISCHARGE_POWER)) < before - 200
+    assert hub.state("sensor", "setpoint_power", bat1) == str(
+        int(float(bat1.state(Role.DISCHARGE_POWER)))
+    )
+
+
+async def test_setpoint_shows_what_the_battery_was_told_after_a_failed_write(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Defect 11: the power write failed and the mode was not sent: the battery stands."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat1.fail_writes.add(Role.DISCHARGE_POWER)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert hub.state("sensor", "setpoint_mode", bat1) == "stop"
+    assert hub.state("sensor", "setpoint_power", bat1) == "0"
+    assert hub.state("sensor", "total_setpoint") == "0"
+
+
+async def test_setpoint_in_fail_safe_shows_a_stop_that_failed(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Defect 11: in fail-safe, a battery whose stop failed is shown as it still runs."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    await hub.tick(12, grid=0, step=12)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    bat1.fail_writes.update({Role.FORCIBLE_MODE, Role.DISCHARGE_POWER})
+    hub.meter.set_available(False)
+    await hub.tick(6.5, step=6.5)
+    assert hub.state("sensor", "status") == "fail_safe"
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert hub.state("sensor", "setpoint_mode", bat1) == "discharge"
+    assert int(hub.state("sensor", "setpoint_power", bat1)) > 0
+    assert hub.state("sensor", "reason", bat1) == "fail_safe"
+
+
+async def test_a_refresh_asked_for_does_not_shorten_the_settle_delay(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """homeassistant.update_entity on a hub sensor while settling runs no cycle."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    assert hub.state("sensor", "status") == "settling"
+    lilygo_fleet.clear_writes()
+    await hub.tick(2, grid=900)
+    await hass.services.async_call(
+        "homeassistant",
+        "update_entity",
+        {"entity_id": hub.entity_id("sensor", "status")},
+        blocking=True,
+    )
+    await hub.tick(9.5, grid=900)
+    assert lilygo_fleet.writes == []  # 11.5 s: still settling
+    await hub.tick(0.5, grid=900)
+    assert float(bat1.state(Role.DISCHARGE_POWER)) > 800 or bat1.writes
