@@ -13,9 +13,12 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfPower
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.translation import async_get_translations
 
+from .const import DOMAIN, Role
 from .coordinator import (
     REASON_DISABLED,
     REASON_FAIL_SAFE,
@@ -29,11 +32,17 @@ from .coordinator import (
 )
 from .engine import Mode, Reason
 from .entity import MarstekBatteryEntity, MarstekHubEntity
-from .readings import Cause
+from .explain import explain, render
+from .readings import UNAVAILABLE_STATES, Cause, parse_number
 
 PARALLEL_UPDATES = 0
 
 REASONS = [*(reason.value for reason in Reason), REASON_FAIL_SAFE, REASON_DISABLED]
+STATUS_NO_BATTERIES = "no_batteries"  # a hub without batteries is not "running"
+STATUSES = [*(status.value for status in Status), STATUS_NO_BATTERIES]
+CAUSE_NONE = "none"
+CAUSES = [CAUSE_NONE, *(cause.value for cause in Cause)]
+EXPLANATION_KEY = f"component.{DOMAIN}.entity.sensor.reason.state_attributes.explanation.state."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,15 +64,15 @@ HUB_SENSORS: tuple[HubSensorDescription, ...] = (
     HubSensorDescription(
         key="status",
         device_class=SensorDeviceClass.ENUM,
-        options=[status.value for status in Status],
+        options=STATUSES,
         value_fn=lambda data: data.status.value,
     ),
     HubSensorDescription(
         key="fail_safe_cause",
         device_class=SensorDeviceClass.ENUM,
-        options=[cause.value for cause in Cause],
+        options=CAUSES,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: data.cause.value if data.cause else None,
+        value_fn=lambda data: data.cause.value if data.cause else CAUSE_NONE,
         attrs_fn=lambda data: {"source": data.cause_entity_id},
     ),
     HubSensorDescription(
@@ -106,6 +115,34 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         value_fn=lambda state: state.reason,
     ),
 )
+REASON_SENSOR = BATTERY_SENSORS[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MirrorSensorDescription(SensorEntityDescription):
+    """A battery sensor that shows one of its LilyGo entities beside the setpoint."""
+
+    role: Role
+
+
+MIRROR_SENSORS: tuple[MirrorSensorDescription, ...] = (
+    MirrorSensorDescription(
+        key="state_of_charge",
+        role=Role.SOC,
+        device_class=SensorDeviceClass.BATTERY,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement="%",
+        suggested_display_precision=0,
+    ),
+    MirrorSensorDescription(
+        key="ac_power",
+        role=Role.AC_POWER,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+    ),
+)
 
 
 async def async_setup_entry(
@@ -115,12 +152,26 @@ async def async_setup_entry(
 ) -> None:
     """Add the hub's sensors and each battery's sensors."""
     coordinator = entry.runtime_data.coordinator
+    texts = await async_get_translations(hass, hass.config.language, "entity", [DOMAIN])
+    sentences = {
+        key.removeprefix(EXPLANATION_KEY): text
+        for key, text in texts.items()
+        if key.startswith(EXPLANATION_KEY)
+    }
     async_add_entities(HubSensor(coordinator, description) for description in HUB_SENSORS)
     for battery in coordinator.batteries:
-        async_add_entities(
-            (BatterySensor(coordinator, battery, description) for description in BATTERY_SENSORS),
-            config_subentry_id=battery.subentry_id,
+        entities: list[SensorEntity] = [
+            BatterySensor(coordinator, battery, description)
+            for description in BATTERY_SENSORS
+            if description.key != "reason"
+        ]
+        entities.append(ReasonSensor(coordinator, battery, REASON_SENSOR, sentences))
+        entities.extend(
+            MirrorSensor(coordinator, battery, description)
+            for description in MIRROR_SENSORS
+            if description.role in battery.entities
         )
+        async_add_entities(entities, config_subentry_id=battery.subentry_id)
 
 
 class HubSensor(MarstekHubEntity, SensorEntity):
@@ -136,6 +187,8 @@ class HubSensor(MarstekHubEntity, SensorEntity):
     @property
     def native_value(self) -> str | int | float | None:
         """Return the value from the last cycle."""
+        if self.entity_description.key == "status" and not self.coordinator.batteries:
+            return STATUS_NO_BATTERIES
         if self.coordinator.data is None:
             return None
         return self.entity_description.value_fn(self.coordinator.data)
@@ -170,3 +223,92 @@ class BatterySensor(MarstekBatteryEntity, SensorEntity):
         if data is None or (state := data.batteries.get(self.battery.subentry_id)) is None:
             return None
         return self.entity_description.value_fn(state)
+
+
+class ReasonSensor(BatterySensor):
+    """Why the battery got its setpoint: a reason code, and a sentence with the numbers."""
+
+    def __init__(
+        self,
+        coordinator: MarstekCoordinator,
+        battery: BatteryConfig,
+        description: BatterySensorDescription,
+        sentences: dict[str, str],
+    ) -> None:
+        """Set up the sensor with the sentences in the user's language."""
+        super().__init__(coordinator, battery, description)
+        self._sentences = sentences
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the explanation of the last cycle's setpoint."""
+        data = self.coordinator.data
+        if data is None or (state := data.batteries.get(self.battery.subentry_id)) is None:
+            return None
+        titles = {battery.subentry_id: battery.title for battery in self.coordinator.batteries}
+        others = [
+            titles[subentry_id]
+            for subentry_id, other in data.batteries.items()
+            if subentry_id != self.battery.subentry_id
+            and other.setpoint.power_w > 0
+            and other.setpoint.mode is state.setpoint.mode
+        ]
+        language = self.hass.config.language
+        text = explain(
+            state.reason,
+            state.setpoint.mode,
+            state.setpoint.power_w,
+            state.reading,
+            others=others,
+            language=language,
+        )
+        sentence = render(self._sentences.get(text.key, state.reason), text.placeholders)
+        if text.tail_key is not None:
+            tail = self._sentences.get(text.tail_key, "")
+            sentence += render(tail, text.tail_placeholders or {})
+        return {"explanation": sentence + "."}
+
+
+class MirrorSensor(MarstekBatteryEntity, SensorEntity):
+    """The battery's state of charge or AC power, as its LilyGo entity reports it now."""
+
+    _attr_should_poll = False
+    entity_description: MirrorSensorDescription
+
+    def __init__(
+        self,
+        coordinator: MarstekCoordinator,
+        battery: BatteryConfig,
+        description: MirrorSensorDescription,
+    ) -> None:
+        """Follow the LilyGo entity of description.role."""
+        super().__init__(coordinator, battery, description.key)
+        self.entity_description = description
+        self._source = battery.entities[description.role]
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the source's state changes."""
+        await super().async_added_to_hass()
+
+        @callback
+        def _changed(_event: Event[EventStateChangedData]) -> None:
+            self.async_write_ha_state()
+
+        self.async_on_remove(async_track_state_change_event(self.hass, self._source, _changed))
+
+    @property
+    def available(self) -> bool:
+        """Return whether the LilyGo entity reports a number."""
+        state = self.hass.states.get(self._source)
+        return state is not None and state.state not in UNAVAILABLE_STATES
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the LilyGo entity's value (AC power converted to W)."""
+        state = self.hass.states.get(self._source)
+        value = parse_number(state.state) if state else None
+        if value is None or state is None:
+            return None
+        if state.attributes.get("unit_of_measurement") == UnitOfPower.KILO_WATT:
+            return value * 1000.0
+        return value
