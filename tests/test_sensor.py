@@ -83,13 +83,16 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
     from custom_components.marstek_strategy.number import BATTERY_NUMBERS, GRID_TARGET
     from custom_components.marstek_strategy.select import PARTICIPATION, STRATEGY
     from custom_components.marstek_strategy.sensor import (
+        BATTERY_ENERGY,
         BATTERY_SENSORS,
+        HUB_ENERGY,
         HUB_SENSORS,
         MIRROR_SENSORS,
     )
 
+    sensors = (*HUB_SENSORS, *BATTERY_SENSORS, *MIRROR_SENSORS, *BATTERY_ENERGY, *HUB_ENERGY)
     keys = {
-        "sensor": {d.key for d in (*HUB_SENSORS, *BATTERY_SENSORS, *MIRROR_SENSORS)},
+        "sensor": {d.key for d in sensors},
         "number": {d.key for d in (*BATTERY_NUMBERS, GRID_TARGET)},
         "select": {STRATEGY.key, PARTICIPATION.key},
         "switch": {"strategy_enabled"},

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfPower
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    EntityCategory,
+    UnitOfEnergy,
+    UnitOfPower,
+)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.translation import async_get_translations
+from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, Role
 from .coordinator import (
@@ -30,6 +38,7 @@ from .coordinator import (
     Status,
     signed_power,
 )
+from .energy import EnergyMeter, Sample
 from .engine import Mode, Reason
 from .entity import MarstekBatteryEntity, MarstekHubEntity
 from .explain import explain, render
@@ -159,6 +168,7 @@ async def async_setup_entry(
         if key.startswith(EXPLANATION_KEY)
     }
     async_add_entities(HubSensor(coordinator, description) for description in HUB_SENSORS)
+    tracker = EnergyTracker(hass, coordinator)
     for battery in coordinator.batteries:
         entities: list[SensorEntity] = [
             BatterySensor(coordinator, battery, description)
@@ -171,7 +181,13 @@ async def async_setup_entry(
             for description in MIRROR_SENSORS
             if description.role in battery.entities
         )
+        if Role.AC_POWER in battery.entities:
+            entities.extend(
+                EnergySensor(tracker, description, battery) for description in BATTERY_ENERGY
+            )
         async_add_entities(entities, config_subentry_id=battery.subentry_id)
+    async_add_entities(EnergySensor(tracker, description) for description in HUB_ENERGY)
+    entry.async_on_unload(tracker.async_start())
 
 
 class HubSensor(MarstekHubEntity, SensorEntity):
@@ -305,10 +321,210 @@ class MirrorSensor(MarstekBatteryEntity, SensorEntity):
     @property
     def native_value(self) -> float | None:
         """Return the LilyGo entity's value (AC power converted to W)."""
-        state = self.hass.states.get(self._source)
-        value = parse_number(state.state) if state else None
-        if value is None or state is None:
-            return None
-        if state.attributes.get("unit_of_measurement") == UnitOfPower.KILO_WATT:
-            return value * 1000.0
-        return value
+        return watts_of(self.hass.states.get(self._source))
+
+
+def watts_of(state: State | None) -> float | None:
+    """Return a state as a number, a power in kW converted to W."""
+    if state is None or (value := parse_number(state.state)) is None:
+        return None
+    if state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) == UnitOfPower.KILO_WATT:
+        return value * 1000.0
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Energy
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnergySensorDescription(SensorEntityDescription):
+    """An energy counter: how it reads the meter, and how a restored value goes back in."""
+
+    value_fn: Callable[[EnergyMeter, str], float]
+    restore_fn: Callable[[EnergyMeter, str, float], None]
+    today: bool = False  # resets at local midnight
+
+
+def _add(counters: dict[str, float], key: str, value: float) -> None:
+    counters[key] = counters.get(key, 0.0) + value
+
+
+def _add_loss(meter: EnergyMeter, _key: str, value: float) -> None:
+    meter.loss_today += value
+
+
+def _add_saved(meter: EnergyMeter, _key: str, value: float) -> None:
+    meter.saved_today += value
+
+
+_TOTAL = "_total"  # the key of the hub's totals (restored into the first battery's counter)
+BATTERY_ENERGY: tuple[EnergySensorDescription, ...] = (
+    EnergySensorDescription(
+        key="energy_charged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, key: meter.charged.get(key, 0.0),
+        restore_fn=lambda meter, key, value: _add(meter.charged, key, value),
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="energy_discharged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, key: meter.discharged.get(key, 0.0),
+        restore_fn=lambda meter, key, value: _add(meter.discharged, key, value),
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+)
+HUB_ENERGY: tuple[EnergySensorDescription, ...] = (
+    EnergySensorDescription(
+        key="total_energy_charged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, _key: meter.total_charged,
+        restore_fn=lambda meter, key, value: None,  # the batteries' own counters restore it
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="total_energy_discharged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, _key: meter.total_discharged,
+        restore_fn=lambda meter, key, value: None,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="conversion_loss_today",
+        state_class=SensorStateClass.TOTAL,
+        today=True,
+        value_fn=lambda meter, _key: meter.loss_today,
+        restore_fn=_add_loss,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="saved_today",
+        state_class=SensorStateClass.TOTAL,
+        today=True,
+        value_fn=lambda meter, _key: meter.saved_today,
+        restore_fn=_add_saved,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+)
+
+
+class EnergyTracker:
+    """Feeds the batteries' AC power to the energy meter and tells the sensors."""
+
+    def __init__(self, hass: HomeAssistant, coordinator: MarstekCoordinator) -> None:
+        """Track the AC power entities of the coordinator's batteries."""
+        self.hass = hass
+        self.coordinator = coordinator
+        self.meter = EnergyMeter()
+        self.sensors: list[EnergySensor] = []
+        self._sources = {
+            battery.entities[Role.AC_POWER]: battery.subentry_id
+            for battery in coordinator.batteries
+            if Role.AC_POWER in battery.entities
+        }
+
+    def _sample(self, entity_id: str, subentry_id: str) -> Sample:
+        power = watts_of(self.hass.states.get(entity_id))
+        data = self.coordinator.data
+        battery = data.batteries.get(subentry_id) if data else None
+        if battery is None or battery.reading is None:
+            return Sample(power)
+        reading = battery.reading
+        return Sample(power, reading.max_charge_w, reading.max_discharge_w)
+
+    @callback
+    def async_update(self, _event: Event[EventStateChangedData] | None = None) -> None:
+        """Count up to now, take the powers as they are now, and refresh the sensors."""
+        now = dt_util.utcnow()
+        self.meter.advance(now, dt_util.as_local(now).date())
+        for entity_id, subentry_id in self._sources.items():
+            self.meter.set(subentry_id, self._sample(entity_id, subentry_id))
+        for sensor in self.sensors:
+            sensor.async_write_ha_state()
+
+    @callback
+    def async_start(self) -> Callable[[], None]:
+        """Start counting; return the function that stops it."""
+        unsubs = [
+            async_track_state_change_event(self.hass, list(self._sources), self.async_update),
+            self.coordinator.async_add_listener(self.async_update),
+        ]
+        self.async_update()
+
+        @callback
+        def _stop() -> None:
+            for unsub in unsubs:
+                unsub()
+
+        return _stop
+
+
+class EnergySensor(RestoreSensor):
+    """An energy counter of a battery or of the hub; it restores across restarts."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: EnergySensorDescription
+
+    def __init__(
+        self,
+        tracker: EnergyTracker,
+        description: EnergySensorDescription,
+        battery: BatteryConfig | None = None,
+    ) -> None:
+        """Set up the counter for battery (None: the hub)."""
+        self.tracker = tracker
+        self.entity_description = description
+        coordinator = tracker.coordinator
+        owner = battery.subentry_id if battery is not None else coordinator.config_entry.entry_id
+        self._key = battery.subentry_id if battery is not None else _TOTAL
+        self._attr_translation_key = description.key
+        self._attr_unique_id = f"{owner}_{description.key}"
+        source = (
+            MarstekBatteryEntity(coordinator, battery, description.key)
+            if battery is not None
+            else MarstekHubEntity(coordinator, description.key)
+        )
+        self._attr_device_info = source.device_info
+
+    async def async_added_to_hass(self) -> None:
+        """Put the restored value back into the meter, then follow it."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        last_state = await self.async_get_last_state()
+        if last is not None and isinstance(last.native_value, (int, float)):
+            today = dt_util.now().date()
+            fresh = (
+                last_state is not None and dt_util.as_local(last_state.last_updated).date() == today
+            )
+            if not self.entity_description.today or fresh:
+                self.entity_description.restore_fn(
+                    self.tracker.meter, self._key, float(last.native_value)
+                )
+        self.tracker.sensors.append(self)
+        self.async_on_remove(lambda: self.tracker.sensors.remove(self))
+
+    @property
+    def native_value(self) -> float:
+        """Return the counter (kWh)."""
+        return round(self.entity_description.value_fn(self.tracker.meter, self._key), 4)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Return the start of today for the daily counters."""
+        if self.entity_description.today:
+            return dt_util.start_of_local_day()
+        return None
