@@ -6,6 +6,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant, callback
 from homeassistant.helpers.start import async_at_started
 
+from .card import async_register_card
 from .const import LOGGER
 from .coordinator import (
     MarstekConfigEntry,
@@ -27,6 +28,7 @@ PLATFORMS: list[Platform] = [
 
 async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> bool:
     """Set up the strategy hub: entities first (they restore the settings), then the loop."""
+    await async_register_card(hass)
     settings = Settings()
     coordinator = MarstekCoordinator(hass, entry, settings)
     entry.runtime_data = MarstekData(coordinator, settings)

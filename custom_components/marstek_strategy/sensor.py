@@ -211,7 +211,9 @@ class HubSensor(MarstekHubEntity, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Return extra attributes from the last cycle."""
+        """Return extra attributes from the last cycle (the grid power: its phase sensors)."""
+        if self.entity_description.key == "grid_power":
+            return {"phase_sensors": dict(self.coordinator.phase_sensors)}
         if self.entity_description.attrs_fn is None or self.coordinator.data is None:
             return None
         return self.entity_description.attrs_fn(self.coordinator.data)
