@@ -390,3 +390,26 @@ async def test_phase_sensors_not_proposed_for_a_meter_without_device(
     )
     assert result["step_id"] == "phases"
     assert suggested(result) == {}
+
+
+@pytest.mark.parametrize("language", ["de", "fr", "nl"])
+def test_every_language_has_every_key(language: str) -> None:
+    """German, French and Dutch have every key English has, with the same placeholders."""
+    import re
+
+    from tests.test_config_flow import _load
+
+    def leaves(tree: Any, path: str = "") -> dict[str, str]:
+        if isinstance(tree, str):
+            return {path: tree}
+        found: dict[str, str] = {}
+        for key, value in tree.items():
+            found.update(leaves(value, f"{path}/{key}"))
+        return found
+
+    english = leaves(_load("strings.json"))
+    other = leaves(_load(f"translations/{language}.json"))
+    assert set(other) == set(english)
+    for key, text in english.items():
+        assert set(re.findall(r"{(\w+)}", other[key])) == set(re.findall(r"{(\w+)}", text)), key
+        assert other[key].strip(), key
