@@ -196,3 +196,14 @@ def test_watts() -> None:
     assert watts(1200, "de") == "1.200"
     assert watts(1200, "fr") == "1\u202f200"
     assert watts(950, "en-GB") == "950"
+
+
+async def test_a_stopped_battery_names_the_ones_that_run(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Two batteries, a demand one covers: the stopped one says which one covers it."""
+    bat1 = await lilygo_fleet.add_battery("LilyGo L1", soc=80, max_discharge_power=2500)
+    bat2 = await lilygo_fleet.add_battery("LilyGo L2", soc=70, max_discharge_power=2500)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1000)
+    assert hub.state("sensor", "reason", bat2) == "idle"
+    assert _explanation(hub, bat2) == "Stopped: not needed, the demand is on LilyGo L1."

@@ -269,7 +269,9 @@ class ReasonSensor(BatterySensor):
             for subentry_id, other in data.batteries.items()
             if subentry_id != self.battery.subentry_id
             and other.setpoint.power_w > 0
-            and other.setpoint.mode is state.setpoint.mode
+            # a running battery shares the demand with those running its way; a stopped
+            # one leaves it to every running one
+            and (state.setpoint.power_w <= 0 or other.setpoint.mode is state.setpoint.mode)
         ]
         language = self.hass.config.language
         text = explain(

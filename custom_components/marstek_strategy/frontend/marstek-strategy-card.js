@@ -162,7 +162,9 @@ class MarstekStrategyCard extends HTMLElement {
 }
 
 const STYLE = `
-  .header { display: flex; justify-content: space-between; align-items: baseline; padding: 16px 16px 0; }
+  :host { display: block; }
+  .header { display: flex; justify-content: space-between; align-items: center; padding: 16px 16px 8px; }
+  .card-content { padding: 0 16px 16px; }
   .title { font-size: 1.4em; }
   .status { font-weight: 500; padding: 2px 8px; border-radius: 12px; background: var(--secondary-background-color); }
   .status[data-state="running"] { color: var(--success-color, #2e7d32); }
