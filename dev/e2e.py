@@ -45,7 +45,14 @@ REPO = Path(__file__).resolve().parent.parent
 HASS = REPO / ".venv" / "bin" / "hass"
 BROWSER = REPO / "dev" / "browser"  # --browser: the walkthrough (node, playwright-core)
 IMAGES = REPO / "docs" / "images"
-SCREENSHOTS = ("flow-batteries", "flow-battery", "flow-done", "card-dry-run", "card-load-step")
+SCREENSHOTS = (
+    "flow-batteries",
+    "flow-battery",
+    "flow-done",
+    "card-dry-run",
+    "card-load-step",
+    "battery-device-page",
+)
 TOLERANCE_W = 50.0
 HOLD_S = 5.0  # the grid must stay within the tolerance this long to count as converged
 CONVERGE_TIMEOUT_S = 75.0
