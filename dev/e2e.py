@@ -14,6 +14,10 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 4. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
 5. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
+``--browser`` runs the first hour in Chromium instead (``dev/browser/walkthrough.mjs``): log in,
+add the hub with the three batteries in one flow, a first dashboard with the card, the dry-run
+plan on it, start, the card following a load step; the screenshots go to ``docs/images``.
+
 Home Assistant is stopped cleanly; on failure its log is printed. The last line gives the
 convergence time after the load step and the residual grid power.
 """
@@ -39,6 +43,16 @@ from haclient import HAClient
 
 REPO = Path(__file__).resolve().parent.parent
 HASS = REPO / ".venv" / "bin" / "hass"
+BROWSER = REPO / "dev" / "browser"  # --browser: the walkthrough (node, playwright-core)
+IMAGES = REPO / "docs" / "images"
+SCREENSHOTS = (
+    "flow-batteries",
+    "flow-battery",
+    "flow-done",
+    "card-dry-run",
+    "card-load-step",
+    "battery-device-page",
+)
 TOLERANCE_W = 50.0
 HOLD_S = 5.0  # the grid must stay within the tolerance this long to count as converged
 CONVERGE_TIMEOUT_S = 75.0
@@ -84,10 +98,12 @@ class Run:
         proc: subprocess.Popen[bytes],
         *,
         long: bool,
+        browser: bool = False,
     ) -> None:
         """Keep the process and a client for it."""
         self.config = config
         self.long = long
+        self.browser = browser
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -307,6 +323,8 @@ class Run:
         _log(f"Home Assistant answers after {up:.1f} s")
         client.onboard()
         client.call("marstek_sim", "set_house", **BASE_LOAD, pv_l1=0, pv_l2=0, pv_l3=0)
+        if self.browser:
+            return self.run_browser()
         entry = client.configure_strategy()
         entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
         _log(f"hub entry {entry['state']}, {entry['num_subentries']} battery subentries")
@@ -375,6 +393,29 @@ class Run:
             f"residual grid power {residual:+.1f} W (target {self.target():.0f} W)"
         )
 
+    def run_browser(self) -> str:
+        """--browser: the first hour in Chromium (dev/browser/walkthrough.mjs); screenshots."""
+        shots = self.config / "screenshots"
+        result = subprocess.run(  # noqa: S603 - our own script
+            ["node", str(BROWSER / "walkthrough.mjs"), self.client.base, str(shots)],  # noqa: S607
+            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=600,
+        )
+        print(result.stdout, end="", flush=True)
+        if result.returncode != 0:
+            raise E2EError(f"the browser walkthrough failed (screenshots in {shots})")
+        entry = self.client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
+        if entry["num_subentries"] != len(BATTERY_PHASES):
+            raise E2EError(f"expected 3 battery subentries after the walkthrough: {entry}")
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        for name in SCREENSHOTS:
+            shutil.copy(shots / f"{name}.png", IMAGES / f"{name}.png")
+        _log(f"screenshots saved to {IMAGES.relative_to(REPO)}: {', '.join(SCREENSHOTS)}")
+        return result.stdout.strip().splitlines()[-1]
+
 
 def check_log(log: Path) -> None:
     """Fail when the integration or the simulator logged an error, or left a battery running."""
@@ -416,6 +457,10 @@ def main() -> int:
     wall = time.monotonic()
     keep = "--keep" in sys.argv
     long = "--long" in sys.argv
+    browser = "--browser" in sys.argv
+    if browser and not (BROWSER / "node_modules" / "playwright-core").is_dir():
+        print("error: --browser needs playwright-core: (cd dev/browser && npm ci)", file=sys.stderr)
+        return 2
     config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
     shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
     pythonpath = subprocess.run(  # noqa: S603 - our own script
@@ -430,7 +475,7 @@ def main() -> int:
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
         [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc, long=long)
+    run = Run(config, port, proc, long=long, browser=browser)
     summary = None
     failure: BaseException | None = None
     try:

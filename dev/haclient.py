@@ -285,7 +285,10 @@ class HAClient:
         raise HAError(f"flow did not finish in {max_steps} steps: {result}")
 
     def configure_strategy(self, domain: str = "marstek_strategy") -> dict[str, Any]:
-        """Create the hub entry and one battery subentry per simulated battery; return the entry."""
+        """Create the hub entry with the simulated batteries (the hub flow proposes them all).
+
+        Batteries missing afterwards (an interrupted earlier run) are added with "Add battery".
+        """
         entries = self.get(f"/api/config/config_entries/entry?domain={domain}")
         if entries:
             entry = entries[0]
@@ -320,7 +323,10 @@ class HAClient:
                 if "device_in_use" in str(err):
                     continue  # added before (an earlier, interrupted run)
                 raise
-            if result["type"] == "abort" and result.get("reason") == "already_configured":
+            if result["type"] == "abort" and result.get("reason") in (
+                "already_configured",
+                "no_devices",  # every battery was added in the hub's own flow
+            ):
                 continue
             if result["type"] != "create_entry":
                 raise HAError(f"battery flow for {name} did not create a subentry: {result}")

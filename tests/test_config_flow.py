@@ -327,7 +327,8 @@ async def test_reconfigure_to_three_phase(hass: HomeAssistant, p1_meter: P1Meter
         result["flow_id"], {CONF_GRID_SENSOR: p1_meter.grid, CONF_PHASE_COUNT: "3"}
     )
     assert result["step_id"] == "reconfigure_phases"
-    assert suggested(result) == {}
+    # Proposed from the grid sensor's device.
+    assert suggested(result) == dict(zip((L1, L2, L3), p1_meter.phases, strict=True))
     l1, l2, l3 = p1_meter.phases
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {L1: l1, L2: l2, L3: l2}
@@ -501,8 +502,9 @@ async def test_add_battery(
         "device": "lilygo-bat1",
         "found": "10",
         "total": "10",
-        "missing": "0",
+        "found_required": "4",
         "required": "4",
+        "battery": "",
     }
     assert suggested(result) == _role_input(battery)
 
@@ -595,7 +597,7 @@ async def test_add_battery_missing_required_found_on_other_device(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_DEVICE_ID: battery.device_id, CONF_PHASE: "L3"}
     )
-    assert result["description_placeholders"]["missing"] == "1"
+    assert result["description_placeholders"]["found_required"] == "3"
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
         _role_input(battery, discharge_power_entity="number.template_discharge"),
@@ -636,7 +638,7 @@ async def test_add_battery_entity_errors(
         charge_power_entity=ids2[Role.CHARGE_CUTOFF],  # %, not W
         discharge_power_entity="sensor.lilygo_bat2_marstek_battery_power",  # a sensor
         rs485_mode_entity=bat1.entity_ids[Role.RS485_MODE],  # bat1's
-        ac_power_entity=ids2[Role.AC_POWER],  # already the SoC above
+        ac_power_entity=ids2[Role.AC_POWER],  # right here; only the SoC field is wrong
         max_charge_power_entity="number.missing",
         max_discharge_power_entity="number.disabled_power",
         charge_cutoff_entity="number.own_cutoff",
@@ -651,13 +653,13 @@ async def test_add_battery_entity_errors(
         "charge_power_entity": "not_power_number",
         "discharge_power_entity": "wrong_domain",
         "rs485_mode_entity": "entity_in_use",
-        "ac_power_entity": "duplicate_entity",
         "max_charge_power_entity": "entity_not_found",
         "max_discharge_power_entity": "entity_disabled",
         "charge_cutoff_entity": "own_entity",
         "discharge_cutoff_entity": "not_percent_number",
     }
     assert suggested(result) == bad  # the user's input stays for correction
+    assert result["description_placeholders"]["battery"] == "lilygo-bat1"
 
     more = _role_input(
         bat2,
@@ -668,16 +670,14 @@ async def test_add_battery_entity_errors(
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], more)
     assert result["errors"] == {
         "rs485_mode_entity": "not_rs485_select",
-        "ac_power_entity": "duplicate_entity",
+        "ac_power_entity": "not_power_sensor",  # the SoC sensor: its own error, not "twice"
     }
     more["ac_power_entity"] = "sensor.lilygo_bat2_marstek_battery_power"
     more["soc_entity"] = "sensor.lilygo_bat2_marstek_battery_power"
     more["rs485_mode_entity"] = ids2[Role.RS485_MODE]
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], more)
-    assert result["errors"] == {
-        "soc_entity": "not_soc_sensor",
-        "ac_power_entity": "duplicate_entity",
-    }
+    # The AC power sensor as state of charge: only the state of charge field is wrong.
+    assert result["errors"] == {"soc_entity": "not_soc_sensor"}
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], _role_input(bat2)
     )
@@ -877,7 +877,7 @@ async def test_reconfigure_battery(
     result = await _start_battery_reconfigure(hass, entry, subentry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
-    assert result["description_placeholders"] == {"device": "lilygo-bat1"}
+    assert result["description_placeholders"] == {"device": "lilygo-bat1", "battery": ""}
     current = suggested(result)
     assert current == {CONF_PHASE: "L1", **_role_input(bat1)}
 
@@ -887,6 +887,7 @@ async def test_reconfigure_battery(
         {CONF_PHASE: "L3", **_role_input(bat1, soc_entity=bat2.entity_ids[Role.SOC])},
     )
     assert result["errors"] == {"soc_entity": "entity_in_use"}
+    assert result["description_placeholders"]["battery"] == "lilygo-bat2"
 
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_PHASE: "L3", **_role_input(bat1, charge_cutoff_entity=None)}
@@ -931,6 +932,8 @@ async def test_flow_with_runtime_reloads_on_changes(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_GRID_SENSOR: p1_meter.grid, CONF_PHASE_COUNT: "1"}
     )
+    assert result["step_id"] == "batteries"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"batteries": []})
     entry = result["result"]
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED

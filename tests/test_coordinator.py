@@ -69,7 +69,7 @@ async def test_written_values_and_writes_only_on_change(
     assert float(bat1.state(Role.DISCHARGE_POWER)) == 616
     assert hub.state("sensor", "setpoint_power", bat1) == "616"
     assert hub.state("sensor", "setpoint_mode", bat1) == "discharge"
-    assert hub.state("sensor", "reason", bat1) == "started_by_phase"
+    assert hub.state("sensor", "reason", bat1) == "started_for_phase"
     assert hub.state("sensor", "total_setpoint") == "616"
     assert hub.state("sensor", "grid_power") == "600.0"
 

@@ -106,7 +106,7 @@ def test_batteries_between_the_margins_are_not_held_back() -> None:
     plan = allocate(discharge_grid(200), fleet, previous, SETTINGS)
     # the running one keeps running (step A), the behind one is served after it
     assert powers(plan) == [800, 0]
-    assert reasons(plan)[0] is Reason.RUNNING
+    assert reasons(plan)[0] is Reason.CAPPED_BY_MAX  # at its 800 W
 
 
 def test_behind_battery_that_cannot_take_part_does_not_trigger_the_rule() -> None:
@@ -132,7 +132,7 @@ def test_near_cutoff_battery_is_served_after_the_others_are_full() -> None:
     fleet = [bat(20), bat(60)]
     plan = allocate(discharge_grid(1400), fleet, stop(2), SETTINGS)
     assert powers(plan) == [600, 800]
-    assert reasons(plan) == [Reason.NEAR_CUTOFF, Reason.STARTED_BY_PHASE]
+    assert reasons(plan) == [Reason.NEAR_CUTOFF, Reason.CAPPED_BY_MAX]
 
 
 def test_release_margin_is_inclusive() -> None:
@@ -207,7 +207,7 @@ def test_more_power_goes_to_the_running_battery_with_the_highest_setpoint() -> N
     extra = 300 / SETTINGS.discharge_factor
     plan = allocate(extra, fleet, previous, SETTINGS)
     assert powers(plan) == [600, 800, 0]
-    assert plan.setpoints[1].reason is Reason.RUNNING
+    assert plan.setpoints[1].reason is Reason.CAPPED_BY_MAX
 
 
 def test_less_power_comes_from_the_lowest_setpoint_first() -> None:
@@ -225,7 +225,7 @@ def test_steady_state_holds_the_plan() -> None:
     plan = allocate(0.0, fleet, previous, SETTINGS)
     # 0.975 * 1.026 = 1.00035: the release and direction factors round-trip within 1 W
     assert powers(plan) == [800, 701]
-    assert reasons(plan) == [Reason.RUNNING, Reason.RUNNING]
+    assert reasons(plan) == [Reason.CAPPED_BY_MAX, Reason.RUNNING]
 
 
 def test_steady_state_while_charging_holds_the_plan() -> None:
@@ -506,11 +506,11 @@ def test_equal_splits_evenly_over_every_battery_that_can_take_part() -> None:
     plan = allocate(discharge_grid(1000), fleet, stop(5), EQUAL)
     assert powers(plan) == [334, 333, 0, 0, 333]
     assert reasons(plan) == [
-        Reason.RUNNING,
-        Reason.RUNNING,
+        Reason.EQUAL_SHARE,
+        Reason.EQUAL_SHARE,
         Reason.AT_CUTOFF,
         Reason.UNAVAILABLE,
-        Reason.RUNNING,
+        Reason.EQUAL_SHARE,
     ]
 
 

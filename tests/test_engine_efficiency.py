@@ -173,7 +173,7 @@ def test_night_load_runs_one_battery_the_fullest() -> None:
     fleet = [bat(60), bat(80), bat(70)]
     plan = allocate(discharge_grid(300), fleet, Plan.all_stop(3), EFFICIENCY)
     assert powers(plan) == [0, 300, 0]
-    assert [s.reason for s in plan.setpoints] == [Reason.IDLE, Reason.RUNNING, Reason.IDLE]
+    assert [s.reason for s in plan.setpoints] == [Reason.IDLE, Reason.EFFICIENCY_SPLIT, Reason.IDLE]
 
 
 def test_charging_runs_the_emptiest_first() -> None:

@@ -78,7 +78,7 @@ async def test_meter_unavailable_stops_all_and_resumes(
     hub.meter.set_available(True)
     await hub.tick(6.5, grid=1500, step=6.5)
     assert hub.state("sensor", "status") == "settling"
-    assert hub.state("sensor", "fail_safe_cause") == "unknown"
+    assert hub.state("sensor", "fail_safe_cause") == "none"
     assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
     assert caplog.text.count("Meter is back") == 1
 

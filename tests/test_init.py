@@ -53,9 +53,9 @@ async def test_setup_devices_and_entities(
     assert hub.entry.entry_id not in esphome_device.config_entries
     ent_reg = er.async_get(hass)
     entities = er.async_entries_for_config_entry(ent_reg, hub.entry.entry_id)
-    assert len(entities) == 15
+    assert len(entities) == 23
     battery_entities = [e for e in entities if e.config_subentry_id == hub.subentry_id(bat1)]
-    assert len(battery_entities) == 8
+    assert len(battery_entities) == 12
     assert all(e.unique_id.startswith(hub.subentry_id(bat1)) for e in battery_entities)
     assert all(e.has_entity_name for e in entities)
     assert hub.entity_id("switch", "strategy_enabled") == "switch.marstek_strategy_strategy_active"

@@ -15,6 +15,10 @@ from custom_components.marstek_strategy.sensor import REASONS
 from tests.conftest import Hub, LilyGoFleet
 
 COMPONENT = Path(__file__).parent.parent / "custom_components" / "marstek_strategy"
+LANGUAGE_FILES = [
+    "strings.json",
+    *sorted(f"translations/{path.name}" for path in (COMPONENT / "translations").glob("*.json")),
+]
 
 
 async def test_setpoint_signs(
@@ -48,11 +52,13 @@ async def test_sensors_before_the_first_cycle(
 
 def test_every_state_is_translated() -> None:
     """Every enum value the sensors and selects can show has an English and Dutch name."""
-    for name in ("strings.json", "translations/en.json", "translations/nl.json"):
+    from custom_components.marstek_strategy.sensor import CAUSES, STATUSES
+
+    for name in LANGUAGE_FILES:
         entity = json.loads((COMPONENT / name).read_text())["entity"]
         sensor = entity["sensor"]
-        assert set(sensor["status"]["state"]) == {s.value for s in Status}
-        assert set(sensor["fail_safe_cause"]["state"]) == {c.value for c in Cause}
+        assert set(sensor["status"]["state"]) == set(STATUSES) >= {s.value for s in Status}
+        assert set(sensor["fail_safe_cause"]["state"]) == set(CAUSES) >= {c.value for c in Cause}
         assert set(sensor["setpoint_mode"]["state"]) == {m.value for m in Mode}
         assert set(sensor["reason"]["state"]) == set(REASONS)
         assert set(REASONS) >= {r.value for r in Reason}
@@ -76,16 +82,23 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
     """Each translation key used by the platforms has a name (en, nl) and an icon."""
     from custom_components.marstek_strategy.number import BATTERY_NUMBERS, GRID_TARGET
     from custom_components.marstek_strategy.select import PARTICIPATION, STRATEGY
-    from custom_components.marstek_strategy.sensor import BATTERY_SENSORS, HUB_SENSORS
+    from custom_components.marstek_strategy.sensor import (
+        BATTERY_ENERGY,
+        BATTERY_SENSORS,
+        HUB_ENERGY,
+        HUB_SENSORS,
+        MIRROR_SENSORS,
+    )
 
+    sensors = (*HUB_SENSORS, *BATTERY_SENSORS, *MIRROR_SENSORS, *BATTERY_ENERGY, *HUB_ENERGY)
     keys = {
-        "sensor": {d.key for d in (*HUB_SENSORS, *BATTERY_SENSORS)},
+        "sensor": {d.key for d in sensors},
         "number": {d.key for d in (*BATTERY_NUMBERS, GRID_TARGET)},
         "select": {STRATEGY.key, PARTICIPATION.key},
         "switch": {"strategy_enabled"},
     }
     icons = json.loads((COMPONENT / "icons.json").read_text())["entity"]
-    for name in ("strings.json", "translations/en.json", "translations/nl.json"):
+    for name in LANGUAGE_FILES:
         entity = json.loads((COMPONENT / name).read_text())["entity"]
         for platform, platform_keys in keys.items():
             assert set(entity[platform]) == platform_keys

@@ -6,6 +6,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
+from .card import async_register_card
 from .const import LOGGER
 from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
 from .readings import Settings
@@ -28,6 +29,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     The settings come from the entry's store; only where nothing is stored yet (an entry
     made before the store) do the entities restore them from their last state.
     """
+    await async_register_card(hass)
     store = EntryStore(hass, entry.entry_id)
     await store.async_load()
     settings = store.settings or Settings()

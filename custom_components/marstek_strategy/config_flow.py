@@ -1,8 +1,9 @@
-"""Config flow: the hub (meter, options, reconfigure) and the battery subentries."""
+"""Config flow: the hub with its first batteries, options, reconfigure, and "Add battery"."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+import re
 from typing import Any, Final
 
 from homeassistant.components.sensor import SensorDeviceClass
@@ -11,6 +12,7 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryData,
     ConfigSubentryFlow,
     OptionsFlow,
     SubentryFlowResult,
@@ -37,6 +39,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
     SelectSelectorMode,
 )
+from homeassistant.util import slugify
 import voluptuous as vol
 
 from .const import (
@@ -62,11 +65,18 @@ from .const import (
     Role,
     StopBehavior,
 )
-from .lilygo import ROLE_DOMAINS, device_name, find_battery_devices, find_battery_entities
+from .lilygo import (
+    ROLE_DOMAINS,
+    BatteryDevice,
+    device_name,
+    find_battery_devices,
+    find_battery_entities,
+)
 from .readings import parse_number
 
 TITLE: Final = "Marstek batteries"
 POWER_UNITS: Final = (UnitOfPower.WATT, UnitOfPower.KILO_WATT)
+CONF_BATTERIES: Final = "batteries"  # the hub flow's choice of battery devices
 
 # Options: (minimum, maximum, step) in seconds.
 OPTION_RANGES: Final[dict[str, tuple[float, float, float]]] = {
@@ -87,6 +97,32 @@ POWER_NUMBER_ROLES: Final = (
     Role.MAX_DISCHARGE_POWER,
 )
 CUTOFF_ROLES: Final = (Role.CHARGE_CUTOFF, Role.DISCHARGE_CUTOFF)
+# A device class a role's entity may have (None: none set); any other is refused.
+ROLE_DEVICE_CLASSES: Final[dict[Role, frozenset[str | None]]] = {
+    Role.SOC: frozenset({SensorDeviceClass.BATTERY, None}),
+    Role.AC_POWER: frozenset({SensorDeviceClass.POWER, None}),
+}
+# The device class the role's picker lists (the LilyGo sensors have theirs set).
+PICKER_DEVICE_CLASSES: Final[dict[Role, str]] = {
+    Role.SOC: SensorDeviceClass.BATTERY,
+    Role.AC_POWER: SensorDeviceClass.POWER,
+}
+
+# "L1", "phase 2", "Power phase 3", "power_l1", "lilygo-L2": the phase a name says.
+_PHASE_IN_NAME: Final = re.compile(r"(?:^|_)(?:phase_?l?|l)([123])(?:_|$)")
+
+
+def phase_from_name(name: str) -> str | None:
+    """Return the phase ("L1".."L3") a device or sensor name says, or None."""
+    found = {match.group(1) for match in _PHASE_IN_NAME.finditer(slugify(name))}
+    return f"L{found.pop()}" if len(found) == 1 else None
+
+
+def default_phase(name: str, used: Sequence[str], phases: Sequence[str]) -> str:
+    """Return a new battery's phase: the one its name says, else the least used (first)."""
+    if (named := phase_from_name(name)) in phases:
+        return str(named)
+    return min(phases, key=lambda phase: (used.count(phase), phases.index(phase)))
 
 
 def _power_sensor_selector() -> EntitySelector:
@@ -94,12 +130,6 @@ def _power_sensor_selector() -> EntitySelector:
         EntitySelectorConfig(
             filter=[EntityFilterSelectorConfig(domain="sensor", device_class="power")]
         )
-    )
-
-
-def _role_selector(role: Role) -> EntitySelector:
-    return EntitySelector(
-        EntitySelectorConfig(filter=[EntityFilterSelectorConfig(domain=ROLE_DOMAINS[role])])
     )
 
 
@@ -121,31 +151,68 @@ def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
     return None
 
 
-def validate_battery_entity(hass: HomeAssistant, role: Role, entity_id: str) -> str | None:
-    """Check that an entity can fill a battery role; the error key, or None when it can.
+def phase_sensors_near(hass: HomeAssistant, grid_sensor: str) -> dict[str, str]:
+    """Return phase key -> the power sensor of that phase on the grid sensor's device.
+
+    A phase is filled only when exactly one valid power sensor of the device names it.
+    """
+    registry = er.async_get(hass)
+    grid = registry.async_get(grid_sensor)
+    if grid is None or grid.device_id is None:
+        return {}
+    found: dict[str, list[str]] = {}
+    for entry in er.async_entries_for_device(registry, grid.device_id):
+        if entry.entity_id == grid_sensor or validate_power_sensor(hass, entry.entity_id):
+            continue
+        names = (entry.original_name or "", entry.name or "", split_entity_id(entry.entity_id)[1])
+        phase = next((p for name in names if name and (p := phase_from_name(name))), None)
+        if phase is not None:
+            found.setdefault(phase, []).append(entry.entity_id)
+    return {
+        key: found[phase][0]
+        for phase, key in zip(PHASES, CONF_PHASE_SENSORS, strict=True)
+        if len(found.get(phase, ())) == 1
+    }
+
+
+def _attributes(
+    hass: HomeAssistant, entity_id: str
+) -> tuple[er.RegistryEntry | None, bool, dict[str, Any]]:
+    """Return an entity's registry entry, whether it exists, and its known attributes.
 
     The battery may be offline while it is set up, so its registry entry (capabilities,
-    unit) counts as much as its state.
+    unit, device class) counts as much as its state.
     """
-    if split_entity_id(entity_id)[0] != ROLE_DOMAINS[role]:
-        return "wrong_domain"
     entry = er.async_get(hass).async_get(entity_id)
     state = hass.states.get(entity_id)
-    if entry is None and state is None:
+    attributes: dict[str, Any] = {}
+    if entry is not None:
+        attributes.update(entry.capabilities or {})
+        if entry.unit_of_measurement is not None:
+            attributes[ATTR_UNIT_OF_MEASUREMENT] = entry.unit_of_measurement
+        if device_class := entry.device_class or entry.original_device_class:
+            attributes[ATTR_DEVICE_CLASS] = device_class
+    if state is not None:
+        attributes.update(state.attributes)
+    return entry, entry is not None or state is not None, attributes
+
+
+def validate_battery_entity(hass: HomeAssistant, role: Role, entity_id: str) -> str | None:
+    """Check that an entity can fill a battery role; the error key, or None when it can."""
+    if split_entity_id(entity_id)[0] != ROLE_DOMAINS[role]:
+        return "wrong_domain"
+    entry, exists, attributes = _attributes(hass, entity_id)
+    if not exists:
         return "entity_not_found"
     if entry is not None:
         if entry.disabled_by is not None:
             return "entity_disabled"
         if entry.platform == DOMAIN:
             return "own_entity"
-    attributes: dict[str, Any] = {}
-    if entry is not None:
-        attributes.update(entry.capabilities or {})
-        if entry.unit_of_measurement is not None:
-            attributes[ATTR_UNIT_OF_MEASUREMENT] = entry.unit_of_measurement
-    if state is not None:
-        attributes.update(state.attributes)
     unit = attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+    classes = ROLE_DEVICE_CLASSES.get(role)
+    if classes is not None and attributes.get(ATTR_DEVICE_CLASS) not in classes:
+        return "not_soc_sensor" if role is Role.SOC else "not_power_sensor"
     if role is Role.SOC and unit != PERCENTAGE:
         return "not_soc_sensor"
     if role is Role.AC_POWER and unit not in POWER_UNITS:
@@ -161,15 +228,95 @@ def validate_battery_entity(hass: HomeAssistant, role: Role, entity_id: str) -> 
     return None
 
 
+def validate_entities(
+    hass: HomeAssistant, user_input: Mapping[str, Any], used: Mapping[str, str]
+) -> tuple[dict[str, str], str]:
+    """Per-field errors for a battery's chosen entities, and the battery named in them.
+
+    used maps the entities of the other batteries to their titles. An entity chosen for two
+    fields is flagged only where it is otherwise right: the wrong field gets its own error.
+    """
+    errors: dict[str, str] = {}
+    owner = ""
+    chosen = [(role, user_input[role.value]) for role in Role if user_input.get(role.value)]
+    for role, entity_id in chosen:
+        if entity_id in used:
+            errors[role.value] = "entity_in_use"
+            owner = owner or used[entity_id]
+        elif error := validate_battery_entity(hass, role, entity_id):
+            errors[role.value] = error
+    seen: set[str] = set()
+    for role, entity_id in chosen:
+        if role.value in errors:
+            continue
+        if entity_id in seen:
+            errors[role.value] = "duplicate_entity"
+        seen.add(entity_id)
+    return errors, owner
+
+
+def _role_selector(role: Role) -> EntitySelector:
+    """Return a picker of the role's domain (and device class, where one is expected).
+
+    The filter acts only in the UI; validate_battery_entity checks the choice (unit too).
+    """
+    filters = EntityFilterSelectorConfig(domain=ROLE_DOMAINS[role])
+    if role in PICKER_DEVICE_CLASSES:
+        filters["device_class"] = PICKER_DEVICE_CLASSES[role]
+    return EntitySelector(EntitySelectorConfig(filter=[filters]))
+
+
+def _entities_fields() -> dict[vol.Marker, Any]:
+    """One entity field per role: the required ones first."""
+    return {
+        (vol.Required if role in REQUIRED_ROLES else vol.Optional)(role.value): _role_selector(role)
+        for role in (*REQUIRED_ROLES, *OPTIONAL_ROLES)
+    }
+
+
+def _phase_selector(phases: Sequence[str]) -> SelectSelector:
+    return SelectSelector(SelectSelectorConfig(options=list(phases), mode=SelectSelectorMode.LIST))
+
+
+def _phases(entry_data: Mapping[str, Any]) -> list[str]:
+    """Return the phases a battery may sit on: only L1 on a single-phase site."""
+    return list(PHASES) if entry_data.get(CONF_PHASE_COUNT, 1) == 3 else [PHASES[0]]
+
+
+def _role_data(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Return the role keys of the input, without empty optional ones."""
+    return {role.value: user_input[role.value] for role in Role if user_input.get(role.value)}
+
+
+def _found_placeholders(device: str, matched: Mapping[Role, str]) -> dict[str, str]:
+    """Return what the entity form says about the entities found on the device."""
+    return {
+        "device": device,
+        "found": str(len(matched)),
+        "total": str(len(Role)),
+        "found_required": str(sum(role in matched for role in REQUIRED_ROLES)),
+        "required": str(len(REQUIRED_ROLES)),
+        "battery": "",
+    }
+
+
+def _battery_data(device_id: str, phase: str, user_input: Mapping[str, Any]) -> dict[str, str]:
+    return {CONF_DEVICE_ID: device_id, CONF_PHASE: phase, **_role_data(user_input)}
+
+
 class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
-    """The hub: one per site, with the grid meter."""
+    """The hub: one per site, with the grid meter and the batteries found."""
 
     VERSION = 1
     MINOR_VERSION = 1
 
     def __init__(self) -> None:
-        """Start with no meter chosen."""
+        """Start with no meter and no battery chosen."""
         self._meter: dict[str, Any] = {}
+        self._devices: dict[str, BatteryDevice] = {}
+        self._queue: list[str] = []  # device ids still to confirm
+        self._count = 0
+        self._batteries: list[ConfigSubentryData] = []
 
     @staticmethod
     @callback
@@ -190,8 +337,9 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_step_meter("user", user_input, {})
 
     async def async_step_phases(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Choose the three phase sensors."""
-        return await self._async_step_phases("phases", user_input, {})
+        """Choose the three phase sensors (proposed from the grid sensor's device)."""
+        proposed = phase_sensors_near(self.hass, self._meter[CONF_GRID_SENSOR])
+        return await self._async_step_phases("phases", user_input, proposed)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -203,8 +351,12 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure_phases(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the three phase sensors."""
-        current = self._get_reconfigure_entry().data
+        """Change the three phase sensors (proposed from the device of a new grid sensor)."""
+        current: Mapping[str, Any] = self._get_reconfigure_entry().data
+        if current.get(CONF_GRID_SENSOR) != self._meter[CONF_GRID_SENSOR] or not all(
+            key in current for key in CONF_PHASE_SENSORS
+        ):
+            current = phase_sensors_near(self.hass, self._meter[CONF_GRID_SENSOR])
         return await self._async_step_phases("reconfigure_phases", user_input, current)
 
     async def _async_step_meter(
@@ -223,11 +375,11 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
                     CONF_GRID_SENSOR: grid,
                     CONF_PHASE_COUNT: int(user_input[CONF_PHASE_COUNT]),
                 }
-                if self._meter[CONF_PHASE_COUNT] != 3:
-                    return self._async_finish()
-                if self.source == SOURCE_RECONFIGURE:
-                    return await self.async_step_reconfigure_phases()
-                return await self.async_step_phases()
+                if self._meter[CONF_PHASE_COUNT] == 3:
+                    if self.source == SOURCE_RECONFIGURE:
+                        return await self.async_step_reconfigure_phases()
+                    return await self.async_step_phases()
+                return await self._async_meter_done()
         suggested = user_input or {
             **{key: current[key] for key in (CONF_GRID_SENSOR,) if key in current},
             CONF_PHASE_COUNT: str(current.get(CONF_PHASE_COUNT, 1)),
@@ -265,7 +417,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
                 seen.add(entity_id)
             if not errors:
                 self._meter.update({key: user_input[key] for key in CONF_PHASE_SENSORS})
-                return self._async_finish()
+                return await self._async_meter_done()
         suggested = user_input or {
             key: current[key] for key in CONF_PHASE_SENSORS if key in current
         }
@@ -278,13 +430,107 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    @callback
-    def _async_finish(self) -> ConfigFlowResult:
+    async def _async_meter_done(self) -> ConfigFlowResult:
+        """Reconfigure ends here; a new hub goes on to its batteries."""
         if self.source == SOURCE_RECONFIGURE:
             entry = self._get_reconfigure_entry()
             self.hass.config_entries.async_update_entry(entry, data=self._meter)
             return self.async_abort(reason="reconfigure_successful")
-        return self.async_create_entry(title=TITLE, data=self._meter, options=NEW_HUB_OPTIONS)
+        self._devices = {device.device_id: device for device in find_battery_devices(self.hass)}
+        if not self._devices:
+            return self._async_create_hub()
+        return await self.async_step_batteries()
+
+    async def async_step_batteries(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose which of the battery devices found this hub drives."""
+        if user_input is not None:
+            chosen = set(user_input.get(CONF_BATTERIES, []))
+            self._queue = [d for d in self._devices if d in chosen]
+            self._count = len(self._queue)
+            return await self.async_step_battery()
+        options = [
+            SelectOptionDict(value=d.device_id, label=_device_label(d))
+            for d in self._devices.values()
+        ]
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_BATTERIES): SelectSelector(
+                    SelectSelectorConfig(
+                        options=options, multiple=True, mode=SelectSelectorMode.LIST
+                    )
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="batteries",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, {CONF_BATTERIES: list(self._devices)}
+            ),
+            description_placeholders={"count": str(len(self._devices))},
+        )
+
+    async def async_step_battery(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm one chosen battery: its phase and its entities."""
+        if not self._queue:
+            return self._async_create_hub()
+        device = self._devices[self._queue[0]]
+        phases = _phases(self._meter)
+        used = {
+            entity_id: str(battery["title"])
+            for battery in self._batteries
+            for key, entity_id in battery["data"].items()
+            if key not in (CONF_DEVICE_ID, CONF_PHASE)
+        }
+        placeholders = {
+            **_found_placeholders(device.name, device.matched),
+            "index": str(self._count - len(self._queue) + 1),
+            "count": str(self._count),
+        }
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors, placeholders["battery"] = validate_entities(self.hass, user_input, used)
+            if not errors:
+                self._batteries.append(
+                    ConfigSubentryData(
+                        data=_battery_data(device.device_id, user_input[CONF_PHASE], user_input),
+                        subentry_type=SUBENTRY_BATTERY,
+                        title=device.name,
+                        unique_id=device.device_id,
+                    )
+                )
+                self._queue.pop(0)
+                return await self.async_step_battery()
+        taken = [str(battery["data"][CONF_PHASE]) for battery in self._batteries]
+        suggested = user_input or {
+            CONF_PHASE: default_phase(device.name, taken, phases),
+            **{role.value: entity_id for role, entity_id in device.matched.items()},
+        }
+        schema = vol.Schema(
+            {vol.Required(CONF_PHASE): _phase_selector(phases), **_entities_fields()}
+        )
+        return self.async_show_form(
+            step_id="battery",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    @callback
+    def _async_create_hub(self) -> ConfigFlowResult:
+        return self.async_create_entry(
+            title=TITLE,
+            data=self._meter,
+            options=NEW_HUB_OPTIONS,
+            subentries=self._batteries,
+            description_placeholders={
+                "count": str(len(self._batteries)),
+                "batteries": ", ".join(str(b["title"]) for b in self._batteries) or "-",
+            },
+        )
 
 
 class MarstekStrategyOptionsFlow(OptionsFlow):
@@ -332,8 +578,12 @@ def _seconds_selector(key: str) -> NumberSelector:
     )
 
 
+def _device_label(device: BatteryDevice) -> str:
+    return f"{device.name} (ESPHome)" if device.esphome else device.name
+
+
 class BatterySubentryFlow(ConfigSubentryFlow):
-    """Add or reconfigure one battery: its device, its phase and its entities."""
+    """Add a battery later, or reconfigure one: its device, its phase and its entities."""
 
     def __init__(self) -> None:
         """Start with no device chosen."""
@@ -341,12 +591,6 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         self._device_name = ""
         self._phase = PHASES[0]
         self._matched: dict[Role, str] = {}
-
-    def _phases(self) -> list[str]:
-        """Return the phases a battery may sit on: only L1 on a single-phase site."""
-        if self._get_entry().data.get(CONF_PHASE_COUNT, 1) == 3:
-            return list(PHASES)
-        return [PHASES[0]]
 
     def _used(self, key: str, own_subentry_id: str | None) -> dict[str, str]:
         """Map the values of `key` in the other batteries' data to their titles."""
@@ -358,21 +602,30 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             and key in subentry.data
         }
 
-    def _used_entities(self, own_subentry_id: str | None) -> set[str]:
-        used: set[str] = set()
+    def _used_entities(self, own_subentry_id: str | None) -> dict[str, str]:
+        used: dict[str, str] = {}
         for role in Role:
-            used |= set(self._used(role.value, own_subentry_id))
+            used.update(self._used(role.value, own_subentry_id))
         return used
+
+    def _used_phases(self) -> list[str]:
+        return [
+            str(subentry.data.get(CONF_PHASE))
+            for subentry in self._get_entry().subentries.values()
+            if subentry.subentry_type == SUBENTRY_BATTERY
+        ]
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Choose the battery's device and phase."""
         errors: dict[str, str] = {}
         used_devices = self._used(CONF_DEVICE_ID, None)
+        owner = ""
         if user_input is not None:
             device_id = user_input[CONF_DEVICE_ID]
             device = dr.async_get(self.hass).async_get(device_id)
             if device_id in used_devices:
                 errors[CONF_DEVICE_ID] = "device_in_use"
+                owner = used_devices[device_id]
             elif device is None:
                 errors[CONF_DEVICE_ID] = "device_not_found"
             else:
@@ -384,27 +637,25 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         devices = [d for d in find_battery_devices(self.hass) if d.device_id not in used_devices]
         if not devices:
             return self.async_abort(reason="no_devices")
-        options = [
-            SelectOptionDict(
-                value=d.device_id, label=f"{d.name} (ESPHome)" if d.esphome else d.name
-            )
-            for d in devices
-        ]
+        options = [SelectOptionDict(value=d.device_id, label=_device_label(d)) for d in devices]
+        phases = _phases(self._get_entry().data)
         schema = vol.Schema(
             {
                 vol.Required(CONF_DEVICE_ID): SelectSelector(
                     SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
                 ),
-                vol.Required(CONF_PHASE): SelectSelector(
-                    SelectSelectorConfig(options=self._phases(), mode=SelectSelectorMode.LIST)
-                ),
+                vol.Required(CONF_PHASE): _phase_selector(phases),
             }
         )
-        suggested = user_input or {CONF_DEVICE_ID: devices[0].device_id, CONF_PHASE: PHASES[0]}
+        suggested = user_input or {
+            CONF_DEVICE_ID: devices[0].device_id,
+            CONF_PHASE: default_phase(devices[0].name, self._used_phases(), phases),
+        }
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
+            description_placeholders={"battery": owner},
         )
 
     async def async_step_entities(
@@ -412,31 +663,25 @@ class BatterySubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         """Confirm or correct the entities found on the device."""
         errors: dict[str, str] = {}
+        placeholders = _found_placeholders(self._device_name, self._matched)
         if user_input is not None:
-            errors = self._validate_entities(user_input, None)
+            errors, placeholders["battery"] = validate_entities(
+                self.hass, user_input, self._used_entities(None)
+            )
             if not errors:
                 return self.async_create_entry(
                     title=self._device_name,
-                    data={
-                        CONF_DEVICE_ID: self._device_id,
-                        CONF_PHASE: self._phase,
-                        **_role_data(user_input),
-                    },
+                    data=_battery_data(self._device_id, self._phase, user_input),
                     unique_id=self._device_id,
                 )
         suggested = user_input or {role.value: eid for role, eid in self._matched.items()}
-        missing = [role for role in REQUIRED_ROLES if role not in self._matched]
         return self.async_show_form(
             step_id="entities",
-            data_schema=self.add_suggested_values_to_schema(_entities_schema(), suggested),
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(_entities_fields()), suggested
+            ),
             errors=errors,
-            description_placeholders={
-                "device": self._device_name,
-                "found": str(len(self._matched)),
-                "total": str(len(Role)),
-                "missing": str(len(missing)),
-                "required": str(len(REQUIRED_ROLES)),
-            },
+            description_placeholders=placeholders,
         )
 
     async def async_step_reconfigure(
@@ -445,26 +690,22 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         """Change a battery's phase and entities."""
         subentry = self._get_reconfigure_subentry()
         errors: dict[str, str] = {}
+        owner = ""
         if user_input is not None:
-            errors = self._validate_entities(user_input, subentry.subentry_id)
+            errors, owner = validate_entities(
+                self.hass, user_input, self._used_entities(subentry.subentry_id)
+            )
             if not errors:
                 return self.async_update_and_abort(
                     self._get_entry(),
                     subentry,
-                    data={
-                        CONF_DEVICE_ID: subentry.data[CONF_DEVICE_ID],
-                        CONF_PHASE: user_input[CONF_PHASE],
-                        **_role_data(user_input),
-                    },
+                    data=_battery_data(
+                        subentry.data[CONF_DEVICE_ID], user_input[CONF_PHASE], user_input
+                    ),
                 )
-        phases = self._phases()
+        phases = _phases(self._get_entry().data)
         schema = vol.Schema(
-            {
-                vol.Required(CONF_PHASE): SelectSelector(
-                    SelectSelectorConfig(options=phases, mode=SelectSelectorMode.LIST)
-                ),
-                **_entities_schema().schema,
-            }
+            {vol.Required(CONF_PHASE): _phase_selector(phases), **_entities_fields()}
         )
         current = dict(subentry.data)
         if current.get(CONF_PHASE) not in phases:
@@ -473,41 +714,5 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
             errors=errors,
-            description_placeholders={"device": subentry.title},
+            description_placeholders={"device": subentry.title, "battery": owner},
         )
-
-    def _validate_entities(
-        self, user_input: dict[str, Any], own_subentry_id: str | None
-    ) -> dict[str, str]:
-        """Per-field errors for the chosen entities."""
-        errors: dict[str, str] = {}
-        used = self._used_entities(own_subentry_id)
-        seen: set[str] = set()
-        for role in Role:
-            if not (entity_id := user_input.get(role.value)):
-                continue
-            if entity_id in seen:
-                errors[role.value] = "duplicate_entity"
-            elif entity_id in used:
-                errors[role.value] = "entity_in_use"
-            elif error := validate_battery_entity(self.hass, role, entity_id):
-                errors[role.value] = error
-            seen.add(entity_id)
-        return errors
-
-
-def _entities_schema() -> vol.Schema:
-    """One entity field per role: the required ones first."""
-    return vol.Schema(
-        {
-            (vol.Required if role in REQUIRED_ROLES else vol.Optional)(role.value): _role_selector(
-                role
-            )
-            for role in (*REQUIRED_ROLES, *OPTIONAL_ROLES)
-        }
-    )
-
-
-def _role_data(user_input: Mapping[str, Any]) -> dict[str, str]:
-    """Return the role keys of the input, without empty optional ones."""
-    return {role.value: user_input[role.value] for role in Role if user_input.get(role.value)}

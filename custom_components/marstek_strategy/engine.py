@@ -64,12 +64,17 @@ class Reason(StrEnum):
     DEAD_BAND = "dead_band"  # stopped: demand too small to start
     IDLE = "idle"  # stopped: not needed
     RUNNING = "running"  # running on the demand
-    STARTED_BY_PHASE = "started_by_phase"  # started on the phase in greatest need
+    STARTED_FOR_PHASE = "started_for_phase"  # started on the phase in greatest need
+    STARTED_BY_PHASE = "started_for_phase"  # alias (the earlier name)
     NEAR_CUTOFF = "near_cutoff"  # within the release margin: served last
     BEHIND_PRIORITY = "behind_priority"  # left behind: catches up first
     HELD_BACK = "held_back"  # held back while another battery catches up
     MERGED_SMALL = "merged_small"  # a small setpoint merged with a larger one
-    TAPER = "taper"  # charging power limited near full
+    CAPPED_BY_TAPER = "capped_by_taper"  # at the charge taper's limit near full
+    TAPER = "capped_by_taper"  # alias (the earlier name)
+    CAPPED_BY_MAX = "capped_by_max"  # at its maximum for the mode
+    EFFICIENCY_SPLIT = "efficiency_split"  # its share of the least-loss split
+    EQUAL_SHARE = "equal_share"  # its share of the even split
 
 
 #: Rows of (AC W, charge efficiency, discharge efficiency), sorted by AC power.
@@ -864,12 +869,29 @@ def _plan(cycle: Cycle, powers: Sequence[int], reasons: Sequence[Reason]) -> Pla
             stopped = excluded or (reason if reason in _STOP_REASONS else Reason.IDLE)
             setpoints.append(Setpoint(Mode.STOP, 0, stopped))
             continue
-        tapered = cycle.mode is Mode.CHARGE and (
-            watts == cycle.caps[i] < cycle.batteries[i].max_charge_w
-        )
-        setpoints.append(Setpoint(cycle.mode, watts, Reason.TAPER if tapered else reason))
+        setpoints.append(Setpoint(cycle.mode, watts, _running_reason(cycle, i, watts, reason)))
     mode = cycle.mode if any(s.power_w > 0 for s in setpoints) else Mode.STOP
     return Plan(mode, tuple(setpoints))
+
+
+#: A running battery's reasons that say only "it runs": what decided its power says more.
+_PLAIN_REASONS = frozenset({Reason.RUNNING, Reason.STARTED_FOR_PHASE})
+#: The reason a running battery's share gets from the strategy that split the demand.
+_SPLIT_REASONS = {Strategy.EFFICIENCY: Reason.EFFICIENCY_SPLIT, Strategy.EQUAL: Reason.EQUAL_SHARE}
+
+
+def _running_reason(cycle: Cycle, index: int, watts: int, reason: Reason) -> Reason:
+    """Return what decided a running battery's power: a cap, the split, else reason."""
+    cap = cycle.caps[index]
+    if cycle.mode is Mode.CHARGE and watts == cap < cycle.batteries[index].max_charge_w:
+        return Reason.CAPPED_BY_TAPER
+    if reason not in _PLAIN_REASONS and reason is not Reason.MERGED_SMALL:
+        return reason  # near cutoff, behind: why it is served as it is
+    if watts == cap:
+        return Reason.CAPPED_BY_MAX
+    if reason is Reason.RUNNING:
+        return _SPLIT_REASONS.get(cycle.settings.strategy, reason)
+    return reason
 
 
 def stopped(batteries: Sequence[BatteryReading], reason: Reason) -> Plan:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN
+from .const import CONF_DEVICE_ID, DOMAIN
 from .coordinator import BatteryConfig, MarstekCoordinator
 
 
@@ -40,8 +40,13 @@ class MarstekBatteryEntity(CoordinatorEntity[MarstekCoordinator]):
         self.battery = battery
         self._attr_translation_key = key
         self._attr_unique_id = f"{battery.subentry_id}_{key}"
+        subentry = coordinator.config_entry.subentries.get(battery.subentry_id)
+        lilygo = subentry.data.get(CONF_DEVICE_ID) if subentry else None
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, battery.subentry_id)},
+            # "Visit": the battery's own LilyGo device (a link, not via_device: another
+            # entry's device must not be this one's parent).
+            configuration_url=f"homeassistant://config/devices/device/{lilygo}" if lilygo else None,
             translation_key="battery",
             translation_placeholders={"name": battery.title},
             manufacturer="Marstek",

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfPower
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    EntityCategory,
+    UnitOfEnergy,
+    UnitOfPower,
+)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.translation import async_get_translations
+from homeassistant.util import dt as dt_util
 
+from .const import DOMAIN, Role
 from .coordinator import (
     REASON_DISABLED,
     REASON_FAIL_SAFE,
@@ -27,13 +38,20 @@ from .coordinator import (
     Status,
     signed_power,
 )
+from .energy import EnergyMeter, Sample
 from .engine import Mode, Reason
 from .entity import MarstekBatteryEntity, MarstekHubEntity
-from .readings import Cause
+from .explain import explain, render
+from .readings import UNAVAILABLE_STATES, Cause, parse_number
 
 PARALLEL_UPDATES = 0
 
 REASONS = [*(reason.value for reason in Reason), REASON_FAIL_SAFE, REASON_DISABLED]
+STATUS_NO_BATTERIES = "no_batteries"  # a hub without batteries is not "running"
+STATUSES = [*(status.value for status in Status), STATUS_NO_BATTERIES]
+CAUSE_NONE = "none"
+CAUSES = [CAUSE_NONE, *(cause.value for cause in Cause)]
+EXPLANATION_KEY = f"component.{DOMAIN}.entity.sensor.reason.state_attributes.explanation.state."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,15 +73,15 @@ HUB_SENSORS: tuple[HubSensorDescription, ...] = (
     HubSensorDescription(
         key="status",
         device_class=SensorDeviceClass.ENUM,
-        options=[status.value for status in Status],
+        options=STATUSES,
         value_fn=lambda data: data.status.value,
     ),
     HubSensorDescription(
         key="fail_safe_cause",
         device_class=SensorDeviceClass.ENUM,
-        options=[cause.value for cause in Cause],
+        options=CAUSES,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: data.cause.value if data.cause else None,
+        value_fn=lambda data: data.cause.value if data.cause else CAUSE_NONE,
         attrs_fn=lambda data: {"source": data.cause_entity_id},
     ),
     HubSensorDescription(
@@ -106,6 +124,34 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         value_fn=lambda state: state.reason,
     ),
 )
+REASON_SENSOR = BATTERY_SENSORS[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MirrorSensorDescription(SensorEntityDescription):
+    """A battery sensor that shows one of its LilyGo entities beside the setpoint."""
+
+    role: Role
+
+
+MIRROR_SENSORS: tuple[MirrorSensorDescription, ...] = (
+    MirrorSensorDescription(
+        key="state_of_charge",
+        role=Role.SOC,
+        device_class=SensorDeviceClass.BATTERY,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement="%",
+        suggested_display_precision=0,
+    ),
+    MirrorSensorDescription(
+        key="ac_power",
+        role=Role.AC_POWER,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+    ),
+)
 
 
 async def async_setup_entry(
@@ -115,12 +161,33 @@ async def async_setup_entry(
 ) -> None:
     """Add the hub's sensors and each battery's sensors."""
     coordinator = entry.runtime_data.coordinator
+    texts = await async_get_translations(hass, hass.config.language, "entity", [DOMAIN])
+    sentences = {
+        key.removeprefix(EXPLANATION_KEY): text
+        for key, text in texts.items()
+        if key.startswith(EXPLANATION_KEY)
+    }
     async_add_entities(HubSensor(coordinator, description) for description in HUB_SENSORS)
+    tracker = EnergyTracker(hass, coordinator)
     for battery in coordinator.batteries:
-        async_add_entities(
-            (BatterySensor(coordinator, battery, description) for description in BATTERY_SENSORS),
-            config_subentry_id=battery.subentry_id,
+        entities: list[SensorEntity] = [
+            BatterySensor(coordinator, battery, description)
+            for description in BATTERY_SENSORS
+            if description.key != "reason"
+        ]
+        entities.append(ReasonSensor(coordinator, battery, REASON_SENSOR, sentences))
+        entities.extend(
+            MirrorSensor(coordinator, battery, description)
+            for description in MIRROR_SENSORS
+            if description.role in battery.entities
         )
+        if Role.AC_POWER in battery.entities:
+            entities.extend(
+                EnergySensor(tracker, description, battery) for description in BATTERY_ENERGY
+            )
+        async_add_entities(entities, config_subentry_id=battery.subentry_id)
+    async_add_entities(EnergySensor(tracker, description) for description in HUB_ENERGY)
+    entry.async_on_unload(tracker.async_start())
 
 
 class HubSensor(MarstekHubEntity, SensorEntity):
@@ -136,13 +203,17 @@ class HubSensor(MarstekHubEntity, SensorEntity):
     @property
     def native_value(self) -> str | int | float | None:
         """Return the value from the last cycle."""
+        if self.entity_description.key == "status" and not self.coordinator.batteries:
+            return STATUS_NO_BATTERIES
         if self.coordinator.data is None:
             return None
         return self.entity_description.value_fn(self.coordinator.data)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Return extra attributes from the last cycle."""
+        """Return extra attributes from the last cycle (the grid power: its phase sensors)."""
+        if self.entity_description.key == "grid_power":
+            return {"phase_sensors": dict(self.coordinator.reader.phase_sensors)}
         if self.entity_description.attrs_fn is None or self.coordinator.data is None:
             return None
         return self.entity_description.attrs_fn(self.coordinator.data)
@@ -170,3 +241,294 @@ class BatterySensor(MarstekBatteryEntity, SensorEntity):
         if data is None or (state := data.batteries.get(self.battery.subentry_id)) is None:
             return None
         return self.entity_description.value_fn(state)
+
+
+class ReasonSensor(BatterySensor):
+    """Why the battery got its setpoint: a reason code, and a sentence with the numbers."""
+
+    def __init__(
+        self,
+        coordinator: MarstekCoordinator,
+        battery: BatteryConfig,
+        description: BatterySensorDescription,
+        sentences: dict[str, str],
+    ) -> None:
+        """Set up the sensor with the sentences in the user's language."""
+        super().__init__(coordinator, battery, description)
+        self._sentences = sentences
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the explanation of the last cycle's setpoint."""
+        data = self.coordinator.data
+        if data is None or (state := data.batteries.get(self.battery.subentry_id)) is None:
+            return None
+        titles = {battery.subentry_id: battery.title for battery in self.coordinator.batteries}
+        others = [
+            titles[subentry_id]
+            for subentry_id, other in data.batteries.items()
+            if subentry_id != self.battery.subentry_id
+            and other.setpoint.power_w > 0
+            # a running battery shares the demand with those running its way; a stopped
+            # one leaves it to every running one
+            and (state.setpoint.power_w <= 0 or other.setpoint.mode is state.setpoint.mode)
+        ]
+        language = self.hass.config.language
+        text = explain(
+            state.reason,
+            state.setpoint.mode,
+            state.setpoint.power_w,
+            state.reading,
+            others=others,
+            language=language,
+        )
+        sentence = render(self._sentences.get(text.key, state.reason), text.placeholders)
+        if text.tail_key is not None:
+            tail = self._sentences.get(text.tail_key, "")
+            sentence += render(tail, text.tail_placeholders or {})
+        return {"explanation": sentence + "."}
+
+
+class MirrorSensor(MarstekBatteryEntity, SensorEntity):
+    """The battery's state of charge or AC power, as its LilyGo entity reports it now."""
+
+    _attr_should_poll = False
+    entity_description: MirrorSensorDescription
+
+    def __init__(
+        self,
+        coordinator: MarstekCoordinator,
+        battery: BatteryConfig,
+        description: MirrorSensorDescription,
+    ) -> None:
+        """Follow the LilyGo entity of description.role."""
+        super().__init__(coordinator, battery, description.key)
+        self.entity_description = description
+        self._source = battery.entities[description.role]
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the source's state changes."""
+        await super().async_added_to_hass()
+
+        @callback
+        def _changed(_event: Event[EventStateChangedData]) -> None:
+            self.async_write_ha_state()
+
+        self.async_on_remove(async_track_state_change_event(self.hass, self._source, _changed))
+
+    @property
+    def available(self) -> bool:
+        """Return whether the LilyGo entity reports a number."""
+        state = self.hass.states.get(self._source)
+        return state is not None and state.state not in UNAVAILABLE_STATES
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the LilyGo entity's value (AC power converted to W)."""
+        return watts_of(self.hass.states.get(self._source))
+
+
+def watts_of(state: State | None) -> float | None:
+    """Return a state as a number, a power in kW converted to W."""
+    if state is None or (value := parse_number(state.state)) is None:
+        return None
+    if state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) == UnitOfPower.KILO_WATT:
+        return value * 1000.0
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Energy
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnergySensorDescription(SensorEntityDescription):
+    """An energy counter: how it reads the meter, and how a restored value goes back in."""
+
+    value_fn: Callable[[EnergyMeter, str], float]
+    restore_fn: Callable[[EnergyMeter, str, float], None]
+    today: bool = False  # resets at local midnight
+
+
+def _add(counters: dict[str, float], key: str, value: float) -> None:
+    counters[key] = counters.get(key, 0.0) + value
+
+
+def _add_loss(meter: EnergyMeter, _key: str, value: float) -> None:
+    meter.loss_today += value
+
+
+def _add_saved(meter: EnergyMeter, _key: str, value: float) -> None:
+    meter.saved_today += value
+
+
+_TOTAL = "_total"  # the key of the hub's totals (restored into the first battery's counter)
+BATTERY_ENERGY: tuple[EnergySensorDescription, ...] = (
+    EnergySensorDescription(
+        key="energy_charged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, key: meter.charged.get(key, 0.0),
+        restore_fn=lambda meter, key, value: _add(meter.charged, key, value),
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="energy_discharged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, key: meter.discharged.get(key, 0.0),
+        restore_fn=lambda meter, key, value: _add(meter.discharged, key, value),
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+)
+HUB_ENERGY: tuple[EnergySensorDescription, ...] = (
+    EnergySensorDescription(
+        key="total_energy_charged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, _key: meter.total_charged,
+        restore_fn=lambda meter, key, value: None,  # the batteries' own counters restore it
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="total_energy_discharged",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda meter, _key: meter.total_discharged,
+        restore_fn=lambda meter, key, value: None,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="conversion_loss_today",
+        state_class=SensorStateClass.TOTAL,
+        today=True,
+        value_fn=lambda meter, _key: meter.loss_today,
+        restore_fn=_add_loss,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    EnergySensorDescription(
+        key="saved_today",
+        state_class=SensorStateClass.TOTAL,
+        today=True,
+        value_fn=lambda meter, _key: meter.saved_today,
+        restore_fn=_add_saved,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+)
+
+
+class EnergyTracker:
+    """Feeds the batteries' AC power to the energy meter and tells the sensors."""
+
+    def __init__(self, hass: HomeAssistant, coordinator: MarstekCoordinator) -> None:
+        """Track the AC power entities of the coordinator's batteries."""
+        self.hass = hass
+        self.coordinator = coordinator
+        self.meter = EnergyMeter()
+        self.sensors: list[EnergySensor] = []
+        self._sources = {
+            battery.entities[Role.AC_POWER]: battery.subentry_id
+            for battery in coordinator.batteries
+            if Role.AC_POWER in battery.entities
+        }
+
+    def _sample(self, entity_id: str, subentry_id: str) -> Sample:
+        power = watts_of(self.hass.states.get(entity_id))
+        data = self.coordinator.data
+        battery = data.batteries.get(subentry_id) if data else None
+        if battery is None or battery.reading is None:
+            return Sample(power)
+        reading = battery.reading
+        return Sample(power, reading.max_charge_w, reading.max_discharge_w)
+
+    @callback
+    def async_update(self, _event: Event[EventStateChangedData] | None = None) -> None:
+        """Count up to now, take the powers as they are now, and refresh the sensors."""
+        now = dt_util.utcnow()
+        self.meter.advance(now, dt_util.as_local(now).date())
+        for entity_id, subentry_id in self._sources.items():
+            self.meter.set(subentry_id, self._sample(entity_id, subentry_id))
+        for sensor in self.sensors:
+            sensor.async_write_ha_state()
+
+    @callback
+    def async_start(self) -> Callable[[], None]:
+        """Start counting; return the function that stops it."""
+        unsubs = [
+            async_track_state_change_event(self.hass, list(self._sources), self.async_update),
+            self.coordinator.async_add_listener(self.async_update),
+        ]
+        self.async_update()
+
+        @callback
+        def _stop() -> None:
+            for unsub in unsubs:
+                unsub()
+
+        return _stop
+
+
+class EnergySensor(RestoreSensor):
+    """An energy counter of a battery or of the hub; it restores across restarts."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: EnergySensorDescription
+
+    def __init__(
+        self,
+        tracker: EnergyTracker,
+        description: EnergySensorDescription,
+        battery: BatteryConfig | None = None,
+    ) -> None:
+        """Set up the counter for battery (None: the hub)."""
+        self.tracker = tracker
+        self.entity_description = description
+        coordinator = tracker.coordinator
+        owner = battery.subentry_id if battery is not None else coordinator.config_entry.entry_id
+        self._key = battery.subentry_id if battery is not None else _TOTAL
+        self._attr_translation_key = description.key
+        self._attr_unique_id = f"{owner}_{description.key}"
+        source = (
+            MarstekBatteryEntity(coordinator, battery, description.key)
+            if battery is not None
+            else MarstekHubEntity(coordinator, description.key)
+        )
+        self._attr_device_info = source.device_info
+
+    async def async_added_to_hass(self) -> None:
+        """Put the restored value back into the meter, then follow it."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        last_state = await self.async_get_last_state()
+        if last is not None and isinstance(last.native_value, (int, float)):
+            today = dt_util.now().date()
+            fresh = (
+                last_state is not None and dt_util.as_local(last_state.last_updated).date() == today
+            )
+            if not self.entity_description.today or fresh:
+                self.entity_description.restore_fn(
+                    self.tracker.meter, self._key, float(last.native_value)
+                )
+        self.tracker.sensors.append(self)
+        self.async_on_remove(lambda: self.tracker.sensors.remove(self))
+
+    @property
+    def native_value(self) -> float:
+        """Return the counter (kWh)."""
+        return round(self.entity_description.value_fn(self.tracker.meter, self._key), 4)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Return the start of today for the daily counters."""
+        if self.entity_description.today:
+            return dt_util.start_of_local_day()
+        return None
