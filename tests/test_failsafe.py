@@ -129,31 +129,6 @@ async def test_meter_stale_without_refresh(
     assert hub.state("sensor", "fail_safe_cause") == "meter_stale"
 
 
-async def test_phase_sensor_bad_stops_all(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
-) -> None:
-    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
-    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80)
-    hub: Hub = await make_hub(
-        [(bat1, "L1"), (bat2, "L2")],
-        phase_count=3,
-        grid=1500,
-        options={CONF_REFRESH_METER: False},
-    )
-    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
-    state = hass.states.get(hub.meter.phases[1])
-    assert state is not None
-    hass.states.async_set(hub.meter.phases[1], "unavailable", state.attributes)
-    await hub.tick(12, step=12)
-    assert hub.state("sensor", "status") == "fail_safe"
-    cause = hass.states.get(hub.entity_id("sensor", "fail_safe_cause"))
-    assert cause is not None
-    assert cause.state == "meter_unavailable"
-    assert cause.attributes["source"] == hub.meter.phases[1]
-    assert _stopped(bat1)
-    assert _stopped(bat2)
-
-
 async def test_failsafe_retries_a_stop_that_failed(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:

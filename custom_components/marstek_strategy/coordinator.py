@@ -40,8 +40,10 @@ from .const import (
     CONF_GRID_SENSOR,
     CONF_INTERVAL,
     CONF_KEEPALIVE,
+    CONF_MAIN_FUSE_A,
     CONF_PHASE,
     CONF_PHASE_COUNT,
+    CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_PHASE_SENSORS,
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
@@ -51,10 +53,12 @@ from .const import (
     LOGGER,
     PHASES,
     SUBENTRY_BATTERY,
+    VOLTS_PER_PHASE,
     Role,
 )
 from .control import Commanded, Write, WriteKind
 from .engine import Mode, Plan, Setpoint
+from .phase_limits import PhaseLimits
 from .readings import (
     UNAVAILABLE_STATES,
     BatterySettings,
@@ -244,6 +248,11 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.refresh_meter = bool(options[CONF_REFRESH_METER])
         self.keepalive_s = float(options[CONF_KEEPALIVE])  # 0: off
         self.dry_run = bool(options[CONF_DRY_RUN])
+        self.phase_limits = PhaseLimits.from_fuse(
+            float(options[CONF_MAIN_FUSE_A]),
+            float(options[CONF_PHASE_FEED_IN_LIMIT_W]),
+            VOLTS_PER_PHASE,
+        )
         self.grid_sensor: str = entry.data[CONF_GRID_SENSOR]
         self.phase_sensors: dict[str, str] = {}
         if int(entry.data.get(CONF_PHASE_COUNT, 1)) == 3:
@@ -268,6 +277,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._problems: dict[str, Problem | None] = {}
         self._failing_targets: set[str] = set()
         self._refresh_failed = False
+        self._phase_problems: dict[str, Cause] = {}  # phase sensors that are not usable
         self._refreshing = False
         self._resync = False
         self._own_contexts: deque[str] = deque(maxlen=100)
@@ -391,17 +401,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if self.refresh_meter:
             await self._async_refresh_meter()
         grid_w, cause, cause_entity = self._read_meter(self.grid_sensor)
-        phase_w: dict[str, float] = {}
-        for phase, entity_id in self.phase_sensors.items():
-            if cause is not None:
-                break
-            value, cause, cause_entity = self._read_meter(entity_id)
-            phase_w[phase] = value
         if cause is not None:
             return await self._async_enter_fail_safe(cause, cause_entity)
         if self._fail_safe is not None:
             LOGGER.info("Meter is back; the strategy resumes")
             self._fail_safe = None
+        phase_w = self._read_phases()
 
         readings: list[engine.BatteryReading] = []
         problems: list[Problem | None] = []
@@ -425,7 +430,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             engine_grid_w,
             readings,
             previous,
-            engine.StrategySettings(strategy=self.settings.strategy),
+            engine.StrategySettings(
+                strategy=self.settings.strategy, phase_limits=self.phase_limits
+            ),
         )
         decision = control.decide(
             plan,
@@ -574,6 +581,29 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         for entity_id in self.meter_entities:
             if entity_id not in self._meter_reported and (state := self.hass.states.get(entity_id)):
                 self._meter_reported[entity_id] = state.last_reported
+
+    def _read_phases(self) -> dict[str, float]:
+        """Return each phase's power; NaN where its sensor is not usable.
+
+        The engine's phase limits let no battery on a phase of unknown power raise its power.
+        """
+        phase_w: dict[str, float] = {}
+        for phase, entity_id in self.phase_sensors.items():
+            value, cause, _entity = self._read_meter(entity_id)
+            phase_w[phase] = value if cause is None else math.nan
+            if cause != self._phase_problems.get(phase):
+                if cause is None:
+                    LOGGER.info("Phase sensor %s is usable again", entity_id)
+                    del self._phase_problems[phase]
+                else:
+                    LOGGER.warning(
+                        "Phase sensor %s is not usable (%s): no battery on %s raises its power",
+                        entity_id,
+                        cause,
+                        phase,
+                    )
+                    self._phase_problems[phase] = cause
+        return phase_w
 
     def _read_meter(self, entity_id: str) -> tuple[float, Cause | None, str | None]:
         """Return a meter's power in W, or why it cannot be used."""

@@ -38,6 +38,8 @@ from functools import lru_cache
 from itertools import pairwise, product
 import math
 
+from .phase_limits import PhaseLimits, within_limits
+
 
 class Mode(StrEnum):
     """A battery's forced mode; the values are the LilyGo select's options."""
@@ -70,6 +72,7 @@ class Reason(StrEnum):
     HELD_BACK = "held_back"  # held back while another battery catches up
     MERGED_SMALL = "merged_small"  # a small setpoint merged with a larger one
     TAPER = "taper"  # charging power limited near full
+    LIMITED_BY_PHASE = "limited_by_phase"  # its phase's fuse or feed-in limit (phase_limits)
 
 
 #: Rows of (AC W, charge efficiency, discharge efficiency), sorted by AC power.
@@ -156,6 +159,7 @@ class StrategySettings:
     efficiency_table: EfficiencyTable = field(default=DEFAULT_EFFICIENCY_TABLE)
     hysteresis_w: float = 5.0  # efficiency: W of modelled loss a change of set must save
     join_w: int = 250  # efficiency: most W a battery joining running ones starts with
+    phase_limits: PhaseLimits | None = None  # per-phase fuse and feed-in limits; None: none
 
 
 # --------------------------------------------------------------------------------------
@@ -850,7 +854,13 @@ STRATEGIES: dict[Strategy, Callable[[Cycle], Allocation]] = {
 
 #: Reasons a stopped battery keeps; any other becomes ``idle``.
 _STOP_REASONS = frozenset(
-    {Reason.NEAR_CUTOFF, Reason.HELD_BACK, Reason.MERGED_SMALL, Reason.DEAD_BAND}
+    {
+        Reason.NEAR_CUTOFF,
+        Reason.HELD_BACK,
+        Reason.MERGED_SMALL,
+        Reason.DEAD_BAND,
+        Reason.LIMITED_BY_PHASE,
+    }
 )
 
 
@@ -899,5 +909,7 @@ def allocate(
     if sum(cycle.kept) == 0 and cycle.total_w < settings.dead_band_w:
         reasons = [r if r is not None else Reason.DEAD_BAND for r in cycle.excluded]
         return _plan(cycle, [0] * len(batteries), reasons)
-    powers, reasons = STRATEGIES[settings.strategy](cycle)
+    previous_powers = _previous_powers(batteries, previous, settings)
+    strategy = STRATEGIES[settings.strategy]
+    powers, reasons = within_limits(cycle, strategy, previous_powers, Reason.LIMITED_BY_PHASE)
     return _plan(cycle, powers, reasons)
