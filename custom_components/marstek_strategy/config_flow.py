@@ -288,7 +288,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class MarstekStrategyOptionsFlow(OptionsFlow):
-    """The hub's timing and dry-run options; the update listener reloads the entry."""
+    """The hub's timing, dry-run and phase-limit options; the update listener reloads the entry."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Edit the options."""

@@ -25,6 +25,9 @@ One cycle (``allocate``):
      loss (``loss_w``, ``optimal_split``: the measured table, interpolated), keeping the
      seed's release and behind rules, with hysteresis on the running set.
 
+6. With ``phase_limits`` in the settings, no phase may exceed its fuse or feed-in limit: the
+   strategy plans again with lower caps where a phase would (``phase_limits.within_limits``).
+
 Setpoints are whole watts; the result only depends on the arguments.
 """
 
