@@ -79,7 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
+    parser.add_argument(
+        "--phases", action="store_true", help="the phase-limit scenarios (bench/phases.py)"
+    )
     args = parser.parse_args(argv)
+    if args.phases:
+        from bench import phases
+
+        return phases.main(tuple(args.controller or ()), args.json, args.jobs, args.scenario)
 
     wanted = tuple(args.controller or ALL)
     unknown = [c for c in wanted if c not in ALL]

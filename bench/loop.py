@@ -8,6 +8,7 @@ would (last second, or the last 5 s poll).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,8 +152,12 @@ def run(
     *,
     record: bool = False,
     record_every_s: int = RECORD_EVERY_S,
+    observe: Callable[[int, list[float]], None] | None = None,
 ) -> Result:
-    """Run scenario with controller; return its figures (and a trace when record)."""
+    """Run scenario with controller; return its figures (and a trace when record).
+
+    observe, when given, sees every second's grid power per phase (bench/phases.py).
+    """
     if house is None:
         house = build_house(resolve(scenario))
     sim = Sim(scenario, house)
@@ -201,6 +206,8 @@ def run(
             phase_w[phase_of[i]] -= (out - prev_out[i]) * 3600.0
             prev_out[i] = out
         sim.meter.record(phase_w)
+        if observe is not None:
+            observe(k, phase_w)
         total = phase_w[0] + phase_w[1] + phase_w[2]
         if total > 0:
             imp += total

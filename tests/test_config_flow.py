@@ -32,8 +32,10 @@ from custom_components.marstek_strategy.const import (
     CONF_GRID_SENSOR,
     CONF_INTERVAL,
     CONF_KEEPALIVE,
+    CONF_MAIN_FUSE_A,
     CONF_PHASE,
     CONF_PHASE_COUNT,
+    CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
@@ -179,6 +181,8 @@ async def test_user_single_phase(
         CONF_KEEPALIVE: 30.0,
         CONF_DRY_RUN: False,
         CONF_STOP_BEHAVIOR: "hold_stopped",
+        CONF_MAIN_FUSE_A: 25.0,
+        CONF_PHASE_FEED_IN_LIMIT_W: 0.0,
     }
     assert len(mock_setup_entry.mock_calls) == 1
 

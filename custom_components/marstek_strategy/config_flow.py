@@ -21,6 +21,7 @@ from homeassistant.const import (
     ATTR_DEVICE_CLASS,
     ATTR_UNIT_OF_MEASUREMENT,
     PERCENTAGE,
+    UnitOfElectricCurrent,
     UnitOfPower,
     UnitOfTime,
 )
@@ -48,8 +49,10 @@ from .const import (
     CONF_GRID_SENSOR,
     CONF_INTERVAL,
     CONF_KEEPALIVE,
+    CONF_MAIN_FUSE_A,
     CONF_PHASE,
     CONF_PHASE_COUNT,
+    CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_PHASE_SENSORS,
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
@@ -534,7 +537,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class MarstekStrategyOptionsFlow(OptionsFlow):
-    """The hub's timing and dry-run options; the update listener reloads the entry."""
+    """The hub's timing, dry-run and phase-limit options; the update listener reloads the entry."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Edit the options."""
@@ -557,12 +560,37 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
                 mode=SelectSelectorMode.LIST,
             )
         )
+        fields.update(_phase_limit_fields())
         suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
             errors=errors,
         )
+
+
+def _phase_limit_fields() -> dict[vol.Marker, Any]:
+    """Return the per-phase limit options: the main fuse (A) and the feed-in limit (W)."""
+    return {
+        vol.Optional(CONF_MAIN_FUSE_A): NumberSelector(
+            NumberSelectorConfig(
+                min=6.0,
+                max=100.0,
+                step=1.0,
+                unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+        vol.Optional(CONF_PHASE_FEED_IN_LIMIT_W): NumberSelector(
+            NumberSelectorConfig(
+                min=0.0,
+                max=25000.0,
+                step=10.0,
+                unit_of_measurement=UnitOfPower.WATT,
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+    }
 
 
 def _seconds_selector(key: str) -> NumberSelector:

@@ -55,6 +55,8 @@ DEFAULT_OPTIONS: Final[dict[str, float | bool | str]] = {
     CONF_KEEPALIVE: DEFAULT_KEEPALIVE,
     CONF_DRY_RUN: DEFAULT_DRY_RUN,
     CONF_STOP_BEHAVIOR: DEFAULT_STOP_BEHAVIOR.value,
+    CONF_MAIN_FUSE_A: DEFAULT_MAIN_FUSE_A,
+    CONF_PHASE_FEED_IN_LIMIT_W: DEFAULT_PHASE_FEED_IN_LIMIT_W,
 }
 # A new hub starts in dry run: nothing is written until the user turns dry run off.
 NEW_HUB_OPTIONS: Final[dict[str, float | bool | str]] = {**DEFAULT_OPTIONS, CONF_DRY_RUN: True}

@@ -26,7 +26,9 @@ from .const import (
     CONF_GRID_SENSOR,
     CONF_INTERVAL,
     CONF_KEEPALIVE,
+    CONF_MAIN_FUSE_A,
     CONF_PHASE_COUNT,
+    CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_PHASE_SENSORS,
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
@@ -36,6 +38,7 @@ from .const import (
     DOMAIN,
     LOGGER,
     PHASES,
+    VOLTS_PER_PHASE,
     Role,
     StopBehavior,
 )
@@ -51,6 +54,7 @@ from .cycle import (
 )
 from .engine import Plan
 from .lifecycle import Action, Phase
+from .phase_limits import PhaseLimits
 from .reader import MeterReading, Reader
 from .readings import BatterySettings, Cause, Problem, Settings
 from .repairs import Repairs, async_delete_issues
@@ -113,6 +117,11 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.settle_s = float(options[CONF_SETTLE_DELAY])
         self.keepalive_s = float(options[CONF_KEEPALIVE])  # 0: off
         self.dry_run = bool(options[CONF_DRY_RUN])
+        self.phase_limits = PhaseLimits.from_fuse(
+            float(options[CONF_MAIN_FUSE_A]),
+            float(options[CONF_PHASE_FEED_IN_LIMIT_W]),
+            VOLTS_PER_PHASE,
+        )
         self.stop_behavior = StopBehavior(
             options.get(CONF_STOP_BEHAVIOR, StopBehavior.HOLD_STOPPED)
         )
@@ -318,7 +327,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if dry_run or previous is None or resynced or self._resync:
             previous = control.plan_from_commanded(commanded, self.has_rs485)
         self._resync = False
-        strategy = engine.StrategySettings(strategy=self.settings.strategy)
+        strategy = engine.StrategySettings(
+            strategy=self.settings.strategy, phase_limits=self.phase_limits
+        )
         plan = engine.allocate(engine_grid_w, readings, previous, strategy)
         now = dt_util.utcnow()
         decision = control.decide(

@@ -25,6 +25,9 @@ One cycle (``allocate``):
      loss (``loss_w``, ``optimal_split``: the measured table, interpolated), keeping the
      seed's release and behind rules, with hysteresis on the running set.
 
+6. With ``phase_limits`` in the settings, no phase may exceed its fuse or feed-in limit: the
+   strategy plans again with lower caps where a phase would (``phase_limits.within_limits``).
+
 Setpoints are whole watts; the result only depends on the arguments.
 """
 
@@ -37,6 +40,8 @@ from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise, product
 import math
+
+from .phase_limits import PhaseLimits, within_limits
 
 
 class Mode(StrEnum):
@@ -75,6 +80,7 @@ class Reason(StrEnum):
     CAPPED_BY_MAX = "capped_by_max"  # at its maximum for the mode
     EFFICIENCY_SPLIT = "efficiency_split"  # its share of the least-loss split
     EQUAL_SHARE = "equal_share"  # its share of the even split
+    LIMITED_BY_PHASE = "limited_by_phase"  # its phase's fuse or feed-in limit (phase_limits)
 
 
 #: Rows of (AC W, charge efficiency, discharge efficiency), sorted by AC power.
@@ -161,6 +167,7 @@ class StrategySettings:
     efficiency_table: EfficiencyTable = field(default=DEFAULT_EFFICIENCY_TABLE)
     hysteresis_w: float = 5.0  # efficiency: W of modelled loss a change of set must save
     join_w: int = 250  # efficiency: most W a battery joining running ones starts with
+    phase_limits: PhaseLimits | None = None  # per-phase fuse and feed-in limits; None: none
 
 
 # --------------------------------------------------------------------------------------
@@ -855,7 +862,13 @@ STRATEGIES: dict[Strategy, Callable[[Cycle], Allocation]] = {
 
 #: Reasons a stopped battery keeps; any other becomes ``idle``.
 _STOP_REASONS = frozenset(
-    {Reason.NEAR_CUTOFF, Reason.HELD_BACK, Reason.MERGED_SMALL, Reason.DEAD_BAND}
+    {
+        Reason.NEAR_CUTOFF,
+        Reason.HELD_BACK,
+        Reason.MERGED_SMALL,
+        Reason.DEAD_BAND,
+        Reason.LIMITED_BY_PHASE,
+    }
 )
 
 
@@ -921,5 +934,7 @@ def allocate(
     if sum(cycle.kept) == 0 and cycle.total_w < settings.dead_band_w:
         reasons = [r if r is not None else Reason.DEAD_BAND for r in cycle.excluded]
         return _plan(cycle, [0] * len(batteries), reasons)
-    powers, reasons = STRATEGIES[settings.strategy](cycle)
+    previous_powers = _previous_powers(batteries, previous, settings)
+    strategy = STRATEGIES[settings.strategy]
+    powers, reasons = within_limits(cycle, strategy, previous_powers, Reason.LIMITED_BY_PHASE)
     return _plan(cycle, powers, reasons)

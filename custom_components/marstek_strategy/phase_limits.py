@@ -1,0 +1,193 @@
+"""Pure per-phase limits: keep every phase's grid power within its fuse and feed-in limit.
+
+Nothing here imports Home Assistant (nor, at run time, the engine that calls it).
+
+The model is the engine's own: a battery commanded ``p`` W while discharging lowers its phase's
+grid power by ``p * discharge_release_factor``, while charging raises it by
+``p * charge_release_factor``. So for the phase of a group of batteries:
+
+* without the batteries, the phase would carry ``base = measured + what they deliver now``
+  (the plan in force, as the engine clamps it);
+* after the plan it carries ``base - effect(new plan)``, which must stay within
+  ``-export_w .. import_w``.
+
+With one mode per cycle that is one budget per phase: the most commanded W the phase's
+batteries may run this cycle (``phase_budget``). ``within_limits`` runs the strategy, and when a
+phase's batteries would exceed its budget it caps them (the largest setpoints keep theirs
+first) and runs the strategy again with those caps, so the demand the phase cannot take moves
+to batteries on other phases, or is not met: the net-zero goal yields to the limit.
+
+A phase whose power is not a number (its sensor is stale or unavailable) lets none of its
+batteries raise their power: each may keep at most what it runs now in this mode.
+
+A phase already beyond its limit without the batteries (a house load alone above the fuse)
+cannot be brought back by batteries running the other way; the plan then never makes it worse
+than stopping them (its budget is 0 in that direction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import Allocation, Cycle, Mode, Reason
+
+#: Power factor assumed to turn a fuse's current into active power (the meter measures W).
+POWER_FACTOR = 0.9
+#: W a plan keeps clear of each limit, for small load changes and the batteries' own error.
+MARGIN_W = 200.0
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseLimits:
+    """The most grid power (W) any one phase may import and export."""
+
+    import_w: float
+    export_w: float
+    margin_w: float = 0.0  # the plan keeps this far inside both limits
+
+    @classmethod
+    def from_fuse(
+        cls,
+        fuse_a: float,
+        feed_in_w: float = 0.0,
+        volts: float = 230.0,
+        margin_w: float = MARGIN_W,
+    ) -> PhaseLimits:
+        """Return the limits of a main fuse (A per phase) and a feed-in limit (W, 0 = none).
+
+        The fuse limits both directions to ``fuse_a * volts * POWER_FACTOR`` W (at a power
+        factor of 0.9 that many W draw the fuse's rated current); a feed-in limit lowers
+        the export side.
+        """
+        fuse_w = fuse_a * volts * POWER_FACTOR
+        export_w = min(fuse_w, feed_in_w) if feed_in_w > 0 else fuse_w
+        return cls(import_w=fuse_w, export_w=export_w, margin_w=margin_w)
+
+
+def effect_w(mode: Mode, power_w: float, discharge_factor: float, charge_factor: float) -> float:
+    """Return how much a battery lowers its phase's grid power (W; negative while charging)."""
+    if mode == "discharge":
+        return power_w * discharge_factor
+    if mode == "charge":
+        return -power_w * charge_factor
+    return 0.0
+
+
+def phase_budget(
+    mode: Mode, base_w: float, limits: PhaseLimits, discharge_factor: float, charge_factor: float
+) -> int:
+    """Return the most commanded W a phase's batteries may run in mode (whole W, >= 0).
+
+    base_w is the phase's grid power without its batteries (positive = import).
+    """
+    if mode == "discharge":
+        most = (base_w + limits.export_w - limits.margin_w) / discharge_factor
+    elif mode == "charge":
+        most = (limits.import_w - limits.margin_w - base_w) / charge_factor
+    else:
+        return 0
+    return max(0, math.floor(most))
+
+
+def _phase_key(cycle: Cycle, index: int) -> str:
+    """Return the name of battery index's phase; batteries without one share the grid's."""
+    return cycle.batteries[index].phase or ""
+
+
+def budgets(
+    cycle: Cycle, previous: Sequence[tuple[Mode, int]], limits: PhaseLimits
+) -> dict[str, int | None]:
+    """Return each phase's budget in the cycle's mode; None where its power is unknown."""
+    settings = cycle.settings
+    factors = (settings.discharge_release_factor, settings.charge_release_factor)
+    measured: dict[str, float] = {}
+    delivered: dict[str, float] = {}
+    for index, battery in enumerate(cycle.batteries):
+        key = _phase_key(cycle, index)
+        measured[key] = battery.phase_w
+        mode, power = previous[index]
+        delivered[key] = delivered.get(key, 0.0) + effect_w(mode, power, *factors)
+    return {
+        key: phase_budget(cycle.mode, watts + delivered[key], limits, *factors)
+        if math.isfinite(watts)
+        else None
+        for key, watts in measured.items()
+    }
+
+
+def _cap_phase(members: Sequence[int], powers: Sequence[int], caps: list[int], budget: int) -> None:
+    """Cap members so they run at most budget together.
+
+    The budget goes to the largest setpoints first, each up to its cap: few batteries run
+    the phase's share (a small setpoint loses most), and the strategy splits it again.
+    """
+    left = budget
+    for index in sorted(members, key=lambda i: (-powers[i], i)):
+        caps[index] = min(caps[index], left)
+        left -= caps[index]
+
+
+def _with_caps(cycle: Cycle, caps: Sequence[int], reason: Reason) -> Cycle:
+    """Return cycle with lower caps; a battery capped to 0 may not run (for reason)."""
+    excluded = tuple(
+        reason if old is None and cap <= 0 < was else old
+        for old, cap, was in zip(cycle.excluded, caps, cycle.caps, strict=True)
+    )
+    kept = tuple(min(k, cap) for k, cap in zip(cycle.kept, caps, strict=True))
+    return replace(cycle, caps=tuple(caps), excluded=excluded, kept=kept)
+
+
+def within_limits(
+    cycle: Cycle,
+    strategy: Callable[[Cycle], Allocation],
+    previous: Sequence[tuple[Mode, int]],
+    reason: Reason,
+) -> Allocation:
+    """Run strategy on cycle so that no phase exceeds its limits; reason marks who was capped.
+
+    previous is the plan in force per battery (mode, W), clamped as the engine clamps it.
+    Without limits in the settings this is the strategy alone. Each round caps at least one
+    more phase, so the strategy runs at most once per phase plus once.
+    """
+    limits = cycle.settings.phase_limits
+    if limits is None:
+        return strategy(cycle)
+    budget = budgets(cycle, previous, limits)
+    phases: dict[str, list[int]] = {}
+    for index in range(len(cycle.batteries)):
+        phases.setdefault(_phase_key(cycle, index), []).append(index)
+    caps = list(cycle.caps)
+    limited: set[int] = set()
+    for key, members in phases.items():
+        if budget[key] is None:  # unknown phase power: nobody there raises its power
+            for index in members:
+                if cycle.kept[index] < caps[index]:
+                    caps[index] = cycle.kept[index]
+                    limited.add(index)
+    current = _with_caps(cycle, caps, reason) if limited else cycle
+    powers, reasons = strategy(current)
+    for _ in range(len(phases)):
+        over = [
+            key
+            for key, members in phases.items()
+            if (most := budget[key]) is not None and sum(powers[i] for i in members) > most
+        ]
+        if not over:
+            break
+        for key in over:
+            members = phases[key]
+            before = [caps[i] for i in members]
+            _cap_phase(members, powers, caps, budget[key] or 0)
+            limited.update(i for i, was in zip(members, before, strict=True) if caps[i] < was)
+        current = _with_caps(cycle, caps, reason)
+        powers, reasons = strategy(current)
+    powers = [min(power, cap) for power, cap in zip(powers, caps, strict=True)]
+    reasons = list(reasons)
+    for index in limited:
+        if powers[index] >= caps[index]:
+            reasons[index] = reason
+    return powers, reasons
