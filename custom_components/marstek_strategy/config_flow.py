@@ -404,6 +404,11 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             errors = self._validate_entities(user_input, None)
+            if any(
+                sub.unique_id == self._device_id for sub in self._get_entry().subentries.values()
+            ):
+                # Another flow added this device meanwhile (a form left open in a second tab).
+                return self.async_abort(reason="already_configured")
             if not errors:
                 return self.async_create_entry(
                     title=self._device_name,
