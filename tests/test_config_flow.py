@@ -24,7 +24,6 @@ from homeassistant.helpers import (
 )
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-import voluptuous_serialize
 
 from custom_components.marstek_strategy.const import (
     CONF_DEVICE_ID,
@@ -41,6 +40,7 @@ from custom_components.marstek_strategy.const import (
     SUBENTRY_BATTERY,
     Role,
 )
+from tests.compat import serialize_schema
 from tests.conftest import DEFAULT_OPTIONS, FakeBattery, LilyGoFleet, P1Meter, make_hub_entry
 
 L1, L2, L3 = "phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor"
@@ -64,9 +64,7 @@ def _check_translated(result: FlowResult[Any, Any]) -> None:
         assert result["reason"] in section["abort"], result["reason"]
     if result["type"] is FlowResultType.FORM:
         # The frontend gets the form as JSON: the schema must serialize.
-        assert voluptuous_serialize.convert(
-            result["data_schema"], custom_serializer=cv.custom_serializer
-        )
+        assert serialize_schema(result["data_schema"])
         step = section["step"][result["step_id"]]
         for key in result["data_schema"].schema:
             assert str(key) in step["data"], (result["step_id"], str(key))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -23,10 +22,10 @@ from homeassistant.const import (
     UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback, split_entity_id
+from homeassistant.data_entry_flow import FlowHandler
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.selector import (
     BooleanSelector,
-    EntityFilterSelectorConfig,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -62,6 +61,9 @@ from .const import (
 from .lilygo import ROLE_DOMAINS, device_name, find_battery_devices, find_battery_entities
 from .readings import parse_number
 
+if TYPE_CHECKING:
+    from .coordinator import MarstekConfigEntry
+
 TITLE: Final = "Marstek batteries"
 POWER_UNITS: Final = (UnitOfPower.WATT, UnitOfPower.KILO_WATT)
 
@@ -86,18 +88,26 @@ POWER_NUMBER_ROLES: Final = (
 CUTOFF_ROLES: Final = (Role.CHARGE_CUTOFF, Role.DISCHARGE_CUTOFF)
 
 
+def _form_schema(
+    flow: FlowHandler[Any, Any, Any], schema: vol.Schema, suggested: Mapping[str, Any]
+) -> Any:
+    """Return the schema with suggested values, for ``async_show_form``.
+
+    One object on both versions at run time (2026.x aliases voluptuous to probatio), but typed
+    as voluptuous' Schema on 2025.x and as probatio's on 2026.x: hence Any at this one place.
+    """
+    untyped: Any = schema
+    return flow.add_suggested_values_to_schema(untyped, suggested)
+
+
 def _power_sensor_selector() -> EntitySelector:
     return EntitySelector(
-        EntitySelectorConfig(
-            filter=[EntityFilterSelectorConfig(domain="sensor", device_class="power")]
-        )
+        EntitySelectorConfig(filter=[{"domain": "sensor", "device_class": "power"}])
     )
 
 
 def _role_selector(role: Role) -> EntitySelector:
-    return EntitySelector(
-        EntitySelectorConfig(filter=[EntityFilterSelectorConfig(domain=ROLE_DOMAINS[role])])
-    )
+    return EntitySelector(EntitySelectorConfig(filter=[{"domain": ROLE_DOMAINS[role]}]))
 
 
 def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
@@ -170,14 +180,14 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+    def async_get_options_flow(config_entry: MarstekConfigEntry) -> OptionsFlow:
         """Return the options flow of the hub."""
         return MarstekStrategyOptionsFlow()
 
     @classmethod
     @callback
     def async_get_supported_subentry_types(
-        cls, config_entry: ConfigEntry
+        cls, config_entry: MarstekConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Batteries are subentries of the hub."""
         return {SUBENTRY_BATTERY: BatterySubentryFlow}
@@ -243,7 +253,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=_form_schema(self, schema, suggested),
             errors=errors,
         )
 
@@ -271,7 +281,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=_form_schema(self, schema, suggested),
             errors=errors,
         )
 
@@ -304,7 +314,7 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
         suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
+            data_schema=_form_schema(self, vol.Schema(fields), suggested),
             errors=errors,
         )
 
@@ -393,7 +403,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         suggested = user_input or {CONF_DEVICE_ID: devices[0].device_id, CONF_PHASE: PHASES[0]}
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=_form_schema(self, schema, suggested),
             errors=errors,
         )
 
@@ -423,7 +433,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         missing = [role for role in REQUIRED_ROLES if role not in self._matched]
         return self.async_show_form(
             step_id="entities",
-            data_schema=self.add_suggested_values_to_schema(_entities_schema(), suggested),
+            data_schema=_form_schema(self, _entities_schema(), suggested),
             errors=errors,
             description_placeholders={
                 "device": self._device_name,
@@ -466,7 +476,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             current[CONF_PHASE] = phases[0]
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            data_schema=_form_schema(self, schema, user_input or current),
             errors=errors,
             description_placeholders={"device": subentry.title},
         )

@@ -468,7 +468,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         """Stop every battery: all at once on entry, then only what still differs."""
         now = dt_util.utcnow()
         if self._fail_safe is None:
-            LOGGER.warning(
+            LOGGER.info(
                 "Fail-safe (%s%s): stopping every battery",
                 cause,
                 f", {entity_id}" if entity_id else "",
@@ -666,7 +666,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             return
         self._problems[battery.subentry_id] = problem
         if problem is not None:
-            LOGGER.warning("Battery %s takes no part: %s", battery.title, problem)
+            LOGGER.info("Battery %s takes no part: %s", battery.title, problem)
         else:
             LOGGER.info("Battery %s takes part again", battery.title)
 
@@ -783,7 +783,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             LOGGER.debug("Write to %s failed again: %s", entity_id, detail)
             return
         self._failing_targets.add(entity_id)
-        LOGGER.warning("Write to %s failed (%s); retrying next cycle", entity_id, detail)
+        LOGGER.info("Write to %s failed (%s); retrying next cycle", entity_id, detail)
 
     # ------------------------------------------------------------------ repairs
 
