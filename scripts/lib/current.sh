@@ -52,9 +52,8 @@ current_venv() {
 # Run a command in the sid chroot with the repository bind-mounted at its own path, in a
 # private mount namespace (proc, sys, dev, dev/pts, a tmpfs on dev/shm, resolv.conf): the mounts
 # end with the command. Environment: a clean one plus the few variables the tools need.
-in_chroot() {
-  local cwd="$PWD"
-  unshare --mount --propagation private -- bash -euc '
+# shellcheck disable=SC2016
+IN_CHROOT_SCRIPT='
     root="$1"; repo="$2"; cwd="$3"; shift 3
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
@@ -71,7 +70,16 @@ in_chroot() {
       PIP_CERT=/etc/ssl/certs/ca-certificates.crt SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
       REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
       ${MARSTEK_DEV_PORT:+MARSTEK_DEV_PORT=$MARSTEK_DEV_PORT} \
+      ${MARSTEK_DEV_CONFIG:+MARSTEK_DEV_CONFIG=$MARSTEK_DEV_CONFIG} \
       ${PYTHONPATH:+PYTHONPATH=$PYTHONPATH} \
       /bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
-  ' in-chroot "$SID_ROOT" "$REPO" "$cwd" "$@"
+  '
+# With CHROOT_EXEC=1 the shell is replaced (signals reach the command directly).
+in_chroot() {
+  local cmd=(unshare --mount --propagation private -- bash -euc "$IN_CHROOT_SCRIPT" in-chroot
+    "$SID_ROOT" "$REPO" "$PWD" "$@")
+  if [ "${CHROOT_EXEC:-}" = 1 ]; then
+    exec "${cmd[@]}"
+  fi
+  "${cmd[@]}"
 }
