@@ -116,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.jobs > 1 and len(jobs) > 1:
         # Longest first: the six-battery and full-day scenarios.
+        # The workers get _job by its importable name: under `python -m bench` this module is
+        # __main__, which Python 3.14's default start method (forkserver) does not re-create.
+        from bench.__main__ import _job as job
+
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            outputs = list(pool.map(_job, jobs))
+            outputs = list(pool.map(job, jobs))
     else:
         outputs = [_job(job) for job in jobs]
     elapsed = time.perf_counter() - started

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from haclient import HAClient
 
 REPO = Path(__file__).resolve().parent.parent
-HASS = REPO / ".venv" / "bin" / "hass"
+HASS = Path(sys.executable).parent / "hass"  # the Home Assistant of the venv running this
 BROWSER = REPO / "dev" / "browser"  # --browser: the walkthrough (node, playwright-core)
 IMAGES = REPO / "docs" / "images"
 SCREENSHOTS = (
@@ -322,6 +322,8 @@ class Run:
         up = client.wait_until_up(timeout=180, proc=self.proc)
         _log(f"Home Assistant answers after {up:.1f} s")
         client.onboard()
+        if client.promote_http_config():
+            _log("http: configuration confirmed (Home Assistant 2026.x runs it as a trial)")
         client.call("marstek_sim", "set_house", **BASE_LOAD, pv_l1=0, pv_l2=0, pv_l3=0)
         if self.browser:
             return self.run_browser()
@@ -417,6 +419,18 @@ class Run:
         return result.stdout.strip().splitlines()[-1]
 
 
+#: What Home Assistant's frame and deprecation helpers write about code that uses something
+#: deprecated ("Detected that custom integration 'x' ...", "... which is deprecated ...").
+DEPRECATION = re.compile(r"deprecat|will stop working|Detected that custom integration", re.I)
+#: The integration's names as a log line gives them (logger, domain, path).
+OURS = re.compile(r"marstek_strategy|custom_components[./]marstek")
+
+
+def deprecation_lines(records: list[str]) -> list[str]:
+    """Return the log records about a deprecation that name the integration."""
+    return [r for r in records if DEPRECATION.search(r) and OURS.search(r)]
+
+
 def check_log(log: Path) -> None:
     """Fail when the integration or the simulator logged an error, or left a battery running."""
     if not log.exists():
@@ -433,6 +447,9 @@ def check_log(log: Path) -> None:
     errors = [r for r in records if " ERROR (" in r.split("\n", 1)[0] and "marstek" in r]
     if errors:
         raise E2EError("the integration logged errors:\n" + "\n".join(errors))
+    deprecations = deprecation_lines(records)
+    if deprecations:
+        raise E2EError("Home Assistant reports deprecated use:\n" + "\n".join(deprecations))
     for record in records:
         first = record.split("\n", 1)[0]
         if " WARNING (" in first and "[custom_components.marstek_strategy" in first:
@@ -464,7 +481,11 @@ def main() -> int:
     config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
     shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
     pythonpath = subprocess.run(  # noqa: S603 - our own script
-        [str(REPO / "dev" / "prepare"), str(config)], check=True, stdout=subprocess.PIPE, text=True
+        [str(REPO / "dev" / "prepare"), str(config)],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MARSTEK_PYTHON": sys.executable},
     ).stdout.strip()
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": pythonpath, "MARSTEK_DEV_PORT": str(port)}

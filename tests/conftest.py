@@ -490,10 +490,16 @@ class LilyGoFleet:
             ]
         self.batteries[name] = battery
         await self._integration.async_add([*battery.entities.values(), *battery.extras])
-        device = dr.async_get(self.hass).async_get_device(
-            connections={(dr.CONNECTION_NETWORK_MAC, battery.mac)}
+        # The board's device by its MAC, among the esphome entry's devices (portable: the
+        # registry's async_get_device raises in tests from 2026.x).
+        connection = (dr.CONNECTION_NETWORK_MAC, battery.mac)
+        (device,) = (
+            device
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(self.hass), self.entry.entry_id
+            )
+            if connection in device.connections
         )
-        assert device is not None
         battery.device_id = device.id
         return battery
 

@@ -24,7 +24,6 @@ from homeassistant.helpers import (
 )
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-import voluptuous_serialize
 
 from custom_components.marstek_strategy.const import (
     CONF_DEVICE_ID,
@@ -44,6 +43,7 @@ from custom_components.marstek_strategy.const import (
     SUBENTRY_BATTERY,
     Role,
 )
+from tests.compat import serialize_schema
 from tests.conftest import DEFAULT_OPTIONS, FakeBattery, LilyGoFleet, P1Meter, make_hub_entry
 
 L1, L2, L3 = "phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor"
@@ -67,9 +67,7 @@ def _check_translated(result: FlowResult[Any, Any]) -> None:
         assert result["reason"] in section["abort"], result["reason"]
     if result["type"] is FlowResultType.FORM:
         # The frontend gets the form as JSON: the schema must serialize.
-        assert voluptuous_serialize.convert(
-            result["data_schema"], custom_serializer=cv.custom_serializer
-        )
+        assert serialize_schema(result["data_schema"])
         step = section["step"][result["step_id"]]
         for key in result["data_schema"].schema:
             assert str(key) in step["data"], (result["step_id"], str(key))
@@ -980,3 +978,35 @@ async def test_flow_with_runtime_reloads_on_changes(
     assert entry.runtime_data is not runtime_data, "reconfiguring reloads the hub"
     assert entry.options[CONF_DRY_RUN] is False
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_add_battery_twice_at_once_aborts_already_configured(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
+) -> None:
+    """Two add-battery flows for one device: the second to finish aborts (translated).
+
+    The second maps another board's entities (not in use), so only the device's unique id
+    collides and Home Assistant aborts with ``already_configured``.
+    """
+    battery = await lilygo_fleet.add_battery("lilygo-bat1")
+    other = await lilygo_fleet.add_battery("lilygo-bat2")
+    entry = await _hub(hass, p1_meter)
+    flows = [await _start_battery(hass, entry) for _ in range(2)]
+    results = []
+    for flow in flows:
+        result = await hass.config_entries.subentries.async_configure(
+            flow["flow_id"], {CONF_DEVICE_ID: battery.device_id, CONF_PHASE: "L1"}
+        )
+        assert result["step_id"] == "entities"
+        results.append(result)
+    first = await hass.config_entries.subentries.async_configure(
+        results[0]["flow_id"], _role_input(battery)
+    )
+    assert first["type"] is FlowResultType.CREATE_ENTRY
+    second = await hass.config_entries.subentries.async_configure(
+        results[1]["flow_id"], _role_input(other)
+    )
+    assert second["type"] is FlowResultType.ABORT
+    assert second["reason"] == "already_configured"
+    _check_translated(second)
+    assert len(entry.subentries) == 1

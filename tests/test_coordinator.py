@@ -287,6 +287,9 @@ async def test_failed_write_is_retried_and_loop_goes_on(
     await hub.tick(12 * 3, grid=600)  # entering discharge: settle delay each time
     assert len(hub.cycles) == 4  # the loop goes on
     assert caplog.text.count("failed (HomeAssistantError") == 1  # logged once
+    assert [r.levelname for r in caplog.records if "failed (HomeAssistantError" in r.message] == [
+        "INFO"
+    ]
     bat1.fail_writes.clear()
     await hub.tick(12, grid=600)
     assert bat1.state(Role.FORCIBLE_MODE) == "discharge"

@@ -22,6 +22,11 @@ from custom_components.marstek_strategy.readings import (
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
 
+def _levels(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """The levels of the records that contain text."""
+    return [r.levelname for r in caplog.records if text in r.getMessage()]
+
+
 def _stopped(battery: FakeBattery) -> bool:
     return (
         battery.state(Role.FORCIBLE_MODE) == "stop"
@@ -74,6 +79,7 @@ async def test_meter_unavailable_stops_all_and_resumes(
     await hub.tick(6.5 * 3, step=6.5)
     assert {w.value for w in lilygo_fleet.writes} <= {"stop", 0}
     assert caplog.text.count("Fail-safe (meter_unavailable") == 1
+    assert _levels(caplog, "Fail-safe (meter_unavailable") == ["INFO"]  # log-when-unavailable
     # back: resumes by itself
     hub.meter.set_available(True)
     await hub.tick(6.5, grid=1500, step=6.5)
@@ -81,6 +87,7 @@ async def test_meter_unavailable_stops_all_and_resumes(
     assert hub.state("sensor", "fail_safe_cause") == "none"
     assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
     assert caplog.text.count("Meter is back") == 1
+    assert _levels(caplog, "Meter is back") == ["INFO"]
 
 
 async def test_meter_missing(hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any) -> None:
@@ -197,6 +204,7 @@ async def test_bad_battery_takes_no_part_others_carry_on(
     assert hub.state("sensor", "reason", bat2) == "unavailable"
     assert hub.coordinator.data.batteries[hub.subentry_id(bat2)].problem == problem
     assert caplog.text.count("lilygo-bat2 takes no part") == 1
+    assert _levels(caplog, "lilygo-bat2 takes no part") == ["INFO"]  # log-when-unavailable
 
 
 async def test_offline_battery_keeps_its_power_and_the_others_do_not_take_it_over(

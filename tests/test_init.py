@@ -48,9 +48,9 @@ async def test_setup_devices_and_entities(
         "Marstek strategy",
         "lilygo-bat1 strategy",
     ]
-    esphome_device = dev_reg.async_get(bat1.device_id)
-    assert esphome_device is not None
-    assert hub.entry.entry_id not in esphome_device.config_entries
+    # The ESPHome device is not one of the entry's devices (never added to it).
+    assert bat1.device_id not in {device.id for device in devices}
+    assert dev_reg.async_get(bat1.device_id) is not None
     ent_reg = er.async_get(hass)
     entities = er.async_entries_for_config_entry(ent_reg, hub.entry.entry_id)
     assert len(entities) == 23
@@ -110,7 +110,11 @@ async def test_removing_a_battery_stops_it(
         for e in er.async_entries_for_config_entry(ent_reg, hub.entry.entry_id)
         if e.config_subentry_id == subentry_id
     ]
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, subentry_id)}) is None
+    assert (DOMAIN, subentry_id) not in {
+        identifier
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), hub.entry.entry_id)
+        for identifier in device.identifiers
+    }
     lilygo_fleet.clear_writes()
     await hub.tick(30, grid=1500)
     assert not bat2.writes  # no longer driven

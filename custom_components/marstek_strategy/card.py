@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from homeassistant.components.http import StaticPathConfig
+# 2026.x re-exports StaticPathConfig from http.server (not in an __all__), 2025.x defines it here.
+from homeassistant.components.http import (  # type: ignore[attr-defined, unused-ignore]
+    StaticPathConfig,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.loader import async_get_integration
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryData,
@@ -26,10 +25,10 @@ from homeassistant.const import (
     UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback, split_entity_id
+from homeassistant.data_entry_flow import FlowHandler
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.selector import (
     BooleanSelector,
-    EntityFilterSelectorConfig,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -76,6 +75,9 @@ from .lilygo import (
     find_battery_entities,
 )
 from .readings import parse_number
+
+if TYPE_CHECKING:
+    from .coordinator import MarstekConfigEntry
 
 TITLE: Final = "Marstek batteries"
 POWER_UNITS: Final = (UnitOfPower.WATT, UnitOfPower.KILO_WATT)
@@ -128,11 +130,21 @@ def default_phase(name: str, used: Sequence[str], phases: Sequence[str]) -> str:
     return min(phases, key=lambda phase: (used.count(phase), phases.index(phase)))
 
 
+def _form_schema(
+    flow: FlowHandler[Any, Any, Any], schema: vol.Schema, suggested: Mapping[str, Any]
+) -> Any:
+    """Return the schema with suggested values, for ``async_show_form``.
+
+    One object on both versions at run time (2026.x aliases voluptuous to probatio), but typed
+    as voluptuous' Schema on 2025.x and as probatio's on 2026.x: hence Any at this one place.
+    """
+    untyped: Any = schema
+    return flow.add_suggested_values_to_schema(untyped, suggested)
+
+
 def _power_sensor_selector() -> EntitySelector:
     return EntitySelector(
-        EntitySelectorConfig(
-            filter=[EntityFilterSelectorConfig(domain="sensor", device_class="power")]
-        )
+        EntitySelectorConfig(filter=[{"domain": "sensor", "device_class": "power"}])
     )
 
 
@@ -263,10 +275,13 @@ def _role_selector(role: Role) -> EntitySelector:
 
     The filter acts only in the UI; validate_battery_entity checks the choice (unit too).
     """
-    filters = EntityFilterSelectorConfig(domain=ROLE_DOMAINS[role])
     if role in PICKER_DEVICE_CLASSES:
-        filters["device_class"] = PICKER_DEVICE_CLASSES[role]
-    return EntitySelector(EntitySelectorConfig(filter=[filters]))
+        return EntitySelector(
+            EntitySelectorConfig(
+                filter=[{"domain": ROLE_DOMAINS[role], "device_class": PICKER_DEVICE_CLASSES[role]}]
+            )
+        )
+    return EntitySelector(EntitySelectorConfig(filter=[{"domain": ROLE_DOMAINS[role]}]))
 
 
 def _entities_fields() -> dict[vol.Marker, Any]:
@@ -323,14 +338,14 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+    def async_get_options_flow(config_entry: MarstekConfigEntry) -> OptionsFlow:
         """Return the options flow of the hub."""
         return MarstekStrategyOptionsFlow()
 
     @classmethod
     @callback
     def async_get_supported_subentry_types(
-        cls, config_entry: ConfigEntry
+        cls, config_entry: MarstekConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Batteries are subentries of the hub."""
         return {SUBENTRY_BATTERY: BatterySubentryFlow}
@@ -401,7 +416,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=_form_schema(self, schema, suggested),
             errors=errors,
         )
 
@@ -429,7 +444,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=_form_schema(self, schema, suggested),
             errors=errors,
         )
 
@@ -468,9 +483,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="batteries",
-            data_schema=self.add_suggested_values_to_schema(
-                schema, {CONF_BATTERIES: list(self._devices)}
-            ),
+            data_schema=_form_schema(self, schema, {CONF_BATTERIES: list(self._devices)}),
             description_placeholders={"count": str(len(self._devices))},
         )
 
@@ -517,7 +530,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="battery",
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=_form_schema(self, schema, suggested),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -564,7 +577,7 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
         suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
+            data_schema=_form_schema(self, vol.Schema(fields), suggested),
             errors=errors,
         )
 
@@ -681,7 +694,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         }
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=_form_schema(self, schema, suggested),
             errors=errors,
             description_placeholders={"battery": owner},
         )
@@ -696,6 +709,11 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             errors, placeholders["battery"] = validate_entities(
                 self.hass, user_input, self._used_entities(None)
             )
+            if any(
+                sub.unique_id == self._device_id for sub in self._get_entry().subentries.values()
+            ):
+                # Another flow added this device meanwhile (a form left open in a second tab).
+                return self.async_abort(reason="already_configured")
             if not errors:
                 return self.async_create_entry(
                     title=self._device_name,
@@ -705,9 +723,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         suggested = user_input or {role.value: eid for role, eid in self._matched.items()}
         return self.async_show_form(
             step_id="entities",
-            data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(_entities_fields()), suggested
-            ),
+            data_schema=_form_schema(self, vol.Schema(_entities_fields()), suggested),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -740,7 +756,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             current[CONF_PHASE] = phases[0]
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            data_schema=_form_schema(self, schema, user_input or current),
             errors=errors,
             description_placeholders={"device": subentry.title, "battery": owner},
         )

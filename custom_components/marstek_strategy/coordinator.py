@@ -390,7 +390,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             if problem != before:
                 self._problems[battery.subentry_id] = problem
                 if problem is not None:
-                    LOGGER.warning("Battery %s takes no part: %s", battery.title, problem)
+                    LOGGER.info("Battery %s takes no part: %s", battery.title, problem)
                 else:
                     LOGGER.info("Battery %s takes part again", battery.title)
         return readings, problems, resynced
@@ -406,7 +406,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             pass  # plans only; a dry run writes nothing
         elif entering or 0 < self.keepalive_s <= self._since_keepalive(now):
             if entering:
-                LOGGER.warning(
+                LOGGER.info(
                     "Fail-safe (%s%s): stopping every battery",
                     cause,
                     f", {entity_id}" if entity_id else "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from homeassistant.core import HomeAssistant, split_entity_id
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -123,19 +123,44 @@ class BatteryDevice:
     matched: dict[Role, str]
 
 
-def device_name(device: dr.DeviceEntry) -> str:
+class NamedDevice(Protocol):
+    """What a device name needs: a registry device entry (2026.x also has child devices)."""
+
+    @property
+    def id(self) -> str:
+        """The device id."""
+
+    @property
+    def name(self) -> str | None:
+        """The integration's name for it."""
+
+    @property
+    def name_by_user(self) -> str | None:
+        """The name a person gave it."""
+
+
+def device_name(device: NamedDevice) -> str:
     """Return the name a person sees for a device."""
     return device.name_by_user or device.name or device.id
 
 
 def find_battery_devices(hass: HomeAssistant) -> list[BatteryDevice]:
-    """Return the devices with a battery entity: ESPHome ones first, then by name."""
+    """Return the devices with a battery entity: ESPHome ones first, then by name.
+
+    Devices are listed per config entry (the registry's mapping and
+    ``DeviceEntry.config_entries`` are deprecated in 2026.x); a device of several entries is
+    an ESPHome device when one of them is ESPHome's.
+    """
     device_registry = dr.async_get(hass)
-    esphome_entries = {
-        entry.entry_id for entry in hass.config_entries.async_entries(ESPHOME_DOMAIN)
-    }
+    devices: dict[str, dr.DeviceEntry] = {}
+    esphome: set[str] = set()
+    for entry in hass.config_entries.async_entries():
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+            devices.setdefault(device.id, device)
+            if entry.domain == ESPHOME_DOMAIN:
+                esphome.add(device.id)
     found: list[BatteryDevice] = []
-    for device in device_registry.devices.values():
+    for device in devices.values():
         if device.disabled:
             continue
         matched = find_battery_entities(hass, device.id)
@@ -145,7 +170,7 @@ def find_battery_devices(hass: HomeAssistant) -> list[BatteryDevice]:
             BatteryDevice(
                 device_id=device.id,
                 name=device_name(device),
-                esphome=bool(device.config_entries & esphome_entries),
+                esphome=device.id in esphome,
                 matched=matched,
             )
         )

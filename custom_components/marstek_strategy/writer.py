@@ -267,4 +267,4 @@ class Writer:
             LOGGER.debug("Write to %s failed again: %s", entity_id, detail)
             return
         self._failing.add(entity_id)
-        LOGGER.warning("Write to %s failed (%s); retrying next cycle", entity_id, detail)
+        LOGGER.info("Write to %s failed (%s); retrying next cycle", entity_id, detail)
