@@ -79,7 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
+    parser.add_argument(
+        "--engine",
+        action="store_true",
+        help="time engine.allocate per strategy for 1 to 8 batteries (no simulation)",
+    )
+    parser.add_argument("--calls", type=int, default=2000, help="--engine: calls per case")
     args = parser.parse_args(argv)
+
+    if args.engine:
+        from bench import engine_cost
+
+        rows = engine_cost.run(args.calls)
+        if args.json:
+            json.dump({"engine": rows}, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            print(engine_cost.table(rows))
+        return 0
 
     wanted = tuple(args.controller or ALL)
     unknown = [c for c in wanted if c not in ALL]
