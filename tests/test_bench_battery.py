@@ -183,4 +183,5 @@ def test_the_plant_table_is_not_the_engine_object() -> None:
     plant_tables = {id(b.params.efficiency_table) for s in SUITE for b in s.batteries}
     assert id(engine.DEFAULT_EFFICIENCY_TABLE) not in plant_tables
     off = {b.params.efficiency_table for s in SUITE if s.name == "v_off_model" for b in s.batteries}
-    assert off and all(table != engine.DEFAULT_EFFICIENCY_TABLE for table in off)
+    assert off
+    assert all(table != engine.DEFAULT_EFFICIENCY_TABLE for table in off)
