@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from bench import report
-from bench.controllers import ALL, DEFAULT, available, make
+from bench.controllers import ALL, DEFAULT, EXTRA, available, make
 from bench.loop import run
 from bench.scenarios import QUICK, SUITE, VARIANTS, Scenario, by_name, resolve, window
 from bench.sim.house import build_house
@@ -32,7 +32,7 @@ def _job(args: tuple[Scenario, tuple[str, ...], bool, int]) -> dict[str, Any]:
     house = build_house(resolve(scenario))
     figures: dict[str, Any] = {}
     traces: dict[str, Any] = {}
-    for name in controllers:
+    for name in (*controllers, *scenario.extra):
         result = run(scenario, make(name), house, record=record)
         figures[name] = result.figures()
         if record:
@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(report.table(runs, controllers, descriptions))
+        order = (*controllers, *EXTRA)
+        print(report.table(runs, order, descriptions))
         print()
         print("== targets (issue 11): margin must exceed the spread over the days")
         for check in checks:
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             f" in {elapsed:.0f} s ({args.jobs} jobs)"
         )
     if args.markdown:
-        Path(args.markdown).write_text(report.markdown(runs, controllers, descriptions) + "\n")
+        text = report.markdown(runs, (*controllers, *EXTRA), descriptions)
+        Path(args.markdown).write_text(text + "\n")
     if args.plot:
         from bench.plot import plot_scenario
 

@@ -82,7 +82,9 @@ def day_totals(results: Results) -> dict[str, dict[str, float]]:
 def headline(runs: Runs) -> dict[str, dict[str, tuple[float, float]]]:
     """Per controller and figure: (mean, spread) over the days of the suite's sums."""
     days = [day_totals(results) for results in runs.values()]
-    names = list(days[0]) if days else []
+    first = next(iter(runs.values()), {})
+    # Only controllers that ran in every scenario have a suite figure.
+    names = [n for n in (days[0] if days else {}) if all(n in per for per in first.values())]
     return {
         name: {
             key: _spread([day[name][key] for day in days if name in day]) for _, key, _ in HEADLINE

@@ -35,6 +35,7 @@ class Scenario:
     profile: str | None = None  # "bdew_h0": the house's base from demandlib (bench venv)
     profile_kwh_per_year: float = 3500.0
     profile_date: str = "2025-03-19"
+    extra: tuple[str, ...] = ()  # controllers run only here (bench.controllers.EXTRA)
 
     @property
     def phase_count(self) -> int:
@@ -222,6 +223,7 @@ def variants() -> tuple[Scenario, ...]:
             "cloudy; the plant's curve unlike the model (low-power loss +20 % discharging, "
             "-20 % charging, rows 15 % higher in power)",
             batteries=tuple(replace(b, params=off) for b in cloudy.batteries),
+            extra=("efficiency_known",),
         ),
         _variant(
             "v_mixed_fleet",
@@ -233,6 +235,7 @@ def variants() -> tuple[Scenario, ...]:
                     params=BatteryParams(efficiency_table=worse(MEASURED_EFFICIENCY, 5.0)),
                 ),
             ),
+            extra=("efficiency_known",),
         ),
         _variant(
             "v_one_800w",

@@ -17,17 +17,24 @@ BOUNDS = ("loss_bound", "ideal")
 DEFAULT = ("priority", "efficiency", "seed", "crossover", "loss_bound", "ideal")
 
 
+#: Run only in the scenarios that name them (``Scenario.extra``): efficiency told each
+#: battery's true table, as the next issue's learning would.
+EXTRA = ("efficiency_known",)
+
+
 def available(name: str) -> bool:
     """Whether controller name can run (an engine strategy may not exist yet)."""
     if name in ENGINE_STRATEGIES:
         return strategy_available(name)
-    return name in ALL
+    return name in ALL or name in EXTRA
 
 
 def make(name: str) -> Controller:
     """A fresh controller called name."""
     if name in ENGINE_STRATEGIES:
         return EngineController(name)
+    if name == "efficiency_known":
+        return EngineController("efficiency", known_tables=True)
     if name == "seed":
         return SeedController()
     if name == "crossover":
