@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="short windows of a few scenarios on 2 days"
     )
     parser.add_argument("--days", type=int, default=None, help="simulated days (default 5)")
+    parser.add_argument(
+        "--daytime",
+        action="store_true",
+        help="cut every scenario that covers 08:00-16:00 to that window (a third of the work)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON figures")
     parser.add_argument("--plot", metavar="DIR", help="write one PNG per scenario into DIR")
     parser.add_argument(
@@ -117,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = list(SUITE)
     if args.window:
         scenarios = [window(s, args.window[0], args.window[1]) for s in scenarios]
+    if args.daytime:
+        scenarios = [
+            window(s, 8.0, 8.0)
+            if s.house.start_h <= 8.0 and s.house.start_h + s.house.duration_h >= 16.0
+            else s
+            for s in scenarios
+        ]
     if args.scenario:
         names = set(args.scenario)
         scenarios = [s for s in scenarios if s.name in names or s.name.split("@")[0] in names]

@@ -59,7 +59,7 @@ class Sim:
 
 
 class Controller(Protocol):
-    """A controller: cycles on its own timing, or (the oracle) acts every second."""
+    """A controller: cycles on its own timing, or (the loss bound) acts every second."""
 
     name: str
     per_second: bool

@@ -22,8 +22,10 @@ One cycle (``allocate``):
    * ``priority``: the seed's steps (seed-strategy.md) on any fleet, its defects fixed;
    * ``equal``: the demand split evenly over every battery that may run;
    * ``efficiency``: the set of batteries and the split with the least modelled conversion
-     loss (``loss_w``, ``optimal_split``: the measured table, interpolated), keeping the
-     seed's release and behind rules, with hysteresis on the running set.
+     loss (``loss_w``, ``optimal_split``: each battery's table, else the measured one,
+     interpolated; an idle battery's standby counts), keeping the seed's release and behind
+     rules, with hysteresis on the running set. Its cost is bounded: per-table whole-watt
+     loss arrays built once, a bounded family of sets, pairwise refinement of the best few.
 
 Setpoints are whole watts; the result only depends on the arguments.
 """
