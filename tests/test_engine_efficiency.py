@@ -410,3 +410,44 @@ def test_eight_distinct_batteries_split_within_their_caps() -> None:
         plan = allocate(discharge_grid(demand), fleet, Plan.all_stop(8), EFFICIENCY)
         assert plan.total_w == min(demand, 20000)
         assert all(s.power_w <= 2500 for s in plan.setpoints)
+
+
+def _distinct(count: int) -> list[EfficiencyTable]:
+    return [
+        tuple((ac * (1 + 0.02 * i), c - 0.004 * i, d - 0.004 * i) for ac, c, d in WORSE_TABLE)
+        for i in range(count)
+    ]
+
+
+def test_a_battery_behind_runs_in_the_bounded_family() -> None:
+    tables = _distinct(8)
+    fleet = [bat(50, efficiency_table=tables[i]) for i in range(7)]
+    fleet.append(bat(95, efficiency_table=tables[7]))  # behind: 5 points from the top
+    plan = allocate(discharge_grid(3000), fleet, Plan.all_stop(8), EFFICIENCY)
+    assert plan.setpoints[7].reason is Reason.BEHIND_PRIORITY
+    assert plan.setpoints[7].power_w > 0
+    assert plan.total_w == 3000
+
+
+def test_the_running_set_is_kept_in_the_bounded_family() -> None:
+    """Hysteresis with 8 distinct tables: the running battery loses under 5 W more."""
+    tables = [
+        tuple((ac, c - 0.0003 * i, d - 0.0003 * i) for ac, c, d in WORSE_TABLE) for i in range(8)
+    ]
+    fleet = [bat(50, efficiency_table=tables[i]) for i in range(8)]
+    previous = Plan(
+        Mode.DISCHARGE,
+        tuple(
+            Setpoint(Mode.DISCHARGE, 600) if i == 7 else Setpoint(Mode.STOP, 0) for i in range(8)
+        ),
+    )
+    grid = -600 * EFFICIENCY.discharge_release_factor + discharge_grid(620)
+    plan = allocate(grid, fleet, previous, EFFICIENCY)
+    assert powers(plan) == [0] * 7 + [620]
+
+
+def test_the_curve_caches_stay_bounded() -> None:
+    for i in range(300):
+        table = ((100.0 + i, 0.8, 0.8), (2500.0, 0.9, 0.9))
+        assert loss_w(Mode.CHARGE, 2500, table) == pytest.approx(250.0)
+    assert loss_w(Mode.CHARGE, 1000) == pytest.approx(45.0)
