@@ -1,7 +1,9 @@
 """Command line: ``python -m bench`` (``scripts/bench`` runs it in .venv-bench).
 
-Runs every scenario with every controller and prints a table (``--json``: the issue-4 JSON);
-``--quick`` runs short windows of three scenarios; ``--plot DIR`` writes one PNG per scenario.
+Runs every scenario of the suite (base scenarios and variants) with every controller on
+``--days`` simulated days (house seeds +0, +100, ...), prints the headline, the tables and the
+targets (``--json``: the figures); ``--quick`` runs short windows of a few scenarios on two days;
+``--engine`` times ``engine.allocate``; ``--plot DIR`` writes one PNG per scenario (first day).
 """
 
 from __future__ import annotations
@@ -17,24 +19,26 @@ import time
 from typing import Any
 
 from bench import report
-from bench.controllers import ALL, available, make
+from bench.controllers import ALL, DEFAULT, EXTRA, available, make
 from bench.loop import run
-from bench.scenarios import QUICK, SCENARIOS, Scenario, by_name, resolve, window
+from bench.scenarios import QUICK, SUITE, VARIANTS, Scenario, by_name, resolve, window
 from bench.sim.house import build_house
 
 
-def _job(args: tuple[Scenario, tuple[str, ...], bool]) -> dict[str, Any]:
-    scenario, controllers, record = args
+def _job(args: tuple[Scenario, tuple[str, ...], bool, int]) -> dict[str, Any]:
+    scenario, controllers, record, day = args
+    scenario = replace(scenario, house=replace(scenario.house, seed=scenario.house.seed + day))
     started = time.perf_counter()
     house = build_house(resolve(scenario))
     figures: dict[str, Any] = {}
     traces: dict[str, Any] = {}
-    for name in controllers:
+    for name in (*controllers, *scenario.extra):
         result = run(scenario, make(name), house, record=record)
         figures[name] = result.figures()
         if record:
             traces[name] = result.trace
     out: dict[str, Any] = {
+        "day": day,
         "name": scenario.name,
         "seconds": house.seconds,
         "controllers": figures,
@@ -54,7 +58,15 @@ def _job(args: tuple[Scenario, tuple[str, ...], bool]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short subset (under a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short windows of a few scenarios on 2 days"
+    )
+    parser.add_argument("--days", type=int, default=None, help="simulated days (default 5)")
+    parser.add_argument(
+        "--daytime",
+        action="store_true",
+        help="cut every scenario that covers 08:00-16:00 to that window (a third of the work)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON figures")
     parser.add_argument("--plot", metavar="DIR", help="write one PNG per scenario into DIR")
     parser.add_argument(
@@ -75,20 +87,37 @@ def main(argv: list[str] | None = None) -> int:
         help="cut every scenario to HOURS from HOUR of day (for zoomed plots)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="add this to every house's seed (another day)"
+        "--seed", type=int, default=0, help="add this to every house's seed (other days)"
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
     parser.add_argument(
         "--phases", action="store_true", help="the phase-limit scenarios (bench/phases.py)"
     )
+    parser.add_argument(
+        "--engine",
+        action="store_true",
+        help="time engine.allocate per strategy for 1 to 8 batteries (no simulation)",
+    )
+    parser.add_argument("--calls", type=int, default=2000, help="--engine: calls per case")
     args = parser.parse_args(argv)
     if args.phases:
         from bench import phases
 
         return phases.main(tuple(args.controller or ()), args.json, args.jobs, args.scenario)
 
-    wanted = tuple(args.controller or ALL)
+    if args.engine:
+        from bench import engine_cost
+
+        rows = engine_cost.run(args.calls)
+        if args.json:
+            json.dump({"engine": rows}, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            print(engine_cost.table(rows))
+        return 0
+
+    wanted = tuple(args.controller or DEFAULT)
     unknown = [c for c in wanted if c not in ALL]
     if unknown:
         parser.error(f"unknown controller(s): {', '.join(unknown)}")
@@ -97,9 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         scenarios = [window(by_name(name), start, hours) for name, start, hours in QUICK]
     else:
-        scenarios = list(SCENARIOS)
+        scenarios = list(SUITE)
     if args.window:
         scenarios = [window(s, args.window[0], args.window[1]) for s in scenarios]
+    if args.daytime:
+        scenarios = [
+            window(s, 8.0, 8.0)
+            if s.house.start_h <= 8.0 and s.house.start_h + s.house.duration_h >= 16.0
+            else s
+            for s in scenarios
+        ]
     if args.scenario:
         names = set(args.scenario)
         scenarios = [s for s in scenarios if s.name in names or s.name.split("@")[0] in names]
@@ -107,15 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("no scenario matches")
     if args.meter_poll:
         scenarios = [replace(s, meter_poll_s=args.meter_poll) for s in scenarios]
-    if args.seed:
-        scenarios = [
-            replace(s, house=replace(s.house, seed=s.house.seed + args.seed)) for s in scenarios
-        ]
+    count = args.days or (2 if args.quick else 5)
+    days = [args.seed + 100 * d for d in range(count)]
     record = bool(args.plot)
-    jobs = [(s, controllers, record) for s in scenarios]
+    jobs = [(s, controllers, record and day == days[0], day) for day in days for s in scenarios]
     started = time.perf_counter()
     if args.jobs > 1 and len(jobs) > 1:
-        # Longest first: the six-battery and full-day scenarios.
         # The workers get _job by its importable name: under `python -m bench` this module is
         # __main__, which Python 3.14's default start method (forkserver) does not re-create.
         from bench.__main__ import _job as job
@@ -126,16 +159,21 @@ def main(argv: list[str] | None = None) -> int:
         outputs = [_job(job) for job in jobs]
     elapsed = time.perf_counter() - started
 
-    results = {o["name"]: o["controllers"] for o in outputs}
-    seconds = {o["name"]: o["seconds"] for o in outputs}
-    totals = report.suite(results, seconds)
-    checks = report.targets(results, totals)
+    runs: dict[int, dict[str, Any]] = {day: {} for day in days}
+    for o in outputs:
+        runs[o["day"]][o["name"]] = o["controllers"]
+    variant_names = [
+        s.name for s in scenarios if s.name.split("@")[0] in {v.name for v in VARIANTS}
+    ]
+    checks = report.targets(runs, variant_names)
     notes = [f"controller not available in the engine yet: {c}" for c in missing]
+    descriptions = {s.name: s.description for s in scenarios}
 
     if args.json:
         doc = {
-            "scenarios": [{"name": o["name"], "controllers": o["controllers"]} for o in outputs],
-            "suite": totals,
+            "days": days,
+            "runs": {str(day): results for day, results in runs.items()},
+            "headline": report.headline(runs),
             "targets": checks,
             "notes": notes,
             "elapsed_s": round(elapsed, 1),
@@ -143,19 +181,23 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        descriptions = {s.name: s.description for s in scenarios}
-        print(report.table(results, totals, controllers, descriptions))
+        order = (*controllers, *EXTRA)
+        print(report.table(runs, order, descriptions))
         print()
-        print("== targets (issue 4)")
+        print("== targets (issue 11): margin must exceed the spread over the days")
         for check in checks:
-            verdict = {True: "MET   ", False: "MISSED", None: "n/a   "}[check["met"]]
-            print(f"{verdict} {check['target']}: {check['detail']}")
+            print(
+                f"{report.verdict(check['met']):<13}{check['target']} [{check['scope']}]: "
+                f"{check['detail']}"
+            )
         for note in notes:
             print(f"note: {note}")
-        print(f"\n{len(scenarios)} scenarios x {len(controllers)} controllers in {elapsed:.0f} s")
+        print(
+            f"\n{len(scenarios)} scenarios x {len(days)} days x {len(controllers)} controllers"
+            f" in {elapsed:.0f} s ({args.jobs} jobs)"
+        )
     if args.markdown:
-        descriptions = {s.name: s.description for s in scenarios}
-        text = report.markdown(results, totals, controllers, descriptions)
+        text = report.markdown(runs, (*controllers, *EXTRA), descriptions)
         Path(args.markdown).write_text(text + "\n")
     if args.plot:
         from bench.plot import plot_scenario
@@ -164,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         target.mkdir(parents=True, exist_ok=True)
         who = args.plot_controller or ("efficiency" if "efficiency" in controllers else "priority")
         for o in outputs:
-            path = plot_scenario(o, who, target)
-            print(f"wrote {path}", file=sys.stderr)
+            if o["day"] == days[0]:
+                path = plot_scenario(o, who, target)
+                print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

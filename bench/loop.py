@@ -19,6 +19,7 @@ from bench.sim.lilygo import LilyGo
 from bench.sim.meter import Meter
 
 UNWANTED_W = 100.0  # grid flow counted as unwanted above this
+CIRCULATION_W = 50.0  # batteries charging each other: counted in seconds above this
 DEAD_BAND_W = 30.0  # below this no controller is expected to act
 RECORD_EVERY_S = 10
 
@@ -59,7 +60,7 @@ class Sim:
 
 
 class Controller(Protocol):
-    """A controller: cycles on its own timing, or (the oracle) acts every second."""
+    """A controller: cycles on its own timing, or (the loss bound) acts every second."""
 
     name: str
     per_second: bool
@@ -101,6 +102,12 @@ class Result:
     soc_spread_max: float = 0.0
     soc_spread_end: float = 0.0
     balance_error_wh: float = 0.0  # worst battery's energy balance error (should be ~0)
+    stored_start_kwh: float = 0.0  # energy in the cells at the start, all batteries
+    stored_end_kwh: float = 0.0  # ... and at the end
+    house_import_kwh: float = 0.0  # what the grid would import without batteries
+    house_export_kwh: float = 0.0  # ... and export
+    circulation_kwh: float = 0.0  # energy one battery charged from another's discharge
+    circulation_s: int = 0  # seconds with more than CIRCULATION_W going round
     trace: dict[str, list[float]] | None = None
 
     def figures(self) -> dict[str, object]:
@@ -122,6 +129,14 @@ class Result:
             "soc_spread_end": round(self.soc_spread_end, 2),
             "starts": self.starts,
             "cycles": self.cycles,
+            "stored_start_kwh": round(self.stored_start_kwh, 4),
+            "stored_end_kwh": round(self.stored_end_kwh, 4),
+            "house_import_kwh": round(self.house_import_kwh, 4),
+            "house_export_kwh": round(self.house_export_kwh, 4),
+            "import_avoided_kwh": round(self.house_import_kwh - self.grid_import_kwh, 4),
+            "export_avoided_kwh": round(self.house_export_kwh - self.grid_export_kwh, 4),
+            "circulation_kwh": round(self.circulation_kwh, 4),
+            "circulation_s": self.circulation_s,
         }
 
 
@@ -182,6 +197,9 @@ def run(
             trace[f"ac{i}"] = []
             trace[f"soc{i}"] = []
     prev_out = [b.ac_out_wh - b.ac_in_wh for b in batteries]
+    stored_start = sum(b.stored_wh for b in batteries)
+    house_imp = house_exp = circulation = 0.0
+    circulation_s = 0
     for k in range(n):
         second_end = k + 1.0
         if controller.per_second:
@@ -201,10 +219,26 @@ def run(
             b.step(dt)
         sim.now = second_end
         phase_w = [net[0][k], net[1][k], net[2][k]]
+        alone = phase_w[0] + phase_w[1] + phase_w[2]
+        if alone > 0:
+            house_imp += alone
+        else:
+            house_exp -= alone
+        given = taken = 0.0
         for i, b in enumerate(batteries):
             out = b.ac_out_wh - b.ac_in_wh
-            phase_w[phase_of[i]] -= (out - prev_out[i]) * 3600.0
+            delivered = (out - prev_out[i]) * 3600.0
+            phase_w[phase_of[i]] -= delivered
             prev_out[i] = out
+            if delivered > 0:
+                given += delivered
+            else:
+                taken -= delivered
+        round_trip = min(given, taken)
+        if round_trip > 0:
+            circulation += round_trip
+            if round_trip > CIRCULATION_W:
+                circulation_s += 1
         sim.meter.record(phase_w)
         if observe is not None:
             observe(k, phase_w)
@@ -256,5 +290,11 @@ def run(
         soc_spread_max=spread_max,
         soc_spread_end=max(socs) - min(socs),
         balance_error_wh=max(abs(b.energy_balance_error_wh()) for b in batteries),
+        stored_start_kwh=stored_start / 1000.0,
+        stored_end_kwh=sum(b.stored_wh for b in batteries) / 1000.0,
+        house_import_kwh=house_imp / 3.6e6,
+        house_export_kwh=house_exp / 3.6e6,
+        circulation_kwh=circulation / 3.6e6,
+        circulation_s=circulation_s,
         trace=trace,
     )

@@ -1,226 +1,208 @@
-"""Tables, suite totals and the issue-4 targets from the benchmark's results."""
+"""Headline, tables and targets from the benchmark's results over several simulated days.
+
+``runs`` maps a day (the seed offset added to every house) to that day's results: scenario ->
+controller -> figures (``Result.figures()``). Absolute figures are the suite's sums for one day,
+reported as the mean over the days and their spread (half the range). Targets are ratios judged
+per scenario and averaged with every scenario weighing the same; a target counts as met or
+missed only when its margin is larger than its spread over the days.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import statistics
 from typing import Any
 
 Figures = Mapping[str, Any]
 #: scenario name -> controller name -> figures (as Result.figures()).
 Results = Mapping[str, Mapping[str, Figures]]
+#: day (seed offset) -> results of that day.
+Runs = Mapping[int, Results]
 
-COLUMNS = (
-    ("cycled", "cycled_kwh", "{:.2f}"),
-    ("loss kWh", "conversion_loss_kwh", "{:.3f}"),
+#: (header, key, format): the suite headline, absolute terms first; loss % is only a column.
+HEADLINE = (
+    ("loss kWh", "conversion_loss_kwh", "{:.2f}"),
+    ("import avoided", "import_avoided_kwh", "{:.2f}"),
+    ("export avoided", "export_avoided_kwh", "{:.2f}"),
+    ("stored at end", "stored_end_kwh", "{:.2f}"),
+    ("avoidable kWh", "avoidable_kwh", "{:.2f}"),
+    ("unwanted s", "unwanted_s", "{:.0f}"),
+    ("circulated kWh", "circulation_kwh", "{:.3f}"),
+    ("cycled kWh", "cycled_kwh", "{:.2f}"),
     ("loss %", "loss_pct", "{:.2f}"),
-    ("import", "grid_import_kwh", "{:.2f}"),
-    ("export", "grid_export_kwh", "{:.2f}"),
-    ("abs grid W", "mean_abs_grid_w", "{:.1f}"),
-    ("unwanted s", "unwanted_s", "{:d}"),
-    ("avoidable", "avoidable_kwh", "{:.2f}"),
-    ("writes", "writes", "{:d}"),
-    ("modes", "mode_changes", "{:d}"),
-    ("SoC spread", "soc_spread_max", "{:.1f}"),
+    ("writes", "writes", "{:.0f}"),
+    ("starts", "starts", "{:.0f}"),
 )
+#: A controller is flagged for circulation above this many kWh per suite-day.
+CIRCULATION_FLAG_KWH = 0.01
 
-#: Figures where lower is better (for "priority no worse than seed on any figure").
-LOWER_IS_BETTER = (
-    "loss_pct",
-    "mean_abs_grid_w",
-    "unwanted_s",
-    "avoidable_kwh",
-    "writes",
-    "mode_changes",
-    "soc_spread_max",
-)
-
-
-def suite(results: Results, seconds: Mapping[str, int]) -> dict[str, dict[str, float]]:
-    """Totals per controller over the scenarios it ran (loss % of the summed energies)."""
-    out: dict[str, dict[str, float]] = {}
-    controllers = {c for per in results.values() for c in per}
-    for name in sorted(controllers):
-        cycled = loss = imp = exp = abs_ws = 0.0
-        writes = modes = unwanted = starts = 0
-        avoidable = 0.0
-        total_s = 0
-        for scenario, per in results.items():
-            fig = per.get(name)
-            if fig is None:
-                continue
-            cycled += fig["cycled_kwh"]
-            loss += fig["conversion_loss_kwh"]
-            imp += fig["grid_import_kwh"]
-            exp += fig["grid_export_kwh"]
-            abs_ws += fig["mean_abs_grid_w"] * seconds[scenario]
-            total_s += seconds[scenario]
-            writes += fig["writes"]
-            modes += fig["mode_changes"]
-            starts += fig.get("starts", 0)
-            unwanted += fig["unwanted_s"]
-            avoidable += fig.get("avoidable_kwh", 0.0)
-        out[name] = {
-            "cycled_kwh": round(cycled, 4),
-            "conversion_loss_kwh": round(loss, 4),
-            "loss_pct": round(100.0 * loss / cycled, 3) if cycled else 0.0,
-            "grid_import_kwh": round(imp, 4),
-            "grid_export_kwh": round(exp, 4),
-            "mean_abs_grid_w": round(abs_ws / total_s, 2) if total_s else 0.0,
-            "unwanted_s": unwanted,
-            "avoidable_kwh": round(avoidable, 4),
-            "writes": writes,
-            "mode_changes": modes,
-            "starts": starts,
-        }
-    return out
-
-
-def _rel(a: float, b: float) -> float:
-    return (a - b) / b * 100.0 if b else float("inf")
-
-
-def targets(results: Results, totals: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
-    """The issue-4 targets, each met or missed with its margin."""
-    out: list[dict[str, Any]] = []
-
-    def add(name: str, met: bool | None, detail: str) -> None:
-        out.append({"target": name, "met": met, "detail": detail})
-
-    eff, orc = totals.get("efficiency"), totals.get("oracle")
-    if eff and orc:
-        rel = _rel(eff["loss_pct"], orc["loss_pct"])
-        add(
-            "efficiency within 5 % of the oracle's loss % (suite)",
-            rel <= 5.0,
-            f"efficiency {eff['loss_pct']:.2f} % vs oracle {orc['loss_pct']:.2f} %: {rel:+.1f} %",
-        )
-    else:
-        add("efficiency within 5 % of the oracle's loss % (suite)", None, "efficiency not run")
-    night_name = next((s for s in results if s.split("@")[0] == "night"), "night")
-    night = results.get(night_name, {})
-    for name in ("priority", "efficiency"):
-        if name in night and "equal" in night:
-            a, b = night[name]["loss_pct"], night["equal"]["loss_pct"]
-            rel = _rel(a, b)
-            add(
-                f"{name} >= 25 % lower loss % than equal (night)",
-                rel <= -25.0,
-                f"{name} {a:.2f} % vs equal {b:.2f} %: {rel:+.1f} %",
-            )
-        else:
-            add(f"{name} >= 25 % lower loss % than equal (night)", None, "not run")
-    cro = totals.get("crossover")
-    if eff and cro:
-        add(
-            "efficiency lower loss % than crossover (suite)",
-            eff["loss_pct"] < cro["loss_pct"],
-            f"efficiency {eff['loss_pct']:.2f} % vs crossover {cro['loss_pct']:.2f} %",
-        )
-    else:
-        add("efficiency lower loss % than crossover (suite)", None, "not run")
-    worse: list[str] = []
-    compared = 0
-    for scenario, per in results.items():
-        if "priority" not in per or "seed" not in per:
-            continue
-        compared += 1
-        for key in LOWER_IS_BETTER:
-            p, s = per["priority"][key], per["seed"][key]
-            if p > s * 1.001 + 1e-9:
-                worse.append(f"{scenario} {key} {p:g} vs {s:g}")
-    add(
-        "priority no worse than seed on any figure",
-        not worse if compared else None,
-        "; ".join(worse) if worse else f"{compared} scenarios, none worse",
-    )
-    for name in ("priority", "equal", "efficiency"):
-        worse = []
-        for scenario, per in results.items():
-            if name in per and "seed" in per:
-                p, s = per[name]["mean_abs_grid_w"], per["seed"]["mean_abs_grid_w"]
-                if p > s * 1.001:
-                    worse.append(f"{scenario} {p:.1f} vs {s:.1f} W")
-        if name in totals and "seed" in totals:
-            add(
-                f"{name}: mean |grid| no worse than seed",
-                not worse,
-                "; ".join(worse) if worse else "every scenario",
-            )
-    return out
-
-
-def table(
-    results: Results,
-    totals: Mapping[str, Mapping[str, float]],
-    order: Sequence[str],
-    descriptions: Mapping[str, str] | None = None,
-) -> str:
-    """A plain-text table per scenario, then the suite totals."""
-    lines: list[str] = []
-    head = f"{'controller':<11}" + "".join(f"{h:>11}" for h, _, _ in COLUMNS) + "  SoC end"
-    for scenario, per in results.items():
-        lines.append("")
-        desc = f"  ({descriptions[scenario]})" if descriptions and scenario in descriptions else ""
-        lines.append(f"== {scenario}{desc}")
-        lines.append(head)
-        for name in order:
-            fig = per.get(name)
-            if fig is None:
-                continue
-            cells = "".join(f"{fmt.format(fig[key]):>11}" for _, key, fmt in COLUMNS)
-            socs = " ".join(f"{s:.0f}" for s in fig["soc_end"])
-            lines.append(f"{name:<11}{cells}  {socs}")
-    lines.append("")
-    lines.append("== suite (all scenarios)")
-    keys = (
-        "cycled_kwh",
+#: (target, controller, reference, figure, limit): controller's figure at most limit x the
+#: reference's, on the suite and on every variant.
+TARGETS = (
+    (
+        "efficiency loss <= 1.02 x loss_bound",
+        "efficiency",
+        "loss_bound",
         "conversion_loss_kwh",
-        "loss_pct",
-        "grid_import_kwh",
-        "grid_export_kwh",
-        "mean_abs_grid_w",
-        "unwanted_s",
-        "avoidable_kwh",
-        "writes",
-        "mode_changes",
-    )
-    lines.append(f"{'controller':<11}" + "".join(f"{h:>11}" for h, _, _ in COLUMNS[:10]))
+        1.02,
+    ),
+    (
+        "efficiency loss >= 1.5 % below crossover",
+        "efficiency",
+        "crossover",
+        "conversion_loss_kwh",
+        0.985,
+    ),
+    ("efficiency avoidable <= 1.05 x ideal", "efficiency", "ideal", "avoidable_kwh", 1.05),
+)
+
+
+def _spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half the range of values."""
+    if not values:
+        return 0.0, 0.0
+    return statistics.fmean(values), (max(values) - min(values)) / 2.0
+
+
+def day_totals(results: Results) -> dict[str, dict[str, float]]:
+    """One day's suite sums per controller (loss % of the summed energies)."""
+    out: dict[str, dict[str, float]] = {}
+    for per in results.values():
+        for name, fig in per.items():
+            total = out.setdefault(name, {})
+            for _, key, _ in HEADLINE:
+                if key != "loss_pct":
+                    total[key] = total.get(key, 0.0) + float(fig.get(key, 0.0))
+    for total in out.values():
+        cycled = total.get("cycled_kwh", 0.0)
+        total["loss_pct"] = 100.0 * total["conversion_loss_kwh"] / cycled if cycled else 0.0
+    return out
+
+
+def headline(runs: Runs) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per controller and figure: (mean, spread) over the days of the suite's sums."""
+    days = [day_totals(results) for results in runs.values()]
+    first = next(iter(runs.values()), {})
+    # Only controllers that ran in every scenario have a suite figure.
+    names = [n for n in (days[0] if days else {}) if all(n in per for per in first.values())]
+    return {
+        name: {
+            key: _spread([day[name][key] for day in days if name in day]) for _, key, _ in HEADLINE
+        }
+        for name in names
+    }
+
+
+def per_scenario(runs: Runs) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
+    """scenario -> controller -> figure -> (mean, spread) over the days."""
+    out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
+    first = next(iter(runs.values()), {})
+    for scenario, per in first.items():
+        out[scenario] = {}
+        for name in per:
+            out[scenario][name] = {
+                key: _spread(
+                    [float(r[scenario][name].get(key, 0.0)) for r in runs.values() if scenario in r]
+                )
+                for _, key, _ in HEADLINE
+            }
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 1e-9 else (1.0 if a <= 1e-9 else float("inf"))
+
+
+def targets(runs: Runs, variants: Sequence[str]) -> list[dict[str, Any]]:
+    """Every target on the suite (scenarios weighted equally) and on every variant."""
+    out: list[dict[str, Any]] = []
+    for label, name, reference, key, limit in TARGETS:
+        scopes: list[tuple[str, list[str]]] = [("suite", [])]
+        scopes += [(v, [v]) for v in variants]
+        for scope, only in scopes:
+            per_day: list[float] = []
+            for results in runs.values():
+                ratios = [
+                    _ratio(per[name][key], per[reference][key])
+                    for scenario, per in results.items()
+                    if name in per and reference in per and (not only or scenario in only)
+                ]
+                if ratios:
+                    per_day.append(statistics.fmean(ratios))
+            if not per_day:
+                out.append({"target": label, "scope": scope, "met": None, "detail": "not run"})
+                continue
+            mean, spread = _spread(per_day)
+            margin = limit - mean
+            met: bool | None = True if margin > spread else False if margin < -spread else None
+            out.append(
+                {
+                    "target": label,
+                    "scope": scope,
+                    "met": met,
+                    "ratio": round(mean, 4),
+                    "spread": round(spread, 4),
+                    "margin": round(margin, 4),
+                    "detail": (
+                        f"{mean:.4f} +/- {spread:.4f} (limit {limit}, margin {margin:+.4f}, "
+                        f"days {'/'.join(f'{v:.4f}' for v in per_day)})"
+                    ),
+                }
+            )
+    return out
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "MET", False: "MISSED", None: "WITHIN NOISE"}[met]
+
+
+def _cell(value: tuple[float, float], fmt: str, days: int) -> str:
+    mean, spread = value
+    text = fmt.format(mean)
+    return f"{text} ±{fmt.format(spread)}" if days > 1 else text
+
+
+def table(runs: Runs, order: Sequence[str], descriptions: Mapping[str, str] | None = None) -> str:
+    """Plain text: the suite headline, then one table per scenario (means over the days)."""
+    days = len(runs)
+    lines = [f"== suite headline: sums over the scenarios, mean ±half-range over {days} day(s)"]
+    head = f"{'controller':<11}" + "".join(f"{h:>19}" for h, _, _ in HEADLINE)
+    lines.append(head)
+    top = headline(runs)
     for name in order:
-        if name in totals:
-            t = totals[name]
-            lines.append(f"{name:<11}" + "".join(f"{t[k]:>11g}" for k in keys))
+        if name in top:
+            cells = "".join(f"{_cell(top[name][k], f, days):>19}" for _, k, f in HEADLINE)
+            flag = "  CIRCULATES" if top[name]["circulation_kwh"][0] > CIRCULATION_FLAG_KWH else ""
+            lines.append(f"{name:<11}{cells}{flag}")
+    for scenario, per in per_scenario(runs).items():
+        desc = f"  ({descriptions[scenario]})" if descriptions and scenario in descriptions else ""
+        lines += ["", f"== {scenario}{desc}", head]
+        for name in order:
+            if name in per:
+                cells = "".join(f"{_cell(per[name][k], f, days):>19}" for _, k, f in HEADLINE)
+                lines.append(f"{name:<11}{cells}")
     return "\n".join(lines)
 
 
 def markdown(
-    results: Results,
-    totals: Mapping[str, Mapping[str, float]],
-    order: Sequence[str],
-    descriptions: Mapping[str, str] | None = None,
+    runs: Runs, order: Sequence[str], descriptions: Mapping[str, str] | None = None
 ) -> str:
     """The same tables in Markdown (for the README's benchmark section)."""
-    lines: list[str] = []
-    header = "| controller | " + " | ".join(h for h, _, _ in COLUMNS) + " | SoC end |"
-    rule = "|---|" + "---:|" * (len(COLUMNS) + 1)
-    lines += ["**Suite** (all scenarios summed; loss % = total loss / total energy cycled)", ""]
-    lines += ["| controller | " + " | ".join(h for h, _, _ in COLUMNS[:10]) + " |"]
-    lines += ["|---|" + "---:|" * 10]
-    keys = [key for _, key, _ in COLUMNS[:10]]
+    days = len(runs)
+    header = "| controller | " + " | ".join(h for h, _, _ in HEADLINE) + " |"
+    rule = "|---|" + "---:|" * len(HEADLINE)
+    top = headline(runs)
+    lines = [f"**Suite** (sums over the scenarios; mean ± half-range over {days} days)", ""]
+    lines += [header, rule]
     for name in order:
-        if name in totals:
-            t = totals[name]
-            cells = " | ".join(
-                (f"{t[k]:.2f}" if isinstance(t[k], float) else str(t[k])) for k in keys
-            )
+        if name in top:
+            cells = " | ".join(_cell(top[name][k], f, days) for _, k, f in HEADLINE)
             lines.append(f"| {name} | {cells} |")
-    for scenario, per in results.items():
+    for scenario, per in per_scenario(runs).items():
         desc = f": {descriptions[scenario]}" if descriptions and scenario in descriptions else ""
         lines += ["", f"**{scenario}**{desc}", "", header, rule]
         for name in order:
-            fig = per.get(name)
-            if fig is None:
-                continue
-            cells = " | ".join(fmt.format(fig[key]) for _, key, fmt in COLUMNS)
-            socs = " ".join(f"{s:.0f}" for s in fig["soc_end"])
-            lines.append(f"| {name} | {cells} | {socs} |")
+            if name in per:
+                cells = " | ".join(_cell(per[name][k], f, days) for _, k, f in HEADLINE)
+                lines.append(f"| {name} | {cells} |")
     return "\n".join(lines)

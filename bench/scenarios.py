@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from bench.sim.battery import BatteryParams
+from bench.sim.battery import MEASURED_EFFICIENCY, BatteryParams
 from bench.sim.house import HouseSpec
+
+type Table = tuple[tuple[float, float, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class Scenario:
     profile: str | None = None  # "bdew_h0": the house's base from demandlib (bench venv)
     profile_kwh_per_year: float = 3500.0
     profile_date: str = "2025-03-19"
+    extra: tuple[str, ...] = ()  # controllers run only here (bench.controllers.EXTRA)
 
     @property
     def phase_count(self) -> int:
@@ -171,19 +174,113 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
+
+def skewed(table: Table, charge_low: float, discharge_low: float, shift: float) -> Table:
+    """The plant's own curve unlike the model's: loss times a factor at low power, rows shifted.
+
+    The loss at and below 375 W is multiplied by charge_low / discharge_low, fading linearly to
+    the model's at 1000 W; every row's power is multiplied by shift.
+    """
+    rows = []
+    for ac, charge, discharge in table:
+        fade = min(1.0, max(0.0, (1000.0 - ac) / (1000.0 - 375.0)))
+        c_loss = (1.0 - charge) * (1.0 + (charge_low - 1.0) * fade)
+        d_loss = (1.0 / discharge - 1.0) * (1.0 + (discharge_low - 1.0) * fade)
+        rows.append((round(ac * shift, 1), 1.0 - c_loss, 1.0 / (1.0 + d_loss)))
+    return tuple(rows)
+
+
+def worse(table: Table, points: float) -> Table:
+    """A battery whose charge and discharge efficiencies are points (%) lower."""
+    return tuple((ac, c - points / 100.0, d - points / 100.0) for ac, c, d in table)
+
+
+#: The plant unlike the model: +20 % loss at low power discharging, -20 % charging, the curve
+#: shifted 15 % up in power.
+OFF_MODEL = skewed(MEASURED_EFFICIENCY, 0.8, 1.2, 1.15)
+#: The slower plant: dead time 2 s, time constant 4 s, relay from stop 6 s more.
+SLOW = BatteryParams(dead_time_s=2.0, tau_s=4.0, from_stop_extra_s=6.0)
+
+
+def _base(name: str) -> Scenario:
+    return next(scenario for scenario in SCENARIOS if scenario.name == name)
+
+
+def _variant(name: str, description: str, **changes: object) -> Scenario:
+    """The cloudy day from 05:00 to 21:00 with one thing changed (the suite's variants)."""
+    base = _base("cloudy")
+    base = replace(base, house=replace(base.house, start_h=5.0, duration_h=16.0))
+    return replace(base, name=name, description=description, **changes)  # type: ignore[arg-type]
+
+
+def variants() -> tuple[Scenario, ...]:
+    """The variants: plant off the model, mixed fleet, one 800 W battery, slow plant, 5 s meter."""
+    cloudy = _base("cloudy")
+    off = BatteryParams(efficiency_table=OFF_MODEL)
+    return (
+        _variant(
+            "v_off_model",
+            "cloudy; the plant's curve unlike the model (low-power loss +20 % discharging, "
+            "-20 % charging, rows 15 % higher in power)",
+            batteries=tuple(replace(b, params=off) for b in cloudy.batteries),
+            extra=("efficiency_known",),
+        ),
+        _variant(
+            "v_mixed_fleet",
+            "cloudy; battery 2 is 5 points less efficient (the engine is not told)",
+            batteries=(
+                *cloudy.batteries[:2],
+                replace(
+                    cloudy.batteries[2],
+                    params=BatteryParams(efficiency_table=worse(MEASURED_EFFICIENCY, 5.0)),
+                ),
+            ),
+            extra=("efficiency_known",),
+        ),
+        _variant(
+            "v_one_800w",
+            "cloudy; battery 1 limited to 800 W both ways",
+            batteries=(
+                cloudy.batteries[0],
+                replace(
+                    cloudy.batteries[1],
+                    max_charge_w=800,
+                    max_discharge_w=800,
+                    params=BatteryParams(max_charge_w=800.0, max_discharge_w=800.0),
+                ),
+                cloudy.batteries[2],
+            ),
+        ),
+        _variant(
+            "v_slow_plant",
+            "cloudy; slower plant: dead time 2 s, time constant 4 s, relay from stop +6 s",
+            batteries=tuple(replace(b, params=SLOW) for b in cloudy.batteries),
+        ),
+        _variant("v_meter_5s", "cloudy; the meter polled every 5 s", meter_poll_s=5.0),
+    )
+
+
 #: The --quick subset: short windows of three scenarios.
 QUICK: tuple[tuple[str, float, float], ...] = (
     ("cloudy", 11.0, 1.0),  # name, start hour, hours
     ("evening", 17.0, 1.5),
     ("night", 0.0, 1.5),
+    ("v_mixed_fleet", 11.0, 1.0),
+    ("v_slow_plant", 11.0, 1.0),
 )
 
 
 def by_name(name: str) -> Scenario:
-    for scenario in SCENARIOS:
+    for scenario in (*SCENARIOS, *VARIANTS):
         if scenario.name == name:
             return scenario
     raise KeyError(name)
+
+
+BASE: tuple[Scenario, ...] = SCENARIOS
+VARIANTS: tuple[Scenario, ...] = variants()
+#: The default suite: the base scenarios and the variants.
+SUITE: tuple[Scenario, ...] = (*BASE, *VARIANTS)
 
 
 def window(scenario: Scenario, start_h: float, hours: float) -> Scenario:

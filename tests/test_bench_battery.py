@@ -156,3 +156,32 @@ def test_rejects_bad_commands() -> None:
         battery.command("charge", float("nan"))
     with pytest.raises(ValueError, match="soc"):
         Battery(soc=120)
+
+
+def test_asking_what_a_battery_could_deliver_never_changes_its_latches() -> None:
+    """available_w is a query: a battery at its cutoff that is not asked to run stays unlatched.
+
+    Before the fix, available_w set the empty latch at the cutoff and cleared it above: a
+    query changed whether the battery later resumed.
+    """
+    battery = Battery(BatteryParams(), soc=10.5)  # below its own 11 % discharging cutoff
+    assert battery.available_w("discharge") == 0.0
+    assert battery._empty_latch is False
+    battery._empty_latch = True
+    battery._stored_wh = 0.2 * battery.params.capacity_wh  # well above the cutoff again
+    assert battery.available_w("discharge") > 0
+    assert battery._empty_latch is True
+
+
+def test_the_plant_table_is_not_the_engine_object() -> None:
+    """The simulated plant has its own table: the engine's model is graded, not copied."""
+    from bench.core import engine
+    from bench.scenarios import SUITE
+    from bench.sim.battery import MEASURED_EFFICIENCY
+
+    assert MEASURED_EFFICIENCY is not engine.DEFAULT_EFFICIENCY_TABLE
+    plant_tables = {id(b.params.efficiency_table) for s in SUITE for b in s.batteries}
+    assert id(engine.DEFAULT_EFFICIENCY_TABLE) not in plant_tables
+    off = {b.params.efficiency_table for s in SUITE if s.name == "v_off_model" for b in s.batteries}
+    assert off
+    assert all(table != engine.DEFAULT_EFFICIENCY_TABLE for table in off)

@@ -11,12 +11,14 @@ from custom_components.marstek_strategy.engine import (
     DEFAULT_EFFICIENCY_TABLE,
     BatteryReading,
     Candidate,
+    EfficiencyTable,
     Mode,
     Plan,
     Reason,
     Setpoint,
     Strategy,
     StrategySettings,
+    _curve,
     allocate,
     loss_w,
     optimal_split,
@@ -24,6 +26,7 @@ from custom_components.marstek_strategy.engine import (
 )
 
 EFFICIENCY = StrategySettings(strategy=Strategy.EFFICIENCY)
+NO_STANDBY = replace(EFFICIENCY, standby_w=0.0)  # crossovers of the loss curves alone
 BIG = Candidate(2500)
 WORSE_TABLE = tuple(
     (ac, charge - 0.05, discharge - 0.05) for ac, charge, discharge in DEFAULT_EFFICIENCY_TABLE
@@ -184,8 +187,15 @@ def test_charging_runs_the_emptiest_first() -> None:
 
 def test_above_the_crossover_two_share_evenly() -> None:
     fleet = [bat(60), bat(80), bat(70)]
-    plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(3), EFFICIENCY)
+    plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(3), NO_STANDBY)
     assert powers(plan) == [0, 1200, 1200]
+
+
+def test_the_standby_of_an_idle_battery_counts_in_the_set_cost() -> None:
+    """2 x 1200 W lose 235.8 W plus 7 W standby; 3 x 800 W lose 238.2 W: three run."""
+    fleet = [bat(60), bat(80), bat(70)]
+    plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(3), EFFICIENCY)
+    assert powers(plan) == [800, 800, 800]
 
 
 def test_running_battery_stays_the_one_that_runs() -> None:
@@ -200,9 +210,9 @@ def test_hysteresis_keeps_two_batteries_a_little_below_the_crossover() -> None:
     fleet = [bat(60), bat(80)]
     previous = running((Mode.DISCHARGE, 700), (Mode.DISCHARGE, 700))
     grid = -1400 * EFFICIENCY.discharge_release_factor + discharge_grid(1400)
-    plan = allocate(grid, fleet, previous, EFFICIENCY)
+    plan = allocate(grid, fleet, previous, NO_STANDBY)
     assert powers(plan) == [700, 700]  # one alone would lose a few W less: not enough
-    plan = allocate(grid, fleet, previous, replace(EFFICIENCY, hysteresis_w=0))
+    plan = allocate(grid, fleet, previous, replace(NO_STANDBY, hysteresis_w=0))
     assert powers(plan) == [0, 1400]  # the fuller one keeps running
 
 
@@ -210,8 +220,8 @@ def test_hysteresis_keeps_one_battery_a_little_above_the_crossover() -> None:
     fleet = [bat(60), bat(80)]
     previous = running((Mode.DISCHARGE, 1560), (Mode.STOP, 0))
     grid = -1560 * EFFICIENCY.discharge_release_factor + discharge_grid(1560)
-    assert powers(allocate(grid, fleet, previous, EFFICIENCY)) == [1560, 0]  # 3.4 W < 5 W
-    from_stop = allocate(discharge_grid(1560), fleet, Plan.all_stop(2), EFFICIENCY)
+    assert powers(allocate(grid, fleet, previous, NO_STANDBY)) == [1560, 0]  # 3.4 W < 5 W
+    from_stop = allocate(discharge_grid(1560), fleet, Plan.all_stop(2), NO_STANDBY)
     assert powers(from_stop) == [780, 780]
 
 
@@ -314,3 +324,130 @@ def test_overlapping_margins_behind_wins(strategy: Strategy) -> None:
     if strategy is not Strategy.EQUAL:
         assert plan.setpoints[0] == Setpoint(Mode.DISCHARGE, 500, Reason.BEHIND_PRIORITY)
         assert plan.setpoints[2].reason is Reason.HELD_BACK
+
+
+# --- cost: arrays built once, bounded enumeration -------------------------------------------
+
+ODD_TABLE = tuple(
+    (ac * 1.07 + 0.4, charge - 0.02, discharge - 0.03)
+    for ac, charge, discharge in DEFAULT_EFFICIENCY_TABLE
+)
+
+
+@pytest.mark.parametrize("table", [DEFAULT_EFFICIENCY_TABLE, WORSE_TABLE, ODD_TABLE])
+@pytest.mark.parametrize("mode", [Mode.CHARGE, Mode.DISCHARGE])
+def test_the_whole_watt_array_is_the_interpolation(mode: Mode, table: EfficiencyTable) -> None:
+    curve = _curve(mode, table)
+    assert curve.loss[0] == 0.0
+    assert all(curve.loss[w] == curve.at(w) for w in range(1, 2501))
+    assert len(curve.array(3000)) == 3001
+    assert curve.loss[3000] == curve.at(3000)
+
+
+def test_curves_are_found_by_identity_and_built_once_per_value() -> None:
+    copy = tuple(tuple(row) for row in DEFAULT_EFFICIENCY_TABLE)
+    assert copy is not DEFAULT_EFFICIENCY_TABLE
+    curve = _curve(Mode.CHARGE, DEFAULT_EFFICIENCY_TABLE)
+    assert _curve(Mode.CHARGE, DEFAULT_EFFICIENCY_TABLE) is curve
+    assert _curve(Mode.CHARGE, copy) is curve  # an equal table shares the curve
+    assert _curve(Mode.DISCHARGE, copy) is not curve
+
+
+def brute_force(total: int, candidates: list[Candidate], mode: Mode) -> float:
+    """The least set cost over every whole-watt split (min-plus, exhaustive)."""
+    best = {0: 0.0}
+    for candidate in candidates:
+        step: dict[int, float] = {}
+        for done, cost in best.items():
+            for power in range(min(candidate.max_w, total - done) + 1):
+                own = loss_w(mode, power, candidate.table) if power else candidate.standby_w
+                key = done + power
+                if cost + own < step.get(key, float("inf")):
+                    step[key] = cost + own
+        best = step
+    return best[min(total, sum(c.max_w for c in candidates))]
+
+
+@hyp_settings(max_examples=40, deadline=None)
+@given(
+    mode=st.sampled_from([Mode.CHARGE, Mode.DISCHARGE]),
+    caps=st.lists(st.integers(0, 700), min_size=3, max_size=3),
+    tables=st.lists(
+        st.sampled_from([DEFAULT_EFFICIENCY_TABLE, WORSE_TABLE, ODD_TABLE]), min_size=3, max_size=3
+    ),
+    standby=st.sampled_from([0.0, 7.0]),
+    demand=st.integers(0, 2100),
+)
+def test_optimal_split_of_three_distinct_batteries_is_the_exhaustive_optimum(
+    mode: Mode, caps: list[int], tables: list[EfficiencyTable], standby: float, demand: int
+) -> None:
+    candidates = [Candidate(cap, table, standby) for cap, table in zip(caps, tables, strict=True)]
+    split = optimal_split(demand, candidates, mode)
+    total = min(demand, sum(caps))
+    assert sum(split) == total
+    assert all(0 <= p <= cap for p, cap in zip(split, caps, strict=True))
+    cost = split_loss_w(mode, split, candidates) if total else 0.0
+    if total:
+        assert cost <= brute_force(total, candidates, mode) + 1e-6
+
+
+def test_batteries_are_interchangeable_only_with_the_same_cap() -> None:
+    """An 800 W and a 2500 W battery charging 1000 W: not 500 + 500 (62 W of loss)."""
+    fleet = [bat(40, max_charge_w=800), bat(60)]
+    plan = allocate(charge_grid(1000), fleet, Plan.all_stop(2), EFFICIENCY)
+    assert powers(plan) == [0, 1000]
+    candidates = [Candidate(800, standby_w=7.0), Candidate(2500, standby_w=7.0)]
+    assert split_loss_w(Mode.CHARGE, powers(plan), candidates) == pytest.approx(45.0 + 7.0)
+
+
+def test_eight_distinct_batteries_split_within_their_caps() -> None:
+    tables = [
+        tuple((ac * (1 + 0.03 * i), c - 0.007 * i, d - 0.007 * i) for ac, c, d in WORSE_TABLE)
+        for i in range(8)
+    ]
+    fleet = [bat(30 + 5 * i, efficiency_table=tables[i]) for i in range(8)]
+    for demand in (300, 1700, 4000, 9000, 19000):
+        plan = allocate(discharge_grid(demand), fleet, Plan.all_stop(8), EFFICIENCY)
+        assert plan.total_w == min(demand, 20000)
+        assert all(s.power_w <= 2500 for s in plan.setpoints)
+
+
+def _distinct(count: int) -> list[EfficiencyTable]:
+    return [
+        tuple((ac * (1 + 0.02 * i), c - 0.004 * i, d - 0.004 * i) for ac, c, d in WORSE_TABLE)
+        for i in range(count)
+    ]
+
+
+def test_a_battery_behind_runs_in_the_bounded_family() -> None:
+    tables = _distinct(8)
+    fleet = [bat(50, efficiency_table=tables[i]) for i in range(7)]
+    fleet.append(bat(95, efficiency_table=tables[7]))  # behind: 5 points from the top
+    plan = allocate(discharge_grid(3000), fleet, Plan.all_stop(8), EFFICIENCY)
+    assert plan.setpoints[7].reason is Reason.BEHIND_PRIORITY
+    assert plan.setpoints[7].power_w > 0
+    assert plan.total_w == 3000
+
+
+def test_the_running_set_is_kept_in_the_bounded_family() -> None:
+    """Hysteresis with 8 distinct tables: the running battery loses under 5 W more."""
+    tables = [
+        tuple((ac, c - 0.0003 * i, d - 0.0003 * i) for ac, c, d in WORSE_TABLE) for i in range(8)
+    ]
+    fleet = [bat(50, efficiency_table=tables[i]) for i in range(8)]
+    previous = Plan(
+        Mode.DISCHARGE,
+        tuple(
+            Setpoint(Mode.DISCHARGE, 600) if i == 7 else Setpoint(Mode.STOP, 0) for i in range(8)
+        ),
+    )
+    grid = -600 * EFFICIENCY.discharge_release_factor + discharge_grid(620)
+    plan = allocate(grid, fleet, previous, EFFICIENCY)
+    assert powers(plan) == [0] * 7 + [620]
+
+
+def test_the_curve_caches_stay_bounded() -> None:
+    for i in range(300):
+        table = ((100.0 + i, 0.8, 0.8), (2500.0, 0.9, 0.9))
+        assert loss_w(Mode.CHARGE, 2500, table) == pytest.approx(250.0)
+    assert loss_w(Mode.CHARGE, 1000) == pytest.approx(45.0)

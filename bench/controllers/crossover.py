@@ -2,8 +2,11 @@
 
 As its documentation describes it: run the fewest batteries such that none runs above a
 crossover of 1500 W discharging or 1750 W charging (or its maximum when lower), split the power
-in proportion to each battery's maximum, hold a battery set for at least 120 s, and pick the
-highest state of charge first when discharging, the lowest first when charging.
+in proportion to each battery's maximum without passing any battery's crossover, hold a battery
+set for at least 120 s (restarted when a battery joins), and pick the highest state of charge
+first when discharging, the lowest first when charging, with a 5 % SoC hysteresis (a running
+battery is replaced only by one more than 5 points better). The 30 W dead band only holds off a
+start: a running set keeps running on a small demand.
 
 What the documentation leaves open is filled in the plainest way and kept equal to the engine
 where the two could differ, so that only the allocation is compared: the demand integrates the
@@ -30,6 +33,36 @@ CROSSOVER_DISCHARGE_W = 1500.0
 CROSSOVER_CHARGE_W = 1750.0
 HOLD_S = 120.0
 DEAD_BAND_W = 30.0
+SOC_HYSTERESIS_PCT = 5.0
+
+
+def proportional(
+    need: float, chosen: list[int], caps: dict[int, float], limits: dict[int, float]
+) -> dict[int, float]:
+    """Split need over chosen in proportion to their maximum, none above its limit.
+
+    A battery whose proportional share would pass its limit (the crossover, or its maximum)
+    gets the limit and the rest is shared again. When need exceeds the limits together, the
+    split is in proportion to the maximum, capped by it.
+    """
+    if need > sum(limits[i] for i in chosen):
+        limits = caps
+    need = min(need, sum(limits[i] for i in chosen))
+    shares: dict[int, float] = {}
+    waiting = list(chosen)
+    left = need
+    while waiting:
+        weight = sum(caps[i] for i in waiting)
+        over = [i for i in waiting if left * caps[i] / weight > limits[i]]
+        if not over:
+            for i in waiting:
+                shares[i] = left * caps[i] / weight
+            break
+        for i in over:
+            shares[i] = limits[i]
+            left -= limits[i]
+            waiting.remove(i)
+    return shares
 
 
 class CrossoverController:
@@ -65,10 +98,11 @@ class CrossoverController:
             elif board.mode == "charge":
                 total -= self.powers[i] * 1.045
         demand = total + sim.grid_w()
-        if abs(demand) < DEAD_BAND_W:
+        mode = "discharge" if demand > 0 else "charge"
+        running = bool(self.active) and mode == self.active_mode
+        if abs(demand) < DEAD_BAND_W and not running:  # the dead band only holds off a start
             self.active, self.active_mode = (), "stop"
             return [0.0] * n
-        mode = "discharge" if demand > 0 else "charge"
         need = demand / 0.975 if mode == "discharge" else -demand / 1.045
         eligible = [i for i in range(n) if self._eligible(sim, i, mode)]
         if not eligible:
@@ -81,40 +115,39 @@ class CrossoverController:
             for i in eligible
         }
         crossover = CROSSOVER_DISCHARGE_W if mode == "discharge" else CROSSOVER_CHARGE_W
-        order = sorted(eligible, key=sim.soc, reverse=mode == "discharge")
+        limits = {i: min(crossover, caps[i]) for i in eligible}
+        order = sorted(eligible, key=lambda i: self._rank(sim, i, mode))
         # The fewest batteries such that none runs above its crossover.
         count = len(order)
         for k in range(1, len(order) + 1):
-            chosen = order[:k]
-            limit = sum(min(crossover, caps[i]) for i in chosen)
-            if need <= limit:
+            if need <= sum(limits[i] for i in order[:k]):
                 count = k
                 break
         held = (
-            mode == self.active_mode
+            running
             and sim.now - self.active_since < HOLD_S
             and all(i in eligible for i in self.active)
-            and len(self.active) > 0
         )
         if held:
             chosen = list(self.active)
-            if count > len(chosen):  # more batteries needed: add, never drop early
+            if count > len(chosen):  # more batteries needed: add (the hold restarts)
                 chosen += [i for i in order if i not in chosen][: count - len(chosen)]
-                self.active = tuple(chosen)
+                self.active, self.active_since = tuple(chosen), sim.now
         else:
             chosen = order[:count]
             if tuple(chosen) != self.active or mode != self.active_mode:
-                self.active, self.active_mode, self.active_since = (
-                    tuple(chosen),
-                    mode,
-                    sim.now,
-                )
-        need = min(need, sum(caps[i] for i in chosen))
-        weight = sum(caps[i] for i in chosen)
+                self.active, self.active_mode, self.active_since = tuple(chosen), mode, sim.now
+        shares = proportional(need, chosen, caps, limits)
         powers = [0.0] * n
-        for i in chosen:
-            powers[i] = need * caps[i] / weight
-        return [p if mode == "discharge" else -p for p in powers]
+        for i, power in shares.items():
+            powers[i] = power if mode == "discharge" else -power
+        return powers
+
+    def _rank(self, sim: Sim, i: int, mode: str) -> tuple[float, int]:
+        """Highest SoC first discharging, lowest charging; an active battery counts 5 better."""
+        soc = float(sim.soc(i))
+        bonus = SOC_HYSTERESIS_PCT if i in self.active and mode == self.active_mode else 0.0
+        return (-(soc + bonus) if mode == "discharge" else soc - bonus), i
 
     def cycle(self, sim: Sim) -> float:
         signed = self._allocate(sim)

@@ -22,8 +22,12 @@ def commanded_of(sim: Sim) -> list[Any]:
     ]
 
 
-def readings_of(sim: Sim) -> list[Any]:
-    """The engine's view of every battery: reported (whole %) SoC, settings, phase power."""
+def readings_of(sim: Sim, known_tables: bool = False) -> list[Any]:
+    """The engine's view of every battery: reported (whole %) SoC, settings, phase power.
+
+    known_tables: each battery's reading carries its plant's efficiency table (what learning
+    the tables would give the engine); otherwise the engine uses its default model.
+    """
     return [
         engine.BatteryReading(
             soc=float(sim.soc(i)),
@@ -34,6 +38,7 @@ def readings_of(sim: Sim) -> list[Any]:
             phase_w=sim.phase_w(i),
             # As the coordinator: the phase's name where it has a phase sensor.
             phase=setup.phase if sim.scenario.phase_count == 3 else None,
+            efficiency_table=sim.batteries[i].params.efficiency_table if known_tables else None,
         )
         for i, setup in enumerate(sim.setups)
     ]
@@ -54,8 +59,9 @@ class EngineController:
 
     per_second = False
 
-    def __init__(self, strategy: str, **settings: Any) -> None:
-        self.name = strategy
+    def __init__(self, strategy: str, *, known_tables: bool = False, **settings: Any) -> None:
+        self.name = f"{strategy}_known" if known_tables else strategy
+        self.known_tables = known_tables
         self.settings = engine.StrategySettings(strategy=engine.Strategy(strategy), **settings)
         self.loop_settings = control.LoopSettings()
         self.plan: Any = None
@@ -67,7 +73,9 @@ class EngineController:
     def cycle(self, sim: Sim) -> float:
         commanded = commanded_of(sim)
         previous = self.plan if self.plan is not None else control.plan_from_commanded(commanded)
-        plan = engine.allocate(sim.grid_w(), readings_of(sim), previous, self.settings)
+        plan = engine.allocate(
+            sim.grid_w(), readings_of(sim, self.known_tables), previous, self.settings
+        )
         decision = control.decide(
             plan,
             commanded,

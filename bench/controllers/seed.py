@@ -1,19 +1,21 @@
-"""The seed's computation and loop, as shared/seed-strategy.md describes them, defects included.
+"""The seed's computation and loop with the original script's arithmetic, defects included.
 
 Kept separate from the engine on purpose: the benchmark measures what the engine's fixes change.
 Three batteries on three phases is what the seed supports; here it runs on any count (the phase
 power of each battery is the one of its own phase), which is the most generous reading.
 
-Ambiguities resolved (and why):
-- "within N points" is a distance below N, "more than N points" a distance above N, as the
-  seed README's worked example reads (above 90 %, below 85 %).
-- Steps 1 and 2 measure distances for the direction of the previous overall mode (stop counts
-  as charging, ``dir = +1``); steps B to D use the cutoff of the new mode.
-- A battery at its cutoff is released like a near one (its power added back), and then takes
-  no part in any step.
-- Writes: every cycle the power number of each running battery's mode (the description says
-  the numbers are written and only the select is spared); a stopped battery gets its select
-  only.
+The arithmetic is the original's (seed-strategy.md, "The original's arithmetic, exactly"):
+- a battery at its cutoff is set to 0 without its power added back to the demand; one within
+  15 points (``<= 15``) is released and its power added back; after a direction change the
+  release is judged again against the new direction;
+- the phase step (B) is skipped only when some battery is held back;
+- power to remove is taken from the first running battery by index (the original's bug);
+- watts are truncated with ``int()``.
+Other readings: "more than N points" is a distance above N, "within 10 points" of the opposite
+cutoff a distance below 10 (the seed README's worked example: above 90 %, below 85 %); steps 1
+and 2 measure distances for the previous overall mode (stop counts as charging).
+Writes: every cycle the power number of each running battery's mode (the description says the
+numbers are written and only the select is spared); a stopped battery gets its select only.
 """
 
 from __future__ import annotations
@@ -54,20 +56,23 @@ def seed_cycle(
 
     at_cutoff = [dist(b, direction) <= 0 for b in batteries]
     released = [False] * n
-    # 1. Release batteries near (or at) their cutoff.
+    # 1. Release batteries near their cutoff; one at its cutoff just stops.
     for i, b in enumerate(batteries):
-        if at_cutoff[i] or dist(b, direction) < 15:
+        if at_cutoff[i]:
+            powers[i] = 0.0
+            released[i] = True
+        elif dist(b, direction) <= 15:
             grid -= direction * release_factor * powers[i]
             powers[i] = 0.0
             released[i] = True
-    # 2. Batteries left behind: near the opposite cutoff.
-    behind = any(dist(b, -direction) < 10 for b in batteries)
-    if behind:
+    # 2. Batteries left behind: near the opposite cutoff; the others far from it are held.
+    held = [False] * n
+    if any(dist(b, -direction) < 10 for b in batteries):
         for i, b in enumerate(batteries):
             if dist(b, -direction) > 15 and not released[i]:
                 grid -= direction * release_factor * powers[i]
                 powers[i] = 0.0
-                released[i] = True
+                released[i] = held[i] = True
     # 3. Charge taper.
     if mode == CHARGE:
         for i, b in enumerate(batteries):
@@ -82,12 +87,13 @@ def seed_cycle(
     new_dir = 1 if new_mode == CHARGE else -1
     cap = [b.max_charge if new_mode == CHARGE else b.max_discharge for b in batteries]
     at_new_cutoff = [dist(b, new_dir) <= 0 for b in batteries]
-    # 5. Mode change.
+    # 5. Mode change: the release is judged again for the new direction.
     if new_mode != mode:
         powers = [0.0] * n
         delta -= total
         if delta < 30:
             return STOP, [STOP] * n, [0.0] * n
+        released = [held[i] or dist(b, new_dir) <= 15 for i, b in enumerate(batteries)]
     # 6. Step A: batteries already running.
     running = [i for i in range(n) if powers[i] > 0 and not released[i]]
     if delta > 0:
@@ -104,12 +110,13 @@ def seed_cycle(
             options = [i for i in running if powers[i] > 0]
             if not options:
                 break
-            i = min(options, key=lambda j: powers[j])
+            i = options[0]  # the original takes from the first by index, not the lowest
             take = min(-delta, powers[i])
             powers[i] -= take
             delta += take
-    # 7. Step B: start a battery by phase (with the seed's defect in the choice).
-    if not behind:
+    # 7. Step B: start a battery by phase (with the seed's defect in the choice), skipped
+    # when a battery is held back.
+    if not any(held):
         while delta > 0:
             eligible = [
                 i
@@ -159,7 +166,7 @@ def seed_cycle(
         else:
             out_modes.append(new_mode)
     overall = STOP if all(m == STOP for m in out_modes) else new_mode
-    return overall, out_modes, [float(round(p)) for p in powers]
+    return overall, out_modes, [float(int(p)) for p in powers]
 
 
 class SeedController:

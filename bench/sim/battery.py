@@ -226,36 +226,48 @@ class Battery:
         return self._deliverable(self._mode, self._setpoint)
 
     def available_w(self, mode: str) -> float:
-        """AC W the battery would deliver now at its maximum in mode (0: it would not run)."""
+        """AC W the battery would deliver now at its maximum in mode (0: it would not run).
+
+        A query: the full/empty latches are read as they would be now, never changed.
+        """
         if mode == "charge":
-            return -self._deliverable("charge", self.max_charge_w)
+            return -self._deliverable("charge", self.max_charge_w, query=True)
         if mode == "discharge":
-            return self._deliverable("discharge", self.max_discharge_w)
+            return self._deliverable("discharge", self.max_discharge_w, query=True)
         return 0.0
 
-    def _deliverable(self, mode: str, setpoint: float) -> float:
-        """The signed AC power a setpoint gives now (cutoffs, latches, limits, taper)."""
+    def _deliverable(self, mode: str, setpoint: float, *, query: bool = False) -> float:
+        """The signed AC power a setpoint gives now (cutoffs, latches, limits, taper).
+
+        Updates the latch of mode's direction unless query.
+        """
         p = self.params
         if mode == "stop" or setpoint <= 0:
             return 0.0
         soc = self.soc_pct
         if mode == "charge":
+            full = self._full_latch
             if soc >= self.charge_cutoff_pct:
-                self._full_latch = True
+                full = True
             elif soc < self.charge_cutoff_pct - p.cutoff_hysteresis_pct:
-                self._full_latch = False
-            if self._full_latch:
+                full = False
+            if not query:
+                self._full_latch = full
+            if full:
                 return 0.0
             power = min(setpoint, self.max_charge_w) * p.charge_gain
             for threshold, limit in p.charge_taper:
                 if soc >= threshold:
                     power = min(power, limit)
             return -power
+        empty = self._empty_latch
         if soc <= self.discharge_cutoff_pct:
-            self._empty_latch = True
+            empty = True
         elif soc > self.discharge_cutoff_pct + p.cutoff_hysteresis_pct:
-            self._empty_latch = False
-        if self._empty_latch or soc < p.weak_discharge_below_pct:
+            empty = False
+        if not query:
+            self._empty_latch = empty
+        if empty or soc < p.weak_discharge_below_pct:
             return 0.0
         return min(setpoint, self.max_discharge_w) * p.discharge_gain
 

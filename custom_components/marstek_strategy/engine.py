@@ -22,8 +22,10 @@ One cycle (``allocate``):
    * ``priority``: the seed's steps (seed-strategy.md) on any fleet, its defects fixed;
    * ``equal``: the demand split evenly over every battery that may run;
    * ``efficiency``: the set of batteries and the split with the least modelled conversion
-     loss (``loss_w``, ``optimal_split``: the measured table, interpolated), keeping the
-     seed's release and behind rules, with hysteresis on the running set.
+     loss (``loss_w``, ``optimal_split``: each battery's table, else the measured one,
+     interpolated; an idle battery's standby counts), keeping the seed's release and behind
+     rules, with hysteresis on the running set. Its cost is bounded: per-table whole-watt
+     loss arrays built once, a bounded family of sets, pairwise refinement of the best few.
 
 6. With ``phase_limits`` in the settings, no phase may exceed its fuse or feed-in limit: the
    strategy plans again with lower caps where a phase would (``phase_limits.within_limits``).
@@ -33,11 +35,10 @@ Setpoints are whole watts; the result only depends on the arguments.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
 from itertools import pairwise, product
 import math
 
@@ -166,6 +167,7 @@ class StrategySettings:
     charge_release_factor: float = 1.045  # grid W per commanded charge W
     efficiency_table: EfficiencyTable = field(default=DEFAULT_EFFICIENCY_TABLE)
     hysteresis_w: float = 5.0  # efficiency: W of modelled loss a change of set must save
+    standby_w: float = 7.0  # efficiency: W an idle battery draws (counted in a set's cost)
     join_w: int = 250  # efficiency: most W a battery joining running ones starts with
     phase_limits: PhaseLimits | None = None  # per-phase fuse and feed-in limits; None: none
 
@@ -506,22 +508,130 @@ def _equal(cycle: Cycle) -> Allocation:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A battery that may take part in a split: its most W and its efficiency table."""
+    """A battery that may take part in a split: its most W, its table and its idle draw."""
 
     max_w: int
     table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE
+    standby_w: float = 0.0  # W it draws while idle; counted when a set leaves it out
 
 
-@lru_cache(maxsize=64)
-def _loss_points(mode: Mode, table: EfficiencyTable) -> tuple[list[float], list[float]]:
-    """Return the AC powers of table's rows and the loss (W) at each for mode."""
-    rows = sorted(table)
-    if not rows:
-        raise ValueError("efficiency table is empty")
-    xs = [float(row[0]) for row in rows]
-    if mode is Mode.CHARGE:
-        return xs, [ac * (1.0 - charge) for ac, charge, _ in rows]
-    return xs, [ac * (1.0 / discharge - 1.0) for ac, _, discharge in rows]
+#: Whole watts every loss array covers from the start (extended for larger caps).
+_ARRAY_W = 2500
+#: Sets of batteries tried exhaustively up to this many; beyond, a bounded family.
+_MAX_SETS = 16
+#: How many of the most promising sets get the exact pairwise refinement.
+_REFINED = 3
+#: Bounded family only: sets whose batteries would run below this on average are not tried
+#: (on the measured table only the 63 W row makes two batteries at under 400 W lose less
+#: than one, by at most a few W).
+_LEAST_SHARE_W = 400
+
+
+class _Curve:
+    """One table's loss curve for one mode, built once: rows, whole-watt array, bends, hulls.
+
+    ``loss[w]`` is the loss at w whole watts (``loss[0]`` = 0, stopped), computed with the
+    same arithmetic as ``at``; lookups in the hot path index it and hash nothing.
+    """
+
+    __slots__ = ("_bends", "bends", "hulls", "loss", "xs", "ys")
+
+    def __init__(self, mode: Mode, table: EfficiencyTable) -> None:
+        rows = sorted(table)
+        if not rows:
+            raise ValueError("efficiency table is empty")
+        self.xs = [float(row[0]) for row in rows]
+        if mode is Mode.CHARGE:
+            self.ys = [ac * (1.0 - charge) for ac, charge, _ in rows]
+        else:
+            self.ys = [ac * (1.0 / discharge - 1.0) for ac, _, discharge in rows]
+        bends = {1}
+        for x in self.xs:
+            if x >= 1:
+                bends.update((math.floor(x), math.ceil(x)))
+        self._bends = sorted(bends)
+        self.bends: dict[int, tuple[int, ...]] = {}
+        self.hulls: dict[int, tuple[tuple[float, float], ...]] = {}
+        self.loss: list[float] = [0.0]
+        self._extend(_ARRAY_W)
+
+    def at(self, ac_w: float) -> float:
+        """Return the loss (W) of a running battery at ac_w > 0 AC watts (interpolated)."""
+        xs, ys = self.xs, self.ys
+        if ac_w <= xs[0]:
+            return ys[0]
+        if ac_w >= xs[-1]:
+            return ys[-1] * ac_w / xs[-1]
+        i = bisect_right(xs, ac_w)
+        return ys[i - 1] + (ys[i] - ys[i - 1]) * (ac_w - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+    def _extend(self, cap: int) -> None:
+        """Extend ``loss`` to cover 0..cap whole watts (segment by segment, as ``at``)."""
+        xs, ys, loss = self.xs, self.ys, self.loss
+        start = len(loss)
+        low = min(cap + 1, max(start, math.floor(xs[0]) + 1))
+        loss.extend(ys[0] for _ in range(start, low))  # up to the first row: fixed cost
+        for i in range(1, len(xs)):
+            x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+            high = min(cap + 1, math.ceil(x1) if x1 != math.floor(x1) else int(x1))
+            high = max(high, len(loss))
+            loss.extend(y0 + (y1 - y0) * (w - x0) / (x1 - x0) for w in range(len(loss), high))
+        loss.extend(ys[-1] * w / xs[-1] for w in range(len(loss), cap + 1))
+
+    def array(self, cap: int) -> list[float]:
+        """Return the loss array, covering at least 0..cap."""
+        if cap >= len(self.loss):
+            self._extend(cap)
+        return self.loss
+
+    def bends_to(self, cap: int) -> tuple[int, ...]:
+        """Return the whole watts in 1..cap where the curve bends or ends (ascending)."""
+        bends = self.bends.get(cap)
+        if bends is None:
+            bends = self.bends[cap] = (*(b for b in self._bends if b < cap), cap)
+        return bends
+
+    def hull(self, cap: int) -> tuple[tuple[float, float], ...]:
+        """Return the lower convex hull of the running loss on (0, cap] as segments.
+
+        Each segment is (length W, W of loss per W); the slopes rise strictly.
+        """
+        segments = self.hulls.get(cap)
+        if segments is None:
+            points = [(0.0, self.at(self.xs[0]))]  # just above 0 W: the fixed cost
+            points += [(x, self.at(x)) for x in self.xs if 0 < x < cap]
+            points.append((float(cap), self.at(cap)))
+            hull: list[tuple[float, float]] = []
+            for point in points:
+                while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) <= 0:
+                    hull.pop()
+                hull.append(point)
+            segments = tuple(
+                (b[0] - a[0], (b[1] - a[1]) / (b[0] - a[0])) for a, b in pairwise(hull)
+            )
+            self.hulls[cap] = segments
+        return segments
+
+
+_CURVES: dict[tuple[int, Mode], tuple[EfficiencyTable, _Curve]] = {}
+_BY_VALUE: dict[tuple[Mode, EfficiencyTable], _Curve] = {}
+
+
+def _curve(mode: Mode, table: EfficiencyTable) -> _Curve:
+    """Return table's curve for mode: found by the table's identity, hashed only when new."""
+    key = (id(table), mode)
+    hit = _CURVES.get(key)
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    curve = _BY_VALUE.get((mode, table))
+    if curve is None:
+        if len(_BY_VALUE) >= 64:
+            _BY_VALUE.clear()
+        curve = _BY_VALUE[(mode, table)] = _Curve(mode, table)
+    if len(_CURVES) >= 256:
+        _CURVES.clear()
+    _CURVES[key] = (table, curve)  # holding the table keeps its id from being reused
+    return curve
 
 
 def loss_w(mode: Mode, ac_w: float, table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE) -> float:
@@ -530,23 +640,20 @@ def loss_w(mode: Mode, ac_w: float, table: EfficiencyTable = DEFAULT_EFFICIENCY_
     Charge loss is AC * (1 - efficiency), discharge loss AC * (1 / efficiency - 1), linear
     between the table's rows; below the first row a running inverter costs the first row's
     loss, above the last row the efficiency holds. 0 when stopped (ac_w <= 0 or mode stop).
-    Stable API: the benchmark's oracle uses it (the simulator models loss the same way).
+    Stable API: the benchmark's bounds use it (the simulator models loss the same way).
     """
     if mode is Mode.STOP or ac_w <= 0:
         return 0.0
-    xs, ys = _loss_points(mode, table)
-    if ac_w <= xs[0]:
-        return ys[0]
-    if ac_w >= xs[-1]:
-        return ys[-1] * ac_w / xs[-1]
-    i = bisect_right(xs, ac_w)
-    return ys[i - 1] + (ys[i] - ys[i - 1]) * (ac_w - xs[i - 1]) / (xs[i] - xs[i - 1])
+    curve = _curve(mode, table)
+    if isinstance(ac_w, int) and ac_w < len(curve.loss):
+        return curve.loss[ac_w]
+    return curve.at(ac_w)
 
 
 def split_loss_w(mode: Mode, powers: Sequence[float], candidates: Sequence[Candidate]) -> float:
-    """Return the modelled loss (W) of running candidates at powers (AC W)."""
+    """Return the modelled loss (W) of running candidates at powers (AC W), idle ones' standby."""
     return sum(
-        loss_w(mode, power, candidate.table)
+        loss_w(mode, power, candidate.table) if power > 0 else candidate.standby_w
         for power, candidate in zip(powers, candidates, strict=True)
     )
 
@@ -554,24 +661,6 @@ def split_loss_w(mode: Mode, powers: Sequence[float], candidates: Sequence[Candi
 def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
     """Return the z of (a - o) x (b - o): positive for a counter-clockwise turn."""
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-
-@lru_cache(maxsize=1024)
-def _hull(mode: Mode, table: EfficiencyTable, cap: int) -> tuple[tuple[float, float], ...]:
-    """Return the lower convex hull of a running battery's loss on (0, cap] as segments.
-
-    Each segment is (length W, W of loss per W); the slopes rise strictly.
-    """
-    xs, _ = _loss_points(mode, table)
-    points = [(0.0, loss_w(mode, xs[0], table))]  # just above 0 W: the fixed cost
-    points += [(x, loss_w(mode, x, table)) for x in xs if 0 < x < cap]
-    points.append((float(cap), loss_w(mode, cap, table)))
-    hull: list[tuple[float, float]] = []
-    for point in points:
-        while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) <= 0:
-            hull.pop()
-        hull.append(point)
-    return tuple((b[0] - a[0], (b[1] - a[1]) / (b[0] - a[0])) for a, b in pairwise(hull))
 
 
 def _water_fill(total: float, caps: Sequence[float]) -> list[float]:
@@ -592,147 +681,247 @@ def _water_fill(total: float, caps: Sequence[float]) -> list[float]:
     return shares
 
 
-def _hull_split(total: float, mode: Mode, candidates: Sequence[Candidate]) -> list[float]:
-    """Return the split of total over all candidates that is optimal on their loss hulls.
+class _Fleet:
+    """One split problem, indexed by battery: caps, arrays, bends and all hull segments.
 
-    Segments are taken cheapest slope first (equal marginal loss); equal slopes share
-    evenly, so identical batteries get equal power.
+    ``segments`` holds every battery's hull segments sorted by slope, once per call; a
+    set's hull split walks it and skips the batteries outside the set.
     """
-    segments = sorted(
-        (slope, index, length)
-        for index, candidate in enumerate(candidates)
-        for length, slope in _hull(mode, candidate.table, candidate.max_w)
-    )
-    powers = [0.0] * len(candidates)
-    left = total
-    start = 0
-    while start < len(segments) and left > 0:
-        end = start + 1
-        while end < len(segments) and segments[end][0] - segments[start][0] <= 1e-12:
-            end += 1
-        group = segments[start:end]
-        shares = _water_fill(left, [length for _, _, length in group])
-        for (_, index, _), share in zip(group, shares, strict=True):
-            powers[index] += share
-        left -= sum(shares)
-        start = end
-    return powers
 
+    __slots__ = ("arrays", "bends", "caps", "idle", "order", "rank", "segments")
 
-def _whole(powers: Sequence[float], caps: Sequence[int], total: int) -> list[int]:
-    """Round powers to whole watts within 0..cap that add up to total."""
-    whole = [min(cap, max(0, math.floor(power))) for power, cap in zip(powers, caps, strict=True)]
-    order = sorted(
-        (i for i, power in enumerate(powers) if power > 0),
-        key=lambda i: (whole[i] - powers[i], i),
-    )
-    left = total - sum(whole)
-    while left > 0 and any(whole[i] < caps[i] for i in order):
-        for i in order:
-            if left > 0 and whole[i] < caps[i]:
-                whole[i] += 1
-                left -= 1
-    return whole
+    def __init__(
+        self,
+        order: Sequence[int],
+        curves: Sequence[_Curve],
+        caps: Sequence[int],
+        idle: Sequence[float],
+    ) -> None:
+        self.order = tuple(order)
+        self.caps = caps
+        self.idle = idle
+        self.rank = {i: position for position, i in enumerate(order)}
+        self.arrays = {i: curves[i].array(caps[i]) for i in order}
+        self.bends = {i: curves[i].bends_to(caps[i]) for i in order}
+        self.segments = sorted(
+            (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
+        )
 
+    def hull_split(self, total: float, members: set[int]) -> dict[int, float]:
+        """Return the split of total over members that is optimal on their loss hulls.
 
-@lru_cache(maxsize=1024)
-def _breakpoints(mode: Mode, table: EfficiencyTable, cap: int) -> tuple[int, ...]:
-    """Return the whole watts in 1..cap where a battery's loss curve bends or ends."""
-    xs, _ = _loss_points(mode, table)
-    return tuple(sorted({1, cap, *(round(x) for x in xs if 1 < x < cap)}))
+        Segments are taken cheapest slope first (equal marginal loss); equal slopes share
+        evenly, so identical batteries get equal power.
+        """
+        powers = dict.fromkeys(members, 0.0)
+        mine = [segment for segment in self.segments if segment[1] in members]
+        left = float(total)
+        position, count = 0, len(mine)
+        while position < count and left > 0:
+            slope, i, part = mine[position]
+            end = position + 1
+            while end < count and mine[end][0] - slope <= 1e-12:
+                end += 1
+            if end == position + 1:  # no tie: the common case
+                step = min(part, left)
+                powers[i] += step
+                left -= step
+                position = end
+                continue
+            group = mine[position:end]
+            length = sum(segment[2] for segment in group)
+            if length <= left:
+                for _, j, piece in group:
+                    powers[j] += piece
+                left -= length
+            else:
+                shares = _water_fill(left, [segment[2] for segment in group])
+                for (_, j, _), share in zip(group, shares, strict=True):
+                    powers[j] += share
+                left = 0.0
+            position = end
+        return powers
 
+    def whole(self, powers: dict[int, float], total: int) -> dict[int, int]:
+        """Round powers to whole watts within 0..cap that add up to total."""
+        caps = self.caps
+        whole = {i: min(caps[i], max(0, math.floor(power))) for i, power in powers.items()}
+        order = sorted(
+            (i for i, power in powers.items() if power > 0),
+            key=lambda i: (whole[i] - powers[i], i),
+        )
+        left = total - sum(whole.values())
+        while left > 0 and any(whole[i] < caps[i] for i in order):
+            for i in order:
+                if left > 0 and whole[i] < caps[i]:
+                    whole[i] += 1
+                    left -= 1
+        return whole
 
-def _refine(powers: list[int], mode: Mode, candidates: Sequence[Candidate]) -> list[int]:
-    """Improve a split by moving power between two running batteries onto a bend.
+    def loss(self, powers: dict[int, int]) -> float:
+        """Return the modelled loss of the running batteries plus the idle ones' draw."""
+        arrays, idle = self.arrays, self.idle
+        return sum(arrays[i][powers[i]] if powers.get(i, 0) > 0 else idle[i] for i in self.order)
 
-    The loss curves are piecewise linear, so an optimum has all running batteries but one
-    on a bend (or at 1 W or their max). Moving pairs onto bends finds the exact optimum
-    for two batteries and repairs the convex-hull split where a curve is not convex.
-    """
-    powers = list(powers)
-    running = [i for i, power in enumerate(powers) if power > 0]
-    for _ in range(3):
-        improved = False
-        for i in running:
-            for j in running:
-                if i == j:
-                    continue
-                pair = powers[i] + powers[j]
-                best = loss_w(mode, powers[i], candidates[i].table) + loss_w(
-                    mode, powers[j], candidates[j].table
-                )
-                for x in _breakpoints(mode, candidates[i].table, candidates[i].max_w):
-                    y = pair - x
-                    if not 1 <= y <= candidates[j].max_w:
+    def split(self, total: int, chosen: tuple[int, ...]) -> dict[int, int]:
+        """Return the hull optimum of total over chosen, in whole watts (not yet refined)."""
+        total = min(total, sum(self.caps[i] for i in chosen))
+        return self.whole(self.hull_split(total, set(chosen)), total)
+
+    def best_split(
+        self, total: int, chosen: tuple[int, ...], hull: dict[int, int]
+    ) -> dict[int, int]:
+        """Return the better of hull and the even split over chosen, refined onto the bends."""
+        total = min(total, sum(self.caps[i] for i in chosen))
+        even = even_split(total, chosen, self.caps)
+        return self.refine(even if self.loss(even) < self.loss(hull) else hull)
+
+    def refine(self, powers: dict[int, int]) -> dict[int, int]:
+        """Improve a split by moving power between two running batteries onto a bend.
+
+        On whole watts the loss curves are linear between their bends, so an optimum has
+        all running batteries but one on a bend (or at 1 W or their max). Moving pairs onto
+        bends finds the exact optimum for two batteries and repairs the convex-hull split
+        where a curve is not convex. Array lookups only; at most three passes.
+        """
+        powers = dict(powers)
+        running = [i for i, power in powers.items() if power > 0]
+        if len(running) < 2:
+            return powers
+        arrays, bends, caps = self.arrays, self.bends, self.caps
+        for _ in range(3):
+            improved = False
+            for i in running:
+                li = arrays[i]
+                for j in running:
+                    if i == j:
                         continue
-                    cost = loss_w(mode, x, candidates[i].table) + loss_w(
-                        mode, y, candidates[j].table
-                    )
-                    if cost < best - 1e-9:
-                        powers[i], powers[j], best, improved = x, y, cost, True
-        if not improved:
-            break
-    return powers
+                    lj, cj = arrays[j], caps[j]
+                    pair = powers[i] + powers[j]
+                    best = li[powers[i]] + lj[powers[j]]
+                    bi = bends[i]
+                    for position in range(bisect_left(bi, pair - cj), len(bi)):
+                        x = bi[position]
+                        y = pair - x
+                        if y < 1:
+                            break
+                        cost = li[x] + lj[y]
+                        if cost < best - 1e-9:
+                            powers[i], powers[j], best, improved = x, y, cost, True
+            if not improved:
+                break
+        return powers
+
+    def family(
+        self, curves: Sequence[_Curve], total: int, first: int | None
+    ) -> list[tuple[int, ...]]:
+        """Return the sets of batteries worth trying for total, each in order.
+
+        Batteries are interchangeable only when both table and cap match, so of those only
+        the first few in order run. Up to ``_MAX_SETS`` sets every such choice is tried;
+        beyond, for each size the batteries cheapest per W at that size's share, and the
+        first in order (a bounded family, sizes from the fewest that may carry total to
+        ``ceil(total / _LEAST_SHARE_W)``). All of order is always tried. A set holds
+        ``first`` when given (the battery behind).
+        """
+        order, caps = self.order, self.caps
+        classes: dict[tuple[_Curve, int], list[int]] = {}
+        for i in order:
+            classes.setdefault((curves[i], caps[i]), []).append(i)
+        largest = sorted((caps[i] for i in order), reverse=True)
+        fewest = next(
+            (k for k in range(1, len(order) + 1) if sum(largest[:k]) >= total), len(order)
+        )
+        most = max(fewest, -(-total // _LEAST_SHARE_W))
+        sets: list[tuple[int, ...]] = []
+        groups = list(classes.values())
+        if math.prod(len(group) + 1 for group in groups) <= _MAX_SETS:
+            for counts in product(*(range(len(group) + 1) for group in groups)):
+                if not any(counts):
+                    continue
+                chosen = {i for group, k in zip(groups, counts, strict=True) for i in group[:k]}
+                if first is None or first in chosen:
+                    sets.append(tuple(i for i in order if i in chosen))
+        else:
+            rank, arrays = self.rank, self.arrays
+            for k in range(fewest, min(most, len(order)) + 1):
+                share = -(-total // k)
+
+                def per_w(i: int, share: int = share) -> tuple[float, int]:
+                    watts = min(caps[i], share)
+                    return arrays[i][watts] / watts, rank[i]
+
+                for ranked in (sorted(order, key=per_w), order):
+                    chosen = set(ranked[:k])
+                    if first is not None and first not in chosen:
+                        chosen = {*ranked[: k - 1], first}
+                    option = tuple(i for i in order if i in chosen)
+                    if option not in sets:
+                        sets.append(option)
+        if order not in sets:
+            sets.append(order)
+        return sets
 
 
-def _split_all(total: int, mode: Mode, candidates: Sequence[Candidate]) -> tuple[list[int], float]:
-    """Return the least-loss split of total over candidates that all run, and its loss.
+def _options(
+    fleet: _Fleet,
+    curves: Sequence[_Curve],
+    total: int,
+    *,
+    first: int | None = None,
+    keep: tuple[int, ...] = (),
+) -> dict[tuple[int, ...], tuple[dict[int, int], float]]:
+    """Return the most promising sets that carry total, each with its split and set cost.
 
-    The better, on the true curves, of the hull optimum and the even split, refined by
-    moving power between pairs onto the curves' bends.
+    The cost is the modelled loss of the running batteries plus the idle draw of the
+    batteries of the fleet that stay idle. Every set of the family that carries total (and
+    all of the fleet) is split; the ``_REFINED`` cheapest, and ``keep`` when it carries
+    total, are refined and returned.
     """
-    caps = [candidate.max_w for candidate in candidates]
-    total = min(total, sum(caps))
-    even = even_split(total, range(len(caps)), caps)
-    options = (
-        _whole(_hull_split(total, mode, candidates), caps, total),
-        [even[i] for i in range(len(caps))],
-    )
-    losses = [split_loss_w(mode, option, candidates) for option in options]
-    best = _refine(options[0 if losses[0] <= losses[1] else 1], mode, candidates)
-    return best, split_loss_w(mode, best, candidates)
+    order, caps, rank = fleet.order, fleet.caps, fleet.rank
+    sets = fleet.family(curves, total, first)
+    if keep and keep not in sets and (first is None or first in keep):
+        sets.append(keep)
+    rough: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
+    for chosen in sets:
+        if len(chosen) < len(order) and sum(caps[i] for i in chosen) < total:
+            continue
+        powers = fleet.split(total, chosen)
+        rough[chosen] = (powers, fleet.loss(powers))
+    ranked = sorted(rough, key=lambda c: (rough[c][1], len(c), [rank[i] for i in c]))
+    picked = ranked[:_REFINED]
+    if keep in rough and keep not in picked:
+        picked.append(keep)
+    options: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
+    for chosen in picked:
+        powers = fleet.best_split(total, chosen, rough[chosen][0])
+        options[chosen] = (powers, fleet.loss(powers))
+    return options
 
 
 def optimal_split(demand_w: int, candidates: Sequence[Candidate], mode: Mode) -> tuple[int, ...]:
     """Return the loss-minimal split of demand_w (whole W) over candidates; 0 = stays idle.
 
-    Delivers min(demand_w, sum of max_w) in mode (charge or discharge). Every set of
-    running candidates is tried; candidates with the same table differ only by their max,
-    so of those the largest run first (ties: candidate order). The least loss wins, then
-    the fewest batteries. Within a set: the better of the equal-marginal-loss (convex hull)
-    optimum and the even split, judged by ``loss_w``. Stable API: the benchmark's oracle
-    uses it.
+    Delivers min(demand_w, sum of max_w) in mode (charge or discharge). Candidates with the
+    same table and max are interchangeable (the earlier runs first); an idle candidate costs
+    its ``standby_w``. The least cost wins, then the fewest batteries. Within a set: the
+    better of the equal-marginal-loss (convex hull) optimum and the even split, refined
+    onto the bends. Stable API: the benchmark's bounds use it.
     """
     result = [0] * len(candidates)
     usable = [i for i, candidate in enumerate(candidates) if candidate.max_w > 0]
     total = min(int(demand_w), sum(candidates[i].max_w for i in usable))
     if total <= 0:
         return tuple(result)
-    groups: dict[EfficiencyTable, list[int]] = {}
-    for i in usable:
-        groups.setdefault(candidates[i].table, []).append(i)
-    ranked = [
-        sorted(members, key=lambda i: (-candidates[i].max_w, i)) for members in groups.values()
-    ]
-    best_set = usable  # all usable together always carry total
-    best_powers, best_loss = _split_all(total, mode, [candidates[i] for i in usable])
-    for counts in product(*(range(len(members) + 1) for members in ranked)):
-        chosen = sorted(i for members, k in zip(ranked, counts, strict=True) for i in members[:k])
-        if len(chosen) >= len(usable) or sum(candidates[i].max_w for i in chosen) < total:
-            continue
-        powers, loss = _split_all(total, mode, [candidates[i] for i in chosen])
-        fewer = len(chosen) < len(best_set) and loss <= best_loss + 1e-9
-        if loss < best_loss - 1e-9 or fewer:
-            best_set, best_powers, best_loss = chosen, powers, loss
-    for i, power in zip(best_set, best_powers, strict=True):
+    curves = [_curve(mode, candidate.table) for candidate in candidates]
+    caps = [max(0, candidate.max_w) for candidate in candidates]
+    fleet = _Fleet(usable, curves, caps, [candidate.standby_w for candidate in candidates])
+    options = _options(fleet, curves, total)
+    rank = fleet.rank
+    best = min(options, key=lambda c: (options[c][1], len(c), [rank[i] for i in c]))
+    for i, power in options[best][0].items():
         result[i] = power
     return tuple(result)
-
-
-def _candidate(cycle: Cycle, index: int) -> Candidate:
-    """Return battery index as a split candidate (its cap this cycle, its table)."""
-    table = cycle.batteries[index].efficiency_table or cycle.settings.efficiency_table
-    return Candidate(cycle.caps[index], table)
 
 
 def _preference(cycle: Cycle, indexes: Sequence[int], first: set[int]) -> list[int]:
@@ -748,50 +937,33 @@ def _preference(cycle: Cycle, indexes: Sequence[int], first: set[int]) -> list[i
     )
 
 
-def _sets(cycle: Cycle, order: Sequence[int], first: int | None) -> list[tuple[int, ...]]:
-    """Return the sets of batteries that may run, each in order.
-
-    Batteries with the same efficiency table are interchangeable, so of those only the
-    first few in order run (for one table: the first k of order). A set always holds
-    ``first`` when given (the battery behind).
-    """
-    groups: dict[EfficiencyTable, list[int]] = {}
-    for i in order:
-        groups.setdefault(_candidate(cycle, i).table, []).append(i)
-    sets: list[tuple[int, ...]] = []
-    for counts in product(*(range(len(members) + 1) for members in groups.values())):
-        chosen = {
-            i for members, k in zip(groups.values(), counts, strict=True) for i in members[:k]
-        }
-        if chosen and (first is None or first in chosen):
-            sets.append(tuple(i for i in order if i in chosen))
-    return sets
-
-
 def _least_loss(
     cycle: Cycle, order: Sequence[int], demand: int, first: int | None = None
 ) -> dict[int, int]:
     """Run the set of batteries with the least modelled loss that carries demand.
 
-    Sets are those of ``_sets``; all of order together is the fallback when no set
-    carries the demand. Ties go to fewer batteries, then to the set earlier in order.
-    Hysteresis: the set running now stays while it carries the demand and no other set
-    saves more than ``hysteresis_w``.
+    The cost of a set counts the standby (``standby_w``) of the batteries of order it
+    leaves idle. Each battery has its own table (its reading's, else the settings'). Ties
+    go to fewer batteries, then to the set earlier in order. Hysteresis: the set running
+    now stays while it carries the demand and no other set saves more than
+    ``hysteresis_w``.
     """
     if not order or demand <= 0:
         return {}
-    options: dict[tuple[int, ...], tuple[list[int], float]] = {}
-    for chosen in _sets(cycle, order, first):
-        capacity = sum(cycle.caps[i] for i in chosen)
-        if capacity >= demand or len(chosen) == len(order):
-            candidates = [_candidate(cycle, i) for i in chosen]
-            options[chosen] = _split_all(demand, cycle.mode, candidates)
-    rank = {i: position for position, i in enumerate(order)}
-    best = min(options, key=lambda c: (options[c][1], len(c), [rank[i] for i in c]))
+    settings = cycle.settings
+    count = len(cycle.batteries)
+    curves = [
+        _curve(cycle.mode, battery.efficiency_table or settings.efficiency_table)
+        for battery in cycle.batteries
+    ]
+    fleet = _Fleet(order, curves, cycle.caps, [settings.standby_w] * count)
     now = tuple(i for i in order if cycle.kept[i] > 0)
-    if now in options and options[now][1] <= options[best][1] + cycle.settings.hysteresis_w:
+    options = _options(fleet, curves, demand, first=first, keep=now)
+    rank = fleet.rank
+    best = min(options, key=lambda c: (options[c][1], len(c), [rank[i] for i in c]))
+    if now in options and options[now][1] <= options[best][1] + settings.hysteresis_w:
         best = now
-    return dict(zip(best, options[best][0], strict=True))
+    return options[best][0]
 
 
 def _ease_in(cycle: Cycle, powers: dict[int, int]) -> None:

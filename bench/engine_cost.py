@@ -1,0 +1,104 @@
+"""What one ``engine.allocate`` call costs, per strategy and fleet size (``--engine``).
+
+Each configuration runs a chain of cycles as the coordinator does: the previous plan is the last
+result, the grid power a random walk with jumps over -12 to +12 kW, states of charge spread over
+the whole range. "identical" fleets share the default table; "distinct" give every battery its own
+table (efficiencies shifted by up to 5 points, rows shifted in power). Tables are built on the first
+call that sees them (reported as ``first``); median, p99 and worst are of the calls after it.
+Times are the thread's CPU time (``time.thread_time_ns``), so a busy machine inflates them
+less than wall time would; they still vary with the load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+import random
+import statistics
+import time
+from typing import Any
+
+from bench.core import engine
+
+STRATEGIES = ("priority", "equal", "efficiency")
+
+
+def distinct_table(index: int) -> tuple[tuple[float, float, float], ...]:
+    """Battery index's own table: efficiencies lower by 0.7 points per index, rows shifted."""
+    drop = 0.007 * index
+    shift = 1.0 + 0.03 * index
+    return tuple(
+        (round(ac * shift, 1), charge - drop, discharge - drop)
+        for ac, charge, discharge in engine.DEFAULT_EFFICIENCY_TABLE
+    )
+
+
+def _fleet(rng: random.Random, n: int, distinct: bool) -> list[Any]:
+    return [
+        engine.BatteryReading(
+            soc=rng.uniform(12.0, 100.0),
+            charge_cutoff=100.0,
+            discharge_cutoff=12.0,
+            max_charge_w=2500,
+            max_discharge_w=2500 if i % 4 else 800 + 1700 * (i % 2),
+            phase_w=rng.uniform(-3000.0, 3000.0),
+            phase=("L1", "L2", "L3")[i % 3],
+            efficiency_table=distinct_table(i) if distinct else None,
+        )
+        for i in range(n)
+    ]
+
+
+def measure(strategy: str, n: int, distinct: bool, calls: int, seed: int = 1) -> dict[str, float]:
+    """Time calls cycles of strategy on n batteries; figures in microseconds."""
+    rng = random.Random(seed * 1000 + n * 10 + distinct)
+    settings = engine.StrategySettings(strategy=engine.Strategy(strategy))
+    fleet = _fleet(rng, n, distinct)
+    plan = engine.Plan.all_stop(n)
+    grid = 0.0
+    times: list[float] = []
+    for k in range(calls + 1):
+        if rng.random() < 0.1:
+            grid = rng.uniform(-12000.0, 12000.0)
+        else:
+            grid += rng.gauss(0.0, 300.0)
+        if k % 50 == 0:
+            fleet = [replace(b, soc=rng.uniform(12.0, 100.0)) for b in fleet]
+        started = time.thread_time_ns()
+        plan = engine.allocate(grid, fleet, plan, settings)
+        times.append((time.thread_time_ns() - started) / 1000.0)
+        grid_effect = sum(
+            s.power_w * (0.975 if s.mode is engine.Mode.DISCHARGE else -1.045)
+            for s in plan.setpoints
+        )
+        grid -= grid_effect * 0.9  # the batteries answer most of the demand
+    first, rest = times[0], sorted(times[1:])
+    return {
+        "first_us": round(first, 1),
+        "median_us": round(statistics.median(rest), 1),
+        "p99_us": round(rest[int(0.99 * (len(rest) - 1))], 1),
+        "worst_us": round(rest[-1], 1),
+    }
+
+
+def run(calls: int = 2000, sizes: range = range(1, 9)) -> list[dict[str, Any]]:
+    """Every strategy, fleet size and table kind."""
+    rows: list[dict[str, Any]] = []
+    for strategy in STRATEGIES:
+        for distinct in (False, True):
+            for n in sizes:
+                figures = measure(strategy, n, distinct, calls)
+                kind = "distinct" if distinct else "identical"
+                rows.append({"strategy": strategy, "tables": kind, "batteries": n, **figures})
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of run()'s rows."""
+    head = f"{'strategy':<11}{'tables':<10}{'n':>3}{'first':>9}{'median':>9}{'p99':>9}{'worst':>9}"
+    lines = ["engine.allocate per call (µs)", head]
+    for r in rows:
+        lines.append(
+            f"{r['strategy']:<11}{r['tables']:<10}{r['batteries']:>3}{r['first_us']:>9.0f}"
+            f"{r['median_us']:>9.0f}{r['p99_us']:>9.0f}{r['worst_us']:>9.0f}"
+        )
+    return "\n".join(lines)
