@@ -50,15 +50,15 @@ def test_response_step_and_target() -> None:
     assert NOMINAL.target_w(Mode.DISCHARGE, 1000) == pytest.approx(975.0)
     assert NOMINAL.target_w(Mode.CHARGE, 1000) == pytest.approx(-1045.0)
     assert NOMINAL.target_w(Mode.STOP, 1000) == 0.0
-    assert NOMINAL.settle_s() == pytest.approx(0.75 + 3.0 + 3.0)
+    assert NOMINAL.settle_s() == pytest.approx(0.75 + 3.0)
 
 
 def test_loop_timing_keeps_the_seed_defaults_and_derives_a_settle() -> None:
     assert loop_timing(DEFAULT_INTERVAL_S) == (6.5, 12.0)
     assert DEFAULT_SETTLE_S == 12.0
-    assert loop_timing(2.0) == (2.0, 7.0)  # 6.75 s rounded up to 0.5 s
+    assert loop_timing(2.0) == (2.0, 4.0)  # 3.75 s rounded up to 0.5 s
     slow = Response(dead_time_s=2.0, tau_s=4.0, from_stop_s=6.0)
-    assert loop_timing(2.0, slow) == (2.0, 16.0)
+    assert loop_timing(2.0, slow) == (2.0, 8.0)
     assert loop_timing(5.0, Response(dead_time_s=0.0, tau_s=0.5, from_stop_s=0.0)) == (5.0, 5.0)
     with pytest.raises(ValueError, match="not one of"):
         loop_timing(1.0)

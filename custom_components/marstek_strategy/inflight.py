@@ -50,8 +50,12 @@ class Response:
     discharge_gain: float = 0.975
 
     def settle_s(self) -> float:
-        """Return the time a start from stop needs to reach 86 % (dead times + 2 tau)."""
-        return self.dead_time_s + self.from_stop_s + 2.0 * self.tau_s
+        """Return the time before a start from stop shows at all (dead time + relay delay).
+
+        The estimate covers the lag after that; a start is the one change whose timing is
+        uncertain (the relay), so the next cycle waits until it has begun.
+        """
+        return self.dead_time_s + self.from_stop_s
 
     def step(self, age_s: float) -> float:
         """Return the share of a change delivered age_s after it took effect (0..1)."""
@@ -74,8 +78,8 @@ def loop_timing(interval_s: float, response: Response | None = None) -> tuple[fl
     """Return (interval, settle) in s for an allowed cycle interval.
 
     The default interval keeps the seed's 12 s settle. A shorter one waits after a start
-    until the response has mostly arrived (``Response.settle_s``, rounded up to 0.5 s),
-    never less than the interval itself.
+    until the start has begun to show (``Response.settle_s``, rounded up to 0.5 s), never
+    less than the interval itself.
     """
     if interval_s not in INTERVALS_S:
         raise ValueError(f"interval {interval_s} s is not one of {INTERVALS_S}")
