@@ -2,6 +2,7 @@
 
 Runs every scenario with every controller and prints a table (``--json``: the issue-4 JSON);
 ``--quick`` runs short windows of three scenarios; ``--plot DIR`` writes one PNG per scenario.
+``--learn`` and ``--interval S`` run issue 12's benchmark instead (``bench/learn.py``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def _job(args: tuple[Scenario, tuple[str, ...], bool]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if {"--learn", "--interval"} & {a.split("=")[0] for a in args_in}:
+        from bench.learn import main as learn_main  # issue 12's benchmark (bench/learn.py)
+
+        return learn_main(args_in)
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short subset (under a minute)")
     parser.add_argument("--json", action="store_true", help="print the JSON figures")
