@@ -119,10 +119,12 @@ def test_the_seed_law_rings_at_2_s() -> None:
     st.sampled_from(inflight.INTERVALS_S),
     st.sampled_from(list(PLANTS)),
     st.sampled_from([1.0, 5.0]),
+    st.booleans(),
 )
 def test_no_oscillation_on_random_steps(
-    levels: list[tuple[int, int]], interval: float, plant: str, poll: float
+    levels: list[tuple[int, int]], interval: float, plant: str, poll: float, use_ac: bool
 ) -> None:
+    """Also without an AC power sensor (the model alone)."""
     params = PLANTS[plant]
-    controller = InFlightController("efficiency", interval, response=matched(params))
+    controller = InFlightController("efficiency", interval, response=matched(params), use_ac=use_ac)
     assert reversals(controller, params, poll, tuple(levels))[0] == 0
