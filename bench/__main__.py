@@ -4,6 +4,7 @@ Runs every scenario of the suite (base scenarios and variants) with every contro
 ``--days`` simulated days (house seeds +0, +100, ...), prints the headline, the tables and the
 targets (``--json``: the figures); ``--quick`` runs short windows of a few scenarios on two days;
 ``--engine`` times ``engine.allocate``; ``--plot DIR`` writes one PNG per scenario (first day).
+``--learn`` and ``--interval S`` run issue 12's benchmark instead (``bench/learn.py``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def _job(args: tuple[Scenario, tuple[str, ...], bool, int]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if {"--learn", "--interval"} & {a.split("=")[0] for a in args_in}:
+        from bench.learn import main as learn_main  # issue 12's benchmark (bench/learn.py)
+
+        return learn_main(args_in)
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument(
         "--quick", action="store_true", help="short windows of a few scenarios on 2 days"

@@ -59,9 +59,11 @@ def test_a_bin_counts_only_from_min_samples_and_blends_toward_the_measurement() 
     weight = MIN_SAMPLES / (MIN_SAMPLES + BLEND_SAMPLES)
     expected = weight * 0.85 + (1 - weight) * default
     assert learner.efficiency_at(Mode.CHARGE, 1000) == pytest.approx(expected)
-    # The other direction and the other bins are untouched.
+    # The other direction is untouched; bins without evidence follow the measured one.
     assert learner.efficiency_at(Mode.DISCHARGE, 1000) == DEFAULT_EFFICIENCY_TABLE[6][2]
-    assert learner.table()[0] == DEFAULT_EFFICIENCY_TABLE[0]
+    offset = expected - default
+    assert learner.table()[0][1] == pytest.approx(DEFAULT_EFFICIENCY_TABLE[0][1] + offset)
+    assert learner.table()[0][2] == DEFAULT_EFFICIENCY_TABLE[0][2]
     assert 0 < learner.measured_share(Mode.CHARGE) < 1
     assert learner.measured_share(Mode.DISCHARGE) == 0.0
 
@@ -86,7 +88,7 @@ def test_a_drifting_battery_is_followed() -> None:
             learner.observe(_charge(1500, 0.95 - 0.02 * step))
     learned = learner.efficiency_at(Mode.CHARGE, 1500)
     assert learned is not None
-    weight = WINDOW / (WINDOW + BLEND_SAMPLES)
+    weight = 6 * WINDOW / (6 * WINDOW + BLEND_SAMPLES)  # every accepted sample counts
     assert learned == pytest.approx(weight * 0.85 + (1 - weight) * 0.954)
 
 
@@ -96,8 +98,8 @@ def test_correction_factor_is_learned_from_delivered_against_commanded() -> None
     for _ in range(200):
         learner.observe(_discharge(950, 0.9, commanded=1000))
     assert learner.factor(Mode.DISCHARGE) == pytest.approx(
-        (WINDOW / (WINDOW + BLEND_SAMPLES)) / 0.95
-        + (BLEND_SAMPLES / (WINDOW + BLEND_SAMPLES)) * SEED_FACTORS[Mode.DISCHARGE]
+        (200 / (200 + BLEND_SAMPLES)) / 0.95
+        + (BLEND_SAMPLES / (200 + BLEND_SAMPLES)) * SEED_FACTORS[Mode.DISCHARGE]
     )
     # Small commands and wild ratios teach nothing about the factor.
     fresh = BatteryLearner()
@@ -180,10 +182,27 @@ def test_enough_clean_samples_converge_to_the_true_curve(
             noise = rng.uniform(-0.005, 0.005)
             learner.observe(_charge(power, charge_eff + noise))
             learner.observe(_discharge(power, discharge_eff + noise))
-    weight = WINDOW / (WINDOW + BLEND_SAMPLES)
+    weight = 2 * WINDOW / (2 * WINDOW + BLEND_SAMPLES)
     for (power, default_c, default_d), (_, c, d) in zip(
         DEFAULT_EFFICIENCY_TABLE, learner.table(), strict=True
     ):
         assert c == pytest.approx(weight * charge_eff + (1 - weight) * default_c, abs=0.006)
         assert d == pytest.approx(weight * discharge_eff + (1 - weight) * default_d, abs=0.006)
         assert power > 0
+
+
+def test_a_battery_worse_everywhere_is_learned_at_powers_it_never_ran() -> None:
+    learner = BatteryLearner()
+    for _ in range(400):
+        for power, charge, discharge in DEFAULT_EFFICIENCY_TABLE[4:7]:  # 500 to 1000 W only
+            learner.observe(_charge(power, charge - 0.05))
+            learner.observe(_discharge(power, discharge - 0.05))
+    weight = 400 / (400 + BLEND_SAMPLES)
+    for row, learned in zip(DEFAULT_EFFICIENCY_TABLE, learner.table(), strict=True):
+        assert learned[1] == pytest.approx(row[1] - 0.05 * weight)
+        assert learned[2] == pytest.approx(row[2] - 0.05 * weight)
+    assert learner.measured_share() == pytest.approx(3 / 10 * weight)
+    # The count of accepted samples survives a restart, so the weight does too.
+    restored = BatteryLearner.from_dict(json.loads(json.dumps(learner.to_dict())))
+    assert restored.table() == learner.table()
+    assert restored.factor(Mode.CHARGE) == learner.factor(Mode.CHARGE)

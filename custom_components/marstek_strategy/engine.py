@@ -9,7 +9,8 @@ One cycle (``allocate``):
 2. The demand in grid watts is the grid power plus what the batteries deliver now: each
    commanded watt counts as ``discharge_release_factor`` (0.975) grid watts while
    discharging and ``charge_release_factor`` (1.045) while charging. These are the inverses of
-   the direction factors, so released power comes back as the same commanded watts.
+   the direction factors, so released power comes back as the same commanded watts. A battery
+   whose reading has ``delivered_w`` (the estimate of ``inflight.py``) counts that instead.
 3. Positive demand means discharge, otherwise charge. The commanded total is the demand times
    ``discharge_factor`` (1.026) or ``-charge_factor`` (0.957), rounded to whole watts: this is
    the *corrected demand*.
@@ -118,6 +119,8 @@ class BatteryReading:
     allow_discharge: bool = True
     efficiency_table: EfficiencyTable | None = None  # None: the settings' table
     phase: str | None = None  # the phase's name; None: batteries with equal phase_w share one
+    delivered_w: float | None = None  # AC W it delivers at the meter's sample (+ = discharging,
+    # inflight.py); None: its command in force counts as delivered (the seed's assumption)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,11 @@ def _is_valid(battery: BatteryReading) -> bool:
         math.isfinite(value)
         for value in (battery.soc, battery.charge_cutoff, battery.discharge_cutoff)
     )
+
+
+def _is_finite(value: float | None) -> bool:
+    """Return whether value is a finite number (not None)."""
+    return value is not None and math.isfinite(value)
 
 
 def max_w(battery: BatteryReading, mode: Mode, settings: StrategySettings) -> int:
@@ -291,7 +299,12 @@ def _cycle(
 ) -> Cycle:
     """Return the cycle's view: mode, corrected demand, limits and kept powers."""
     powers = _previous_powers(batteries, previous, settings)
-    mode, total = corrected_w(demand_w(grid_w, powers, settings), settings)
+    delivered = [
+        b.delivered_w if _is_valid(b) and _is_finite(b.delivered_w) else None for b in batteries
+    ]
+    assumed = [p if d is None else (Mode.STOP, 0) for p, d in zip(powers, delivered, strict=True)]
+    demand = demand_w(grid_w, assumed, settings) + sum(d for d in delivered if d is not None)
+    mode, total = corrected_w(demand, settings)
     excluded = tuple(exclusion(battery, mode, settings) for battery in batteries)
     caps = tuple(
         0 if reason is not None else max_w(battery, mode, settings)

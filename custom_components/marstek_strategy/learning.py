@@ -11,8 +11,11 @@ conversion efficiency at that AC power:
 Samples are binned by AC power around the rows of the default table. A bin keeps its most
 recent samples (so a drifting battery is followed), rejects outliers against its median, and
 counts as measured from ``MIN_SAMPLES`` on. The learned table blends each row from the
-default to the measured median as evidence grows (weight ``n / (n + BLEND_SAMPLES)``), so one
-odd reading never swings the strategy.
+default to the measured median as evidence grows (weight ``n / (n + BLEND_SAMPLES)``, n the
+samples accepted so far, not only those in the window, so a well-known bin ends at the
+measurement), so one odd reading never swings the strategy. A bin without evidence of its own
+moves with its nearest measured bin (same direction): a battery a few points worse everywhere
+is learned everywhere from the powers it runs at.
 
 The correction factor is learned the same way: delivered |AC| per commanded watt, blended
 from the seed's fixed factor. ``to_dict``/``from_dict`` give a JSON form for a ``Store``.
@@ -37,7 +40,8 @@ OUTLIER_FLOOR: Final = 0.03  # never reject closer than this to the bin's median
 OUTLIER_MADS: Final = 4.0  # reject beyond this many median absolute deviations
 MIN_FACTOR_W: Final = 100  # correction factors are learned from commands of at least this
 FACTOR_RANGE: Final = (0.8, 1.25)  # a delivered/commanded ratio outside this is rejected
-STORAGE_VERSION: Final = 1
+MAX_COUNT: Final = 100_000  # accepted samples counted per bin (the weight saturates)
+STORAGE_VERSION: Final = 2
 
 #: The seed's fixed correction factors: commanded W per grid W, by mode.
 SEED_FACTORS: Final = {Mode.CHARGE: 0.957, Mode.DISCHARGE: 1.026}
@@ -77,10 +81,11 @@ def _row_index(table: EfficiencyTable, ac_w: float) -> int:
 class _Window:
     """The most recent accepted values of one bin, with outlier rejection."""
 
-    __slots__ = ("values",)
+    __slots__ = ("count", "values")
 
-    def __init__(self, values: Sequence[float] = ()) -> None:
+    def __init__(self, values: Sequence[float] = (), count: int = 0) -> None:
         self.values: deque[float] = deque(values, maxlen=WINDOW)
+        self.count = min(MAX_COUNT, max(count, len(self.values)))  # accepted, ever
 
     def add(self, value: float) -> bool:
         """Add value unless it is an outlier against the bin; return whether it was kept."""
@@ -90,18 +95,38 @@ class _Window:
             if abs(value - middle) > max(OUTLIER_MADS * spread, OUTLIER_FLOOR):
                 return False
         self.values.append(value)
+        self.count = min(MAX_COUNT, self.count + 1)
         return True
 
     @property
     def weight(self) -> float:
-        """Return how much the measured median counts (0 until MIN_SAMPLES)."""
-        count = len(self.values)
-        return count / (count + BLEND_SAMPLES) if count >= MIN_SAMPLES else 0.0
+        """Return how much the measured median counts (0 until MIN_SAMPLES in the window)."""
+        if len(self.values) < MIN_SAMPLES:
+            return 0.0
+        return self.count / (self.count + BLEND_SAMPLES)
 
     def blend(self, default: float) -> float:
         """Return default moved toward the measured median by the bin's weight."""
         weight = self.weight
         return default if weight == 0.0 else weight * median(self.values) + (1 - weight) * default
+
+
+def _blend_row(windows: Sequence[_Window], defaults: Sequence[float]) -> list[float]:
+    """Return each bin's learned value; a bin without evidence follows its nearest measured one.
+
+    The nearest measured bin (ties: the lower power) lends its weighted offset from the
+    default; the result stays a plausible efficiency.
+    """
+    learned = [window.blend(default) for window, default in zip(windows, defaults, strict=True)]
+    measured = [i for i, window in enumerate(windows) if window.weight > 0.0]
+    if not measured:
+        return learned
+    for i, window in enumerate(windows):
+        if window.weight == 0.0:
+            nearest = min(measured, key=lambda j: (abs(j - i), j))
+            value = defaults[i] + learned[nearest] - defaults[nearest]
+            learned[i] = min(1.0, max(MIN_EFFICIENCY + 0.01, value))
+    return learned
 
 
 class BatteryLearner:
@@ -134,11 +159,10 @@ class BatteryLearner:
 
     def table(self) -> EfficiencyTable:
         """Return the efficiency table to decide on: the default blended with what was seen."""
-        charge, discharge = self._bins[Mode.CHARGE], self._bins[Mode.DISCHARGE]
-        return tuple(
-            (power, charge[i].blend(charge_eff), discharge[i].blend(discharge_eff))
-            for i, (power, charge_eff, discharge_eff) in enumerate(self.default_table)
-        )
+        rows = self.default_table
+        charge = _blend_row(self._bins[Mode.CHARGE], [row[1] for row in rows])
+        discharge = _blend_row(self._bins[Mode.DISCHARGE], [row[2] for row in rows])
+        return tuple((row[0], charge[i], discharge[i]) for i, row in enumerate(rows))
 
     def efficiency_at(self, mode: Mode, ac_w: float) -> float | None:
         """Return the learned table's efficiency for mode at ac_w (its nearest row)."""
@@ -172,7 +196,9 @@ class BatteryLearner:
             "version": STORAGE_VERSION,
             "powers": [row[0] for row in self.default_table],
             "bins": {m.value: [list(w.values) for w in self._bins[m]] for m in _DIRECTIONS},
+            "counts": {m.value: [w.count for w in self._bins[m]] for m in _DIRECTIONS},
             "ratios": {m.value: list(self._ratios[m].values) for m in _DIRECTIONS},
+            "ratio_counts": {m.value: self._ratios[m].count for m in _DIRECTIONS},
         }
 
     @classmethod
@@ -188,10 +214,17 @@ class BatteryLearner:
                 return learner
             for mode in _DIRECTIONS:
                 bins = data["bins"][mode.value]
-                if len(bins) != len(learner.default_table):
+                counts = [int(count) for count in data["counts"][mode.value]]
+                if len(bins) != len(learner.default_table) or len(counts) != len(bins):
                     return cls(default_table)
-                learner._bins[mode] = [_Window(_plausible(values, 1.0)) for values in bins]
-                learner._ratios[mode] = _Window(_plausible(data["ratios"][mode.value], 2.0))
+                learner._bins[mode] = [
+                    _Window(_plausible(values, 1.0), count)
+                    for values, count in zip(bins, counts, strict=True)
+                ]
+                learner._ratios[mode] = _Window(
+                    _plausible(data["ratios"][mode.value], 2.0),
+                    int(data["ratio_counts"][mode.value]),
+                )
         except (KeyError, TypeError, ValueError):
             return cls(default_table)
         return learner
