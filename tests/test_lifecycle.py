@@ -49,6 +49,17 @@ def test_start_in_dry_run_plans_only() -> None:
     assert not state.drives
 
 
+def test_dry_run_keeps_the_stops_still_owed() -> None:
+    """A dry run drives nothing: a stop owed from before is still owed (review finding)."""
+    state = _run(restore(enabled=True, dry_run=True, hand_back=False, pending={"a"}), Started(BATS))
+    assert state.phase is Phase.DRY_RUN
+    assert state.pending == {"a"}
+    off = _run(restore(enabled=False, dry_run=True, hand_back=False, pending={"a"}), Started(BATS))
+    assert _run(off, Switched(enabled=True, batteries=BATS)).pending == {"a"}
+    state = _run(state, StopsMade(frozenset({"a"})))
+    assert state.pending == frozenset()
+
+
 def test_restored_off_stays_off_but_keeps_its_pending_stops() -> None:
     state = _run(restore(enabled=False, dry_run=False, hand_back=False), Started(BATS))
     assert state.phase is Phase.STOPPED

@@ -164,6 +164,11 @@ def stops_to_make(state: Lifecycle, batteries: frozenset[str]) -> frozenset[str]
     return state.pending
 
 
+def _driven(state: Lifecycle, batteries: frozenset[str]) -> frozenset[str]:
+    """Return what stays pending when the loop goes on: a live loop takes its batteries over."""
+    return state.pending if state.dry_run else state.pending - batteries
+
+
 def transition(state: Lifecycle, event: LifecycleEvent) -> Lifecycle:
     """Return the state after event. Events that do not apply leave the state as it is."""
     if state.phase is Phase.CLOSED:
@@ -177,9 +182,10 @@ def transition(state: Lifecycle, event: LifecycleEvent) -> Lifecycle:
             if state.phase is not Phase.STARTING:
                 return state
             if state.enabled:
-                # The loop drives its own batteries; only removed ones stay pending.
+                # A live loop drives its own batteries, so only removed ones stay pending; a dry
+                # run drives nothing, so every stop still owed stays owed.
                 return replace(
-                    state, phase=_on(state), pending=state.pending - batteries, cause=None
+                    state, phase=_on(state), pending=_driven(state, batteries), cause=None
                 )
             if state.switched_early and not state.dry_run:
                 return _off(state, state.pending | batteries)
@@ -194,7 +200,7 @@ def transition(state: Lifecycle, event: LifecycleEvent) -> Lifecycle:
                     state,
                     enabled=True,
                     phase=_on(state),
-                    pending=state.pending - batteries,
+                    pending=_driven(state, batteries),
                     cause=None,
                 )
             return _off(replace(state, enabled=False), stops_to_make(state, batteries))
