@@ -395,6 +395,24 @@ async def test_engine_error_stops_every_battery(
     assert "Control cycle failed" in caplog.text
 
 
+async def test_engine_error_in_dry_run_writes_nothing(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A bug in a dry-run cycle writes nothing: a dry run never drives (review finding)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80, mode="discharge")
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_DRY_RUN: True})
+    before = list(bat1.writes)
+    with patch(
+        "custom_components.marstek_strategy.coordinator.engine.allocate",
+        side_effect=RuntimeError("boom"),
+    ):
+        for _ in range(3):
+            await hub.tick(6.5, grid=600, step=6.5)
+    assert hub.state("sensor", "fail_safe_cause") == "error"
+    assert bat1.writes == before
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
 def test_number_value_clamps_and_rounds() -> None:
     state = State("number.x", "0", {"min": 0, "max": 2500, "step": 50})
     assert _number_value(state, 616) == 600

@@ -23,10 +23,10 @@ async def async_register_card(hass: HomeAssistant) -> None:
     """Serve the card and load it in every frontend page (once per Home Assistant run)."""
     if hass.data.get(_REGISTERED) or hass.http is None:
         return
-    hass.data[_REGISTERED] = True
     await hass.http.async_register_static_paths(
         [StaticPathConfig(CARD_URL, str(CARD_FILE), cache_headers=False)]
     )
+    hass.data[_REGISTERED] = True  # only once it is served: a failed attempt is tried again
     if "frontend" not in hass.config.components:
         LOGGER.debug("No frontend: the card is served at %s but not loaded", CARD_URL)
         return

@@ -291,8 +291,10 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 data = await self._async_cycle()
             except Exception:
                 LOGGER.exception("Control cycle failed; stopping every battery")
-                try:
-                    data = await self._async_fail_safe(Cause.ERROR, None)
+                try:  # a loop that drives nothing (dry run, stopping) writes nothing here
+                    data = await self._async_fail_safe(
+                        Cause.ERROR, None, dry_run=self.lifecycle.action is not Action.RUN
+                    )
                 except Exception:
                     LOGGER.exception("Stopping the batteries failed; retrying next cycle")
                     data = CycleData(
@@ -411,8 +413,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                     cause,
                     f", {entity_id}" if entity_id else "",
                 )
-            else:  # blind without the meter: assert the stop again every keep-alive period
-                self._last_keepalive = now
+            # Blind without the meter: assert the stop again every keep-alive period from now.
+            self._last_keepalive = now
             commanded = self._commanded_now()
             records = (await self._write(control.stop_writes(commanded), commanded)).records
         else:  # only what is still not stopped (a stop that failed)
@@ -518,8 +520,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 if self._event(lifecycle.DrivenByHand(battery.subentry_id)):
                     self.hass.async_create_task(self._async_save_pending())
                 return
-            if self.commanded is None or not self.lifecycle.drives:
-                return  # off: a person drives them
+            if self.commanded is None or not self.lifecycle.drives or index >= len(self.commanded):
+                return  # off (a person drives them), or a removed battery whose stop is made
             LOGGER.info("%s was changed outside the strategy", event.data[ATTR_ENTITY_ID])
             self.commanded[index] = self.reader.commanded([battery])[0]
             self._resync = True
