@@ -8,13 +8,13 @@ import re
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from hypothesis import given, strategies as st
 
 from custom_components.marstek_strategy.const import DOMAIN, Role
 from custom_components.marstek_strategy.engine import BatteryReading, Mode, Reason
 from custom_components.marstek_strategy.explain import TEMPLATE_KEYS, explain, render, watts
 from custom_components.marstek_strategy.sensor import REASONS
+from tests.compat import device_by_identifier
 from tests.conftest import Hub, LilyGoFleet, P1Meter
 
 COMPONENT = Path(__file__).parent.parent / "custom_components" / DOMAIN
@@ -114,9 +114,8 @@ async def test_battery_device_shows_soc_and_ac_power_and_links_its_lilygo(
     assert hub.state("sensor", "ac_power", bat1) == "unknown"
     # A battery without an AC power entity has no AC power sensor.
     ids = {s.subentry_id: s for s in hub.entry.subentries.values()}
-    registry = dr.async_get(hass)
     for battery in (bat1, bat2):
-        device = registry.async_get_device(identifiers={(DOMAIN, hub.subentry_id(battery))})
+        device = device_by_identifier(hass, (DOMAIN, hub.subentry_id(battery)))
         assert device is not None
         assert device.configuration_url == (
             f"homeassistant://config/devices/device/{battery.device_id}"

@@ -15,6 +15,7 @@ from custom_components.marstek_strategy.const import (
     NEW_HUB_OPTIONS,
     Role,
 )
+from tests.compat import device_by_identifier
 from tests.conftest import FakeBattery, Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 
@@ -207,7 +208,7 @@ async def test_settings_survive_a_disabled_entity_and_device(
     assert settings.grid_target_w == 50
     assert settings.enabled is False
     # the battery's device disabled as a whole
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, hub.subentry_id(bat1))})
+    device = device_by_identifier(hass, (DOMAIN, hub.subentry_id(bat1)))
     assert device is not None
     dr.async_get(hass).async_update_device(device.id, disabled_by=dr.DeviceEntryDisabler.USER)
     await hass.async_block_till_done()
