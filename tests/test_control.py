@@ -190,7 +190,9 @@ def test_keepalive_resends_enable_and_setpoints() -> None:
         rs485=[True, True, False],
         since=30.0,
     )
-    assert decision.writes == (  # a stopped battery needs no refresh
+    assert decision.writes == (  # a stopped battery is held stopped: enable and stop again
+        Write(1, ENABLE, "enable"),
+        Write(1, MODE, "stop"),
         Write(0, ENABLE, "enable"),
         Write(0, CHARGE_W, 500),
         Write(0, MODE, "charge"),
@@ -198,7 +200,7 @@ def test_keepalive_resends_enable_and_setpoints() -> None:
         Write(2, MODE, "charge"),
     )
     assert decision.keepalive is True
-    assert decision.commanded == tuple(commanded)
+    assert decision.commanded == (commanded[0], Commanded(rs485_enabled=True), commanded[2])
     assert decision.delay_s == LOOP.interval_s
 
 

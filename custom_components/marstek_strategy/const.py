@@ -30,7 +30,9 @@ DEFAULT_KEEPALIVE: Final = 30.0
 DEFAULT_DRY_RUN: Final = False
 
 # Options shared by several features (wired by the features that use them).
-CONF_MAIN_FUSE_A: Final = "main_fuse_a"  # per-phase main fuse rating, A (plausibility, phase limits)
+CONF_MAIN_FUSE_A: Final = (
+    "main_fuse_a"  # per-phase main fuse rating, A (plausibility, phase limits)
+)
 CONF_PHASE_FEED_IN_LIMIT_W: Final = "phase_feed_in_limit_w"  # per-phase feed-in limit, W; 0 = none
 CONF_STOP_BEHAVIOR: Final = "stop_behavior"  # what "stopped" means: see StopBehavior
 DEFAULT_MAIN_FUSE_A: Final = 25.0
@@ -43,6 +45,7 @@ class StopBehavior(StrEnum):
 
     HOLD_STOPPED = "hold_stopped"  # forcible stop, RS485 control kept (the seed's behaviour)
     HAND_BACK = "hand_back"  # release RS485 control so the battery runs its own work mode
+
 
 DEFAULT_OPTIONS: Final[dict[str, float | bool]] = {
     CONF_INTERVAL: DEFAULT_INTERVAL,
@@ -73,6 +76,7 @@ class Role(StrEnum):
     MAX_DISCHARGE_POWER = "max_discharge_power_entity"
     CHARGE_CUTOFF = "charge_cutoff_entity"
     DISCHARGE_CUTOFF = "discharge_cutoff_entity"
+    INVERTER_STATE = "inverter_state_entity"
 
 
 REQUIRED_ROLES: Final = (

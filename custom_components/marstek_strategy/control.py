@@ -14,9 +14,9 @@ Rules of ``decide``:
 * Batteries that stop or lower their power are written before those that raise or start, so
   that no battery starts while another is still running the other way.
 * Every ``keepalive_s`` the RS485 ``enable``, power and mode of every running battery are
-  sent again, whatever is commanded. A stopped battery needs no refresh: a firmware that
-  drops to standby stops it anyway, and a mode changed by someone else shows in what is
-  commanded (read back from the entities) and is stopped again.
+  sent again, whatever is commanded; a stopped battery gets RS485 ``enable`` and ``stop``
+  again (a firmware that falls back to its own work mode, or a change nobody reported, would
+  otherwise leave it running).
 * The next cycle waits ``settle_s`` after a battery entered charge or discharge from another
   mode, else ``interval_s``.
 """
@@ -104,10 +104,12 @@ def apply_write(commanded: Commanded, write: Write) -> Commanded:
     return replace(commanded, mode=Mode(str(write.value)))
 
 
-def _stop_battery(index: int, now: Commanded) -> list[Write]:
-    """Return the writes that stop one battery."""
+def _stop_battery(index: int, now: Commanded, has_rs485: bool, refresh: bool) -> list[Write]:
+    """Return the writes that stop one battery (at a keep-alive: RS485 enable and stop again)."""
     writes: list[Write] = []
-    if now.mode is not Mode.STOP:
+    if refresh and has_rs485:
+        writes.append(Write(index, WriteKind.RS485_ENABLE, RS485_ENABLE_OPTION))
+    if refresh or now.mode is not Mode.STOP:
         writes.append(Write(index, WriteKind.MODE, Mode.STOP.value))
         for mode in (Mode.CHARGE, Mode.DISCHARGE):
             if now.power_for(mode) != 0:
@@ -171,7 +173,7 @@ def decide(
     for index in _order(plan, commanded):
         target, now = plan.setpoints[index], commanded[index]
         if target.mode is Mode.STOP or target.power_w <= 0:
-            battery_writes = _stop_battery(index, now)
+            battery_writes = _stop_battery(index, now, has_rs485[index], refresh)
         else:
             entered = entered or now.mode is not target.mode
             battery_writes = _run_battery(index, target, now, has_rs485[index], refresh)

@@ -8,11 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+import logging
 import math
+import time
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
-from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, UnitOfPower
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE
 from homeassistant.core import (
     CALLBACK_TYPE,
     Context,
@@ -32,20 +34,21 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
-from homeassistant.util.unit_conversion import PowerConverter
 
-from . import control, engine
+from . import control, engine, readback
 from .const import (
     CONF_DRY_RUN,
     CONF_GRID_SENSOR,
     CONF_INTERVAL,
     CONF_KEEPALIVE,
+    CONF_MAIN_FUSE_A,
     CONF_PHASE,
     CONF_PHASE_COUNT,
     CONF_PHASE_SENSORS,
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
+    DEFAULT_MAIN_FUSE_A,
     DEFAULT_OPTIONS,
     DOMAIN,
     LOGGER,
@@ -56,15 +59,23 @@ from .const import (
 from .control import Commanded, Write, WriteKind
 from .engine import Mode, Plan, Setpoint
 from .readings import (
+    SHOWN_PROBLEMS,
     UNAVAILABLE_STATES,
+    Agreement,
     BatterySettings,
     BatteryValues,
     Cause,
+    MeterSample,
+    MeterVerdict,
     Problem,
+    ReportClock,
     Settings,
+    agreement,
     battery_reading,
-    meter_problem,
+    from_watts,
+    judge_meter,
     parse_number,
+    to_watts,
 )
 
 WRITE_TIMEOUT_S = 10.0
@@ -90,6 +101,24 @@ _CONTROL_ROLES = (
 RS485_ENABLE = control.RS485_ENABLE_OPTION
 _UNREACHABLE = (Problem.ENTITY_UNAVAILABLE, Problem.ENTITY_MISSING)
 _COMMANDED_ROLES = (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER, Role.RS485_MODE)
+# Entities whose unit must be one of power, checked every cycle (readings.to_watts).
+_POWER_ROLES = (
+    Role.CHARGE_POWER,
+    Role.DISCHARGE_POWER,
+    Role.MAX_CHARGE_POWER,
+    Role.MAX_DISCHARGE_POWER,
+    Role.AC_POWER,
+)
+_READBACK_LOG: Final = {
+    readback.Event.DRIFTED: "Battery %s reports a state it was not told (%s); correcting it",
+    readback.Event.RUNNING_UNTOLD: "Battery %s runs although told to stop (%s); stopping it",
+    readback.Event.NOT_RESPONDING: "Battery %s does not deliver what it is told (%s); "
+    "excluded for a while",
+    readback.Event.RESPONDING: "Battery %s delivers again (%s)",
+    readback.Event.FAULT: "Battery %s reports an inverter fault (%s); excluded",
+    readback.Event.FAULT_CLEARED: "Battery %s inverter fault cleared (%s)",
+}
+_READBACK_OK = (readback.Event.RESPONDING, readback.Event.FAULT_CLEARED)
 
 
 class Status(StrEnum):
@@ -271,8 +300,13 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._refreshing = False
         self._resync = False
         self._own_contexts: deque[str] = deque(maxlen=100)
+        # safety-inputs: plausibility, monotonic liveness and read-back (readings, readback).
+        self.fuse_a = float(options.get(CONF_MAIN_FUSE_A, DEFAULT_MAIN_FUSE_A))
+        self.monotonic = time.monotonic  # ages never use the wall clock
         # Last time each meter entity reported by itself (not because we asked it to).
-        self._meter_reported: dict[str, datetime] = {}
+        self._meter_clock = ReportClock()
+        self._mismatch_since: float | None = None
+        self._tracks = [readback.Track() for _ in self.batteries]
 
     # ----------------------------------------------------------------- schedule
 
@@ -390,24 +424,27 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
         if self.refresh_meter:
             await self._async_refresh_meter()
-        grid_w, cause, cause_entity = self._read_meter(self.grid_sensor)
-        phase_w: dict[str, float] = {}
-        for phase, entity_id in self.phase_sensors.items():
-            if cause is not None:
-                break
-            value, cause, cause_entity = self._read_meter(entity_id)
-            phase_w[phase] = value
-        if cause is not None:
-            return await self._async_enter_fail_safe(cause, cause_entity)
+        meter = self._judge_meter()  # safety-inputs
+        if meter.cause is not None:
+            return await self._async_enter_fail_safe(meter.cause, meter.entity_id)
+        agree, self._mismatch_since = agreement(
+            meter.disagree, self._mismatch_since, self.monotonic()
+        )
+        if agree is Agreement.FAULT:
+            return await self._async_enter_fail_safe(Cause.METER_INCONSISTENT, self.grid_sensor)
+        if agree is Agreement.PENDING and self.data is not None:  # hold still, judge next cycle
+            return CycleData(now, self.data.status, self.interval_s, grid_w=meter.grid_w)
+        grid_w, phase_w = meter.grid_w, dict(meter.phase_w)
         if self._fail_safe is not None:
             LOGGER.info("Meter is back; the strategy resumes")
             self._fail_safe = None
 
+        excluded = self._readback(commanded)  # safety-inputs
         readings: list[engine.BatteryReading] = []
         problems: list[Problem | None] = []
         resynced = False
         for index, battery in enumerate(self.batteries):
-            reading, problem = self._read_battery(battery, phase_w, grid_w)
+            reading, problem = self._read_battery(battery, phase_w, grid_w, excluded[index])
             readings.append(reading)
             problems.append(problem)
             if problem is None and self._problems.get(battery.subentry_id) in _UNREACHABLE:
@@ -421,6 +458,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if previous is None or resynced or self._resync:
             previous = control.plan_from_commanded(commanded)
         self._resync = False
+        # safety-inputs: a battery taken out by the read-back delivers nothing.
+        previous = readback.discount(previous, {i for i, p in enumerate(excluded) if p})
         plan = engine.allocate(
             engine_grid_w,
             readings,
@@ -456,7 +495,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             grid_w=grid_w,
             engine_grid_w=engine_grid_w,
             batteries={
-                battery.subentry_id: BatteryState(reading, problem, setpoint, setpoint.reason.value)
+                battery.subentry_id: BatteryState(
+                    reading,
+                    problem,
+                    setpoint,
+                    problem.value if problem in SHOWN_PROBLEMS else setpoint.reason.value,
+                )
                 for battery, reading, problem, setpoint in zip(
                     self.batteries, readings, problems, plan.setpoints, strict=True
                 )
@@ -533,7 +577,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         @callback
         def _reported(event: Event[Any]) -> None:
             if not self._refreshing:
-                self._meter_reported[event.data[ATTR_ENTITY_ID]] = dt_util.utcnow()
+                self._meter_clock.report(event.data[ATTR_ENTITY_ID], self.monotonic())
 
         controls = {
             entity_id: index
@@ -570,28 +614,29 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         return _unsub
 
     def _seed_meter_reports(self) -> None:
-        """Take last_reported as the meter's own last report until we see one."""
+        """Take a state's own time as the meter's last report until we see one."""
+        now, mono = dt_util.utcnow(), self.monotonic()
         for entity_id in self.meter_entities:
-            if entity_id not in self._meter_reported and (state := self.hass.states.get(entity_id)):
-                self._meter_reported[entity_id] = state.last_reported
+            if state := self.hass.states.get(entity_id):
+                age_s = (now - state.last_reported).total_seconds()
+                self._meter_clock.seed(entity_id, mono, age_s)
 
-    def _read_meter(self, entity_id: str) -> tuple[float, Cause | None, str | None]:
-        """Return a meter's power in W, or why it cannot be used."""
-        state = self.hass.states.get(entity_id)
-        age_s = None
-        if state is not None:
-            reported = self._meter_reported.get(entity_id, state.last_reported)
-            age_s = (dt_util.utcnow() - reported).total_seconds()
-        cause = meter_problem(state.state if state else None, age_s, self.stale_s)
-        if cause is not None or state is None:
-            return 0.0, cause, entity_id
-        value = float(state.state)
-        unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
-        if unit in (None, UnitOfPower.WATT):
-            return value, None, None
-        if unit not in PowerConverter.VALID_UNITS:
-            return 0.0, Cause.METER_INVALID, entity_id
-        return PowerConverter.convert(value, unit, UnitOfPower.WATT), None, None
+    def _judge_meter(self) -> MeterVerdict:
+        """Return the meter's values in W, or why not to use them (readings.judge_meter)."""
+        self._seed_meter_reports()
+        mono = self.monotonic()
+
+        def sample(entity_id: str) -> MeterSample:
+            state = self.hass.states.get(entity_id)
+            return MeterSample(
+                entity_id,
+                state.state if state else None,
+                state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state else None,
+                self._meter_clock.age(entity_id, mono),
+            )
+
+        phases = {phase: sample(entity_id) for phase, entity_id in self.phase_sensors.items()}
+        return judge_meter(sample(self.grid_sensor), phases, self.stale_s, self.fuse_a)
 
     async def _async_refresh_meter(self) -> None:
         """Ask the meter's integration for a fresh reading (the seed does this too)."""
@@ -622,10 +667,78 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     def _value(self, battery: BatteryConfig, role: Role) -> float | None:
         state = self._state(battery, role)
-        return parse_number(state.state) if state else None
+        value = parse_number(state.state) if state else None
+        if value is None or state is None or role not in _POWER_ROLES:
+            return value
+        return to_watts(value, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT))
+
+    def _unit_ok(self, battery: BatteryConfig) -> bool:
+        """Return whether every power entity of a battery is in a unit of power (each cycle)."""
+        for role in _POWER_ROLES:
+            state = self._state(battery, role)
+            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state else None
+            if state is not None and to_watts(0.0, unit) is None:
+                return False
+        return True
+
+    def _readback(self, commanded: list[Commanded]) -> list[Problem | None]:
+        """Compare what each battery reports with what it was told (readback.check).
+
+        A battery that reports something it was not told is taken as it is (the policy then
+        corrects it); returns the problem of each battery the read-back takes out.
+        """
+        mono = self.monotonic()
+        excluded: list[Problem | None] = []
+        for index, battery in enumerate(self.batteries):
+            result = readback.check(
+                commanded[index], self._report(battery), self._tracks[index], mono
+            )
+            self._tracks[index] = result.track
+            if result.adopt is not None:
+                commanded[index] = result.adopt
+                self._resync = True
+            for event in result.events:
+                level = logging.INFO if event in _READBACK_OK else logging.WARNING
+                LOGGER.log(level, _READBACK_LOG[event], battery.title, self._who(battery))
+            excluded.append(result.exclude)
+        return excluded
+
+    def _report(self, battery: BatteryConfig) -> readback.Report:
+        """Return what a battery's entities say now, powers in W."""
+        mode = self._state(battery, Role.FORCIBLE_MODE)
+        rs485 = self._state(battery, Role.RS485_MODE)
+        inverter = self._state(battery, Role.INVERTER_STATE)
+        return readback.Report(
+            mode=mode.state if mode else None,
+            charge_w=self._value(battery, Role.CHARGE_POWER),
+            discharge_w=self._value(battery, Role.DISCHARGE_POWER),
+            rs485=(rs485.state if rs485 else "unknown")
+            if Role.RS485_MODE in battery.entities
+            else None,
+            ac_power_w=self._value(battery, Role.AC_POWER),
+            inverter_state=inverter.state if inverter else None,
+        )
+
+    def _who(self, battery: BatteryConfig) -> str:
+        """Return who made the forcible mode's last change, for the log."""
+        state = self._state(battery, Role.FORCIBLE_MODE)
+        if state is None:
+            return "no state"
+        context = state.context
+        if context.id in self._own_contexts:
+            return "last changed by this integration"
+        if context.user_id:
+            return f"changed by user {context.user_id}, context {context.id}"
+        if context.parent_id:
+            return f"changed by an automation, context {context.id}"
+        return f"reported by the board itself, context {context.id}"
 
     def _read_battery(
-        self, battery: BatteryConfig, phase_w: Mapping[str, float], grid_w: float
+        self,
+        battery: BatteryConfig,
+        phase_w: Mapping[str, float],
+        grid_w: float,
+        excluded: Problem | None = None,
     ) -> tuple[engine.BatteryReading, Problem | None]:
         """Read one battery; it sees its phase's power, or the grid's without a phase sensor."""
         control_ok = True
@@ -636,12 +749,17 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             state = self._state(battery, role)
             if state is None:
                 control_ok, control_missing = False, True
+            elif state.state == "unknown" and role is Role.RS485_MODE:
+                pass  # not yet enabled (readback): enable is written, the battery stays
             elif state.state in UNAVAILABLE_STATES:
                 control_ok = False
 
         def attr_max(role: Role) -> float | None:
             state = self._state(battery, role)
-            return parse_number(str(state.attributes.get("max"))) if state else None
+            value = parse_number(str(state.attributes.get("max"))) if state else None
+            if value is None or state is None:
+                return value
+            return to_watts(value, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT))
 
         values = BatteryValues(
             soc=self._value(battery, Role.SOC),
@@ -653,6 +771,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             own_max_discharge_w=self._value(battery, Role.MAX_DISCHARGE_POWER),
             target_max_charge_w=attr_max(Role.CHARGE_POWER),
             target_max_discharge_w=attr_max(Role.DISCHARGE_POWER),
+            unit_ok=self._unit_ok(battery),
+            excluded=excluded,
         )
         settings = self.settings.batteries[battery.subentry_id]
         if battery.phase in phase_w:
@@ -743,20 +863,29 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if self.dry_run:
             return record("dry_run", write.value)
         state = self.hass.states.get(entity_id) if entity_id else None
-        if entity_id is None or state is None or state.state in UNAVAILABLE_STATES:
+        # safety-inputs: "unknown" is an entity not read yet (RS485 select): it takes writes.
+        if entity_id is None or state is None or state.state == STATE_UNAVAILABLE:
             self._log_write_failure(entity_id or str(role), "not available")
             return record("skipped", write.value, "not available")
         value: float | str
         if domain == "number":
-            value = _number_value(state, float(write.value))
+            # safety-inputs: the unit is read at every write (a board re-flashed to kW).
+            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+            native = from_watts(float(write.value), unit)
+            if native is None:
+                self._log_write_failure(entity_id, f"unit {unit!r} is not a unit of power")
+                return record("skipped", write.value, "not a unit of power")
+            value = _number_value(state, native)
             if value == int(value):
                 value = int(value)
+            recorded: int | str = round(to_watts(value, unit) or 0)
         else:
             value = str(write.value)
             options = state.attributes.get("options")
             if isinstance(options, list) and value not in options:
                 self._log_write_failure(entity_id, f"{value!r} is not an option")
                 return record("skipped", value, "not an option")
+            recorded = value
         context = Context()
         context_id = context.id
         self._own_contexts.append(context_id)
@@ -771,11 +900,11 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 )
         except Exception as err:  # any integration's error fails this write only
             self._log_write_failure(entity_id, repr(err))
-            return record("failed", value if isinstance(value, str) else int(value), repr(err))
+            return record("failed", recorded, repr(err))
         if entity_id in self._failing_targets:
             self._failing_targets.discard(entity_id)
             LOGGER.info("Writing %s works again", entity_id)
-        return record("ok", value if isinstance(value, str) else int(value))
+        return record("ok", recorded)
 
     def _log_write_failure(self, entity_id: str, detail: str) -> None:
         """Log a failing target once; it is retried every cycle."""

@@ -29,11 +29,16 @@ from .coordinator import (
 )
 from .engine import Mode, Reason
 from .entity import MarstekBatteryEntity, MarstekHubEntity
-from .readings import Cause
+from .readings import SHOWN_PROBLEMS, Cause
 
 PARALLEL_UPDATES = 0
 
-REASONS = [*(reason.value for reason in Reason), REASON_FAIL_SAFE, REASON_DISABLED]
+REASONS = [
+    *(reason.value for reason in Reason),
+    REASON_FAIL_SAFE,
+    REASON_DISABLED,
+    *(problem.value for problem in SHOWN_PROBLEMS),
+]
 
 
 @dataclass(frozen=True, kw_only=True)
