@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
+    parser.add_argument(
+        "--faults", action="store_true", help="run the fault suite instead (bench/faults.py)"
+    )
     args = parser.parse_args(argv)
+    if args.faults:
+        return _faults(args.controller, as_json=args.json)
 
     wanted = tuple(args.controller or ALL)
     unknown = [c for c in wanted if c not in ALL]
@@ -155,6 +160,22 @@ def main(argv: list[str] | None = None) -> int:
         for o in outputs:
             path = plot_scenario(o, who, target)
             print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _faults(names: list[str] | None, *, as_json: bool) -> int:
+    """Run the fault suite (bench/faults.py) and print its table or JSON."""
+    from dataclasses import asdict
+
+    from bench import faults
+
+    wanted = tuple(c for c in (names or faults.CONTROLLERS) if available(c))
+    figures = faults.suite(wanted)
+    if as_json:
+        json.dump([asdict(f) for f in figures], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(faults.table(figures))
     return 0
 
 

@@ -8,6 +8,7 @@ would (last second, or the last 5 s poll).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,11 +152,17 @@ def run(
     *,
     record: bool = False,
     record_every_s: int = RECORD_EVERY_S,
+    sim_factory: Callable[[Scenario, House], Sim] = Sim,
+    on_second: Callable[[Sim, int], None] | None = None,
 ) -> Result:
-    """Run scenario with controller; return its figures (and a trace when record)."""
+    """Run scenario with controller; return its figures (and a trace when record).
+
+    sim_factory and on_second (called after each second k) are the fault injection's hooks
+    (bench/faults.py).
+    """
     if house is None:
         house = build_house(resolve(scenario))
-    sim = Sim(scenario, house)
+    sim = sim_factory(scenario, house)
     n = house.seconds
     batteries = sim.batteries
     phase_of = sim.phase_index
@@ -201,6 +208,8 @@ def run(
             phase_w[phase_of[i]] -= (out - prev_out[i]) * 3600.0
             prev_out[i] = out
         sim.meter.record(phase_w)
+        if on_second is not None:
+            on_second(sim, k)
         total = phase_w[0] + phase_w[1] + phase_w[2]
         if total > 0:
             imp += total
