@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant, State
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed_exact
 
+from custom_components.marstek_strategy import inputs
 from custom_components.marstek_strategy.const import CONF_KEEPALIVE, Role
 from custom_components.marstek_strategy.control import Write, WriteKind
 from custom_components.marstek_strategy.readback import ReadbackSettings
@@ -261,3 +262,28 @@ async def test_inverter_fault_takes_the_battery_out(
     assert hub.state("sensor", "reason", bat1) != "inverter_fault"
     assert caplog.text.count("reports an inverter fault") == 1
     assert caplog.text.count("inverter fault cleared") == 1
+
+
+def test_inputs_from_states() -> None:
+    """inputs.py: states to the read-back's report, units and who changed a state."""
+    own = Context()
+    user = Context(user_id="abc")
+    board = Context()
+    mode = State("select.m", "discharge", context=board)
+    charge = State("number.c", "1.2", {"unit_of_measurement": "kW", "max": "2.5"})
+    states = {Role.FORCIBLE_MODE: mode, Role.CHARGE_POWER: charge, Role.RS485_MODE: None}
+    report = inputs.report(states, has_rs485=True)
+    assert report.charge_w == 1200
+    assert report.rs485 == "unknown"  # configured, but no state: not enabled
+    assert report.ac_power_w is None
+    assert inputs.report(states, has_rs485=False).rs485 is None
+    assert inputs.max_w(charge) == 2500
+    assert inputs.units_ok(states)
+    assert not inputs.units_ok(
+        {Role.AC_POWER: State("sensor.a", "1", {"unit_of_measurement": "A"})}
+    )
+    assert inputs.value(State("sensor.soc", "55"), Role.SOC) == 55
+    assert inputs.who(None, ()) == "no state"
+    assert "this integration" in inputs.who(State("select.m", "stop", context=own), {own.id})
+    assert "user abc" in inputs.who(State("select.m", "stop", context=user), ())
+    assert "board itself" in inputs.who(mode, ())

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
-import logging
 import math
 import time
 from typing import Any, Final
@@ -35,7 +34,7 @@ from homeassistant.helpers.event import (
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from . import control, engine, readback
+from . import control, engine, inputs, readback
 from .const import (
     CONF_DRY_RUN,
     CONF_GRID_SENSOR,
@@ -65,15 +64,11 @@ from .readings import (
     BatterySettings,
     BatteryValues,
     Cause,
-    MeterSample,
-    MeterVerdict,
     Problem,
-    ReportClock,
     Settings,
     agreement,
     battery_reading,
     from_watts,
-    judge_meter,
     parse_number,
     to_watts,
 )
@@ -101,24 +96,6 @@ _CONTROL_ROLES = (
 RS485_ENABLE = control.RS485_ENABLE_OPTION
 _UNREACHABLE = (Problem.ENTITY_UNAVAILABLE, Problem.ENTITY_MISSING)
 _COMMANDED_ROLES = (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER, Role.RS485_MODE)
-# Entities whose unit must be one of power, checked every cycle (readings.to_watts).
-_POWER_ROLES = (
-    Role.CHARGE_POWER,
-    Role.DISCHARGE_POWER,
-    Role.MAX_CHARGE_POWER,
-    Role.MAX_DISCHARGE_POWER,
-    Role.AC_POWER,
-)
-_READBACK_LOG: Final = {
-    readback.Event.DRIFTED: "Battery %s reports a state it was not told (%s); correcting it",
-    readback.Event.RUNNING_UNTOLD: "Battery %s runs although told to stop (%s); stopping it",
-    readback.Event.NOT_RESPONDING: "Battery %s does not deliver what it is told (%s); "
-    "excluded for a while",
-    readback.Event.RESPONDING: "Battery %s delivers again (%s)",
-    readback.Event.FAULT: "Battery %s reports an inverter fault (%s); excluded",
-    readback.Event.FAULT_CLEARED: "Battery %s inverter fault cleared (%s)",
-}
-_READBACK_OK = (readback.Event.RESPONDING, readback.Event.FAULT_CLEARED)
 
 
 class Status(StrEnum):
@@ -300,13 +277,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._refreshing = False
         self._resync = False
         self._own_contexts: deque[str] = deque(maxlen=100)
-        # safety-inputs: plausibility, monotonic liveness and read-back (readings, readback).
+        # safety-inputs: plausibility, monotonic liveness, read-back (inputs.py, readback.py).
         self.fuse_a = float(options.get(CONF_MAIN_FUSE_A, DEFAULT_MAIN_FUSE_A))
         self.monotonic = time.monotonic  # ages never use the wall clock
-        # Last time each meter entity reported by itself (not because we asked it to).
-        self._meter_clock = ReportClock()
+        self.meter = inputs.MeterInput(hass, self.grid_sensor, self.phase_sensors)
+        self.readback = inputs.ReadbackInput([battery.title for battery in self.batteries])
         self._mismatch_since: float | None = None
-        self._tracks = [readback.Track() for _ in self.batteries]
 
     # ----------------------------------------------------------------- schedule
 
@@ -424,7 +400,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
         if self.refresh_meter:
             await self._async_refresh_meter()
-        meter = self._judge_meter()  # safety-inputs
+        meter = self.meter.judge(self.monotonic(), self.stale_s, self.fuse_a)  # safety-inputs
         if meter.cause is not None:
             return await self._async_enter_fail_safe(meter.cause, meter.entity_id)
         agree, self._mismatch_since = agreement(
@@ -432,14 +408,20 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         )
         if agree is Agreement.FAULT:
             return await self._async_enter_fail_safe(Cause.METER_INCONSISTENT, self.grid_sensor)
-        if agree is Agreement.PENDING and self.data is not None:  # hold still, judge next cycle
-            return CycleData(now, self.data.status, self.interval_s, grid_w=meter.grid_w)
+        if agree is Agreement.PENDING:  # hold still (no writes), judge again next cycle
+            status = self.data.status if self.data is not None else Status.RUNNING
+            return CycleData(now, status, self.interval_s, grid_w=meter.grid_w)
         grid_w, phase_w = meter.grid_w, dict(meter.phase_w)
         if self._fail_safe is not None:
             LOGGER.info("Meter is back; the strategy resumes")
             self._fail_safe = None
 
-        excluded = self._readback(commanded)  # safety-inputs
+        excluded: list[Problem | None] = [None] * len(self.batteries)
+        if not self.dry_run:  # safety-inputs: read-back (nothing to compare in dry run)
+            excluded, adopted = self.readback.check(
+                self._states, self.has_rs485, commanded, self._own_contexts, self.monotonic()
+            )
+            self._resync = self._resync or adopted
         readings: list[engine.BatteryReading] = []
         problems: list[Problem | None] = []
         resynced = False
@@ -577,7 +559,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         @callback
         def _reported(event: Event[Any]) -> None:
             if not self._refreshing:
-                self._meter_clock.report(event.data[ATTR_ENTITY_ID], self.monotonic())
+                self.meter.clock.report(event.data[ATTR_ENTITY_ID], self.monotonic())
 
         controls = {
             entity_id: index
@@ -613,34 +595,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
         return _unsub
 
-    def _seed_meter_reports(self) -> None:
-        """Take a state's own time as the meter's last report until we see one."""
-        now, mono = dt_util.utcnow(), self.monotonic()
-        for entity_id in self.meter_entities:
-            if state := self.hass.states.get(entity_id):
-                age_s = (now - state.last_reported).total_seconds()
-                self._meter_clock.seed(entity_id, mono, age_s)
-
-    def _judge_meter(self) -> MeterVerdict:
-        """Return the meter's values in W, or why not to use them (readings.judge_meter)."""
-        self._seed_meter_reports()
-        mono = self.monotonic()
-
-        def sample(entity_id: str) -> MeterSample:
-            state = self.hass.states.get(entity_id)
-            return MeterSample(
-                entity_id,
-                state.state if state else None,
-                state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state else None,
-                self._meter_clock.age(entity_id, mono),
-            )
-
-        phases = {phase: sample(entity_id) for phase, entity_id in self.phase_sensors.items()}
-        return judge_meter(sample(self.grid_sensor), phases, self.stale_s, self.fuse_a)
-
     async def _async_refresh_meter(self) -> None:
         """Ask the meter's integration for a fresh reading (the seed does this too)."""
-        self._seed_meter_reports()
+        self.meter.seed(self.monotonic())  # before the refresh moves last_reported
         self._refreshing = True
         try:
             async with asyncio.timeout(REFRESH_TIMEOUT_S):
@@ -666,72 +623,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         return self.hass.states.get(entity_id) if entity_id else None
 
     def _value(self, battery: BatteryConfig, role: Role) -> float | None:
-        state = self._state(battery, role)
-        value = parse_number(state.state) if state else None
-        if value is None or state is None or role not in _POWER_ROLES:
-            return value
-        return to_watts(value, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT))
+        return inputs.value(self._state(battery, role), role)  # safety-inputs: powers in W
 
-    def _unit_ok(self, battery: BatteryConfig) -> bool:
-        """Return whether every power entity of a battery is in a unit of power (each cycle)."""
-        for role in _POWER_ROLES:
-            state = self._state(battery, role)
-            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state else None
-            if state is not None and to_watts(0.0, unit) is None:
-                return False
-        return True
-
-    def _readback(self, commanded: list[Commanded]) -> list[Problem | None]:
-        """Compare what each battery reports with what it was told (readback.check).
-
-        A battery that reports something it was not told is taken as it is (the policy then
-        corrects it); returns the problem of each battery the read-back takes out.
-        """
-        mono = self.monotonic()
-        excluded: list[Problem | None] = []
-        for index, battery in enumerate(self.batteries):
-            result = readback.check(
-                commanded[index], self._report(battery), self._tracks[index], mono
-            )
-            self._tracks[index] = result.track
-            if result.adopt is not None:
-                commanded[index] = result.adopt
-                self._resync = True
-            for event in result.events:
-                level = logging.INFO if event in _READBACK_OK else logging.WARNING
-                LOGGER.log(level, _READBACK_LOG[event], battery.title, self._who(battery))
-            excluded.append(result.exclude)
-        return excluded
-
-    def _report(self, battery: BatteryConfig) -> readback.Report:
-        """Return what a battery's entities say now, powers in W."""
-        mode = self._state(battery, Role.FORCIBLE_MODE)
-        rs485 = self._state(battery, Role.RS485_MODE)
-        inverter = self._state(battery, Role.INVERTER_STATE)
-        return readback.Report(
-            mode=mode.state if mode else None,
-            charge_w=self._value(battery, Role.CHARGE_POWER),
-            discharge_w=self._value(battery, Role.DISCHARGE_POWER),
-            rs485=(rs485.state if rs485 else "unknown")
-            if Role.RS485_MODE in battery.entities
-            else None,
-            ac_power_w=self._value(battery, Role.AC_POWER),
-            inverter_state=inverter.state if inverter else None,
-        )
-
-    def _who(self, battery: BatteryConfig) -> str:
-        """Return who made the forcible mode's last change, for the log."""
-        state = self._state(battery, Role.FORCIBLE_MODE)
-        if state is None:
-            return "no state"
-        context = state.context
-        if context.id in self._own_contexts:
-            return "last changed by this integration"
-        if context.user_id:
-            return f"changed by user {context.user_id}, context {context.id}"
-        if context.parent_id:
-            return f"changed by an automation, context {context.id}"
-        return f"reported by the board itself, context {context.id}"
+    def _states(self, index: int) -> dict[Role, State | None]:
+        """Return the states of one battery's entities, per role."""
+        entities = self.batteries[index].entities
+        return {role: self.hass.states.get(entity_id) for role, entity_id in entities.items()}
 
     def _read_battery(
         self,
@@ -755,11 +652,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 control_ok = False
 
         def attr_max(role: Role) -> float | None:
-            state = self._state(battery, role)
-            value = parse_number(str(state.attributes.get("max"))) if state else None
-            if value is None or state is None:
-                return value
-            return to_watts(value, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT))
+            return inputs.max_w(self._state(battery, role))
 
         values = BatteryValues(
             soc=self._value(battery, Role.SOC),
@@ -771,7 +664,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             own_max_discharge_w=self._value(battery, Role.MAX_DISCHARGE_POWER),
             target_max_charge_w=attr_max(Role.CHARGE_POWER),
             target_max_discharge_w=attr_max(Role.DISCHARGE_POWER),
-            unit_ok=self._unit_ok(battery),
+            unit_ok=inputs.units_ok(
+                {role: self._state(battery, role) for role in battery.entities}
+            ),
             excluded=excluded,
         )
         settings = self.settings.batteries[battery.subentry_id]
