@@ -60,6 +60,20 @@ def test_self_started_battery_is_taken_as_running_once_settled() -> None:
     assert again.events == ()  # logged once
 
 
+def test_reboot_seen_while_the_power_moves_every_cycle() -> None:
+    """A running battery's power changes every cycle; its board reboots to stop: seen."""
+    track = _settled(DISCHARGING)
+    rebooted = _report(DISCHARGING, mode="stop", discharge_w=0.0, rs485="unknown")
+    adopt = None
+    for cycle in range(3):
+        commanded = Commanded(Mode.DISCHARGE, 0, 800 + 10 * cycle, True)
+        result = check(commanded, rebooted, track, 100.0 + 6.5 * cycle)
+        track, adopt = result.track, result.adopt
+        if adopt is not None:
+            break
+    assert adopt == Commanded(Mode.STOP, 0, 0, rs485_enabled=False)
+
+
 def test_power_rounding_is_not_a_drift() -> None:
     report = _report(DISCHARGING, discharge_w=810.0)  # 0.81 kW on a 0.01 kW step
     assert check(DISCHARGING, report, _settled(DISCHARGING), 100.0).adopt is None

@@ -125,11 +125,12 @@ class Check:
 def _differs(reported: Commanded, commanded: Commanded, tolerance_w: float) -> bool:
     """Return whether a report contradicts a command (mode, that mode's power, RS485)."""
     power = abs(reported.power_for(reported.mode) - commanded.power_for(commanded.mode))
-    return (
-        reported.mode is not commanded.mode
-        or reported.rs485_enabled != commanded.rs485_enabled
-        or power > tolerance_w
-    )
+    return _mode_differs(reported, commanded) or power > tolerance_w
+
+
+def _mode_differs(reported: Commanded, commanded: Commanded) -> bool:
+    """Return whether a report contradicts a command's mode or RS485 control."""
+    return reported.mode is not commanded.mode or reported.rs485_enabled != commanded.rs485_enabled
 
 
 def _delivered_w(commanded: Commanded, ac_power_w: float) -> float:
@@ -147,7 +148,8 @@ def check(
     """Return the verdict on one battery: what to take as commanded, whether to exclude it."""
     settings = settings or ReadbackSettings()
     events: list[Event] = []
-    if track.commanded is None or track.commanded.mode is not commanded.mode:
+    before = track.commanded
+    if before is None or _mode_differs(before, commanded):
         track = replace(track, mode_since=now, low=0, untold=0)
     if track.commanded != commanded:
         track = replace(track, commanded=commanded, since=now)
@@ -166,6 +168,10 @@ def check(
     if reported is not None and report.rs485 is None:  # no RS485 select: nothing to compare
         reported = replace(reported, rs485_enabled=commanded.rs485_enabled)
     drifted = reported is not None and _differs(reported, commanded, settings.power_tolerance_w)
+    # A new power leaves the mode select alone: a mode or RS485 that differs is judged from
+    # the last mode change, so a battery whose power moves every cycle is still read back.
+    if reported is not None and _mode_differs(reported, commanded):
+        settled = mode_settled
     if drifted and settled and reported is not None:
         adopt = reported
         if not track.drifted:
