@@ -74,6 +74,23 @@ def test_reboot_seen_while_the_power_moves_every_cycle() -> None:
     assert adopt == Commanded(Mode.STOP, 0, 0, rs485_enabled=False)
 
 
+def test_board_ignoring_new_powers_is_seen_while_they_move() -> None:
+    """The engine lowers the power every cycle; the board keeps showing the old 800 W."""
+    shown = _report(DISCHARGING)  # 800 W, whatever is written
+    track = check(DISCHARGING, shown, Track(), 100.0).track  # the cycle before
+    events: list[Event] = []
+    adopted = []
+    for cycle in range(1, 8):
+        commanded = Commanded(Mode.DISCHARGE, 0, 800 - 50 * cycle, True)
+        result = check(commanded, shown, track, 100.0 + 6.5 * cycle)
+        track = result.track
+        events.extend(result.events)
+        adopted.append(result.adopt)
+    assert adopted[0] is None  # the number shows a write only at the next read
+    assert DISCHARGING in adopted
+    assert events == [Event.DRIFTED]  # logged once
+
+
 def test_power_rounding_is_not_a_drift() -> None:
     report = _report(DISCHARGING, discharge_w=810.0)  # 0.81 kW on a 0.01 kW step
     assert check(DISCHARGING, report, _settled(DISCHARGING), 100.0).adopt is None

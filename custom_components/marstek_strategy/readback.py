@@ -102,8 +102,8 @@ class Track:
     """One battery's read-back memory between cycles (monotonic times)."""
 
     commanded: Commanded | None = None
-    since: float = 0.0  # when commanded last changed
     mode_since: float = 0.0  # when the commanded mode last changed
+    recent: tuple[tuple[float, int], ...] = ()  # (time, power) commanded within grace_s
     low: int = 0  # cycles delivering too little
     untold: int = 0  # cycles running while told to stop
     drifted: bool = False
@@ -120,12 +120,6 @@ class Check:
     adopt: Commanded | None = None  # take this as commanded (the policy then corrects it)
     exclude: Problem | None = None  # take no part this cycle
     events: tuple[Event, ...] = ()
-
-
-def _differs(reported: Commanded, commanded: Commanded, tolerance_w: float) -> bool:
-    """Return whether a report contradicts a command (mode, that mode's power, RS485)."""
-    power = abs(reported.power_for(reported.mode) - commanded.power_for(commanded.mode))
-    return _mode_differs(reported, commanded) or power > tolerance_w
 
 
 def _mode_differs(reported: Commanded, commanded: Commanded) -> bool:
@@ -152,8 +146,10 @@ def check(
     if before is None or _mode_differs(before, commanded):
         track = replace(track, mode_since=now, low=0, untold=0)
     if track.commanded != commanded:
-        track = replace(track, commanded=commanded, since=now)
-    settled = now - track.since >= settings.grace_s
+        track = replace(track, commanded=commanded)
+    power_now = commanded.power_for(commanded.mode)
+    recent = (*((at, p) for at, p in track.recent if now - at < settings.grace_s), (now, power_now))
+    track = replace(track, recent=recent[-8:])
     # A new power in the same mode is no reason to wait before judging delivery: a battery
     # that delivers nothing makes the engine raise its setpoint every cycle.
     mode_settled = now - track.mode_since >= settings.grace_s
@@ -167,17 +163,24 @@ def check(
     reported = report.as_commanded()
     if reported is not None and report.rs485 is None:  # no RS485 select: nothing to compare
         reported = replace(reported, rs485_enabled=commanded.rs485_enabled)
-    drifted = reported is not None and _differs(reported, commanded, settings.power_tolerance_w)
-    # A new power leaves the mode select alone: a mode or RS485 that differs is judged from
-    # the last mode change, so a battery whose power moves every cycle is still read back.
+    # A mode or RS485 state that differs is judged from the last mode change; a power from
+    # the powers commanded within grace_s (a number shows a write at the board's next read),
+    # so a battery whose power moves every cycle is read back too.
+    drifted = ready = False
     if reported is not None and _mode_differs(reported, commanded):
-        settled = mode_settled
-    if drifted and settled and reported is not None:
+        drifted, ready = True, mode_settled
+    elif reported is not None:
+        shown = reported.power_for(reported.mode)
+        tolerance = settings.power_tolerance_w
+        drifted = abs(shown - power_now) > tolerance
+        ready = all(abs(shown - power) > tolerance for _at, power in track.recent)
+    if drifted and ready and reported is not None:
         adopt = reported
         if not track.drifted:
             events.append(Event.DRIFTED)
-    track = replace(track, drifted=drifted and settled)
-
+        track = replace(track, drifted=True)
+    elif not drifted:
+        track = replace(track, drifted=False)  # agrees again: a next drift is logged
     ac = report.ac_power_w
     running = commanded.mode is not Mode.STOP and commanded.power_for(commanded.mode) > 0
     if adopt is None and not running and ac is not None and abs(ac) > settings.running_w:
