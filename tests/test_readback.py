@@ -66,7 +66,7 @@ def test_reboot_seen_while_the_power_moves_every_cycle() -> None:
     rebooted = _report(DISCHARGING, mode="stop", discharge_w=0.0, rs485="unknown")
     adopt = None
     for cycle in range(3):
-        commanded = Commanded(Mode.DISCHARGE, 0, 800 + 10 * cycle, True)
+        commanded = Commanded(Mode.DISCHARGE, 0, 810 + 10 * cycle, True)
         result = check(commanded, rebooted, track, 100.0 + 6.5 * cycle)
         track, adopt = result.track, result.adopt
         if adopt is not None:
