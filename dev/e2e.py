@@ -397,6 +397,13 @@ class Run:
             return self.run_browser()
         entry = client.configure_strategy()
         entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
+        # A new hub starts in dry run: turn it off, as the finish text asks, to let it drive.
+        client.run_flow(
+            "/api/config/config_entries/options/flow",
+            {"handler": entry["entry_id"]},
+            {"dry_run": False},
+        )
+        entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
         _log(f"hub entry {entry['state']}, {entry['num_subentries']} battery subentries")
         if entry["num_subentries"] != len(BATTERY_PHASES):
             raise E2EError(f"expected 3 battery subentries: {entry}")
