@@ -106,11 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         help="time engine.allocate per strategy for 1 to 8 batteries (no simulation)",
     )
     parser.add_argument("--calls", type=int, default=2000, help="--engine: calls per case")
+    parser.add_argument(
+        "--faults", action="store_true", help="run the fault suite instead (bench/faults.py)"
+    )
     args = parser.parse_args(argv)
     if args.phases:
         from bench import phases
 
         return phases.main(tuple(args.controller or ()), args.json, args.jobs, args.scenario)
+    if args.faults:
+        return _faults(args.controller, as_json=args.json)
 
     if args.engine:
         from bench import engine_cost
@@ -215,6 +220,22 @@ def main(argv: list[str] | None = None) -> int:
             if o["day"] == days[0]:
                 path = plot_scenario(o, who, target)
                 print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _faults(names: list[str] | None, *, as_json: bool) -> int:
+    """Run the fault suite (bench/faults.py) and print its table or JSON."""
+    from dataclasses import asdict
+
+    from bench import faults
+
+    wanted = tuple(c for c in (names or faults.CONTROLLERS) if available(c))
+    figures = faults.suite(wanted)
+    if as_json:
+        json.dump([asdict(f) for f in figures], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(faults.table(figures))
     return 0
 
 

@@ -168,14 +168,18 @@ def run(
     record: bool = False,
     record_every_s: int = RECORD_EVERY_S,
     observe: Callable[[int, list[float]], None] | None = None,
+    sim_factory: Callable[[Scenario, House], Sim] = Sim,
+    on_second: Callable[[Sim, int], None] | None = None,
 ) -> Result:
     """Run scenario with controller; return its figures (and a trace when record).
 
-    observe, when given, sees every second's grid power per phase (bench/phases.py).
+    observe, when given, sees every second's grid power per phase (bench/phases.py);
+    sim_factory and on_second (called after each second k) are the fault injection's hooks
+    (bench/faults.py).
     """
     if house is None:
         house = build_house(resolve(scenario))
-    sim = Sim(scenario, house)
+    sim = sim_factory(scenario, house)
     n = house.seconds
     batteries = sim.batteries
     phase_of = sim.phase_index
@@ -242,6 +246,8 @@ def run(
         sim.meter.record(phase_w)
         if observe is not None:
             observe(k, phase_w)
+        if on_second is not None:
+            on_second(sim, k)
         total = phase_w[0] + phase_w[1] + phase_w[2]
         if total > 0:
             imp += total

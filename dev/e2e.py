@@ -11,6 +11,9 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
    setpoint, as a real one does, and the others take a load step without taking its power
    over (``--long``: also a meter that stops reporting, and boards that drop RS485 control
    after 90 s without a keep-alive: running boards must keep it, all must answer later);
+   (``--faults``: a battery the Marstek app starts by itself is corrected, a board that
+   reboots (RS485 reads unknown) is enabled again, a board that ignores writes is noticed and
+   the strategy recovers when it answers again);
 4. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
 5. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
@@ -99,11 +102,13 @@ class Run:
         *,
         long: bool,
         browser: bool = False,
+        faults: bool = False,
     ) -> None:
         """Keep the process and a client for it."""
         self.config = config
         self.long = long
         self.browser = browser
+        self.faults = faults
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -316,6 +321,69 @@ class Run:
         client.call("marstek_sim", "set_house", **{**BASE_LOAD, **STEP_LOAD})
         self.converge("after the 8 kW load")
 
+    def log_count(self, text: str) -> int:
+        """How often the integration logged text so far."""
+        log = self.config / "home-assistant.log"
+        return log.read_text(errors="replace").count(text) if log.exists() else 0
+
+    def board_faults(self) -> None:
+        """--faults: a self-started battery, a board reboot, a board that ignores writes."""
+        client = self.client
+        client.call("marstek_sim", "set_house", **BASE_LOAD)
+        self.converge("before the board faults")
+        drifted = "reports a state it was not told"
+        # 1. The app starts a stopped battery: the strategy takes it as it is and corrects it.
+        stopped = [phase for phase in ("L1", "L2", "L3") if phase not in self.running()]
+        if not stopped:
+            raise E2EError("no stopped battery for the self-start fault")
+        phase = stopped[-1]
+        seen = self.log_count(drifted)
+        client.call("marstek_sim", "fault", battery=phase, fault="app_start", power=800)
+        took = wait_for("the self-start noticed", lambda: self.log_count(drifted) > seen, 60)
+        seconds, residual = self.converge(f"after {phase} started by itself")
+        _log(
+            f"{phase} started by the app: noticed {took:.1f} s later, grid within "
+            f"{TOLERANCE_W:.0f} W {seconds:.1f} s after that ({residual:+.0f} W)"
+        )
+        # 2. A running board reboots: RS485 reads unknown, stop, 0 W; enable is written again.
+        client.call("marstek_sim", "set_house", **{**BASE_LOAD, **STEP_LOAD})
+        self.converge("before the reboot")
+        phase = self.running()[0]
+        selects = self.sim_entities("select", "rs485_control_mode")
+        rs485 = dict(zip(("L1", "L2", "L3"), selects, strict=True))[phase]
+        client.call("marstek_sim", "fault", battery=phase, fault="reboot")
+        wait_for(
+            "RS485 unknown after the reboot", lambda: client.state(rs485)["state"] == "unknown", 15
+        )
+        took = wait_for(
+            "RS485 enabled again after the reboot",
+            lambda: client.state(rs485)["state"] == "enable",
+            timeout=60,
+        )
+        seconds, residual = self.converge(f"after {phase} rebooted")
+        _log(
+            f"{phase} rebooted: RS485 enabled again {took:.1f} s later, grid within "
+            f"{TOLERANCE_W:.0f} W {seconds:.1f} s after that ({residual:+.0f} W)"
+        )
+        # 3. A running board ignores writes while the load drops: noticed, then recovered.
+        phase = self.running()[0]
+        seen = self.log_count(drifted) + self.log_count("does not deliver what it is told")
+        client.call("marstek_sim", "fault", battery=phase, fault="ignore_writes")
+        client.call("marstek_sim", "set_house", **BASE_LOAD)
+        took = wait_for(
+            f"{phase} ignoring writes noticed",
+            lambda: (
+                self.log_count(drifted) + self.log_count("does not deliver what it is told") > seen
+            ),
+            timeout=90,
+        )
+        client.call("marstek_sim", "fault", battery=phase, fault="accept_writes")
+        seconds, residual = self.converge(f"after {phase} answers again")
+        _log(
+            f"{phase} ignored writes: noticed {took:.1f} s later; answering again, grid within "
+            f"{TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
+        )
+
     def run(self) -> str:
         """Run the checks; return the summary line."""
         client = self.client
@@ -328,6 +396,13 @@ class Run:
         if self.browser:
             return self.run_browser()
         entry = client.configure_strategy()
+        entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
+        # A new hub starts in dry run: turn it off, as the finish text asks, to let it drive.
+        client.run_flow(
+            "/api/config/config_entries/options/flow",
+            {"handler": entry["entry_id"]},
+            {"dry_run": False},
+        )
         entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
         _log(f"hub entry {entry['state']}, {entry['num_subentries']} battery subentries")
         if entry["num_subentries"] != len(BATTERY_PHASES):
@@ -372,6 +447,8 @@ class Run:
         # stops every battery; the strategy resumes by itself when the meter is back.
         self.meter_fail_safe("unavailable", available=False, reporting=True, timeout=20)
         self.battery_unavailable()
+        if self.faults:
+            self.board_faults()
         if self.long:
             self.meter_fail_safe("stale", available=True, reporting=False, timeout=60)
             self.hold_past_rs485_timeout()
@@ -474,6 +551,7 @@ def main() -> int:
     wall = time.monotonic()
     keep = "--keep" in sys.argv
     long = "--long" in sys.argv
+    faults = "--faults" in sys.argv
     browser = "--browser" in sys.argv
     if browser and not (BROWSER / "node_modules" / "playwright-core").is_dir():
         print("error: --browser needs playwright-core: (cd dev/browser && npm ci)", file=sys.stderr)
@@ -496,7 +574,7 @@ def main() -> int:
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
         [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc, long=long, browser=browser)
+    run = Run(config, port, proc, long=long, browser=browser, faults=faults)
     summary = None
     failure: BaseException | None = None
     try:

@@ -102,6 +102,7 @@ ROLE_NAMES: dict[Role, tuple[Platform, str]] = {
     Role.MAX_DISCHARGE_POWER: (Platform.NUMBER, "Max. Discharge Power"),
     Role.CHARGE_CUTOFF: (Platform.NUMBER, "Charging Cutoff Capacity"),
     Role.DISCHARGE_CUTOFF: (Platform.NUMBER, "Discharging Cutoff Capacity"),
+    Role.INVERTER_STATE: (Platform.SENSOR, "Inverter State"),
 }
 V3_MISSING_ROLES = (Role.CHARGE_CUTOFF, Role.DISCHARGE_CUTOFF)  # Venus E v3 has no cutoffs
 
@@ -241,13 +242,15 @@ class _FakeEntityMixin(Entity):
 
 
 class FakeSensor(_FakeEntityMixin, SensorEntity):
-    """A LilyGo sensor (state of charge, AC power)."""
+    """A LilyGo sensor (state of charge, AC power, inverter state)."""
 
     _attr_state_class = SensorStateClass.MEASUREMENT
 
-    def __init__(self, battery: FakeBattery, role: Role, name: str, value: float) -> None:
+    def __init__(self, battery: FakeBattery, role: Role, name: str, value: float | str) -> None:
         super().__init__(battery, role, name)
-        if role is Role.SOC:
+        if role is Role.INVERTER_STATE:  # a text sensor: Standby, Charge, Discharge, Fault, ...
+            self._attr_state_class = None
+        elif role is Role.SOC:
             self._attr_device_class = SensorDeviceClass.BATTERY
             self._attr_native_unit_of_measurement = PERCENTAGE
         else:
@@ -475,6 +478,8 @@ class LilyGoFleet:
                 entity = FakeSensor(battery, role, label(role), soc)
             elif role is Role.AC_POWER:
                 entity = FakeSensor(battery, role, label(role), ac_power)
+            elif role is Role.INVERTER_STATE:
+                entity = FakeSensor(battery, role, label(role), "Standby")
             elif role is Role.FORCIBLE_MODE:
                 entity = FakeSelect(
                     battery, role, label(role), ["stop", "charge", "discharge"], mode

@@ -502,8 +502,8 @@ async def test_add_battery(
     assert result["step_id"] == "entities"
     assert result["description_placeholders"] == {
         "device": "lilygo-bat1",
-        "found": "10",
-        "total": "10",
+        "found": "11",
+        "total": "11",
         "found_required": "4",
         "required": "4",
         "battery": "",
@@ -533,6 +533,7 @@ async def test_add_battery(
         "max_discharge_power_entity": "number.lilygo_bat1_marstek_max_discharge_power",
         "charge_cutoff_entity": "number.lilygo_bat1_marstek_charging_cutoff_capacity",
         "discharge_cutoff_entity": "number.lilygo_bat1_marstek_discharging_cutoff_capacity",
+        "inverter_state_entity": "sensor.lilygo_bat1_marstek_inverter_state",
     }
     # The conftest helper builds the same subentry for runtime tests.
     assert dict(subentry.data) == battery.subentry_data("L2")["data"]
@@ -551,7 +552,7 @@ async def test_add_v3_battery_without_optional_entities(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_DEVICE_ID: battery.device_id, CONF_PHASE: "L1"}
     )
-    assert result["description_placeholders"]["found"] == "8"
+    assert result["description_placeholders"]["found"] == "9"
     assert Role.CHARGE_CUTOFF.value not in suggested(result)
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], _role_input(battery, ac_power_entity=None, rs485_mode_entity=None)
@@ -567,6 +568,7 @@ async def test_add_v3_battery_without_optional_entities(
         "discharge_power_entity",
         "max_charge_power_entity",
         "max_discharge_power_entity",
+        "inverter_state_entity",
     }
     assert subentry.data["forcible_mode_entity"] == "select.lilygo_v3_forcible_charge_discharge"
 

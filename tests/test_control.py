@@ -190,7 +190,9 @@ def test_keepalive_resends_enable_and_setpoints() -> None:
         rs485=[True, True, False],
         since=30.0,
     )
-    assert decision.writes == (  # a stopped battery needs no refresh
+    assert decision.writes == (  # a stopped battery is held stopped: enable and stop again
+        Write(1, ENABLE, "enable"),
+        Write(1, MODE, "stop"),
         Write(0, ENABLE, "enable"),
         Write(0, CHARGE_W, 500),
         Write(0, MODE, "charge"),
@@ -198,8 +200,27 @@ def test_keepalive_resends_enable_and_setpoints() -> None:
         Write(2, MODE, "charge"),
     )
     assert decision.keepalive is True
-    assert decision.commanded == tuple(commanded)
+    assert decision.commanded == (commanded[0], Commanded(rs485_enabled=True), commanded[2])
     assert decision.delay_s == LOOP.interval_s
+
+
+def test_keepalive_holds_stopped_batteries_but_not_at_the_first_cycle() -> None:
+    """No keep-alive sent yet (since is infinite): a stopped board is not taken over at once."""
+    stopped = [Commanded(Mode.STOP, 0, 0, rs485_enabled=False)]
+    assert decide(Plan.all_stop(1), stopped, [True], float("inf"), LOOP).writes == ()
+    assert decide(Plan.all_stop(1), stopped, [True], 30.0, LOOP).writes == (
+        Write(0, ENABLE, "enable"),
+        Write(0, MODE, "stop"),
+    )
+
+
+def test_keepalive_stops_a_board_showing_its_own_setpoint_before_enabling_it() -> None:
+    """RS485 off, an old charge 2500 W shown: stop and 0 W first, the enable only once stopped."""
+    shown = [Commanded(Mode.CHARGE, 2500, 0, rs485_enabled=False)]
+    first = decide(Plan.all_stop(1), shown, [True], 30.0, LOOP)
+    assert first.writes == (Write(0, MODE, "stop"), Write(0, CHARGE_W, 0))
+    second = decide(Plan.all_stop(1), list(first.commanded), [True], 30.0, LOOP)
+    assert second.writes == (Write(0, ENABLE, "enable"), Write(0, MODE, "stop"))
 
 
 def test_keepalive_not_due_yet() -> None:

@@ -81,6 +81,7 @@ class Role(StrEnum):
     MAX_DISCHARGE_POWER = "max_discharge_power_entity"
     CHARGE_CUTOFF = "charge_cutoff_entity"
     DISCHARGE_CUTOFF = "discharge_cutoff_entity"
+    INVERTER_STATE = "inverter_state_entity"
 
 
 REQUIRED_ROLES: Final = (

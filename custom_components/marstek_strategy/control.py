@@ -14,9 +14,10 @@ Rules of ``decide``:
 * Batteries that stop or lower their power are written before those that raise or start, so
   that no battery starts while another is still running the other way.
 * Every ``keepalive_s`` the RS485 ``enable``, power and mode of every running battery are
-  sent again, whatever is commanded. A stopped battery needs no refresh: a firmware that
-  drops to standby stops it anyway, and a mode changed by someone else shows in what is
-  commanded (read back from the entities) and is stopped again.
+  sent again, whatever is commanded; a stopped battery gets RS485 ``enable`` (once it shows
+  stop with 0 W) and ``stop`` again (a firmware that falls back to its own work mode, or a
+  change nobody reported, would otherwise leave it running), from the first keep-alive period
+  on (not at the first cycle: a board whose RS485 control is off is not taken over at once).
 * The next cycle waits ``settle_s`` after a battery entered charge or discharge from another
   mode, else ``interval_s``.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+import math
 
 from .engine import Mode, Plan, Reason, Setpoint
 
@@ -124,10 +126,18 @@ def reduces(write: Write, now: Commanded) -> bool:
     return False
 
 
-def _stop_battery(index: int, now: Commanded) -> list[Write]:
-    """Return the writes that stop one battery."""
+def _stop_battery(index: int, now: Commanded, has_rs485: bool, hold: bool) -> list[Write]:
+    """Return the writes that stop one battery (hold: RS485 enable and stop again).
+
+    The enable goes only to a battery that shows stop with 0 W: one that shows a setpoint of
+    its own is stopped first (its enable follows at the next keep-alive), so that taking
+    control never starts an old setpoint.
+    """
     writes: list[Write] = []
-    if now.mode is not Mode.STOP:
+    shown_stopped = now.mode is Mode.STOP and now.charge_w == 0 and now.discharge_w == 0
+    if hold and has_rs485 and shown_stopped:
+        writes.append(Write(index, WriteKind.RS485_ENABLE, RS485_ENABLE_OPTION))
+    if hold or now.mode is not Mode.STOP:
         writes.append(Write(index, WriteKind.MODE, Mode.STOP.value))
         for mode in (Mode.CHARGE, Mode.DISCHARGE):
             if now.power_for(mode) != 0:
@@ -185,13 +195,16 @@ def decide(
     if len(commanded) != count or len(has_rs485) != count:
         raise ValueError("plan, commanded and has_rs485 must have one item per battery")
     refresh = settings.keepalive_s > 0 and since_keepalive_s >= settings.keepalive_s
+    # A stopped battery is held stopped from the first keep-alive period on, not at the first
+    # cycle (no keep-alive yet): a board whose RS485 control is off is not taken over at once.
+    hold = refresh and math.isfinite(since_keepalive_s)
     writes: list[Write] = []
     after = list(commanded)
     entered = False
     for index in _order(plan, commanded):
         target, now = plan.setpoints[index], commanded[index]
         if target.mode is Mode.STOP or target.power_w <= 0:
-            battery_writes = _stop_battery(index, now)
+            battery_writes = _stop_battery(index, now, has_rs485[index], hold)
         else:
             entered = entered or now.mode is not target.mode
             battery_writes = _run_battery(index, target, now, has_rs485[index], refresh)

@@ -19,7 +19,7 @@ from homeassistant.helpers.event import (
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from . import control, engine, lifecycle
+from . import control, engine, inputs, lifecycle, readback
 from .batteries import BatteryConfig, battery_configs
 from .const import (
     CONF_DRY_RUN,
@@ -56,7 +56,7 @@ from .engine import Plan
 from .lifecycle import Action, Phase
 from .phase_limits import PhaseLimits
 from .reader import MeterReading, Reader
-from .readings import BatterySettings, Cause, Problem, Settings
+from .readings import SHOWN_PROBLEMS, BatterySettings, Cause, Problem, Settings
 from .repairs import Repairs, async_delete_issues
 from .storage import EntryStore
 from .writer import Writer, WriteRecord, Written, all_done, find_work_mode
@@ -75,8 +75,14 @@ __all__ = [
 ]
 
 START_DELAY_S = 0.0
+_READBACK_EXCLUSIONS = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT)
 _UNREACHABLE = (Problem.ENTITY_UNAVAILABLE, Problem.ENTITY_MISSING)
 _COMMANDED_ROLES = (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER, Role.RS485_MODE)
+
+
+def _excluded(problems: list[Problem | None]) -> set[int]:
+    """Return the batteries the read-back took out (their power is not delivered)."""
+    return {index for index, problem in enumerate(problems) if problem in _READBACK_EXCLUSIONS}
 
 
 @dataclass(slots=True)
@@ -148,7 +154,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             phase_sensors,
             float(options[CONF_STALE_TIMEOUT]),
             bool(options[CONF_REFRESH_METER]),
+            fuse_a=float(options[CONF_MAIN_FUSE_A]),  # meter plausibility: the same option
         )
+        self.readback = inputs.ReadbackInput([battery.title for battery in self.batteries])
         self.writer = Writer(hass, self.targets)
         self.repairs = Repairs(hass, entry, self.batteries)
         self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in self.batteries]
@@ -318,17 +326,22 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         meter = await self.reader.async_read_meter()
         if meter.cause is not None:
             return await self._async_fail_safe(meter.cause, meter.cause_entity_id, dry_run=dry_run)
+        if meter.hold:  # total and phases disagree, not yet for long: no writes, judge again
+            held = dict(self.data.batteries) if self.data else {}
+            return self._cycle_data(held, grid_w=meter.grid_w)
         if self.lifecycle.phase is Phase.FAIL_SAFE:
             LOGGER.info("Meter is back; the strategy resumes")
         if dry_run:  # plan from what the batteries really do, not from the last plan
             self.commanded = None
         commanded = self._commanded_now()
-        readings, problems, resynced = self._read_batteries(commanded, meter)
+        readings, problems, resynced = self._read_batteries(commanded, meter, dry_run=dry_run)
         engine_grid_w = meter.grid_w - self.settings.grid_target_w
         previous = self.plan
         if dry_run or previous is None or resynced or self._resync:
             previous = control.plan_from_commanded(commanded, self.has_rs485)
         self._resync = False
+        # A battery the read-back took out delivers nothing.
+        previous = readback.discount(previous, _excluded(problems))
         strategy = engine.StrategySettings(
             strategy=self.settings.strategy, phase_limits=self.phase_limits
         )
@@ -359,7 +372,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         await self._async_event(lifecycle.Ran(entered))
         return self._cycle_data(
             {
-                battery.subentry_id: BatteryState(reading, problem, setpoint, reason.value)
+                battery.subentry_id: BatteryState(
+                    reading,
+                    problem,
+                    setpoint,
+                    problem.value if problem in SHOWN_PROBLEMS else reason.value,
+                )
                 for battery, reading, problem, setpoint, reason in zip(
                     self.batteries,
                     readings,
@@ -376,13 +394,27 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         )
 
     def _read_batteries(
-        self, commanded: list[Commanded], meter: MeterReading
+        self, commanded: list[Commanded], meter: MeterReading, *, dry_run: bool
     ) -> tuple[list[engine.BatteryReading], list[Problem | None], bool]:
-        """Read every battery; one back after its entities were gone is taken as it is."""
-        readings, problems, resynced = [], [], False
+        """Read every battery, after the read-back (readback.py) compared it with commanded.
+
+        A battery back after its entities were gone, or one whose reports the read-back
+        adopted (it drifted, or runs untold), is taken as it is.
+        """
+        excluded: list[Problem | None] = [None] * len(self.batteries)
+        resynced = False
+        if not dry_run:  # nothing was told in a dry run: nothing to compare
+            excluded, resynced = self.readback.check(
+                lambda index: self.reader.states(self.batteries[index]),
+                self.has_rs485,
+                commanded,
+                self.writer.own_contexts,
+                self.reader.monotonic(),
+            )
+        readings, problems = [], []
         for index, battery in enumerate(self.batteries):
             settings = self.settings.batteries[battery.subentry_id]
-            reading, problem = self.reader.read_battery(battery, settings, meter)
+            reading, problem = self.reader.read_battery(battery, settings, meter, excluded[index])
             readings.append(reading)
             problems.append(problem)
             before = self._problems.get(battery.subentry_id)

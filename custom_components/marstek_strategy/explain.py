@@ -39,6 +39,9 @@ STOPPED_KEYS: Final = frozenset(
         Reason.MERGED_SMALL,
         "fail_safe",
         "disabled",
+        "not_responding",  # the read-back's exclusions (readings.SHOWN_PROBLEMS)
+        "inverter_fault",
+        "unit_unsupported",
     }
 )
 #: Every template key (the translations hold one sentence per key).

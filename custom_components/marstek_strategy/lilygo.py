@@ -29,6 +29,7 @@ ROLE_SLUGS: Final[dict[Role, tuple[str, str]]] = {
     Role.MAX_DISCHARGE_POWER: ("number", "max_discharge_power"),
     Role.CHARGE_CUTOFF: ("number", "charging_cutoff_capacity"),
     Role.DISCHARGE_CUTOFF: ("number", "discharging_cutoff_capacity"),
+    Role.INVERTER_STATE: ("sensor", "inverter_state"),
 }
 ROLE_DOMAINS: Final[dict[Role, str]] = {role: domain for role, (domain, _) in ROLE_SLUGS.items()}
 

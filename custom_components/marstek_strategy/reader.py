@@ -1,37 +1,36 @@
 """Reading Home Assistant states into the values readings.py judges, and the meter's reports.
 
-The judging itself (what makes a meter or a battery unusable) is in readings.py; this module
-only fetches states, follows the meter's own reports and asks the meter for a fresh reading.
+The judging itself (what makes a meter or a battery unusable: units, plausibility, liveness,
+total against phases) is in readings.py, through inputs.py; this module only fetches states,
+follows the meter's own reports on a monotonic clock and asks the meter for a fresh reading.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+import time
 from typing import Any
 
-from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, UnitOfPower
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.util import dt as dt_util
-from homeassistant.util.unit_conversion import PowerConverter
 
-from . import engine
+from . import engine, inputs
 from .batteries import BatteryConfig
 from .const import LOGGER, Role
 from .control import RS485_ENABLE_OPTION, Commanded
 from .engine import Mode
 from .readings import (
     UNAVAILABLE_STATES,
+    Agreement,
     BatterySettings,
     BatteryValues,
     Cause,
     Problem,
+    agreement,
     battery_reading,
-    meter_problem,
-    parse_number,
 )
 
 REFRESH_TIMEOUT_S = 5.0
@@ -58,6 +57,7 @@ class MeterReading:
     cause: Cause | None = None
     cause_entity_id: str | None = None
     fresh_until: float | None = None
+    hold: bool = False  # total and phases disagree, not yet for long: hold still, no writes
 
 
 class Reader:
@@ -70,22 +70,26 @@ class Reader:
         phase_sensors: Mapping[str, str],
         stale_s: float,
         refresh_meter: bool,
+        *,
+        fuse_a: float,
     ) -> None:
-        """Read grid_sensor and phase_sensors (phase -> entity id)."""
+        """Read grid_sensor and phase_sensors (phase -> entity id) on a fuse_a connection."""
         self.hass = hass
         self.grid_sensor = grid_sensor
         self.phase_sensors = dict(phase_sensors)
         self.stale_s = stale_s
         self.refresh_meter = refresh_meter
+        self.fuse_a = fuse_a
+        self.monotonic: Callable[[], float] = time.monotonic  # ages never use the wall clock
+        self.meter = inputs.MeterInput(hass, grid_sensor, phase_sensors)
+        self._mismatch_since: float | None = None  # monotonic start of a total/phase conflict
         self._refresh_failed = False
         self._refreshing = False
-        # Last time each meter entity reported by itself (not because we asked it to).
-        self._reported: dict[str, datetime] = {}
 
     @property
     def meter_entities(self) -> list[str]:
         """Return the grid sensor and the phase sensors."""
-        return [self.grid_sensor, *self.phase_sensors.values()]
+        return self.meter.entities
 
     @callback
     def async_reported(self, event: Event[Any]) -> None:
@@ -95,53 +99,41 @@ class Reader:
         even when the meter is dead; reports made while we refresh are not counted.
         """
         if not self._refreshing:
-            self._reported[event.data[ATTR_ENTITY_ID]] = dt_util.utcnow()
+            self.meter.clock.report(event.data[ATTR_ENTITY_ID], self.monotonic())
 
     async def async_read_meter(self) -> MeterReading:
-        """Refresh the meter if configured, then read it."""
+        """Refresh the meter if configured, then read and judge it (readings.judge_meter)."""
         if self.refresh_meter:
             await self._async_refresh()
-        now = asyncio.get_running_loop().time()
-        grid_w, cause, age_s = self._read(self.grid_sensor)
-        oldest = age_s
-        phase_w: dict[str, float] = {}
-        if cause is not None:
-            return MeterReading(0.0, cause=cause, cause_entity_id=self.grid_sensor)
-        for phase, entity_id in self.phase_sensors.items():
-            value, cause, age_s = self._read(entity_id)
-            if cause is not None:
-                return MeterReading(0.0, cause=cause, cause_entity_id=entity_id)
-            phase_w[phase] = value
-            oldest = max(oldest, age_s)
-        return MeterReading(grid_w, phase_w, fresh_until=now + self.stale_s - oldest)
-
-    def _seed_reports(self) -> None:
-        """Take last_reported as the meter's own last report until we see one."""
-        for entity_id in self.meter_entities:
-            if entity_id not in self._reported and (state := self.hass.states.get(entity_id)):
-                self._reported[entity_id] = state.last_reported
-
-    def _read(self, entity_id: str) -> tuple[float, Cause | None, float]:
-        """Return a meter's power in W, why it cannot be used, and its age in seconds."""
-        state = self.hass.states.get(entity_id)
-        age_s = None
-        if state is not None:
-            reported = self._reported.get(entity_id, state.last_reported)
-            age_s = (dt_util.utcnow() - reported).total_seconds()
-        cause = meter_problem(state.state if state else None, age_s, self.stale_s)
-        if cause is not None or state is None or age_s is None:
-            return 0.0, cause, 0.0
-        value = float(state.state)
-        unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
-        if unit in (None, UnitOfPower.WATT):
-            return value, None, age_s
-        if unit not in PowerConverter.VALID_UNITS:
-            return 0.0, Cause.METER_INVALID, age_s
-        return PowerConverter.convert(value, unit, UnitOfPower.WATT), None, age_s
+        now = self.monotonic()
+        verdict = self.meter.judge(now, self.stale_s, self.fuse_a)
+        if verdict.cause is not None:
+            return MeterReading(0.0, cause=verdict.cause, cause_entity_id=verdict.entity_id)
+        agree, self._mismatch_since = agreement(verdict.disagree, self._mismatch_since, now)
+        if agree is Agreement.FAULT:
+            return MeterReading(
+                0.0, cause=Cause.METER_INCONSISTENT, cause_entity_id=self.grid_sensor
+            )
+        # A silent entity vouched for by the others (defect 8) does not age the readings.
+        oldest = max(
+            (
+                self.meter.clock.age(entity_id, now) or 0.0
+                for entity_id in self.meter_entities
+                if entity_id != verdict.vouched
+            ),
+            default=0.0,
+        )
+        fresh_until = asyncio.get_running_loop().time() + self.stale_s - oldest
+        return MeterReading(
+            verdict.grid_w,
+            dict(verdict.phase_w),
+            fresh_until=fresh_until,
+            hold=agree is Agreement.PENDING,
+        )
 
     async def _async_refresh(self) -> None:
         """Ask the meter's integration for a fresh reading (the seed does this too)."""
-        self._seed_reports()
+        self.meter.seed(self.monotonic())  # before the refresh moves last_reported
         self._refreshing = True
         try:
             async with asyncio.timeout(REFRESH_TIMEOUT_S):
@@ -169,16 +161,23 @@ class Reader:
         return self.hass.states.get(entity_id) if entity_id else None
 
     def _value(self, battery: BatteryConfig, role: Role) -> float | None:
-        state = self._state(battery, role)
-        return parse_number(state.state) if state else None
+        return inputs.value(self._state(battery, role), role)  # powers in W, unit read now
+
+    def states(self, battery: BatteryConfig) -> dict[Role, State | None]:
+        """Return the states of one battery's entities, per role."""
+        return {role: self.hass.states.get(entity) for role, entity in battery.entities.items()}
 
     def read_battery(
         self,
         battery: BatteryConfig,
         settings: BatterySettings,
         meter: MeterReading,
+        excluded: Problem | None = None,
     ) -> tuple[engine.BatteryReading, Problem | None]:
-        """Read one battery; it sees its phase's power, or the grid's without a phase sensor."""
+        """Read one battery; it sees its phase's power, or the grid's without a phase sensor.
+
+        excluded is the read-back's verdict (readback.py) that takes it out this cycle.
+        """
         control_ok = True
         control_missing = False
         for role in _CONTROL_ROLES:
@@ -187,12 +186,13 @@ class Reader:
             state = self._state(battery, role)
             if state is None:
                 control_ok, control_missing = False, True
+            elif role is Role.RS485_MODE and state.state == STATE_UNKNOWN:
+                pass  # not yet enabled (read-back): enable is written, the battery stays
             elif state.state in UNAVAILABLE_STATES:
                 control_ok = False
 
         def attr_max(role: Role) -> float | None:
-            state = self._state(battery, role)
-            return parse_number(str(state.attributes.get("max"))) if state else None
+            return inputs.max_w(self._state(battery, role))
 
         values = BatteryValues(
             soc=self._value(battery, Role.SOC),
@@ -204,6 +204,8 @@ class Reader:
             own_max_discharge_w=self._value(battery, Role.MAX_DISCHARGE_POWER),
             target_max_charge_w=attr_max(Role.CHARGE_POWER),
             target_max_discharge_w=attr_max(Role.DISCHARGE_POWER),
+            unit_ok=inputs.units_ok(self.states(battery)),
+            excluded=excluded,
         )
         if battery.phase in meter.phase_w:
             return battery_reading(values, settings, meter.phase_w[battery.phase], battery.phase)

@@ -6,10 +6,12 @@ these functions judge, so every fail-safe rule is testable on its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 import math
 
+from .const import VOLTS_PER_PHASE
 from .engine import BatteryReading, Strategy
 
 
@@ -29,6 +31,8 @@ class Cause(StrEnum):
     METER_UNAVAILABLE = "meter_unavailable"
     METER_INVALID = "meter_invalid"
     METER_STALE = "meter_stale"
+    METER_IMPLAUSIBLE = "meter_implausible"  # beyond what the connection can carry
+    METER_INCONSISTENT = "meter_inconsistent"  # total and sum of the phases disagree
     ERROR = "error"
 
 
@@ -39,7 +43,13 @@ class Problem(StrEnum):
     ENTITY_UNAVAILABLE = "entity_unavailable"
     SOC_INVALID = "soc_invalid"
     CUTOFF_INVALID = "cutoff_invalid"
+    UNIT_UNSUPPORTED = "unit_unsupported"  # a power entity in a unit that is not power
+    NOT_RESPONDING = "not_responding"  # delivers far less than commanded (read-back)
+    INVERTER_FAULT = "inverter_fault"  # Inverter State reads Fault (read-back)
 
+
+# Problems shown as a battery's reason (the others show the engine's "unavailable").
+SHOWN_PROBLEMS = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT, Problem.UNIT_UNSUPPORTED)
 
 UNAVAILABLE_STATES = frozenset({"unavailable", "unknown"})
 
@@ -114,6 +124,8 @@ class BatteryValues:
     own_max_discharge_w: float | None = None
     target_max_charge_w: float | None = None  # the forcible charge number's max attribute
     target_max_discharge_w: float | None = None
+    unit_ok: bool = True  # every power entity is in a unit of power
+    excluded: Problem | None = None  # taken out by the read-back (readback.py)
 
 
 def _stricter_max(ours: int, *others: float | None) -> int:
@@ -147,6 +159,10 @@ def battery_reading(
     soc = values.soc
     if soc is None or not 0 <= soc <= 100:
         problem = Problem.SOC_INVALID
+    if not values.unit_ok:
+        problem = Problem.UNIT_UNSUPPORTED
+    if values.excluded is not None:
+        problem = values.excluded
     if not values.control_ok:
         problem = Problem.ENTITY_MISSING if values.control_missing else Problem.ENTITY_UNAVAILABLE
     participation = settings.participation
@@ -167,3 +183,191 @@ def battery_reading(
         phase=phase,
     )
     return reading, problem
+
+
+# ------------------------------------------------------------------------- units
+
+# Power units Home Assistant knows, in W (UnitOfPower; "BTU/h" is not offered by the boards).
+POWER_UNITS_W: dict[str, float] = {
+    "mW": 1e-3,
+    "W": 1.0,
+    "kW": 1e3,
+    "MW": 1e6,
+    "GW": 1e9,
+    "TW": 1e12,
+}
+
+
+def to_watts(value: float, unit: str | None) -> float | None:
+    """Return a power in W from an entity's unit (None: W), or None for a unit that is not power."""
+    if unit is None:
+        return value
+    factor = POWER_UNITS_W.get(unit)
+    return None if factor is None else value * factor
+
+
+def from_watts(watts: float, unit: str | None) -> float | None:
+    """Return watts in an entity's unit (None: W), or None for a unit that is not power."""
+    if unit is None:
+        return watts
+    factor = POWER_UNITS_W.get(unit)
+    return None if factor is None else watts / factor
+
+
+# -------------------------------------------------------------------- plausibility
+
+# A fuse carries 1.45 times its rating for up to an hour (IEC 60269); beyond 1.5 times the
+# rating on every phase the reading is not a real flow but a broken sensor or integration.
+PLAUSIBLE_MARGIN = 1.5
+# Phases of the connection a total is judged against: a single-phase configuration (no phase
+# sensors) may still sit on a three-phase connection, so the total always gets three.
+TOTAL_PHASES = 3
+# Total and sum of the phases may differ by this much (W, or this share of the larger)
+# without contradiction: the four states are written one after another, rounded, and from
+# separate DSMR fields.
+MISMATCH_MIN_W = 200.0
+MISMATCH_SHARE = 0.1
+# A contradiction that lasts this long is a fault (a shorter one: the loop holds still).
+MISMATCH_HOLD_S = 5.0
+
+
+def meter_limit_w(fuse_a: float, phases: int) -> float:
+    """Return the largest plausible flow through `phases` phases of a fuse_a connection (W)."""
+    return phases * VOLTS_PER_PHASE * fuse_a * PLAUSIBLE_MARGIN
+
+
+def implausible(value_w: float, fuse_a: float, phases: int) -> bool:
+    """Return whether a meter value is beyond what the connection can carry."""
+    return abs(value_w) > meter_limit_w(fuse_a, phases)
+
+
+def phases_disagree(total_w: float, phase_w: Sequence[float]) -> bool:
+    """Return whether the total contradicts the sum of the phases (the total is their sum)."""
+    summed = sum(phase_w)
+    largest = max(abs(total_w), sum(abs(value) for value in phase_w))
+    return abs(total_w - summed) > max(MISMATCH_MIN_W, MISMATCH_SHARE * largest)
+
+
+class Agreement(StrEnum):
+    """How the total and the phases agree over time."""
+
+    AGREE = "agree"
+    PENDING = "pending"  # they disagree, not yet for MISMATCH_HOLD_S: hold still
+    FAULT = "fault"  # they have disagreed for MISMATCH_HOLD_S or more
+
+
+def agreement(
+    disagree: bool, since: float | None, now: float, hold_s: float = MISMATCH_HOLD_S
+) -> tuple[Agreement, float | None]:
+    """Return the verdict and the (monotonic) time the disagreement started (None: agree)."""
+    if not disagree:
+        return Agreement.AGREE, None
+    start = now if since is None else since
+    return (Agreement.FAULT if now - start >= hold_s else Agreement.PENDING), start
+
+
+# ------------------------------------------------------------------------ liveness
+
+
+class ReportClock:
+    """When each meter entity last reported by itself, on a monotonic clock.
+
+    Wall-clock time (NTP, a manual change) never enters an age: a step neither makes a dead
+    meter look live nor a live one dead.
+    """
+
+    def __init__(self) -> None:
+        """Start with no reports."""
+        self._reported: dict[str, float] = {}
+
+    def report(self, entity_id: str, now: float) -> None:
+        """Record a report of entity_id at monotonic time now."""
+        self._reported[entity_id] = now
+
+    def seed(self, entity_id: str, now: float, age_s: float) -> None:
+        """Take a first report age_s ago (from the state's own time), if none is known.
+
+        A negative age (the wall clock stepped back since) counts as 0: the entity is then
+        judged live for at most the stale timeout, until its own reports say otherwise.
+        """
+        if entity_id not in self._reported:
+            self._reported[entity_id] = now - max(0.0, age_s)
+
+    def age(self, entity_id: str, now: float) -> float | None:
+        """Return the seconds since entity_id last reported (None: never)."""
+        reported = self._reported.get(entity_id)
+        return None if reported is None else max(0.0, now - reported)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """One meter entity this cycle: its state (None: missing), unit and report age."""
+
+    entity_id: str
+    state: str | None
+    unit: str | None = "W"
+    age_s: float | None = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MeterVerdict:
+    """The meter judged: the values in W, or why it cannot be used (cause, entity)."""
+
+    grid_w: float = 0.0
+    phase_w: Mapping[str, float] = field(default_factory=dict)
+    cause: Cause | None = None
+    entity_id: str | None = None
+    disagree: bool = False  # total and phases contradict each other (see agreement)
+    vouched: str | None = None  # a silent entity taken as live by agreement (defect 8)
+
+
+def _value_w(sample: MeterSample) -> tuple[float | None, Cause | None]:
+    """Return one sample in W, or why it is no number of watts (its age not judged)."""
+    cause = meter_problem(sample.state, 0.0, math.inf)
+    if cause is not None:
+        return None, cause
+    value = to_watts(float(str(sample.state)), sample.unit)
+    if value is None:
+        return None, Cause.METER_INVALID
+    return value, None
+
+
+def judge_meter(
+    total: MeterSample,
+    phases: Mapping[str, MeterSample],
+    stale_s: float,
+    fuse_a: float,
+) -> MeterVerdict:
+    """Return the meter's values in W, or the first reason not to use them.
+
+    Order: missing, unavailable or not a number; beyond what the connection carries
+    (``meter_implausible``); not reporting for ``stale_s`` (``meter_stale``). The total and
+    the phases disagreeing is reported in ``disagree``: the caller times it (``agreement``).
+
+    Liveness with phase sensors (defect 8): an integration that writes a state only when it
+    changes (MQTT without ``force_update``) leaves a constant phase silent. One silent entity
+    is taken as live when every other meter entity reports within ``stale_s`` and its value
+    agrees with theirs (the total is the sum of the phases): what it holds is then what the
+    live entities imply, so acting on it acts on live information. Two or more silent
+    entities, or a silent one that disagrees, are stale. Without phase sensors nothing can
+    vouch for the total: a silent total is stale.
+    """
+    samples = [("", total), *phases.items()]
+    values: dict[str, float] = {}
+    for key, sample in samples:
+        value, cause = _value_w(sample)
+        if cause is not None or value is None:
+            return MeterVerdict(cause=cause or Cause.METER_INVALID, entity_id=sample.entity_id)
+        limit_phases = TOTAL_PHASES if key == "" else 1
+        if implausible(value, fuse_a, limit_phases):
+            return MeterVerdict(cause=Cause.METER_IMPLAUSIBLE, entity_id=sample.entity_id)
+        values[key] = value
+    grid_w = values.pop("")
+    disagree = bool(phases) and phases_disagree(grid_w, list(values.values()))
+    silent = [s for _key, s in samples if s.age_s is None or s.age_s > stale_s]
+    vouched: str | None = None
+    if len(silent) == 1 and phases and not disagree:
+        vouched = silent[0].entity_id
+    elif silent:
+        return MeterVerdict(cause=Cause.METER_STALE, entity_id=silent[0].entity_id)
+    return MeterVerdict(grid_w, values, disagree=disagree, vouched=vouched)

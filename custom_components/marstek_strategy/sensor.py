@@ -42,11 +42,16 @@ from .energy import EnergyMeter, Sample
 from .engine import Mode, Reason
 from .entity import MarstekBatteryEntity, MarstekHubEntity
 from .explain import explain, render
-from .readings import UNAVAILABLE_STATES, Cause, parse_number
+from .readings import SHOWN_PROBLEMS, UNAVAILABLE_STATES, Cause, parse_number
 
 PARALLEL_UPDATES = 0
 
-REASONS = [*(reason.value for reason in Reason), REASON_FAIL_SAFE, REASON_DISABLED]
+REASONS = [
+    *(reason.value for reason in Reason),
+    REASON_FAIL_SAFE,
+    REASON_DISABLED,
+    *(problem.value for problem in SHOWN_PROBLEMS),
+]
 STATUS_NO_BATTERIES = "no_batteries"  # a hub without batteries is not "running"
 STATUSES = [*(status.value for status in Status), STATUS_NO_BATTERIES]
 CAUSE_NONE = "none"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE
 from homeassistant.core import Context, HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -27,7 +27,7 @@ from . import control
 from .batteries import BatteryConfig
 from .const import LOGGER, Role
 from .control import Commanded, Write, WriteKind
-from .readings import UNAVAILABLE_STATES, parse_number
+from .readings import from_watts, parse_number, to_watts
 
 WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
 WRITE_LOG_SIZE = 200
@@ -121,6 +121,11 @@ class Writer:
     def is_own(self, context: Context) -> bool:
         """Return whether a state change came from one of our writes."""
         return context.id in self._own_contexts
+
+    @property
+    def own_contexts(self) -> Sequence[str]:
+        """Return the ids of the contexts of our last writes (the read-back logs who wrote)."""
+        return self._own_contexts
 
     async def async_write(
         self,
@@ -226,21 +231,30 @@ class Writer:
         if dry_run:
             return self._record(write, "dry_run", write.value)
         state = self.hass.states.get(entity_id) if entity_id else None
-        if entity_id is None or state is None or state.state in UNAVAILABLE_STATES:
+        # "unknown" is an entity not read yet (an RS485 select after a reboot): it takes writes.
+        if entity_id is None or state is None or state.state == STATE_UNAVAILABLE:
             self._log_failure(entity_id or write.kind.value, "not available")
             return self._record(write, "skipped", write.value, "not available")
         value: float | str
+        shown: int | str  # what the log records: a power in W, whatever the entity's unit
         if domain == "number":
-            value = number_value(state, float(write.value))
+            # The unit is read at every write (a board re-flashed to kW gets kW).
+            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+            native = from_watts(float(write.value), unit)
+            if native is None:
+                self._log_failure(entity_id, f"unit {unit!r} is not a unit of power")
+                return self._record(write, "skipped", write.value, "not a unit of power")
+            value = number_value(state, native)
             if value == int(value):
                 value = int(value)
+            shown = round(to_watts(value, unit) or 0)
         else:
             value = str(write.value)
             options = state.attributes.get("options")
             if isinstance(options, list) and value not in options:
                 self._log_failure(entity_id, f"{value!r} is not an option")
                 return self._record(write, "skipped", value, "not an option")
-        shown = value if isinstance(value, str) else int(value)
+            shown = value
         context = Context()
         self._own_contexts.append(context.id)
         try:

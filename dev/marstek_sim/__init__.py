@@ -101,6 +101,15 @@ SERVICE_SET_HOUSE = "set_house"
 SERVICE_SET_SOC = "set_soc"
 SERVICE_SET_AVAILABLE = "set_available"
 SERVICE_GET_WRITES = "get_writes"
+SERVICE_FAULT = "fault"
+FAULTS = ("ignore_writes", "accept_writes", "app_start", "reboot")
+FAULT_SCHEMA = vol.Schema(
+    {
+        vol.Required("battery"): cv.string,
+        vol.Required("fault"): vol.In(FAULTS),
+        vol.Optional("power", default=800.0): vol.All(vol.Coerce(float), vol.Range(0, 2500)),
+    }
+)
 SET_HOUSE_SCHEMA = vol.Schema(
     {
         **{vol.Optional(f"load_{p.lower()}"): vol.Any(None, vol.Coerce(float)) for p in PHASES},
@@ -271,6 +280,20 @@ def _register_services(hass: HomeAssistant) -> None:
             raise ServiceValidationError(f"No simulated battery {err}") from err
 
     @callback
+    def fault(call: ServiceCall) -> None:
+        try:
+            board = _site(hass).board(call.data["battery"])
+        except KeyError as err:
+            raise ServiceValidationError(f"No simulated battery {err}") from err
+        kind = call.data["fault"]
+        if kind in ("ignore_writes", "accept_writes"):
+            board.ignore_writes = kind == "ignore_writes"
+        elif kind == "app_start":
+            board.app_start(call.data["power"])
+        else:
+            board.reboot()
+
+    @callback
     def get_writes(call: ServiceCall) -> ServiceResponse:
         return {
             board.phase: {
@@ -296,3 +319,4 @@ def _register_services(hass: HomeAssistant) -> None:
     hass.services.async_register(DOMAIN, SERVICE_SET_HOUSE, set_house, SET_HOUSE_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SET_SOC, set_soc, SET_SOC_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SET_AVAILABLE, set_available, SET_AVAILABLE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_FAULT, fault, FAULT_SCHEMA)

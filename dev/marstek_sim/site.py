@@ -120,6 +120,8 @@ class Board:
         #: The last writes (simulated time, register, value) and how many there were.
         self.writes: deque[tuple[float, str, Any]] = deque(maxlen=200)
         self.write_count = 0
+        #: A fault: the board takes every write and changes nothing (scripts/e2e --faults).
+        self.ignore_writes = False
 
     # ------------------------------------------------------------------ writes
     def write(self, register: str, value: Any) -> None:
@@ -136,6 +138,8 @@ class Board:
             raise KeyError(register)
         self.writes.append((self.battery.time_s, register, value))
         self.write_count += 1
+        if self.ignore_writes:
+            return
         self.registers[register] = value
         if register == "rs485_mode":
             self._since_enable = 0.0
@@ -163,6 +167,21 @@ class Board:
         if effective != self._effective:
             self._effective = effective
             self.battery.command(mode, float(power))
+
+    def app_start(self, power_w: float) -> None:
+        """The Marstek app (or cloud) starts a forced discharge: no Home Assistant write."""
+        self.registers.update(
+            rs485_mode="enable", forcible_mode="discharge", discharge_power=float(power_w)
+        )
+        self._apply()
+
+    def reboot(self) -> None:
+        """The board reboots: selects reset (RS485 reads unknown until written), stop, 0 W."""
+        self.registers.update(
+            rs485_mode="unknown", forcible_mode="stop", charge_power=0.0, discharge_power=0.0
+        )
+        self._apply()
+        self.reported.update(self.registers)
 
     def set_soc(self, soc: float) -> None:
         """Move the battery's state of charge (a development shortcut; reported at once)."""
