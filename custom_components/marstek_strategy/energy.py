@@ -9,12 +9,12 @@ Nothing here imports Home Assistant.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final
 
-from .engine import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode, loss_w
+from .engine import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode, loss_w, water_fill
 
 WS_PER_KWH: Final = 3_600_000.0
 MAX_GAP_S: Final = 600.0  # a longer silence (Home Assistant stopped) is not integrated
@@ -27,24 +27,6 @@ class Sample:
     power_w: float | None
     max_charge_w: int = 2500
     max_discharge_w: int = 2500
-
-
-def even_shares(total: float, caps: Sequence[float]) -> list[float]:
-    """Split total as evenly as caps allow (water filling); more than their sum: the caps."""
-    shares = [0.0] * len(caps)
-    waiting = sorted(range(len(caps)), key=lambda i: caps[i])
-    left = total
-    while waiting:
-        share = left / len(waiting)
-        if caps[waiting[0]] <= share:
-            index = waiting.pop(0)
-            shares[index] = caps[index]
-            left -= caps[index]
-            continue
-        for index in waiting:
-            shares[index] = share
-        break
-    return shares
 
 
 def interval_loss_w(
@@ -72,7 +54,7 @@ def interval_loss_w(
         if sum(caps) < total:
             even += loss
             continue
-        even += sum(loss_w(mode, share, table) for share in even_shares(total, caps))
+        even += sum(loss_w(mode, share, table) for share in water_fill(total, caps))
     return actual, even
 
 

@@ -676,8 +676,11 @@ def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
 
-def _water_fill(total: float, caps: Sequence[float]) -> list[float]:
-    """Split total as evenly as caps allow (floats)."""
+def water_fill(total: float, caps: Sequence[float]) -> list[float]:
+    """Split total as evenly as caps allow (floats; more than their sum: the caps).
+
+    Stable API: energy.py splits the actual power evenly with it for the saving.
+    """
     shares = [0.0] * len(caps)
     waiting = sorted(range(len(caps)), key=lambda i: caps[i])
     left = total
@@ -748,7 +751,7 @@ class _Fleet:
                     powers[j] += piece
                 left -= length
             else:
-                shares = _water_fill(left, [segment[2] for segment in group])
+                shares = water_fill(left, [segment[2] for segment in group])
                 for (_, j, _), share in zip(group, shares, strict=True):
                     powers[j] += share
                 left = 0.0
