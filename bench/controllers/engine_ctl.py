@@ -44,6 +44,18 @@ def readings_of(sim: Sim, known_tables: bool = False) -> list[Any]:
     ]
 
 
+def carry_out(
+    sim: Sim, plan: Any, commanded: list[Any], last_keepalive: float, settings: Any
+) -> Any:
+    """Run the loop policy on plan and write its writes to the boards; return the decision."""
+    decision = control.decide(
+        plan, commanded, [True] * len(sim.boards), sim.now - last_keepalive, settings
+    )
+    for write in decision.writes:
+        sim.write(write.battery, str(write.kind), write.value)
+    return decision
+
+
 def strategy_available(name: str) -> bool:
     """Whether the engine implements strategy name (not just names it)."""
     strategies = getattr(engine, "STRATEGIES", None)
@@ -76,15 +88,7 @@ class EngineController:
         plan = engine.allocate(
             sim.grid_w(), readings_of(sim, self.known_tables), previous, self.settings
         )
-        decision = control.decide(
-            plan,
-            commanded,
-            [True] * len(sim.boards),
-            sim.now - self.last_keepalive,
-            self.loop_settings,
-        )
-        for write in decision.writes:
-            sim.write(write.battery, str(write.kind), write.value)
+        decision = carry_out(sim, plan, commanded, self.last_keepalive, self.loop_settings)
         if decision.keepalive:
             self.last_keepalive = sim.now
         self.plan = plan

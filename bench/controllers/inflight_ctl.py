@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from bench.core import control, engine, load
 from bench.loop import Sim
 
-from .engine_ctl import commanded_of, readings_of
+from .engine_ctl import carry_out, commanded_of, readings_of
 
 inflight = load("inflight")
 
@@ -126,15 +126,7 @@ class InFlightController:
         commanded = commanded_of(sim)
         previous = self.plan if self.plan is not None else control.plan_from_commanded(commanded)
         plan = engine.allocate(self._grid_w(sim), self._readings(sim), previous, self.settings)
-        decision = control.decide(
-            plan,
-            commanded,
-            [True] * len(sim.boards),
-            sim.now - self.last_keepalive,
-            self.loop_settings,
-        )
-        for write in decision.writes:
-            sim.write(write.battery, str(write.kind), write.value)
+        decision = carry_out(sim, plan, commanded, self.last_keepalive, self.loop_settings)
         if decision.keepalive:
             self.last_keepalive = sim.now
         for i, board in enumerate(sim.boards):
