@@ -327,3 +327,24 @@ async def test_an_unusable_current_sensor_raises_nobody_on_its_phase(
     p1_meter.currents[0]._attr_available = True
     await house.run(60)
     assert float(bat1.state(Role.DISCHARGE_POWER)) > before + 200
+
+
+async def test_a_renamed_current_sensor_is_followed_and_a_removed_one_repaired(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter, freezer: Any
+) -> None:
+    """The current sensors are configured entities like the power sensors.
+
+    Renamed: the hub follows it (else its phase could never raise again); removed: a repair.
+    """
+    from homeassistant.helpers import entity_registry as er, issue_registry as ir
+
+    hub, _bats = await _hub_with_currents(hass, lilygo_fleet, p1_meter, freezer)
+    registry = er.async_get(hass)
+    old = p1_meter.currents[0].entity_id
+    registry.async_update_entity(old, new_entity_id="sensor.l1_amps")
+    await hass.async_block_till_done()
+    assert hub.entry.data[I1] == "sensor.l1_amps"
+    registry.async_remove("sensor.l1_amps")
+    await hass.async_block_till_done()
+    issue_id = f"entity_removed_{hub.entry.entry_id}_sensor.l1_amps"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
