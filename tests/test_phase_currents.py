@@ -348,3 +348,21 @@ async def test_a_renamed_current_sensor_is_followed_and_a_removed_one_repaired(
     await hass.async_block_till_done()
     issue_id = f"entity_removed_{hub.entry.entry_id}_sensor.l1_amps"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+
+async def test_reconfigure_refuses_an_own_entity_as_a_current_sensor(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter, freezer: Any
+) -> None:
+    """The hub's own sensors are no meter: refused as a phase current too."""
+    hub, _bats = await _hub_with_currents(hass, lilygo_fleet, p1_meter, freezer)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": hub.entry.entry_id}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_GRID_SENSOR: p1_meter.grid, CONF_PHASE_COUNT: "3"}
+    )
+    own = hub.entity_id("sensor", "grid_power")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**_powers(p1_meter), I2: own}
+    )
+    assert result["errors"] == {I2: "own_entity"}
