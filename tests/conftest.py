@@ -29,7 +29,9 @@ battery reported it), `set_available(available, *roles)`, `state(role)`, `writes
 `clear_writes()`, `entry` (the esphome config entry).
 `P1Meter`: `grid`, `phases` (entity ids), `set(grid, l1=None, l2=None, l3=None)` (also when
 the value is unchanged: that moves `last_reported` like a live meter),
-`set_available(available)`, `refreshes` (count of `homeassistant.update_entity` calls).
+`set_available(available)`, `refreshes` (count of `homeassistant.update_entity` calls),
+`await add_currents(unit="A")` (three phase current sensors on the same device; their ids),
+`set_currents(l1, l2, l3)`, `currents` (the current sensor entities).
 For nonsense states write directly: `hass.states.async_set(entity_id, "abc", attributes)`;
 the fake entity overwrites it on its next write.
 """
@@ -581,6 +583,16 @@ class _MeterSensor(SensorEntity):
         self.async_write_ha_state()
 
 
+class _CurrentSensor(_MeterSensor):
+    """One phase current sensor of the fake P1 meter (A, or mA)."""
+
+    _attr_device_class = SensorDeviceClass.CURRENT
+
+    def __init__(self, meter: P1Meter, key: str, name: str, value: float, unit: str) -> None:
+        super().__init__(meter, key, name, value)
+        self._attr_native_unit_of_measurement = unit
+
+
 class P1Meter:
     """A fake P1 meter: total grid power and the three phases, W, positive = import."""
 
@@ -588,6 +600,7 @@ class P1Meter:
         self.hass = hass
         self._integration = _FakeIntegration(hass, "homewizard")
         self.refreshes = 0
+        self.currents: list[_CurrentSensor] = []  # add_currents()
         self._sensors = [
             _MeterSensor(self, "power", "Power", 0.0),
             _MeterSensor(self, "power_l1", "Power phase 1", 0.0),
@@ -628,6 +641,20 @@ class P1Meter:
         for sensor in self._sensors:
             sensor._attr_available = available
             sensor.async_write_ha_state()
+
+    async def add_currents(self, unit: str = "A") -> tuple[str, str, str]:
+        """Add the meter's phase current sensors (0 A); return their entity ids (L1..L3)."""
+        self.currents = [
+            _CurrentSensor(self, f"current_l{n}", f"Current phase {n}", 0.0, unit)
+            for n in (1, 2, 3)
+        ]
+        await self._integration.async_add(self.currents)
+        return tuple(sensor.entity_id for sensor in self.currents)  # type: ignore[return-value]
+
+    def set_currents(self, l1: float | None, l2: float | None, l3: float | None) -> None:
+        """Report the phase currents (in the sensors' unit; also when unchanged)."""
+        for sensor, value in zip(self.currents, (l1, l2, l3), strict=True):
+            sensor.report(value)
 
 
 @pytest.fixture

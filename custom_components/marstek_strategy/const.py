@@ -13,6 +13,12 @@ LOGGER = logging.getLogger(__package__)
 CONF_GRID_SENSOR: Final = "grid_sensor"
 CONF_PHASE_COUNT: Final = "phase_count"  # 1 or 3
 CONF_PHASE_SENSORS: Final = ("phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor")
+# Optional per-phase current sensors (A) for the phase limits' fuse (three-phase hubs).
+CONF_PHASE_CURRENT_SENSORS: Final = (
+    "phase_l1_current_sensor",
+    "phase_l2_current_sensor",
+    "phase_l3_current_sensor",
+)
 
 # Hub options (entry.options), with their defaults.
 CONF_INTERVAL: Final = "interval"

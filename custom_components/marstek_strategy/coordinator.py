@@ -28,6 +28,7 @@ from .const import (
     CONF_KEEPALIVE,
     CONF_MAIN_FUSE_A,
     CONF_PHASE_COUNT,
+    CONF_PHASE_CURRENT_SENSORS,
     CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_PHASE_SENSORS,
     CONF_REFRESH_METER,
@@ -54,7 +55,7 @@ from .cycle import (
 )
 from .engine import Plan
 from .lifecycle import Action, Phase
-from .phase_limits import PhaseLimits
+from .phase_limits import PhaseLimits, PhaseView, views_of
 from .reader import MeterReading, Reader
 from .readings import SHOWN_PROBLEMS, BatterySettings, Cause, Problem, Settings
 from .repairs import Repairs, async_delete_issues
@@ -142,11 +143,17 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.orphans = [b for b in store.pending.values() if b.subentry_id not in ids]
         self.targets = [*self.batteries, *self.orphans]
         phase_sensors: dict[str, str] = {}
+        current_sensors: dict[str, str] = {}
         if int(entry.data.get(CONF_PHASE_COUNT, 1)) == 3:
             phase_sensors = {
                 phase: entry.data[key]
                 for phase, key in zip(PHASES, CONF_PHASE_SENSORS, strict=True)
                 if entry.data.get(key)
+            }
+            current_sensors = {
+                phase: entry.data[key]
+                for phase, key in zip(PHASES, CONF_PHASE_CURRENT_SENSORS, strict=True)
+                if entry.data.get(key) and phase in phase_sensors
             }
         self.reader = Reader(
             hass,
@@ -155,6 +162,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             float(options[CONF_STALE_TIMEOUT]),
             bool(options[CONF_REFRESH_METER]),
             fuse_a=float(options[CONF_MAIN_FUSE_A]),  # meter plausibility: the same option
+            current_sensors=current_sensors,
         )
         self.readback = inputs.ReadbackInput([battery.title for battery in self.batteries])
         self.writer = Writer(hass, self.targets)
@@ -168,6 +176,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         )
         self.commanded: list[Commanded] | None = None  # None until the first cycle
         self.plan: Plan | None = None
+        self.phases: dict[str, PhaseView] = {}  # the last plan's (diagnostics)
         self._last_keepalive: datetime | None = None
         self._lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
@@ -346,6 +355,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             strategy=self.settings.strategy, phase_limits=self.phase_limits
         )
         plan = engine.allocate(engine_grid_w, readings, previous, strategy)
+        self.phases = views_of(readings, previous, strategy)
         now = dt_util.utcnow()
         decision = control.decide(
             plan, commanded, self.has_rs485, self._since_keepalive(now), self.loop_settings
@@ -560,10 +570,10 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
         unsubs = [
             async_track_state_change_event(
-                self.hass, self.reader.meter_entities, self.reader.async_reported
+                self.hass, self.reader.followed_entities, self.reader.async_reported
             ),
             async_track_state_report_event(
-                self.hass, self.reader.meter_entities, self.reader.async_reported
+                self.hass, self.reader.followed_entities, self.reader.async_reported
             ),
             async_track_state_change_event(self.hass, list(controls), _control_changed),
         ]

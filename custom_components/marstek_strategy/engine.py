@@ -121,6 +121,8 @@ class BatteryReading:
     phase: str | None = None  # the phase's name; None: batteries with equal phase_w share one
     delivered_w: float | None = None  # AC W it delivers at the meter's sample (+ = discharging,
     # inflight.py); None: its command in force counts as delivered (the seed's assumption)
+    phase_a: float | None = None  # its phase's current (A, signed as phase_w; phase_limits);
+    # None: no current sensor; not a number: the sensor cannot be used (nobody there raises)
 
 
 @dataclass(frozen=True, slots=True)
