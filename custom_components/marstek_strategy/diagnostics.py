@@ -50,6 +50,7 @@ async def async_get_config_entry_diagnostics(
         },
         "last_cycle": _cycle(coordinator.data, coordinator),
         "write_log": [_write(record) for record in coordinator.write_log],
+        "learned_losses": coordinator.learned.diagnostics(),
     }
 
 
