@@ -245,9 +245,7 @@ class LearnedBattery:
         return self.hass.states.get(entity_id) if entity_id else None
 
     def efficiency_now(self, mode: Mode, power_w: float) -> float | None:
-        """Return the learned efficiency at power_w in mode (None while not running)."""
-        if mode not in _DIRECTIONS or power_w <= 0:
-            return None
+        """Return the learned efficiency at power_w (AC W) in mode (None: stop)."""
         return self.learner.efficiency_at(mode, power_w)
 
     def attributes(self) -> dict[str, Any]:
