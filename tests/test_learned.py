@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_RECONFIGURE
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from hypothesis import given, strategies as st
@@ -238,8 +239,11 @@ async def test_steady_samples_are_learned_shown_and_saved(
     assert state.attributes["discharge_factor"] < SEED_FACTORS[Mode.DISCHARGE]  # delivers 100 %
     key = _key(hub.subentry_id(bat))
     assert key not in hass_storage  # written SAVE_DELAY_S after the first learned sample
-    await _run(hub, 600)
-    assert hass_storage[key]["data"]["counts"]["discharge"][5] >= 10
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)  # Home Assistant stops: written now
+    await hass.async_block_till_done()
+    assert hass_storage[key]["data"]["counts"]["discharge"][5] == samples[5]
+    await _run(hub, 620)  # SAVE_DELAY_S from the first sample after the last write
+    assert hass_storage[key]["data"]["counts"]["discharge"][5] > samples[5]  # the delayed save
 
     # Unload saves, reload loads: nothing learned is lost.
     learned = hub.coordinator.learned[hub.subentry_id(bat)].learner.to_dict()
