@@ -108,11 +108,13 @@ CUTOFF_ROLES: Final = (Role.CHARGE_CUTOFF, Role.DISCHARGE_CUTOFF)
 ROLE_DEVICE_CLASSES: Final[dict[Role, frozenset[str | None]]] = {
     Role.SOC: frozenset({SensorDeviceClass.BATTERY, None}),
     Role.AC_POWER: frozenset({SensorDeviceClass.POWER, None}),
+    Role.BATTERY_POWER: frozenset({SensorDeviceClass.POWER, None}),
 }
 # The device class the role's picker lists (the LilyGo sensors have theirs set).
 PICKER_DEVICE_CLASSES: Final[dict[Role, str]] = {
     Role.SOC: SensorDeviceClass.BATTERY,
     Role.AC_POWER: SensorDeviceClass.POWER,
+    Role.BATTERY_POWER: SensorDeviceClass.POWER,
 }
 
 # "L1", "phase 2", "Power phase 3", "power_l1", "lilygo-L2": the phase a name says.
@@ -269,7 +271,7 @@ def validate_battery_entity(hass: HomeAssistant, role: Role, entity_id: str) -> 
         return "not_soc_sensor" if role is Role.SOC else "not_power_sensor"
     if role is Role.SOC and unit != PERCENTAGE:
         return "not_soc_sensor"
-    if role is Role.AC_POWER and unit not in POWER_UNITS:
+    if role in (Role.AC_POWER, Role.BATTERY_POWER) and unit not in POWER_UNITS:
         return "not_power_sensor"
     if role is Role.FORCIBLE_MODE and not set(attributes.get("options", ())) >= FORCIBLE_OPTIONS:
         return "not_forcible_select"

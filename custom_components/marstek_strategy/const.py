@@ -83,6 +83,7 @@ class Role(StrEnum):
     DISCHARGE_POWER = "discharge_power_entity"
     RS485_MODE = "rs485_mode_entity"
     AC_POWER = "ac_power_entity"
+    BATTERY_POWER = "battery_power_entity"  # DC side, positive while charging (learned.py)
     MAX_CHARGE_POWER = "max_charge_power_entity"
     MAX_DISCHARGE_POWER = "max_discharge_power_entity"
     CHARGE_CUTOFF = "charge_cutoff_entity"

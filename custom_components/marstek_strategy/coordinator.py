@@ -54,6 +54,7 @@ from .cycle import (
     signed_power,
 )
 from .engine import Plan
+from .learned import LearnedLosses
 from .lifecycle import Action, Phase
 from .phase_limits import PhaseLimits, PhaseView, views_of
 from .reader import MeterReading, Reader
@@ -165,6 +166,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             current_sensors=current_sensors,
         )
         self.readback = inputs.ReadbackInput([battery.title for battery in self.batteries])
+        self.learned = LearnedLosses(hass, self.batteries)  # loaded in async_setup_entry
         self.writer = Writer(hass, self.targets)
         self.repairs = Repairs(hass, entry, self.batteries)
         self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in self.batteries]
@@ -344,6 +346,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             self.commanded = None
         commanded = self._commanded_now()
         readings, problems, resynced = self._read_batteries(commanded, meter, dry_run=dry_run)
+        readings = self.learned.cycle(dt_util.utcnow(), commanded, readings, learn=not dry_run)
         engine_grid_w = meter.grid_w - self.settings.grid_target_w
         previous = self.plan
         if dry_run or previous is None or resynced or self._resync:
@@ -354,6 +357,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         strategy = engine.StrategySettings(
             strategy=self.settings.strategy, phase_limits=self.phase_limits
         )
+        strategy = self.learned.strategy_settings(strategy, dt_util.utcnow())  # learned factors
         plan = engine.allocate(engine_grid_w, readings, previous, strategy)
         self.phases = views_of(readings, previous, strategy)
         now = dt_util.utcnow()
@@ -363,6 +367,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         written = await self.writer.async_write(
             decision.writes, commanded, dry_run=dry_run, fresh_until=meter.fresh_until
         )
+        self.learned.told(dt_util.utcnow(), commanded)
         delay_s = decision.delay_s
         if dry_run or written.stale:  # nothing to settle; or read again before a start
             delay_s = self.interval_s

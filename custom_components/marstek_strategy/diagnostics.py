@@ -55,6 +55,7 @@ async def async_get_config_entry_diagnostics(
         "phase_limits": _phase_limits(entry, coordinator),
         "readback": _readback(coordinator),
         "write_log": [_write(record) for record in coordinator.write_log],
+        "learned_losses": coordinator.learned.diagnostics(),
     }
 
 
