@@ -933,12 +933,15 @@ class _Fleet:
             rank, arrays = self.rank, self.arrays
             for k in range(fewest, min(most, len(order)) + 1):
                 share = -(-total // k)
-
-                def per_w(i: int, share: int = share) -> tuple[float, int]:
-                    watts = min(caps[i], share)
-                    return arrays[i][watts] / watts, rank[i]
-
-                for ranked in (sorted(order, key=per_w), order):
+                # cheapest per W at the share (ties by rank, which is unique)
+                keyed = sorted(
+                    [
+                        (arrays[i][watts] / watts, rank[i], i)
+                        for i in order
+                        for watts in (min(caps[i], share),)
+                    ]
+                )
+                for ranked in ([entry[2] for entry in keyed], order):
                     chosen = set(ranked[:k])
                     if first is not None and first not in chosen:
                         chosen = {*ranked[: k - 1], first}
