@@ -724,14 +724,21 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
 
 
 #: Per batteries (index, curve, cap): their arrays, bends, sorted hull segments and the
-#: pairs ``_Fleet.refine`` found it cannot improve (all of it depends only on the key).
+#: pairs ``_Fleet.refine`` found it cannot improve, with the two numbers that pack a pair's
+#: (i, j, power i, power j) into one int (all of it depends only on the key). The pairs are
+#: ints in a dict so that the garbage collector never walks them.
 type _Shape = tuple[
     dict[int, list[float]],
     dict[int, tuple[int, ...]],
     list[tuple[float, int, float]],
-    set[tuple[int, int, int, int]],
+    dict[int, None],
+    int,
+    int,
 ]
 _SHAPES: dict[tuple[tuple[int, _Curve, int], ...], _Shape] = {}
+#: Most shapes kept, and most settled pairs per shape (then it starts again).
+_MAX_SHAPES = 128
+_MAX_SETTLED = 2048
 
 
 class _Fleet:
@@ -742,7 +749,18 @@ class _Fleet:
     batteries outside the set.
     """
 
-    __slots__ = ("arrays", "bends", "caps", "idle", "order", "rank", "segments", "settled")
+    __slots__ = (
+        "arrays",
+        "bends",
+        "bits",
+        "caps",
+        "idle",
+        "order",
+        "rank",
+        "segments",
+        "settled",
+        "width",
+    )
 
     def __init__(
         self,
@@ -758,16 +776,18 @@ class _Fleet:
         key = tuple((i, curves[i], caps[i]) for i in sorted(self.order))
         shape = _SHAPES.get(key)
         if shape is None:
-            if len(_SHAPES) >= 256:
+            if len(_SHAPES) >= _MAX_SHAPES:
                 _SHAPES.clear()
             arrays = {i: curves[i].array(caps[i]) for i in order}
             bends = {i: curves[i].bends_to(caps[i]) for i in order}
             segments = sorted(
                 (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
             )
-            shape = _SHAPES[key] = (arrays, bends, segments, set())
-        self.arrays, self.bends, self.segments, self.settled = shape
-        if len(self.settled) > 20000:
+            bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
+            width = max(order, default=0) + 1  # an index < width
+            shape = _SHAPES[key] = (arrays, bends, segments, {}, bits, width)
+        self.arrays, self.bends, self.segments, self.settled, self.bits, self.width = shape
+        if len(self.settled) > _MAX_SETTLED:
             self.settled.clear()
 
     def hull_split(self, total: float, members: set[int]) -> dict[int, float]:
@@ -876,16 +896,17 @@ class _Fleet:
         if len(running) < 2:
             return powers
         arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
+        bits, width = self.bits, self.width
         for _ in range(3):
             improved = False
             for i in running:
-                li, bi = arrays[i], bends[i]
+                li, bi, row = arrays[i], bends[i], i * width
                 for j in running:
                     if i == j:
                         continue
                     pi, pj = powers[i], powers[j]
-                    key = (i, j, pi, pj)
-                    if key in settled:
+                    pair_key = (row + j) << bits  # (i, j, pi, pj) as one int
+                    if (((pair_key | pi) << bits) | pj) in settled:
                         continue
                     lj, pair = arrays[j], pi + pj
                     bar = li[pi] + lj[pj] - 1e-9  # a move must cost less than this
@@ -894,7 +915,7 @@ class _Fleet:
                         cost = li[x] + lj[pair - x]
                         if cost < bar:
                             powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
-                    settled.add((i, j, powers[i], powers[j]))
+                    settled[(((pair_key | powers[i]) << bits) | powers[j])] = None
             if not improved:
                 break
         return powers
