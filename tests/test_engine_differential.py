@@ -29,3 +29,16 @@ def test_plans_equal_the_recorded_ones(seed: int, count: int) -> None:
 def test_optimal_splits_equal_the_recorded_ones(seed: int, count: int) -> None:
     expected = RECORDED["optimal_split"][str(seed)]
     assert list(split_lines(engine, seed, count)) == expected
+
+
+def test_plans_are_the_same_when_the_kept_shapes_are_dropped_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shapes and settled pairs kept across cycles only save time: dropping them is safe."""
+    monkeypatch.setattr(engine, "_MAX_SHAPES", 2)
+    monkeypatch.setattr(engine, "_MAX_SETTLED", 4)
+    engine._SHAPES.clear()
+    seed = RUNS[0][0]
+    expected = RECORDED["allocate"][str(seed)][:400]
+    assert list(run(engine, seed, 400)) == expected
+    engine._SHAPES.clear()
