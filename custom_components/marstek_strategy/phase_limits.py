@@ -198,8 +198,12 @@ def measure(
         if (known := found.get(key)) is None:
             found[key] = Measured(battery.phase_w, battery.phase_a, effect, (index,))
         else:
-            found[key] = replace(
-                known, delivered_w=known.delivered_w + effect, members=(*known.members, index)
+            found[key] = replace(  # the last battery's reading of the phase counts, as before
+                known,
+                power_w=battery.phase_w,
+                current_a=battery.phase_a,
+                delivered_w=known.delivered_w + effect,
+                members=(*known.members, index),
             )
     return found
 
