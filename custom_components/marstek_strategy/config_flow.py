@@ -68,6 +68,7 @@ from .const import (
     Role,
     StopBehavior,
 )
+from .delivery import allowed_interval, interval_allowed
 from .lilygo import (
     ROLE_DOMAINS,
     BatteryDevice,
@@ -606,7 +607,9 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
         """Edit the options."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            if user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
+            if not interval_allowed(user_input[CONF_INTERVAL]):
+                errors[CONF_INTERVAL] = "interval_not_allowed"
+            elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
                 errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
             else:
                 return self.async_create_entry(data=user_input)
@@ -625,6 +628,8 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
         )
         fields.update(_phase_limit_fields())
         suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        if user_input is None:  # an interval stored before the allowed ones: as it runs
+            suggested[CONF_INTERVAL] = allowed_interval(float(suggested[CONF_INTERVAL]))
         return self.async_show_form(
             step_id="init",
             data_schema=_form_schema(self, vol.Schema(fields), suggested),

@@ -53,6 +53,7 @@ from .cycle import (
     Status,
     signed_power,
 )
+from .delivery import Delivery
 from .engine import Plan
 from .learned import LearnedLosses
 from .lifecycle import Action, Phase
@@ -121,8 +122,6 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.settings = settings
         self.store = store
         options = {**DEFAULT_OPTIONS, **entry.options}
-        self.interval_s = float(options[CONF_INTERVAL])
-        self.settle_s = float(options[CONF_SETTLE_DELAY])
         self.keepalive_s = float(options[CONF_KEEPALIVE])  # 0: off
         self.dry_run = bool(options[CONF_DRY_RUN])
         self.phase_limits = PhaseLimits.from_fuse(
@@ -164,6 +163,10 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             bool(options[CONF_REFRESH_METER]),
             fuse_a=float(options[CONF_MAIN_FUSE_A]),  # meter plausibility: the same option
             current_sensors=current_sensors,
+        )
+        self.delivery = Delivery(hass, self.batteries, self.reader)  # what is on its way
+        self.interval_s, self.settle_s = self.delivery.timing(
+            float(options[CONF_INTERVAL]), float(options[CONF_SETTLE_DELAY])
         )
         self.readback = inputs.ReadbackInput([battery.title for battery in self.batteries])
         self.learned = LearnedLosses(hass, self.batteries)  # loaded in async_setup_entry
@@ -319,6 +322,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                     data = CycleData(
                         dt_util.utcnow(), Status.FAIL_SAFE, self.interval_s, cause=Cause.ERROR
                     )
+            self.delivery.record(self.commanded)  # the setpoints in force now
             self._settle_until = None
             if data.status is Status.SETTLING:
                 self._settle_until = data.time + timedelta(seconds=data.delay_s)
@@ -347,6 +351,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         commanded = self._commanded_now()
         readings, problems, resynced = self._read_batteries(commanded, meter, dry_run=dry_run)
         readings = self.learned.cycle(dt_util.utcnow(), commanded, readings, learn=not dry_run)
+        readings = self.delivery.estimate(readings, commanded)
         engine_grid_w = meter.grid_w - self.settings.grid_target_w
         previous = self.plan
         if dry_run or previous is None or resynced or self._resync:
@@ -581,6 +586,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 self.hass, self.reader.followed_entities, self.reader.async_reported
             ),
             async_track_state_change_event(self.hass, list(controls), _control_changed),
+            self.delivery.async_track(),
         ]
 
         @callback
@@ -618,4 +624,5 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 ],
             },
             "fail_safe": self.lifecycle.cause,
+            "delivery": self.delivery.diagnostics(),
         }
