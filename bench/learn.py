@@ -325,23 +325,42 @@ def lag_variant(scenario: Scenario, name: str) -> Scenario:
     return scenario
 
 
-def _tracking_job(args: tuple[Scenario, tuple[float, ...], bool]) -> dict[str, Any]:
-    scenario, intervals, ideal_all = args
+#: The meter-age rules (--rules): name -> InFlightController keywords, at 6.5 s.
+RULES: dict[str, dict[str, Any]] = {
+    "ramp": {"ramp": inflight.RampRule()},
+    "early": {"early": inflight.EarlyRule()},
+    "ramp+early": {"ramp": inflight.RampRule(), "early": inflight.EarlyRule()},
+}
+
+
+def _tracking_job(
+    args: tuple[Scenario, tuple[float, ...], bool] | tuple[Scenario, tuple[float, ...], bool, bool],
+) -> dict[str, Any]:
+    scenario, intervals, ideal_all = args[:3]
+    rules = len(args) > 3 and bool(args[3])
     started = time.perf_counter()
     house = build_house(resolve(scenario))
     params = scenario.batteries[0].params
     response = inflight.Response(
         dead_time_s=params.dead_time_s, tau_s=params.tau_s, from_stop_s=params.from_stop_extra_s
     )
-    controllers: list[Any] = [make("efficiency"), IdealController("efficiency", 6.5)]
+    controllers: list[Any] = [] if rules else [make("efficiency")]
+    controllers.append(IdealController("efficiency", 6.5))
     for interval in intervals:
         controllers.append(InFlightController("efficiency", interval, response=response))
         if ideal_all and interval != 6.5:
             controllers.append(IdealController("efficiency", interval, response=response))
+    if rules:
+        for rule, keywords in RULES.items():
+            name = f"efficiency+inflight+{rule}@6.5s"
+            controllers.append(
+                InFlightController("efficiency", 6.5, response=response, name=name, **keywords)
+            )
     figures = {}
     for controller in controllers:
         result = run(scenario, controller, house, record=True, record_every_s=1)
         figures[controller.name] = _figures(result, params)
+        figures[controller.name]["cycles_run"] = getattr(controller, "cycles", result.cycles)
     return {"name": scenario.name, "controllers": figures, "s": time.perf_counter() - started}
 
 
@@ -444,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learn", action="store_true", help="the learned-curves benchmark")
     parser.add_argument("--variants", action="store_true", help="also the lag variants")
     parser.add_argument("--ideal-all", action="store_true", help="ideal reaction at every interval")
+    parser.add_argument(
+        "--rules", action="store_true", help="the meter-age rules at 6.5 s (not today's loop)"
+    )
     parser.add_argument("--scenario", action="append", help="only these scenarios")
     parser.add_argument("--window", nargs=2, type=float, metavar=("HOUR", "HOURS"))
     parser.add_argument("--fleet", action="append", help="only these fleets (--learn)")
@@ -476,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         intervals = tuple(args.interval or (6.5, 2.0))
         variants = ("nominal", "slow", "poll5") if args.variants else ("nominal",)
         jobs = [
-            (lag_variant(s, v), intervals, args.ideal_all)
+            (lag_variant(s, v), intervals, args.ideal_all, args.rules)
             for v in variants
             for s in _scenarios(args)
         ]
