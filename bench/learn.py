@@ -391,6 +391,8 @@ def _learning_job(args: tuple[Scenario, Fleet]) -> dict[str, Any]:
     go("learned (day 2)", InFlightController(tables=second, name="learned"))
     go("true tables", InFlightController(tables=FixedTables(fleet), name="true"))
     go("loss bound, true tables", TrueOracle(fleet))
+    if not fleet.drift_points:  # crossover's plant would not drift
+        go("crossover", make("crossover"))
     return {
         "name": scenario.name,
         "controllers": figures,
@@ -452,7 +454,8 @@ def learning_table(outputs: list[dict[str, Any]]) -> str:
     names = list(outputs[0]["controllers"]) if outputs else []
     lines = ["| scenario/fleet | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for out in outputs:
-        cells = [f"{out['controllers'][n]['conversion_loss_kwh']:.3f}" for n in names]
+        figures = out["controllers"]
+        cells = [f"{figures[n]['conversion_loss_kwh']:.3f}" if n in figures else "-" for n in names]
         lines.append(f"| {out['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
