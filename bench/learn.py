@@ -333,11 +333,11 @@ RULES: dict[str, dict[str, Any]] = {
 }
 
 
-def _tracking_job(
-    args: tuple[Scenario, tuple[float, ...], bool] | tuple[Scenario, tuple[float, ...], bool, bool],
-) -> dict[str, Any]:
+def _tracking_job(args: tuple[Any, ...]) -> dict[str, Any]:
+    """args: scenario, intervals, ideal_all[, rules[, causes]]."""
     scenario, intervals, ideal_all = args[:3]
     rules = len(args) > 3 and bool(args[3])
+    causes = len(args) > 4 and bool(args[4])
     started = time.perf_counter()
     house = build_house(resolve(scenario))
     params = scenario.batteries[0].params
@@ -350,6 +350,15 @@ def _tracking_job(
         controllers.append(InFlightController("efficiency", interval, response=response))
         if ideal_all and interval != 6.5:
             controllers.append(IdealController("efficiency", interval, response=response))
+    if causes:
+        controllers.append(
+            IdealController("efficiency", 6.5, house_age_s=1, name="efficiency+ideal-1s@6.5s")
+        )
+        controllers.append(
+            InFlightController(
+                "efficiency", 6.5, response=response, use_ac=False, name="efficiency+model@6.5s"
+            )
+        )
     if rules:
         for rule, keywords in RULES.items():
             name = f"efficiency+inflight+{rule}@6.5s"
@@ -469,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rules", action="store_true", help="the meter-age rules at 6.5 s (not today's loop)"
     )
+    parser.add_argument(
+        "--causes",
+        action="store_true",
+        help="also the ideal reading the last completed second, and the estimate without AC",
+    )
     parser.add_argument("--scenario", action="append", help="only these scenarios")
     parser.add_argument("--window", nargs=2, type=float, metavar=("HOUR", "HOURS"))
     parser.add_argument("--fleet", action="append", help="only these fleets (--learn)")
@@ -501,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         intervals = tuple(args.interval or (6.5, 2.0))
         variants = ("nominal", "slow", "poll5") if args.variants else ("nominal",)
         jobs = [
-            (lag_variant(s, v), intervals, args.ideal_all, args.rules)
+            (lag_variant(s, v), intervals, args.ideal_all, args.rules, args.causes)
             for v in variants
             for s in _scenarios(args)
         ]

@@ -89,13 +89,14 @@ def test_cli_runs_both_benchmarks(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_cli_rules_and_crossover(tmp_path: Path) -> None:
     """--rules runs the meter-age rules at 6.5 s; --learn compares with crossover."""
     out = tmp_path / "figures.json"
-    argv = ["--learn", "--interval", "6.5", "--rules", "--scenario", "evening"]
+    argv = ["--learn", "--interval", "6.5", "--rules", "--causes", "--scenario", "evening"]
     argv += ["--window", "18", "0.05", "--fleet", "one_worse", "--jobs", "1", "--json", str(out)]
     assert bench_main(argv) == 0
     doc = json.loads(out.read_text())
     names = set(doc["tracking"][0]["controllers"])
     assert "efficiency" not in names  # today's loop is not rerun
     assert {f"efficiency+inflight+{r}@6.5s" for r in RULES} <= names
+    assert {"efficiency+ideal-1s@6.5s", "efficiency+model@6.5s"} <= names
     assert all("cycles_run" in f for f in doc["tracking"][0]["controllers"].values())
     assert "crossover" in doc["learning"][0]["controllers"]
 

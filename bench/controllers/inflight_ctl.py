@@ -214,12 +214,26 @@ class InFlightController:
 class IdealController(InFlightController):
     """The same loop with an exact, instantaneous meter and the batteries' true AC power."""
 
-    def __init__(self, strategy: str = "efficiency", interval_s: float = 6.5, **kw: Any) -> None:
+    def __init__(
+        self,
+        strategy: str = "efficiency",
+        interval_s: float = 6.5,
+        *,
+        house_age_s: int = 0,
+        **kw: Any,
+    ) -> None:
+        """house_age_s: read the house's demand of that many seconds ago (exact otherwise).
+
+        1: exactly what the last completed meter second says, with a perfect estimate of the
+        batteries: the best a reading of the meter can give without predicting.
+        """
         kw.setdefault("name", f"{strategy}+ideal@{interval_s:g}s")
         super().__init__(strategy, interval_s, **kw)
+        self.house_age_s = house_age_s
 
     def _true_phase_w(self, sim: Sim) -> list[float]:
         k = min(math.floor(sim.now + 1e-9), len(sim.net[0]) - 1)
+        k = max(0, k - self.house_age_s)
         phase = [sim.net[0][k], sim.net[1][k], sim.net[2][k]]
         for i, b in enumerate(sim.batteries):
             phase[sim.phase_index[i]] -= b.ac_power_w
