@@ -149,8 +149,12 @@ class InFlight:
         """Return the estimated AC power at at_s, from the model and an AC reading if any.
 
         The reading (ac_w taken at ac_at_s) counts when it is a finite number not older than
-        ``HISTORY_S`` before at_s.
+        ``HISTORY_S`` before at_s. The estimate (the reading plus what the model says changed
+        since) stays between the reading and the model: a battery faster than the model, whose
+        reading already shows a new command, is not counted twice while the board reports no
+        new value.
         """
+        model_now = self.model_w(at_s)
         if (
             ac_w is not None
             and ac_at_s is not None
@@ -158,8 +162,9 @@ class InFlight:
             and math.isfinite(ac_at_s)
             and at_s - HISTORY_S <= ac_at_s
         ):
-            return ac_w + self.model_w(at_s) - self.model_w(ac_at_s)
-        return self.model_w(at_s)
+            estimate = ac_w + model_now - self.model_w(ac_at_s)
+            return min(max(estimate, min(ac_w, model_now)), max(ac_w, model_now))
+        return model_now
 
 
 # ----------------------------------------------------------------------------- the meter's age
