@@ -8,7 +8,10 @@ turns them into one compact line per cycle with any engine module. The fixture
 
     .venv/bin/python -m tests.engine_cases RECORD_ENGINE_DIR
 
-where RECORD_ENGINE_DIR holds that commit's engine.py and phase_limits.py.
+where RECORD_ENGINE_DIR holds that commit's engine.py and phase_limits.py, the latter with
+one deliberate change since: a battery's in-flight estimate (``delivered_w``), where it has
+one, counts in its phase's power instead of its command in force (a 2 s loop otherwise let a
+phase exceed its fuse while power was still on its way).
 """
 
 from __future__ import annotations

@@ -173,6 +173,23 @@ def test_charging_moves_off_a_phase_with_an_ev() -> None:
     assert [s.reason for s in plan.setpoints][:2].count(Reason.LIMITED_BY_PHASE) >= 1
 
 
+def test_power_still_on_its_way_is_not_counted_as_there() -> None:
+    """A 2 s loop: the plan in force has not arrived yet, so its phase still reads as before.
+
+    Two batteries on L1, which imports 3000 W, with 6000 W exported in total. Without the
+    batteries' estimate (delivered_w 0: nothing arrived) the budget counted the first plan as
+    delivered and let the second cycle add more: L1 would reach about 6.9 kW (30 A) on a 25 A
+    fuse once both arrived (review finding).
+    """
+    fleet = [_battery("L1", 3000.0), _battery("L1", 3000.0)]
+    settings = _settings(Strategy.EFFICIENCY)
+    first = allocate(-6000.0, fleet, Plan.all_stop(2), settings)
+    assert 3000.0 - _delivered(first, fleet, "L1") <= 5175.0
+    on_its_way = [replace(b, delivered_w=0.0) for b in fleet]
+    second = allocate(-6000.0, on_its_way, first, settings)
+    assert 3000.0 - _delivered(second, fleet, "L1") <= 5175.0
+
+
 def test_unknown_phase_power_raises_nobody() -> None:
     """A phase of unknown power: its batteries keep or lower their power, never raise it."""
     fleet = [_battery("L1", math.nan), _battery("L2", 500.0)]

@@ -195,6 +195,8 @@ def measure(
     for index, battery in enumerate(batteries):
         key = battery.phase or ""
         effect = effect_w(*previous[index], *factors)
+        if battery.delivered_w is not None and math.isfinite(battery.delivered_w):
+            effect = battery.delivered_w  # its estimate: what is still on its way is not there
         if (known := found.get(key)) is None:
             found[key] = Measured(battery.phase_w, battery.phase_a, effect, (index,))
         else:
