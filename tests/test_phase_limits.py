@@ -272,6 +272,17 @@ def test_a_measured_current_limits_the_plan_where_the_power_would_not() -> None:
     assert free.setpoints[0].power_w > math.floor(5 * A_W / C)
 
 
+def test_a_current_the_power_contradicts_never_allows_more() -> None:
+    """A reactive load signed as export (-10 A at -50 W) or a current of another phase (2 A at
+    5000 W) allows no more than the power alone does (review finding: 32 A on a 25 A fuse)."""
+    limits = PhaseLimits.from_fuse(25.0, margin_w=0.0)
+    settings = _settings(Strategy.PRIORITY, limits)
+    for phase_w, phase_a in ((-50.0, -10.0), (5000.0, 2.0)):
+        fleet = [_battery("L1", phase_w, phase_a=phase_a), _battery("L1", phase_w, phase_a=phase_a)]
+        plan = allocate(-9000.0, fleet, Plan.all_stop(2), settings)
+        assert phase_w - _delivered(plan, fleet, "L1") <= 5175.0
+
+
 def test_unusable_current_raises_nobody_on_its_phase() -> None:
     """A current that is not a number: the phase's batteries keep or lower their power."""
     fleet = [_battery("L1", 0.0, phase_a=math.nan), _battery("L2", 0.0, phase_a=0.0)]
@@ -297,7 +308,8 @@ def test_phase_views_for_diagnostics() -> None:
         2000.0,
         20.0,
         math.floor((5175 - 20 * A_W - 400 * D) / C),
-        math.floor((20 * A_W + 400 * D + 5175) / D),
+        # discharging the power (2000 W) binds before the current (20 A): the stricter counts
+        math.floor((2000 + 400 * D + 5175) / D),
         (0,),
     )
     assert seen["L2"].batteries == (1, 2)

@@ -21,7 +21,8 @@ A phase whose power is not a number (its sensor is stale or unavailable) lets no
 batteries raise their power: each may keep at most what it runs now in this mode.
 
 A phase with a current sensor (``BatteryReading.phase_a``, in A, signed as the phase power) is
-judged on its current for the fuse, which is rated in A: the current and the batteries' W
+judged on its current for the fuse, which is rated in A, and on its power as without one
+(the stricter budget counts: a contradicted current never allows more): the current and the batteries' W
 meet at ``volts * POWER_FACTOR`` W per A (``watts_of_amps``), so ``|I after| <= fuse A`` is
 the same budget arithmetic on ``I * volts * POWER_FACTOR`` against ``fuse_w``. The feed-in
 limit (a grid code's W) stays on the phase's power. A current that is not a number (its
@@ -155,7 +156,12 @@ def _budget(
     if not math.isfinite(phase.current_a):
         return None
     base_a_w = limits.watts_of_amps(phase.current_a) + phase.delivered_w
-    return current_budget(mode, base_w, base_a_w, limits, factors)
+    # The stricter of current and power: a current that the power contradicts (a sensor of
+    # another phase, a reactive load signed as export) never allows more than the power does.
+    return min(
+        current_budget(mode, base_w, base_a_w, limits, factors),
+        phase_budget(mode, base_w, limits, *factors),
+    )
 
 
 def _phase_key(cycle: Cycle, index: int) -> str:
