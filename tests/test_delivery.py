@@ -96,6 +96,22 @@ async def test_short_interval_uses_the_estimate_where_ac_power_exists(
     assert 616 < bat1.values(Role.DISCHARGE_POWER)[-1] < 900
 
 
+async def test_an_implausible_ac_reading_is_not_believed(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A 25 kW AC reading (a register misread) does not steer the fleet (review finding)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat1.follow = False
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_INTERVAL: 2.0})
+    await hub.tick(4.5, grid=0)
+    bat1.set(Role.AC_POWER, 25000)
+    await hub.tick(2, grid=0)
+    (estimate,) = _estimates(hub)
+    assert estimate is not None
+    assert abs(estimate) < 700  # the model, not 25 kW
+    assert bat1.values(Role.DISCHARGE_POWER)[-1] < 1000  # not driven to 2500 W by it
+
+
 async def test_short_interval_is_refused_without_ac_power_on_every_battery(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: Any
 ) -> None:

@@ -80,6 +80,11 @@ def loop_times(
     return loop_timing(interval, response)
 
 
+#: An AC power reading beyond this (W, either sign) is not believed: a Venus E converts at
+#: most 2500 W; 20 % above it allows for the sensor's error, not for a misread register.
+MAX_PLAUSIBLE_AC_W: Final = 3000.0
+
+
 class Delivery:
     """One battery's in-flight model per battery, fed and asked by the coordinator."""
 
@@ -173,6 +178,8 @@ class Delivery:
                 estimated.append(reading)  # the seed's law: its command counts as delivered
                 continue
             ac_w = inputs.value(self.hass.states.get(sensor), Role.AC_POWER)
+            if ac_w is not None and abs(ac_w) > MAX_PLAUSIBLE_AC_W:
+                ac_w = None  # no Venus delivers this (a register misread): the model alone
             ac_at = None if ac_w is None else self._reported_at(sensor, now)
             estimated.append(replace(reading, delivered_w=model.delivered_w(at, ac_w, ac_at)))
         return estimated

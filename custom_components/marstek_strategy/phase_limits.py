@@ -21,13 +21,13 @@ A phase whose power is not a number (its sensor is stale or unavailable) lets no
 batteries raise their power: each may keep at most what it runs now in this mode.
 
 A phase with a current sensor (``BatteryReading.phase_a``, in A, signed as the phase power) is
-judged on its current for the fuse, which is rated in A, and on its power as without one
-(the stricter budget counts: a contradicted current never allows more): the current and the batteries' W
-meet at ``volts * POWER_FACTOR`` W per A (``watts_of_amps``), so ``|I after| <= fuse A`` is
-the same budget arithmetic on ``I * volts * POWER_FACTOR`` against ``fuse_w``. The feed-in
-limit (a grid code's W) stays on the phase's power. A current that is not a number (its
-sensor stale, unavailable or in no unit of current) lets none of the phase's batteries raise
-their power, as an unknown power does.
+judged on its current for the fuse, which is rated in A, and on its power as without one: the
+stricter budget counts, so a current that the power contradicts never allows more. The current
+and the batteries' W meet at ``volts * POWER_FACTOR`` W per A (``watts_of_amps``), so
+``|I after| <= fuse A`` is the same budget arithmetic on ``I * volts * POWER_FACTOR`` against
+``fuse_w``. The feed-in limit (a grid code's W) stays on the phase's power. A current that is
+not a number (its sensor stale, unavailable or in no unit of current) lets none of the phase's
+batteries raise their power, as an unknown power does.
 
 A phase already beyond its limit without the batteries (a house load alone above the fuse)
 cannot be brought back by batteries running the other way; the plan then never makes it worse
