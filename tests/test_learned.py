@@ -153,6 +153,10 @@ def test_rounded_and_fleet_factors() -> None:
     )
     # Fewer ratios than the confidence needs: the seed's factor stays.
     assert fleet_factors([_learner(ratio=0.95, count=1)]) == SEED_FACTORS
+    # A battery held back to 80 % of its command (review finding: a factor of 1.25 would
+    # raise the loop's gain by a quarter): the factor stays within 8 % of the seed's.
+    held_back = fleet_factors([_learner(ratio=0.8)])
+    assert held_back[Mode.DISCHARGE] == pytest.approx(SEED_FACTORS[Mode.DISCHARGE] * 1.08)
 
 
 # --------------------------------------------------------------------------- in Home Assistant

@@ -41,6 +41,7 @@ FULL_SOC_PCT: Final = 94.0  # ... nor above this (the charge taper starts at 95 
 REFRESH_S: Final = 900.0  # the engine's table and factors change at most this often
 SAVE_DELAY_S: Final = 600.0  # a learner is written this long after it first learned again
 FACTOR_CONFIDENCE: Final = 0.5  # a learned factor counts from this blend weight (20 ratios)
+FACTOR_BAND: Final = 0.08  # a learned factor stays within this share of the seed's
 ROUND: Final = 3  # decimals of the efficiencies the engine gets
 _DIRECTIONS: Final = (Mode.CHARGE, Mode.DISCHARGE)
 
@@ -117,8 +118,13 @@ def fleet_factors(learners: Iterable[BatteryLearner]) -> dict[Mode, float]:
     chosen: dict[Mode, list[float]] = {mode: [] for mode in _DIRECTIONS}
     for learner in learners:
         for mode in _DIRECTIONS:
+            seed = SEED_FACTORS[mode]
             confident = learner.factor_weight(mode) >= FACTOR_CONFIDENCE
-            chosen[mode].append(learner.factor(mode) if confident else SEED_FACTORS[mode])
+            factor = learner.factor(mode) if confident else seed
+            # A battery held back (cold BMS, a limit of its own) delivers less than told; that
+            # is not its gain: a factor far from the seed's would raise the loop's gain.
+            low, high = seed * (1 - FACTOR_BAND), seed * (1 + FACTOR_BAND)
+            chosen[mode].append(min(max(factor, low), high))
     return {
         mode: sum(values) / len(values) if values else SEED_FACTORS[mode]
         for mode, values in chosen.items()
