@@ -12,6 +12,7 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE
 from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.storage import Store
 from hypothesis import given, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -456,6 +457,41 @@ async def test_removing_a_battery_removes_its_store(
     assert await hass.config_entries.async_remove(hub.entry.entry_id)
     await hass.async_block_till_done()
     assert key1 not in hass_storage
+
+
+async def test_a_store_that_fails_never_holds_up_a_reload_or_an_unload(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    freezer: Any,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A disk error removing or writing a store: the removed battery still goes (review)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1")
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2")
+    hub = await _hub(
+        hass,
+        p1_meter,
+        lilygo_fleet,
+        freezer,
+        [(bat1, "L1"), (bat2, "L1")],
+        hass_storage,
+        stored={0: _learner(), 1: _learner()},
+    )
+
+    async def _fail(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Store, "async_remove", _fail)
+        patch.setattr(Store, "async_save", _fail)
+        before = hub.coordinator
+        assert hass.config_entries.async_remove_subentry(hub.entry, hub.subentry_id(bat2))
+        await hass.async_block_till_done()
+        coordinator = hub.entry.runtime_data.coordinator
+        assert coordinator is not before  # reloaded without the removed battery
+        assert [b.subentry_id for b in coordinator.batteries] == [hub.subentry_id(bat1)]
+        assert await hass.config_entries.async_unload(hub.entry.entry_id)
 
 
 async def test_a_broken_store_starts_afresh(

@@ -63,10 +63,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
 
 async def _async_update_listener(hass: HomeAssistant, entry: MarstekConfigEntry) -> None:
     """Reload on new options, reconfiguration and added or removed batteries."""
-    # A removed battery's learned losses go with it (the others are saved on unload).
-    await entry.runtime_data.coordinator.learned.async_remove_missing(
-        battery.subentry_id for battery in battery_configs(entry)
-    )
+    # A removed battery's learned losses go with it (the others are saved on unload); a store
+    # that cannot be removed never holds up the reload, which stops the removed battery.
+    try:
+        await entry.runtime_data.coordinator.learned.async_remove_missing(
+            battery.subentry_id for battery in battery_configs(entry)
+        )
+    except Exception:
+        LOGGER.exception("Removing a removed battery's learned losses failed")
     await hass.config_entries.async_reload(entry.entry_id)
 
 
@@ -76,7 +80,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
         await entry.runtime_data.coordinator.async_stop_batteries()
     except Exception:
         LOGGER.exception("Stopping the batteries failed while unloading")
-    await entry.runtime_data.coordinator.learned.async_save()
+    try:  # learned losses not written never hold up the unload
+        await entry.runtime_data.coordinator.learned.async_save()
+    except Exception:
+        LOGGER.exception("Saving the learned losses failed while unloading")
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
