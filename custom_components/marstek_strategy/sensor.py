@@ -343,6 +343,19 @@ class LearnedEfficiencySensor(MarstekBatteryEntity, SensorEntity):
     _attr_native_unit_of_measurement = PERCENTAGE
     _attr_state_class = SensorStateClass.MEASUREMENT
     _attr_suggested_display_precision = 1
+    # They change nearly every cycle: the recorder keeps the efficiency, not a row per change.
+    _unrecorded_attributes = frozenset(
+        {
+            "measured_share",
+            "charge_measured_share",
+            "discharge_measured_share",
+            "charge_factor",
+            "discharge_factor",
+            "charge_samples",
+            "discharge_samples",
+            "last_sample",
+        }
+    )
 
     def __init__(self, coordinator: MarstekCoordinator, battery: BatteryConfig) -> None:
         """Set up the sensor."""
