@@ -306,6 +306,20 @@ async def test_options_refuse_other_short_intervals(
     assert result["errors"] == {CONF_INTERVAL: "interval_not_allowed"}
 
 
+async def test_options_refuse_a_short_interval_without_ac_power_on_every_battery(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """The form says so, instead of a loop silently at 6.5 s and a log line (review)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1")
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", roles=NO_AC)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L2")])
+    result = await _options(hass, hub, 2.0)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_INTERVAL: "interval_needs_ac_power"}
+    result = await _options(hass, hub, 10.0)  # 6.5 s and longer need nothing more
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
 async def test_old_stored_interval_is_normalised(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:

@@ -58,6 +58,7 @@ from .const import (
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
     CONF_STOP_BEHAVIOR,
+    DEFAULT_INTERVAL,
     DEFAULT_OPTIONS,
     DOMAIN,
     NEW_HUB_OPTIONS,
@@ -603,12 +604,22 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
 class MarstekStrategyOptionsFlow(OptionsFlow):
     """The hub's timing, dry-run and phase-limit options; the update listener reloads the entry."""
 
+    def _ac_power_everywhere(self) -> bool:
+        """Return whether every battery has an AC power sensor (the short intervals need it)."""
+        return all(
+            subentry.data.get(Role.AC_POWER)
+            for subentry in self.config_entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_BATTERY
+        )
+
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Edit the options."""
         errors: dict[str, str] = {}
         if user_input is not None:
             if not interval_allowed(user_input[CONF_INTERVAL]):
                 errors[CONF_INTERVAL] = "interval_not_allowed"
+            elif user_input[CONF_INTERVAL] < DEFAULT_INTERVAL and not self._ac_power_everywhere():
+                errors[CONF_INTERVAL] = "interval_needs_ac_power"
             elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
                 errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
             else:
