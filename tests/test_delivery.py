@@ -11,6 +11,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from hypothesis import given, strategies as st
 import pytest
 
+from bench.learn import fast_reversals
 from custom_components.marstek_strategy.const import (
     CONF_INTERVAL,
     CONF_SETTLE_DELAY,
@@ -204,21 +205,6 @@ class Plant:
             self.ac[index] += (self.goal[index] - self.ac[index]) * share
             battery.set(Role.AC_POWER, round(self.ac[index], 1))
         return sum(self.ac)
-
-
-def fast_reversals(grid: list[float], follow_s: float, band_w: float = 50.0) -> int:
-    """Sign changes of the grid (beyond the band) sooner than follow_s after the previous."""
-    last_sign, last_change, count = 0, None, 0
-    for second, watts in enumerate(grid):
-        if abs(watts) <= band_w:
-            continue
-        sign = 1 if watts > 0 else -1
-        if last_sign and sign != last_sign:
-            if last_change is not None and second - last_change < follow_s:
-                count += 1
-            last_change = second
-        last_sign = sign
-    return count
 
 
 STEPS = ((1500.0, 60), (-900.0, 60), (2600.0, 60), (300.0, 60))

@@ -18,6 +18,7 @@ import pytest
 from bench.controllers.engine_ctl import EngineController
 from bench.controllers.inflight_ctl import InFlightController, inflight
 from bench.core import control
+from bench.learn import fast_reversals
 from bench.loop import Controller, run
 from bench.scenarios import BatterySetup, Scenario
 from bench.sim.battery import BatteryParams
@@ -46,23 +47,6 @@ def house_of(levels: tuple[tuple[int, int], ...]) -> House:
 def scenario(params: BatteryParams, poll_s: float, count: int = 2) -> Scenario:
     batteries = tuple(BatterySetup("L1", 50.0, params=params) for _ in range(count))
     return Scenario("steps", "", HouseSpec(seed=0, phases=1), batteries, meter_poll_s=poll_s)
-
-
-def fast_reversals(grid: list[float], follow_s: float, band_w: float = BAND_W) -> int:
-    """Count sign changes of the grid that come sooner than follow_s after the previous."""
-    last_sign = 0
-    last_change: int | None = None
-    count = 0
-    for second, watts in enumerate(grid):
-        if abs(watts) <= band_w:
-            continue
-        sign = 1 if watts > 0 else -1
-        if last_sign and sign != last_sign:
-            if last_change is not None and second - last_change < follow_s:
-                count += 1
-            last_change = second
-        last_sign = sign
-    return count
 
 
 def matched(params: BatteryParams) -> object:
