@@ -325,23 +325,51 @@ def lag_variant(scenario: Scenario, name: str) -> Scenario:
     return scenario
 
 
-def _tracking_job(args: tuple[Scenario, tuple[float, ...], bool]) -> dict[str, Any]:
-    scenario, intervals, ideal_all = args
+#: The meter-age rules (--rules): name -> InFlightController keywords, at 6.5 s.
+RULES: dict[str, dict[str, Any]] = {
+    "ramp": {"ramp": inflight.RampRule()},
+    "early": {"early": inflight.EarlyRule()},
+    "ramp+early": {"ramp": inflight.RampRule(), "early": inflight.EarlyRule()},
+}
+
+
+def _tracking_job(args: tuple[Any, ...]) -> dict[str, Any]:
+    """args: scenario, intervals, ideal_all[, rules[, causes]]."""
+    scenario, intervals, ideal_all = args[:3]
+    rules = len(args) > 3 and bool(args[3])
+    causes = len(args) > 4 and bool(args[4])
     started = time.perf_counter()
     house = build_house(resolve(scenario))
     params = scenario.batteries[0].params
     response = inflight.Response(
         dead_time_s=params.dead_time_s, tau_s=params.tau_s, from_stop_s=params.from_stop_extra_s
     )
-    controllers: list[Any] = [make("efficiency"), IdealController("efficiency", 6.5)]
+    controllers: list[Any] = [] if rules else [make("efficiency")]
+    controllers.append(IdealController("efficiency", 6.5))
     for interval in intervals:
         controllers.append(InFlightController("efficiency", interval, response=response))
         if ideal_all and interval != 6.5:
             controllers.append(IdealController("efficiency", interval, response=response))
+    if causes:
+        controllers.append(
+            IdealController("efficiency", 6.5, house_age_s=1, name="efficiency+ideal-1s@6.5s")
+        )
+        controllers.append(
+            InFlightController(
+                "efficiency", 6.5, response=response, use_ac=False, name="efficiency+model@6.5s"
+            )
+        )
+    if rules:
+        for rule, keywords in RULES.items():
+            name = f"efficiency+inflight+{rule}@6.5s"
+            controllers.append(
+                InFlightController("efficiency", 6.5, response=response, name=name, **keywords)
+            )
     figures = {}
     for controller in controllers:
         result = run(scenario, controller, house, record=True, record_every_s=1)
         figures[controller.name] = _figures(result, params)
+        figures[controller.name]["cycles_run"] = getattr(controller, "cycles", result.cycles)
     return {"name": scenario.name, "controllers": figures, "s": time.perf_counter() - started}
 
 
@@ -372,6 +400,8 @@ def _learning_job(args: tuple[Scenario, Fleet]) -> dict[str, Any]:
     go("learned (day 2)", InFlightController(tables=second, name="learned"))
     go("true tables", InFlightController(tables=FixedTables(fleet), name="true"))
     go("loss bound, true tables", TrueOracle(fleet))
+    if not fleet.drift_points:  # crossover's plant would not drift
+        go("crossover", make("crossover"))
     return {
         "name": scenario.name,
         "controllers": figures,
@@ -433,7 +463,8 @@ def learning_table(outputs: list[dict[str, Any]]) -> str:
     names = list(outputs[0]["controllers"]) if outputs else []
     lines = ["| scenario/fleet | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for out in outputs:
-        cells = [f"{out['controllers'][n]['conversion_loss_kwh']:.3f}" for n in names]
+        figures = out["controllers"]
+        cells = [f"{figures[n]['conversion_loss_kwh']:.3f}" if n in figures else "-" for n in names]
         lines.append(f"| {out['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -444,6 +475,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learn", action="store_true", help="the learned-curves benchmark")
     parser.add_argument("--variants", action="store_true", help="also the lag variants")
     parser.add_argument("--ideal-all", action="store_true", help="ideal reaction at every interval")
+    parser.add_argument(
+        "--rules", action="store_true", help="the meter-age rules at 6.5 s (not today's loop)"
+    )
+    parser.add_argument(
+        "--causes",
+        action="store_true",
+        help="also the ideal reading the last completed second, and the estimate without AC",
+    )
     parser.add_argument("--scenario", action="append", help="only these scenarios")
     parser.add_argument("--window", nargs=2, type=float, metavar=("HOUR", "HOURS"))
     parser.add_argument("--fleet", action="append", help="only these fleets (--learn)")
@@ -476,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         intervals = tuple(args.interval or (6.5, 2.0))
         variants = ("nominal", "slow", "poll5") if args.variants else ("nominal",)
         jobs = [
-            (lag_variant(s, v), intervals, args.ideal_all)
+            (lag_variant(s, v), intervals, args.ideal_all, args.rules, args.causes)
             for v in variants
             for s in _scenarios(args)
         ]

@@ -32,8 +32,8 @@ def plot_scenario(output: dict[str, Any], who: str, directory: Path) -> Path:
     grid_ax.legend(loc="upper right", fontsize=8)
     figs = output["controllers"][who]
     grid_ax.set_title(
-        f"{output['name']} - {who}: loss {figs['loss_pct']:.1f} % of "
-        f"{figs['cycled_kwh']:.1f} kWh cycled, mean |grid| {figs['mean_abs_grid_w']:.0f} W"
+        f"{output['name']} - {who}: loss {figs['conversion_loss_kwh']:.2f} kWh, "
+        f"avoidable {figs['avoidable_kwh']:.2f} kWh, {figs['cycled_kwh']:.1f} kWh cycled"
     )
     for i in range(count):
         color = f"C{i}"

@@ -63,7 +63,7 @@ BASE_LOAD = {"load_l1": 700.0, "load_l2": 450.0, "load_l3": 350.0}
 STEP_LOAD = {"load_l1": 2200.0}  # a kettle on L1: +1500 W
 BATTERY_PHASES = ("l1", "l2", "l3")
 KEEPALIVE_TIMEOUT_S = 90.0  # --long: boards drop RS485 control after this without enable
-ROLE_COUNT = 10  # the LilyGo entities a battery subentry maps (const.Role)
+ROLE_COUNT = 11  # the LilyGo entities a battery subentry maps (const.Role)
 QUIET_S = 8.0  # after off, no writes for longer than one cycle (6.5 s)
 
 

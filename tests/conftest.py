@@ -29,7 +29,9 @@ battery reported it), `set_available(available, *roles)`, `state(role)`, `writes
 `clear_writes()`, `entry` (the esphome config entry).
 `P1Meter`: `grid`, `phases` (entity ids), `set(grid, l1=None, l2=None, l3=None)` (also when
 the value is unchanged: that moves `last_reported` like a live meter),
-`set_available(available)`, `refreshes` (count of `homeassistant.update_entity` calls).
+`set_available(available)`, `refreshes` (count of `homeassistant.update_entity` calls),
+`await add_currents(unit="A")` (three phase current sensors on the same device; their ids),
+`set_currents(l1, l2, l3)`, `currents` (the current sensor entities).
 For nonsense states write directly: `hass.states.async_set(entity_id, "abc", attributes)`;
 the fake entity overwrites it on its next write.
 """
@@ -94,6 +96,7 @@ FORCIBLE_SLASHES = (
 ROLE_NAMES: dict[Role, tuple[Platform, str]] = {
     Role.SOC: (Platform.SENSOR, "Battery State Of Charge"),
     Role.AC_POWER: (Platform.SENSOR, "AC Power"),
+    Role.BATTERY_POWER: (Platform.SENSOR, "Battery Power"),
     Role.FORCIBLE_MODE: (Platform.SELECT, "Forcible Charge{slash}Discharge"),
     Role.RS485_MODE: (Platform.SELECT, "RS485 Control Mode"),
     Role.CHARGE_POWER: (Platform.NUMBER, "Forcible Charge Power"),
@@ -328,6 +331,9 @@ class FakeBattery:
     extras: list[Entity] = field(default_factory=list)  # entities that map to no role
     fail_writes: set[Role] = field(default_factory=set)
     follow: bool = True  # AC power follows forced mode/power (when RS485 control is enabled)
+    # Battery Power (DC, + charging) follows the AC power with these efficiencies.
+    charge_efficiency: float = 0.95  # DC W into the cells per AC W taken
+    discharge_efficiency: float = 0.90  # AC W delivered per DC W taken from the cells
     device_id: str = ""
 
     @property
@@ -383,6 +389,14 @@ class FakeBattery:
             if Role.MAX_DISCHARGE_POWER in self.entities:
                 power = min(power, float(self.state(Role.MAX_DISCHARGE_POWER)))
         self.set(Role.AC_POWER, power)
+        if Role.BATTERY_POWER in self.entities:
+            self.set(Role.BATTERY_POWER, self.dc_power(power))
+
+    def dc_power(self, ac_w: float) -> float:
+        """The Battery Power (DC, + charging) that goes with an AC power (+ discharging)."""
+        if ac_w < 0:
+            return round(-ac_w * self.charge_efficiency, 1)
+        return round(-ac_w / self.discharge_efficiency, 1)
 
     def subentry_data(self, phase: str = "L1") -> ConfigSubentryData:
         """The battery subentry the config flow makes for this battery."""
@@ -448,7 +462,7 @@ class LilyGoFleet:
 
         `prefix` "Marstek " or ""; `slash` one of FORCIBLE_SLASHES; `v3` drops the cutoff
         numbers; `roles` limits the role entities made (default all); `extras` adds entities
-        that match no role ("Battery Power", "User Work Mode", "Charge To SOC").
+        that match no role ("AC Voltage", "User Work Mode", "Charge To SOC").
         """
         index = len(self.batteries) + 1
         battery = FakeBattery(fleet=self, name=name, mac=f"aa:bb:cc:dd:ee:{index:02x}")
@@ -478,6 +492,8 @@ class LilyGoFleet:
                 entity = FakeSensor(battery, role, label(role), soc)
             elif role is Role.AC_POWER:
                 entity = FakeSensor(battery, role, label(role), ac_power)
+            elif role is Role.BATTERY_POWER:
+                entity = FakeSensor(battery, role, label(role), battery.dc_power(ac_power))
             elif role is Role.INVERTER_STATE:
                 entity = FakeSensor(battery, role, label(role), "Standby")
             elif role is Role.FORCIBLE_MODE:
@@ -490,7 +506,7 @@ class LilyGoFleet:
         if extras:
             battery.extras = [
                 _ExtraSelect(battery, prefix + "User Work Mode", ["manual", "anti-feed", "ai"]),
-                _ExtraSensor(battery, prefix + "Battery Power"),
+                _ExtraSensor(battery, prefix + "AC Voltage"),
                 _ExtraNumber(battery, prefix + "Charge To SOC"),
             ]
         self.batteries[name] = battery
@@ -522,11 +538,11 @@ class _ExtraSelect(FakeSelect):
 
 
 class _ExtraSensor(FakeSensor):
-    """Battery Power (DC side): a W power sensor that is NOT the AC power."""
+    """AC Voltage: a sensor that matches no role (a W sensor here, to tempt the matching)."""
 
     def __init__(self, battery: FakeBattery, name: str) -> None:
         super().__init__(battery, Role.AC_POWER, name, 0.0)
-        self._attr_unique_id = f"{battery.mac}-battery_power"
+        self._attr_unique_id = f"{battery.mac}-ac_voltage"
 
 
 class _ExtraNumber(FakeNumber):
@@ -581,6 +597,16 @@ class _MeterSensor(SensorEntity):
         self.async_write_ha_state()
 
 
+class _CurrentSensor(_MeterSensor):
+    """One phase current sensor of the fake P1 meter (A, or mA)."""
+
+    _attr_device_class = SensorDeviceClass.CURRENT
+
+    def __init__(self, meter: P1Meter, key: str, name: str, value: float, unit: str) -> None:
+        super().__init__(meter, key, name, value)
+        self._attr_native_unit_of_measurement = unit
+
+
 class P1Meter:
     """A fake P1 meter: total grid power and the three phases, W, positive = import."""
 
@@ -588,6 +614,7 @@ class P1Meter:
         self.hass = hass
         self._integration = _FakeIntegration(hass, "homewizard")
         self.refreshes = 0
+        self.currents: list[_CurrentSensor] = []  # add_currents()
         self._sensors = [
             _MeterSensor(self, "power", "Power", 0.0),
             _MeterSensor(self, "power_l1", "Power phase 1", 0.0),
@@ -628,6 +655,20 @@ class P1Meter:
         for sensor in self._sensors:
             sensor._attr_available = available
             sensor.async_write_ha_state()
+
+    async def add_currents(self, unit: str = "A") -> tuple[str, str, str]:
+        """Add the meter's phase current sensors (0 A); return their entity ids (L1..L3)."""
+        self.currents = [
+            _CurrentSensor(self, f"current_l{n}", f"Current phase {n}", 0.0, unit)
+            for n in (1, 2, 3)
+        ]
+        await self._integration.async_add(self.currents)
+        return tuple(sensor.entity_id for sensor in self.currents)  # type: ignore[return-value]
+
+    def set_currents(self, l1: float | None, l2: float | None, l3: float | None) -> None:
+        """Report the phase currents (in the sensors' unit; also when unchanged)."""
+        for sensor, value in zip(self.currents, (l1, l2, l3), strict=True):
+            sensor.report(value)
 
 
 @pytest.fixture

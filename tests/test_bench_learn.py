@@ -9,7 +9,14 @@ import pytest
 
 from bench import learn
 from bench.__main__ import main as bench_main
-from bench.controllers.inflight_ctl import IdealController, InFlightController, meter_aligned_delay
+from bench.controllers.inflight_ctl import (
+    IdealController,
+    InFlightController,
+    meter_aligned_delay,
+    meter_updates,
+    next_meter_update,
+)
+from bench.learn import RULES
 from bench.loop import Sim, run
 from bench.scenarios import by_name, window
 from bench.sim.battery import MEASURED_EFFICIENCY
@@ -77,3 +84,30 @@ def test_cli_runs_both_benchmarks(tmp_path: Path, capsys: pytest.CaptureFixture[
     printed = capsys.readouterr().out
     assert "avoidable grid energy" in printed
     assert "learned curve error" in printed
+
+
+def test_cli_rules_and_crossover(tmp_path: Path) -> None:
+    """--rules runs the meter-age rules at 6.5 s; --learn compares with crossover."""
+    out = tmp_path / "figures.json"
+    argv = ["--learn", "--interval", "6.5", "--rules", "--causes", "--scenario", "evening"]
+    argv += ["--window", "18", "0.05", "--fleet", "one_worse", "--jobs", "1", "--json", str(out)]
+    assert bench_main(argv) == 0
+    doc = json.loads(out.read_text())
+    names = set(doc["tracking"][0]["controllers"])
+    assert "efficiency" not in names  # today's loop is not rerun
+    assert {f"efficiency+inflight+{r}@6.5s" for r in RULES} <= names
+    assert {"efficiency+ideal-1s@6.5s", "efficiency+model@6.5s"} <= names
+    assert all("cycles_run" in f for f in doc["tracking"][0]["controllers"].values())
+    assert "crossover" in doc["learning"][0]["controllers"]
+
+
+def test_meter_updates_are_the_last_samples_with_their_times() -> None:
+    scenario = window(by_name("evening"), 18.0, 0.05)
+    sim = Sim(scenario, build_house(scenario.house))
+    for k in range(12):
+        sim.meter.record([float(k), 0.0, 0.0])
+    sim.now = 12.3
+    assert meter_updates(sim) == [(9.5, 9.0), (10.5, 10.0), (11.5, 11.0)]
+    sim.meter.poll_s = 5.0
+    assert meter_updates(sim) == [(4.5, 4.0), (9.5, 9.0)]  # the poll's last seconds
+    assert next_meter_update(sim) == pytest.approx(15.05 - 12.3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from typing import Any
@@ -58,3 +59,56 @@ async def test_card_served_without_frontend(
 def test_card_is_valid_javascript() -> None:
     """The card parses (the browser walkthrough renders it)."""
     subprocess.run(["node", "--check", str(CARD_FILE)], check=True)  # noqa: S603, S607
+
+
+# The card in node with the few browser objects it touches; prints its figures' texts.
+_RENDER_FIGURES = r"""
+globalThis.window = globalThis;
+globalThis.HTMLElement = class { attachShadow() { this.shadowRoot = { innerHTML: "" }; } };
+globalThis.customElements = {
+  get: () => undefined,
+  define: (name, cls) => { globalThis.Card = cls; },
+};
+await import(process.argv[2]);
+const entities = {}, states = {};
+const add = (key, value, unit) => {
+  const id = `sensor.${key}`;
+  entities[id] = {
+    entity_id: id, platform: "marstek_strategy", translation_key: key, device_id: "hub",
+  };
+  states[id] = { entity_id: id, state: value, attributes: { unit_of_measurement: unit } };
+};
+add("status", "running", undefined);
+add("total_energy_charged", "-0.001", "kWh");
+add("total_energy_discharged", "-1.25", "kWh");
+add("conversion_loss_today", "0.004", "kWh");
+add("saved_today", "\u22120.00", "EUR");
+const card = new Card();
+card.setConfig({});
+card.hass = {
+  entities, states, devices: {}, language: "en",
+  formatEntityState: (s) => s.attributes.unit_of_measurement === "EUR"
+    ? s.state : `${Number(s.state).toFixed(2)} ${s.attributes.unit_of_measurement}`,
+};
+const figures = [...card._html.matchAll(/data-key="(\w+)"><span>[^<]*<\/span><b>([^<]*)<\/b>/g)];
+console.log(JSON.stringify(Object.fromEntries(figures.map((m) => [m[1], m[2]]))));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_card_shows_no_negative_zero(tmp_path: Any) -> None:
+    """A figure that rounds to zero shows 0.00, not -0.00; a real negative keeps its sign."""
+    script = tmp_path / "render.mjs"
+    script.write_text(_RENDER_FIGURES)
+    result = subprocess.run(  # noqa: S603
+        ["node", str(script), str(CARD_FILE)],  # noqa: S607
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(result.stdout) == {
+        "charged": "0.00 kWh",
+        "discharged": "-1.25 kWh",
+        "loss": "0.00 kWh",
+        "saved": "0.00",
+    }

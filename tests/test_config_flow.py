@@ -502,8 +502,8 @@ async def test_add_battery(
     assert result["step_id"] == "entities"
     assert result["description_placeholders"] == {
         "device": "lilygo-bat1",
-        "found": "11",
-        "total": "11",
+        "found": "12",
+        "total": "12",
         "found_required": "4",
         "required": "4",
         "battery": "",
@@ -529,6 +529,7 @@ async def test_add_battery(
         "discharge_power_entity": "number.lilygo_bat1_marstek_forcible_discharge_power",
         "rs485_mode_entity": "select.lilygo_bat1_marstek_rs485_control_mode",
         "ac_power_entity": "sensor.lilygo_bat1_marstek_ac_power",
+        "battery_power_entity": "sensor.lilygo_bat1_marstek_battery_power",
         "max_charge_power_entity": "number.lilygo_bat1_marstek_max_charge_power",
         "max_discharge_power_entity": "number.lilygo_bat1_marstek_max_discharge_power",
         "charge_cutoff_entity": "number.lilygo_bat1_marstek_charging_cutoff_capacity",
@@ -552,10 +553,14 @@ async def test_add_v3_battery_without_optional_entities(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_DEVICE_ID: battery.device_id, CONF_PHASE: "L1"}
     )
-    assert result["description_placeholders"]["found"] == "9"
+    assert result["description_placeholders"]["found"] == "10"
+    assert suggested(result)[Role.BATTERY_POWER.value] == "sensor.lilygo_v3_battery_power"
     assert Role.CHARGE_CUTOFF.value not in suggested(result)
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], _role_input(battery, ac_power_entity=None, rs485_mode_entity=None)
+        result["flow_id"],
+        _role_input(
+            battery, ac_power_entity=None, rs485_mode_entity=None, battery_power_entity=None
+        ),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     (subentry,) = entry.subentries.values()
@@ -676,6 +681,7 @@ async def test_add_battery_entity_errors(
         "rs485_mode_entity": "not_rs485_select",
         "ac_power_entity": "not_power_sensor",  # the SoC sensor: its own error, not "twice"
     }
+    more.pop("battery_power_entity")  # the Battery Power sensor goes into another field
     more["ac_power_entity"] = "sensor.lilygo_bat2_marstek_battery_power"
     more["soc_entity"] = "sensor.lilygo_bat2_marstek_battery_power"
     more["rs485_mode_entity"] = ids2[Role.RS485_MODE]

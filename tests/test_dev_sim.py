@@ -145,3 +145,24 @@ def test_dev_configuration_is_valid_for_the_simulator() -> None:
         ("LilyGo L3", "L3"),
     ]
     assert sim["speed"] == 1.0
+
+
+def test_battery_power_is_read_with_the_ac_power_and_shows_the_losses() -> None:
+    """Battery Power (DC, + charging) is read with AC Power: their ratio is the efficiency."""
+    site = _site(rs485_mode="enable", ac_power_s=10.0, poll_s=5.0)
+    board = site.board("L1")
+    board.write("discharge_power", 800)
+    board.write("forcible_mode", "discharge")
+    reads = board.power_reads
+    _run(site, 30)
+    assert board.power_reads == reads + 3  # every 10 s, not on every 5 s poll
+    ac, dc = board.reported["ac_power"], board.reported["battery_power"]
+    assert ac > 700
+    assert dc < 0  # discharging: DC power leaves the cells
+    assert 0.85 < ac / -dc < 0.95  # the simulated discharge efficiency near 800 W
+    board.write("forcible_mode", "charge")
+    board.write("charge_power", 1000)
+    _run(site, 30)
+    ac, dc = board.reported["ac_power"], board.reported["battery_power"]
+    assert ac < -900
+    assert 0.9 < dc / -ac < 1.0  # charging: DC into the cells per AC W taken

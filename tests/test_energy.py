@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from homeassistant.core import HomeAssistant, State
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
 
@@ -53,6 +53,7 @@ _POWERS = st.dictionaries(st.sampled_from("abc"), st.one_of(st.none(), st.floats
 
 
 @given(steps=st.lists(st.tuples(st.floats(0.1, 120), _POWERS), max_size=12), cut=st.floats(0, 1))
+@example(steps=[(0.328125, {"a": 4.0})], cut=0.5)  # a split off the microsecond grid
 def test_counters_only_grow_and_add_up(
     steps: list[tuple[float, dict[str, float | None]]], cut: float
 ) -> None:
@@ -73,7 +74,8 @@ def test_counters_only_grow_and_add_up(
         whole, split = EnergyMeter(), EnergyMeter()
         seconds, powers = steps[0]
         _run(whole, [(seconds, powers)])
-        _run(split, [(seconds * cut, powers), (seconds * (1 - cut), {})])
+        first = round(seconds * cut, 6)  # whole microseconds, the clock's resolution
+        _run(split, [(first, powers), (seconds - first, {})])
         assert split.total_charged == pytest.approx(whole.total_charged)
         assert split.total_discharged == pytest.approx(whole.total_discharged)
         assert split.loss_today == pytest.approx(whole.loss_today)

@@ -93,14 +93,29 @@ def test_an_ac_reading_anchors_the_estimate() -> None:
     assert model.delivered_w(0.0) == 975.0
     # The battery delivers only 600 W (taper, weak cells): the reading shows it.
     assert model.delivered_w(5.0, 600.0, 4.0) == pytest.approx(600.0)
-    # A command after the reading: the reading plus what changed since.
+    # A command after the reading: the reading plus what changed since, kept between the
+    # reading and the model (a 600 W battery told 500 W delivers about 487.5, not 142).
     model.command(5.0, Mode.DISCHARGE, 500)
-    expected = 600.0 - 487.5 * NOMINAL.step(10.0 - 5.75)
-    assert model.delivered_w(10.0, 600.0, 4.0) == pytest.approx(expected)
+    model_now = 975.0 - 487.5 * NOMINAL.step(10.0 - 5.75)
+    assert model.delivered_w(10.0, 600.0, 4.0) == pytest.approx(model_now)
+    model.command(10.0, Mode.DISCHARGE, 300)  # inside the band: reading + change, unclipped
+    additive = 600.0 + model.model_w(12.0) - model.model_w(10.5)
+    assert model.model_w(12.0) < additive < 600.0
+    assert model.delivered_w(12.0, 600.0, 10.5) == pytest.approx(additive)
     # Stale, non-finite or missing readings fall back to the model.
-    assert model.delivered_w(200.0, 600.0, 200.0 - HISTORY_S - 1) == pytest.approx(487.5)
-    assert model.delivered_w(200.0, math.nan, 199.0) == pytest.approx(487.5)
-    assert model.delivered_w(200.0, 600.0, None) == pytest.approx(487.5)
+    assert model.delivered_w(200.0, 600.0, 200.0 - HISTORY_S - 1) == pytest.approx(292.5)
+    assert model.delivered_w(200.0, math.nan, 199.0) == pytest.approx(292.5)
+    assert model.delivered_w(200.0, 600.0, None) == pytest.approx(292.5)
+
+
+def test_a_reading_that_already_shows_the_command_is_not_counted_twice() -> None:
+    """A battery faster than the model: its one report shows the new command (found wiring it)."""
+    model = InFlight()
+    model.command(0.0, Mode.DISCHARGE, 1000)
+    # The board reported 975 W at 1 s (faster than the model's 0.75 s + 1.5 s lag) and then
+    # nothing new, as a board with an unchanged value or a delta filter does.
+    for at_s in (2.0, 5.0, 30.0):
+        assert model.delivered_w(at_s, 975.0, 1.0) == pytest.approx(975.0)
 
 
 def test_old_commands_are_folded_into_the_base() -> None:

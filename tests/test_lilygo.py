@@ -26,6 +26,8 @@ from tests.conftest import FORCIBLE_SLASHES, FRACTION_SLASH, LilyGoFleet, P1Mete
 ESPHOME_NAMES = [
     ("sensor", "Marstek Battery State Of Charge", Role.SOC),
     ("sensor", "Marstek AC Power", Role.AC_POWER),
+    ("sensor", "Marstek Battery Power", Role.BATTERY_POWER),
+    ("sensor", "Battery Power", Role.BATTERY_POWER),
     ("select", f"Marstek Forcible Charge{FRACTION_SLASH}Discharge", Role.FORCIBLE_MODE),
     ("select", "Marstek Forcible Charge/Discharge", Role.FORCIBLE_MODE),
     ("select", "Forcible Charge-Discharge", Role.FORCIBLE_MODE),
@@ -37,7 +39,7 @@ ESPHOME_NAMES = [
     ("number", "Charging Cutoff Capacity", Role.CHARGE_CUTOFF),
     ("number", "Marstek Discharging Cutoff Capacity", Role.DISCHARGE_CUTOFF),
     # Names that must match no role.
-    ("sensor", "Marstek Battery Power", None),
+    ("sensor", "Marstek Battery Voltage", None),
     ("select", "Marstek User Work Mode", None),
     ("number", "Marstek Charge To SOC", None),
     ("sensor", "Marstek AC Voltage", None),
@@ -89,9 +91,11 @@ def test_match_roles_prefers_best_and_is_order_independent() -> None:
         Candidate("number.bat_max_charge_power", "Marstek Max. Charge Power"),
         Candidate("select.bat_user_work_mode", "Marstek User Work Mode"),
         Candidate("sensor.bat_battery_power", "Marstek Battery Power"),
+        Candidate("sensor.bat_battery_voltage", "Marstek Battery Voltage"),
     ]
     expected = {
         Role.SOC: "sensor.a_soc",
+        Role.BATTERY_POWER: "sensor.bat_battery_power",
         Role.CHARGE_POWER: "number.bat_forcible_charge_power",
         Role.MAX_CHARGE_POWER: "number.bat_max_charge_power",
     }

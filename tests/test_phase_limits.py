@@ -8,6 +8,7 @@ per charging W, the plan in force clamped as the engine clamps it), and after th
 
 from __future__ import annotations
 
+from dataclasses import replace
 import math
 from typing import Any
 
@@ -38,9 +39,13 @@ from custom_components.marstek_strategy.phase_limits import (
     MARGIN_W,
     POWER_FACTOR,
     PhaseLimits,
+    PhaseView,
+    current_budget,
     effect_w,
     phase_budget,
+    views_of,
 )
+from custom_components.marstek_strategy.readings import MeterSample, phase_current
 from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 FUSE_25A = PhaseLimits.from_fuse(25.0, margin_w=0.0)  # exact arithmetic below
@@ -80,9 +85,18 @@ def _delivered(plan: Plan, batteries: list[BatteryReading], phase: str | None) -
 def test_fuse_conversion() -> None:
     """25 A at 230 V and a power factor of 0.9 is 5175 W each way; feed-in lowers export."""
     assert POWER_FACTOR == 0.9
-    assert PhaseLimits(import_w=5175.0, export_w=5175.0) == FUSE_25A
-    assert PhaseLimits.from_fuse(25.0, 4600.0) == PhaseLimits(5175.0, 4600.0, MARGIN_W)
-    assert PhaseLimits.from_fuse(16.0, 9000.0, margin_w=0) == PhaseLimits(3312.0, 3312.0)
+
+    def power_side(limits: PhaseLimits) -> tuple[float, float, float]:
+        return (limits.import_w, limits.export_w, limits.margin_w)
+
+    assert power_side(FUSE_25A) == (5175.0, 5175.0, 0.0)
+    assert power_side(PhaseLimits.from_fuse(25.0, 4600.0)) == (5175.0, 4600.0, MARGIN_W)
+    assert power_side(PhaseLimits.from_fuse(16.0, 9000.0, margin_w=0)) == (3312.0, 3312.0, 0.0)
+    # For a measured current: the fuse both ways, the feed-in limit alone on the power.
+    limits = PhaseLimits.from_fuse(25.0, 4600.0)
+    assert (limits.fuse_w, limits.feed_in_w, limits.volts) == (5175.0, 4600.0, 230.0)
+    assert PhaseLimits.from_fuse(25.0).feed_in_w == math.inf
+    assert limits.watts_of_amps(25.0) == pytest.approx(5175.0)
 
 
 def test_the_plan_keeps_a_margin() -> None:
@@ -159,6 +173,23 @@ def test_charging_moves_off_a_phase_with_an_ev() -> None:
     assert [s.reason for s in plan.setpoints][:2].count(Reason.LIMITED_BY_PHASE) >= 1
 
 
+def test_power_still_on_its_way_is_not_counted_as_there() -> None:
+    """A 2 s loop: the plan in force has not arrived yet, so its phase still reads as before.
+
+    Two batteries on L1, which imports 3000 W, with 6000 W exported in total. Without the
+    batteries' estimate (delivered_w 0: nothing arrived) the budget counted the first plan as
+    delivered and let the second cycle add more: L1 would reach about 6.9 kW (30 A) on a 25 A
+    fuse once both arrived (review finding).
+    """
+    fleet = [_battery("L1", 3000.0), _battery("L1", 3000.0)]
+    settings = _settings(Strategy.EFFICIENCY)
+    first = allocate(-6000.0, fleet, Plan.all_stop(2), settings)
+    assert 3000.0 - _delivered(first, fleet, "L1") <= 5175.0
+    on_its_way = [replace(b, delivered_w=0.0) for b in fleet]
+    second = allocate(-6000.0, on_its_way, first, settings)
+    assert 3000.0 - _delivered(second, fleet, "L1") <= 5175.0
+
+
 def test_unknown_phase_power_raises_nobody() -> None:
     """A phase of unknown power: its batteries keep or lower their power, never raise it."""
     fleet = [_battery("L1", math.nan), _battery("L2", 500.0)]
@@ -171,6 +202,120 @@ def test_unknown_phase_power_raises_nobody() -> None:
     # Without limits the phase's power does not matter.
     plan = allocate(3000.0, fleet, previous, _settings(Strategy.PRIORITY, None))
     assert plan.setpoints[0].power_w > 400
+
+
+# --------------------------------------------------------------------------------------------
+# Phase currents (A): the fuse is judged on the measured current, the feed-in on the power
+
+A_W = 230.0 * POWER_FACTOR  # W per A where W and A meet (207)
+
+
+def test_phase_current_is_signed_by_the_phase_power() -> None:
+    """Magnitude from the sensor, sign from the power; NaN where it cannot be used."""
+
+    def current(state: str | None, unit: str | None = "A", age: float | None = 1.0) -> float:
+        return phase_current(MeterSample("sensor.i", state, unit, age), -2000.0, 30.0)
+
+    assert current("9.5") == -9.5  # unsigned (DSMR) exporting
+    assert current("-9.5") == -9.5  # signed (HomeWizard)
+    assert current("9500", "mA") == -9.5
+    assert phase_current(MeterSample("sensor.i", "-3", "A", 0.0), 700.0, 30.0) == 3.0
+    for unusable in (
+        current(None),
+        current("unavailable"),
+        current("abc"),
+        current("9.5", "W"),
+        current("9.5", None),
+        current("9.5", age=31.0),
+        current("9.5", age=None),
+        phase_current(MeterSample("sensor.i", "9.5", "A", 0.0), math.nan, 30.0),
+    ):
+        assert math.isnan(unusable)
+
+
+def test_current_budget() -> None:
+    """The fuse side compares the current (as A x 230 x 0.9 W), the feed-in side the power."""
+    limits = PhaseLimits.from_fuse(25.0, 1000.0, margin_w=0.0)
+    factors = (D, C)
+    # 20 A imported, 2000 W: 5 A of room to the fuse to charge in, whatever the power says.
+    assert current_budget(Mode.CHARGE, 2000.0, 20 * A_W, limits, factors) == math.floor(5 * A_W / C)
+    # Discharging: 45 A of fuse room, but the 1000 W feed-in limit on the power binds.
+    assert current_budget(Mode.DISCHARGE, 2000.0, 20 * A_W, limits, factors) == math.floor(3000 / D)
+    # Without a feed-in limit the fuse binds both ways.
+    free = PhaseLimits.from_fuse(25.0, margin_w=0.0)
+    assert current_budget(Mode.DISCHARGE, 2000.0, 20 * A_W, free, factors) == math.floor(
+        45 * A_W / D
+    )
+    assert current_budget(Mode.CHARGE, 2000.0, 30 * A_W, free, factors) == 0  # beyond it
+    assert current_budget(Mode.STOP, 0.0, 0.0, free, factors) == 0
+    # Limits made directly (no fuse_w): the fuse is import_w, the feed-in export_w.
+    direct = PhaseLimits(3000.0, 500.0)
+    assert current_budget(Mode.CHARGE, 0.0, 1000.0, direct, factors) == math.floor(2000 / C)
+    assert current_budget(Mode.DISCHARGE, 0.0, 0.0, direct, factors) == math.floor(500 / D)
+
+
+def test_a_measured_current_limits_the_plan_where_the_power_would_not() -> None:
+    """L1 draws 2000 W but 20 A (a poor power factor): the L1 battery charges 5 A at most.
+
+    On the power alone it could charge 3000 W; the rest of the export moves to L2.
+    """
+    limits = PhaseLimits.from_fuse(25.0, margin_w=0.0)
+    fleet = [_battery("L1", 2000.0, phase_a=20.0), _battery("L2", -6000.0, phase_a=-29.0)]
+    plan = allocate(-3000.0, fleet, Plan.all_stop(2), _settings(Strategy.PRIORITY, limits))
+    assert plan.mode is Mode.CHARGE
+    assert plan.setpoints[0].power_w <= math.floor(5 * A_W / C)
+    assert plan.setpoints[0].reason is Reason.LIMITED_BY_PHASE
+    assert plan.total_w == round(3000 * 0.957)  # L2 takes the rest
+    # Without the current sensor the same plan runs L1 harder.
+    fleet = [_battery("L1", 2000.0), _battery("L2", -6000.0)]
+    free = allocate(-3000.0, fleet, Plan.all_stop(2), _settings(Strategy.PRIORITY, limits))
+    assert free.setpoints[0].power_w > math.floor(5 * A_W / C)
+
+
+def test_a_current_the_power_contradicts_never_allows_more() -> None:
+    """A reactive load signed as export (-10 A at -50 W) or a current of another phase (2 A at
+    5000 W) allows no more than the power alone does (review finding: 32 A on a 25 A fuse)."""
+    limits = PhaseLimits.from_fuse(25.0, margin_w=0.0)
+    settings = _settings(Strategy.PRIORITY, limits)
+    for phase_w, phase_a in ((-50.0, -10.0), (5000.0, 2.0)):
+        fleet = [_battery("L1", phase_w, phase_a=phase_a), _battery("L1", phase_w, phase_a=phase_a)]
+        plan = allocate(-9000.0, fleet, Plan.all_stop(2), settings)
+        assert phase_w - _delivered(plan, fleet, "L1") <= 5175.0
+
+
+def test_unusable_current_raises_nobody_on_its_phase() -> None:
+    """A current that is not a number: the phase's batteries keep or lower their power."""
+    fleet = [_battery("L1", 0.0, phase_a=math.nan), _battery("L2", 0.0, phase_a=0.0)]
+    previous = Plan(Mode.DISCHARGE, (Setpoint(Mode.DISCHARGE, 400), Setpoint(Mode.STOP, 0)))
+    plan = allocate(3000.0, fleet, previous, _settings(Strategy.PRIORITY))
+    assert plan.setpoints[0] == Setpoint(Mode.DISCHARGE, 400, Reason.LIMITED_BY_PHASE)
+    assert plan.setpoints[1].power_w > 0
+
+
+def test_phase_views_for_diagnostics() -> None:
+    """Each phase's power, current and budgets both ways, with its batteries."""
+    limits = PhaseLimits.from_fuse(25.0, margin_w=0.0)
+    settings = _settings(Strategy.PRIORITY, limits)
+    fleet = [
+        _battery("L1", 2000.0, phase_a=20.0),
+        _battery("L2", 100.0),
+        _battery("L2", 100.0),
+        _battery("L3", math.nan),
+    ]
+    previous = Plan(Mode.DISCHARGE, (Setpoint(Mode.DISCHARGE, 400), *[Setpoint(Mode.STOP, 0)] * 3))
+    seen = views_of(fleet, previous, settings)
+    assert seen["L1"] == PhaseView(
+        2000.0,
+        20.0,
+        math.floor((5175 - 20 * A_W - 400 * D) / C),
+        # discharging the power (2000 W) binds before the current (20 A): the stricter counts
+        math.floor((2000 + 400 * D + 5175) / D),
+        (0,),
+    )
+    assert seen["L2"].batteries == (1, 2)
+    assert seen["L2"].charge_budget_w == math.floor((5175 - 100) / C)
+    assert seen["L3"].charge_budget_w is seen["L3"].discharge_budget_w is None
+    assert views_of(fleet, previous, _settings(Strategy.PRIORITY, None)) == {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +411,55 @@ def test_the_limit_only_ever_lowers_the_total(
     free = allocate(grid, fleet, previous, _settings(strategy, None))
     assert limited.mode in (free.mode, Mode.STOP)
     assert limited.total_w <= free.total_w
+
+
+PHASE_CURRENTS = st.none() | st.floats(min_value=-60, max_value=60) | st.just(math.nan)
+
+
+@st.composite
+def current_situations(
+    draw: st.DrawFn,
+) -> tuple[list[BatteryReading], Plan, float, PhaseLimits]:
+    """The situations above, with a measured current on some phases (A, signed; or NaN)."""
+    fleet, previous, grid, limits = draw(situations())
+    currents = {b.phase: draw(PHASE_CURRENTS) for b in fleet}
+    fleet = [replace(b, phase_a=currents[b.phase]) for b in fleet]
+    return fleet, previous, grid, limits
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(situation=current_situations(), strategy=st.sampled_from(Strategy))
+def test_no_plan_exceeds_a_phase_limit_with_currents(
+    situation: tuple[list[BatteryReading], Plan, float, PhaseLimits], strategy: Strategy
+) -> None:
+    """With a current sensor the fuse holds on the current (the batteries' W meet A at
+    230 V x 0.9), the feed-in limit on the power; without, as above on the power; a phase
+    whose current or power is not a number has no battery raise its power."""
+    fleet, previous, grid, limits = situation
+    settings = _settings(strategy, limits)
+    plan = allocate(grid, fleet, previous, settings)
+    in_force = engine._previous_powers(fleet, previous, settings)
+    assert limits.fuse_w is not None
+    assert limits.feed_in_w is not None
+    fuse = PhaseLimits(limits.fuse_w, limits.fuse_w)
+    feed_in = PhaseLimits(math.inf, limits.feed_in_w)
+    for phase in {b.phase for b in fleet}:
+        members = [i for i, b in enumerate(fleet) if b.phase == phase]
+        measured, current = fleet[members[0]].phase_w, fleet[members[0]].phase_a
+        if math.isnan(measured) or (current is not None and math.isnan(current)):
+            for i in members:
+                mode, power = in_force[i]
+                new = plan.setpoints[i]
+                assert new.power_w == 0 or (new.mode is mode and new.power_w <= power)
+            continue
+        released = sum(effect_w(*in_force[i], D, C) for i in members)
+        new = _delivered(plan, fleet, phase)
+        if current is None:
+            pairs = [(measured + released, limits)]
+        else:
+            pairs = [(current * A_W + released, fuse), (measured + released, feed_in)]
+        for base, limit in pairs:
+            assert _excess(base - new, limit) <= _excess(base, limit) + 1e-6
 
 
 # --------------------------------------------------------------------------------------------

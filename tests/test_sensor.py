@@ -92,10 +92,11 @@ def test_every_entity_has_a_name_and_an_icon() -> None:
 
     sensors = (*HUB_SENSORS, *BATTERY_SENSORS, *MIRROR_SENSORS, *BATTERY_ENERGY, *HUB_ENERGY)
     keys = {
-        "sensor": {d.key for d in sensors},
+        "sensor": {d.key for d in sensors} | {"learned_efficiency"},
         "number": {d.key for d in (*BATTERY_NUMBERS, GRID_TARGET)},
         "select": {STRATEGY.key, PARTICIPATION.key},
         "switch": {"strategy_enabled"},
+        "button": {"forget_learned"},
     }
     icons = json.loads((COMPONENT / "icons.json").read_text())["entity"]
     for name in LANGUAGE_FILES:

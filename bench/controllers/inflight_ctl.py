@@ -11,7 +11,9 @@ timing, but an instantaneous, exact meter and the batteries' true AC power (no e
 The plant keeps its lag: only what a better reading could give is removed.
 
 Optionally a ``CurveLearner`` (bench/learn.py) feeds each battery's learned table to the
-engine.
+engine; ``ramp`` (an ``inflight.RampRule``) carries a ramp in progress forward to now
+(``inflight.ramp_w``, same cycle times); ``early`` (an ``inflight.EarlyRule``) wakes at every
+meter update and brings the cycle forward when the demand moved (``inflight.early_cycle``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,29 @@ def ac_reading(sim: Sim, battery: int) -> tuple[float, float] | None:
 METER_LATENCY_S = 0.05  # from the meter's update to the cycle that it triggers
 
 
+def meter_updates(sim: Sim) -> list[tuple[float, float]]:
+    """The meter's last inflight.RAMP_SAMPLES updates: (middle of the sample's second, W).
+
+    What a listener on the grid sensor would have collected (the value of each update with
+    its last_reported - 0.5 s), oldest first.
+    """
+    meter = sim.meter
+    poll = max(1, round(meter.poll_s))
+    newest = meter_sample_s(sim) - 0.5  # index of the second in force
+    out = []
+    for back in range(inflight.RAMP_SAMPLES - 1, -1, -1):
+        k = round(newest) - back * poll
+        if k >= 0:
+            out.append((k + 0.5, float(round(meter.total[k]))))
+    return out
+
+
+def next_meter_update(sim: Sim) -> float:
+    """The delay to just after the meter's next update (where an early cycle can run)."""
+    poll = max(1.0, sim.meter.poll_s)
+    return (math.floor(sim.now / poll + 1e-9) + 1) * poll + METER_LATENCY_S - sim.now
+
+
 def meter_aligned_delay(sim: Sim, delay_s: float) -> float:
     """The delay to the meter update nearest to now + delay_s (a cycle run on the update).
 
@@ -87,6 +112,8 @@ class InFlightController:
         align: bool = False,
         response: Any = None,
         tables: Tables | None = None,
+        ramp: Any = None,
+        early: Any = None,
         name: str | None = None,
         **settings: Any,
     ) -> None:
@@ -98,13 +125,26 @@ class InFlightController:
         self.use_ac = use_ac
         self.align = align
         self.tables = tables
+        self.ramp = ramp
+        self.early = early
         self.plan: Any = None
         self.models: list[Any] = []
         self.last_keepalive = -math.inf
+        self.meter = inflight.MeterSamples()
+        self.cycles = 0  # cycles run (the loop also counts early's wake-ups)
+        self.early_cycles = 0
+        self.next_cycle = 0.0
+        self.last_cycle = -math.inf
+        self.settle_until = -math.inf
+        self.cycle_demand = math.nan
 
     def start(self, sim: Sim) -> float:
         self.models = [inflight.InFlight(self.response) for _ in sim.boards]
         return 0.0
+
+    def _demand_now(self, sim: Sim, readings: list[Any]) -> float:
+        """The house's demand as the engine sees it: meter + every delivered_w."""
+        return sim.grid_w() + sum(r.delivered_w for r in readings)
 
     def _readings(self, sim: Sim) -> list[Any]:
         at = meter_sample_s(sim)
@@ -118,9 +158,39 @@ class InFlightController:
         return readings
 
     def _grid_w(self, sim: Sim) -> float:
-        return sim.grid_w()
+        grid = sim.grid_w()
+        if self.ramp is None:
+            return grid
+        for at, watts in meter_updates(sim):
+            self.meter.add(at, watts)
+        models = tuple(self.models)
+        return grid + inflight.ramp_w(self.meter.demands(models), sim.now, self.ramp)
 
     def cycle(self, sim: Sim) -> float:
+        if self.early is None:
+            return self._cycle(sim)
+        if sim.now < self.next_cycle - 1e-6:
+            demand = self._demand_now(sim, self._readings(sim))
+            if not inflight.early_cycle(
+                sim.now,
+                last_cycle_s=self.last_cycle,
+                settle_until_s=self.settle_until,
+                demand_w=demand,
+                cycle_demand_w=self.cycle_demand,
+                rule=self.early,
+            ):
+                return min(self.next_cycle - sim.now, next_meter_update(sim))
+            self.early_cycles += 1
+        delay = self._cycle(sim)
+        self.next_cycle = sim.now + delay
+        self.last_cycle = sim.now
+        entered = delay == self.loop_settings.settle_s != self.loop_settings.interval_s
+        self.settle_until = sim.now + delay if entered else -math.inf
+        self.cycle_demand = self._demand_now(sim, self._readings(sim))
+        return min(delay, next_meter_update(sim))
+
+    def _cycle(self, sim: Sim) -> float:
+        self.cycles += 1
         if self.tables is not None:
             self.tables.observe(sim)
         commanded = commanded_of(sim)
@@ -144,12 +214,26 @@ class InFlightController:
 class IdealController(InFlightController):
     """The same loop with an exact, instantaneous meter and the batteries' true AC power."""
 
-    def __init__(self, strategy: str = "efficiency", interval_s: float = 6.5, **kw: Any) -> None:
+    def __init__(
+        self,
+        strategy: str = "efficiency",
+        interval_s: float = 6.5,
+        *,
+        house_age_s: int = 0,
+        **kw: Any,
+    ) -> None:
+        """house_age_s: read the house's demand of that many seconds ago (exact otherwise).
+
+        1: exactly what the last completed meter second says, with a perfect estimate of the
+        batteries: the best a reading of the meter can give without predicting.
+        """
         kw.setdefault("name", f"{strategy}+ideal@{interval_s:g}s")
         super().__init__(strategy, interval_s, **kw)
+        self.house_age_s = house_age_s
 
     def _true_phase_w(self, sim: Sim) -> list[float]:
         k = min(math.floor(sim.now + 1e-9), len(sim.net[0]) - 1)
+        k = max(0, k - self.house_age_s)
         phase = [sim.net[0][k], sim.net[1][k], sim.net[2][k]]
         for i, b in enumerate(sim.batteries):
             phase[sim.phase_index[i]] -= b.ac_power_w

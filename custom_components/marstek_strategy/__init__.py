@@ -6,9 +6,11 @@ from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
+from .batteries import battery_configs
 from .card import async_register_card
 from .const import LOGGER
 from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
+from .learned import async_remove_stores
 from .readings import Settings
 from .repairs import async_delete_issues
 from .storage import EntryStore, async_remove_store
@@ -16,6 +18,7 @@ from .storage import EntryStore, async_remove_store
 __all__ = ["MarstekConfigEntry", "MarstekData"]
 
 PLATFORMS: list[Platform] = [
+    Platform.BUTTON,
     Platform.NUMBER,
     Platform.SELECT,
     Platform.SENSOR,
@@ -34,6 +37,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     await store.async_load()
     settings = store.settings or Settings()
     coordinator = MarstekCoordinator(hass, entry, settings, store)
+    await coordinator.learned.async_load()
     entry.runtime_data = MarstekData(coordinator, settings, store)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.async_settings_restored()
@@ -59,6 +63,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
 
 async def _async_update_listener(hass: HomeAssistant, entry: MarstekConfigEntry) -> None:
     """Reload on new options, reconfiguration and added or removed batteries."""
+    # A removed battery's learned losses go with it (the others are saved on unload); a store
+    # that cannot be removed never holds up the reload, which stops the removed battery.
+    try:
+        await entry.runtime_data.coordinator.learned.async_remove_missing(
+            battery.subentry_id for battery in battery_configs(entry)
+        )
+    except Exception:
+        LOGGER.exception("Removing a removed battery's learned losses failed")
     await hass.config_entries.async_reload(entry.entry_id)
 
 
@@ -68,6 +80,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
         await entry.runtime_data.coordinator.async_stop_batteries()
     except Exception:
         LOGGER.exception("Stopping the batteries failed while unloading")
+    try:  # learned losses not written never hold up the unload
+        await entry.runtime_data.coordinator.learned.async_save()
+    except Exception:
+        LOGGER.exception("Saving the learned losses failed while unloading")
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -75,3 +91,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
     """Remove the entry's repair issues and its store with it."""
     async_delete_issues(hass, entry.entry_id)
     await async_remove_store(hass, entry.entry_id)
+    await async_remove_stores(hass, entry.subentries)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import re
 from typing import TYPE_CHECKING, Any, Final
 
@@ -51,12 +51,14 @@ from .const import (
     CONF_MAIN_FUSE_A,
     CONF_PHASE,
     CONF_PHASE_COUNT,
+    CONF_PHASE_CURRENT_SENSORS,
     CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_PHASE_SENSORS,
     CONF_REFRESH_METER,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
     CONF_STOP_BEHAVIOR,
+    DEFAULT_INTERVAL,
     DEFAULT_OPTIONS,
     DOMAIN,
     NEW_HUB_OPTIONS,
@@ -67,6 +69,7 @@ from .const import (
     Role,
     StopBehavior,
 )
+from .delivery import allowed_interval, interval_allowed
 from .lilygo import (
     ROLE_DOMAINS,
     BatteryDevice,
@@ -81,6 +84,7 @@ if TYPE_CHECKING:
 
 TITLE: Final = "Marstek batteries"
 POWER_UNITS: Final = (UnitOfPower.WATT, UnitOfPower.KILO_WATT)
+CURRENT_UNITS: Final = (UnitOfElectricCurrent.AMPERE, UnitOfElectricCurrent.MILLIAMPERE)
 CONF_BATTERIES: Final = "batteries"  # the hub flow's choice of battery devices
 
 # Options: (minimum, maximum, step) in seconds.
@@ -106,11 +110,13 @@ CUTOFF_ROLES: Final = (Role.CHARGE_CUTOFF, Role.DISCHARGE_CUTOFF)
 ROLE_DEVICE_CLASSES: Final[dict[Role, frozenset[str | None]]] = {
     Role.SOC: frozenset({SensorDeviceClass.BATTERY, None}),
     Role.AC_POWER: frozenset({SensorDeviceClass.POWER, None}),
+    Role.BATTERY_POWER: frozenset({SensorDeviceClass.POWER, None}),
 }
 # The device class the role's picker lists (the LilyGo sensors have theirs set).
 PICKER_DEVICE_CLASSES: Final[dict[Role, str]] = {
     Role.SOC: SensorDeviceClass.BATTERY,
     Role.AC_POWER: SensorDeviceClass.POWER,
+    Role.BATTERY_POWER: SensorDeviceClass.POWER,
 }
 
 # "L1", "phase 2", "Power phase 3", "power_l1", "lilygo-L2": the phase a name says.
@@ -166,18 +172,55 @@ def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
     return None
 
 
-def phase_sensors_near(hass: HomeAssistant, grid_sensor: str) -> dict[str, str]:
+def _current_sensor_selector() -> EntitySelector:
+    return EntitySelector(
+        EntitySelectorConfig(filter=[{"domain": "sensor", "device_class": "current"}])
+    )
+
+
+def validate_current_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
+    """Check a phase current sensor: it exists, is not ours, measures current in A or mA."""
+    if split_entity_id(entity_id)[0] != "sensor":
+        return "not_current_sensor"
+    if (state := hass.states.get(entity_id)) is None:
+        return "entity_not_found"
+    if (entry := er.async_get(hass).async_get(entity_id)) and entry.platform == DOMAIN:
+        return "own_entity"
+    if (
+        state.attributes.get(ATTR_DEVICE_CLASS) != SensorDeviceClass.CURRENT
+        or state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) not in CURRENT_UNITS
+    ):
+        return "not_current_sensor"
+    if parse_number(state.state) is None:
+        return "not_numeric"
+    return None
+
+
+def phase_currents_near(hass: HomeAssistant, grid_sensor: str) -> dict[str, str]:
+    """Return current key -> the current sensor of that phase on the grid sensor's device."""
+    keys = CONF_PHASE_CURRENT_SENSORS
+    return phase_sensors_near(hass, grid_sensor, validate_current_sensor, keys)
+
+
+def phase_sensors_near(
+    hass: HomeAssistant,
+    grid_sensor: str,
+    validate: Callable[[HomeAssistant, str], str | None] | None = None,
+    keys: Sequence[str] = CONF_PHASE_SENSORS,
+) -> dict[str, str]:
     """Return phase key -> the power sensor of that phase on the grid sensor's device.
 
     A phase is filled only when exactly one valid power sensor of the device names it.
+    validate and keys choose another kind of sensor (phase_currents_near).
     """
+    validate = validate or validate_power_sensor
     registry = er.async_get(hass)
     grid = registry.async_get(grid_sensor)
     if grid is None or grid.device_id is None:
         return {}
     found: dict[str, list[str]] = {}
     for entry in er.async_entries_for_device(registry, grid.device_id):
-        if entry.entity_id == grid_sensor or validate_power_sensor(hass, entry.entity_id):
+        if entry.entity_id == grid_sensor or validate(hass, entry.entity_id):
             continue
         names = (entry.original_name or "", entry.name or "", split_entity_id(entry.entity_id)[1])
         phase = next((p for name in names if name and (p := phase_from_name(name))), None)
@@ -185,7 +228,7 @@ def phase_sensors_near(hass: HomeAssistant, grid_sensor: str) -> dict[str, str]:
             found.setdefault(phase, []).append(entry.entity_id)
     return {
         key: found[phase][0]
-        for phase, key in zip(PHASES, CONF_PHASE_SENSORS, strict=True)
+        for phase, key in zip(PHASES, keys, strict=True)
         if len(found.get(phase, ())) == 1
     }
 
@@ -230,7 +273,7 @@ def validate_battery_entity(hass: HomeAssistant, role: Role, entity_id: str) -> 
         return "not_soc_sensor" if role is Role.SOC else "not_power_sensor"
     if role is Role.SOC and unit != PERCENTAGE:
         return "not_soc_sensor"
-    if role is Role.AC_POWER and unit not in POWER_UNITS:
+    if role in (Role.AC_POWER, Role.BATTERY_POWER) and unit not in POWER_UNITS:
         return "not_power_sensor"
     if role is Role.FORCIBLE_MODE and not set(attributes.get("options", ())) >= FORCIBLE_OPTIONS:
         return "not_forcible_select"
@@ -356,7 +399,8 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_phases(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose the three phase sensors (proposed from the grid sensor's device)."""
-        proposed = phase_sensors_near(self.hass, self._meter[CONF_GRID_SENSOR])
+        grid = self._meter[CONF_GRID_SENSOR]
+        proposed = phase_sensors_near(self.hass, grid) | phase_currents_near(self.hass, grid)
         return await self._async_step_phases("phases", user_input, proposed)
 
     async def async_step_reconfigure(
@@ -374,7 +418,8 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         if current.get(CONF_GRID_SENSOR) != self._meter[CONF_GRID_SENSOR] or not all(
             key in current for key in CONF_PHASE_SENSORS
         ):
-            current = phase_sensors_near(self.hass, self._meter[CONF_GRID_SENSOR])
+            grid = self._meter[CONF_GRID_SENSOR]
+            current = phase_sensors_near(self.hass, grid) | phase_currents_near(self.hass, grid)
         return await self._async_step_phases("reconfigure_phases", user_input, current)
 
     async def _async_step_meter(
@@ -433,15 +478,22 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
                 elif error := validate_power_sensor(self.hass, entity_id):
                     errors[key] = error
                 seen.add(entity_id)
+            errors.update(_current_errors(self.hass, user_input, seen))
             if not errors:
                 self._meter.update({key: user_input[key] for key in CONF_PHASE_SENSORS})
+                self._meter.update(
+                    {k: user_input[k] for k in CONF_PHASE_CURRENT_SENSORS if user_input.get(k)}
+                )
                 return await self._async_meter_done()
-        suggested = user_input or {
-            key: current[key] for key in CONF_PHASE_SENSORS if key in current
+        keys = (*CONF_PHASE_SENSORS, *CONF_PHASE_CURRENT_SENSORS)
+        suggested = user_input or {key: current[key] for key in keys if key in current}
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(key): _power_sensor_selector() for key in CONF_PHASE_SENSORS
         }
-        schema = vol.Schema(
-            {vol.Required(key): _power_sensor_selector() for key in CONF_PHASE_SENSORS}
+        fields.update(
+            {vol.Optional(k): _current_sensor_selector() for k in CONF_PHASE_CURRENT_SENSORS}
         )
+        schema = vol.Schema(fields)
         return self.async_show_form(
             step_id=step_id,
             data_schema=_form_schema(self, schema, suggested),
@@ -552,11 +604,23 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
 class MarstekStrategyOptionsFlow(OptionsFlow):
     """The hub's timing, dry-run and phase-limit options; the update listener reloads the entry."""
 
+    def _ac_power_everywhere(self) -> bool:
+        """Return whether every battery has an AC power sensor (the short intervals need it)."""
+        return all(
+            subentry.data.get(Role.AC_POWER)
+            for subentry in self.config_entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_BATTERY
+        )
+
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Edit the options."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            if user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
+            if not interval_allowed(user_input[CONF_INTERVAL]):
+                errors[CONF_INTERVAL] = "interval_not_allowed"
+            elif user_input[CONF_INTERVAL] < DEFAULT_INTERVAL and not self._ac_power_everywhere():
+                errors[CONF_INTERVAL] = "interval_needs_ac_power"
+            elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
                 errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
             else:
                 return self.async_create_entry(data=user_input)
@@ -575,11 +639,29 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
         )
         fields.update(_phase_limit_fields())
         suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        if user_input is None:  # an interval stored before the allowed ones: as it runs
+            suggested[CONF_INTERVAL] = allowed_interval(float(suggested[CONF_INTERVAL]))
         return self.async_show_form(
             step_id="init",
             data_schema=_form_schema(self, vol.Schema(fields), suggested),
             errors=errors,
         )
+
+
+def _current_errors(
+    hass: HomeAssistant, user_input: Mapping[str, Any], seen: set[str]
+) -> dict[str, str]:
+    """Return the errors of the optional phase current sensors (seen: the sensors chosen)."""
+    errors: dict[str, str] = {}
+    for key in CONF_PHASE_CURRENT_SENSORS:
+        if not (entity_id := user_input.get(key)):
+            continue
+        if entity_id in seen:
+            errors[key] = "duplicate_sensor"
+        elif error := validate_current_sensor(hass, entity_id):
+            errors[key] = error
+        seen.add(entity_id)
+    return errors
 
 
 def _phase_limit_fields() -> dict[vol.Marker, Any]:

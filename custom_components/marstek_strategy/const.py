@@ -13,6 +13,12 @@ LOGGER = logging.getLogger(__package__)
 CONF_GRID_SENSOR: Final = "grid_sensor"
 CONF_PHASE_COUNT: Final = "phase_count"  # 1 or 3
 CONF_PHASE_SENSORS: Final = ("phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor")
+# Optional per-phase current sensors (A) for the phase limits' fuse (three-phase hubs).
+CONF_PHASE_CURRENT_SENSORS: Final = (
+    "phase_l1_current_sensor",
+    "phase_l2_current_sensor",
+    "phase_l3_current_sensor",
+)
 
 # Hub options (entry.options), with their defaults.
 CONF_INTERVAL: Final = "interval"
@@ -77,6 +83,7 @@ class Role(StrEnum):
     DISCHARGE_POWER = "discharge_power_entity"
     RS485_MODE = "rs485_mode_entity"
     AC_POWER = "ac_power_entity"
+    BATTERY_POWER = "battery_power_entity"  # DC side, positive while charging (learned.py)
     MAX_CHARGE_POWER = "max_charge_power_entity"
     MAX_DISCHARGE_POWER = "max_discharge_power_entity"
     CHARGE_CUTOFF = "charge_cutoff_entity"

@@ -28,6 +28,7 @@ from .const import (
     CONF_KEEPALIVE,
     CONF_MAIN_FUSE_A,
     CONF_PHASE_COUNT,
+    CONF_PHASE_CURRENT_SENSORS,
     CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_PHASE_SENSORS,
     CONF_REFRESH_METER,
@@ -52,9 +53,11 @@ from .cycle import (
     Status,
     signed_power,
 )
+from .delivery import Delivery
 from .engine import Plan
+from .learned import LearnedLosses
 from .lifecycle import Action, Phase
-from .phase_limits import PhaseLimits
+from .phase_limits import PhaseLimits, PhaseView, views_of
 from .reader import MeterReading, Reader
 from .readings import SHOWN_PROBLEMS, BatterySettings, Cause, Problem, Settings
 from .repairs import Repairs, async_delete_issues
@@ -119,8 +122,6 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.settings = settings
         self.store = store
         options = {**DEFAULT_OPTIONS, **entry.options}
-        self.interval_s = float(options[CONF_INTERVAL])
-        self.settle_s = float(options[CONF_SETTLE_DELAY])
         self.keepalive_s = float(options[CONF_KEEPALIVE])  # 0: off
         self.dry_run = bool(options[CONF_DRY_RUN])
         self.phase_limits = PhaseLimits.from_fuse(
@@ -142,11 +143,17 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.orphans = [b for b in store.pending.values() if b.subentry_id not in ids]
         self.targets = [*self.batteries, *self.orphans]
         phase_sensors: dict[str, str] = {}
+        current_sensors: dict[str, str] = {}
         if int(entry.data.get(CONF_PHASE_COUNT, 1)) == 3:
             phase_sensors = {
                 phase: entry.data[key]
                 for phase, key in zip(PHASES, CONF_PHASE_SENSORS, strict=True)
                 if entry.data.get(key)
+            }
+            current_sensors = {
+                phase: entry.data[key]
+                for phase, key in zip(PHASES, CONF_PHASE_CURRENT_SENSORS, strict=True)
+                if entry.data.get(key) and phase in phase_sensors
             }
         self.reader = Reader(
             hass,
@@ -155,8 +162,14 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             float(options[CONF_STALE_TIMEOUT]),
             bool(options[CONF_REFRESH_METER]),
             fuse_a=float(options[CONF_MAIN_FUSE_A]),  # meter plausibility: the same option
+            current_sensors=current_sensors,
+        )
+        self.delivery = Delivery(hass, self.batteries, self.reader)  # what is on its way
+        self.interval_s, self.settle_s = self.delivery.timing(
+            float(options[CONF_INTERVAL]), float(options[CONF_SETTLE_DELAY])
         )
         self.readback = inputs.ReadbackInput([battery.title for battery in self.batteries])
+        self.learned = LearnedLosses(hass, self.batteries)  # loaded in async_setup_entry
         self.writer = Writer(hass, self.targets)
         self.repairs = Repairs(hass, entry, self.batteries)
         self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in self.batteries]
@@ -168,6 +181,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         )
         self.commanded: list[Commanded] | None = None  # None until the first cycle
         self.plan: Plan | None = None
+        self.phases: dict[str, PhaseView] = {}  # the last plan's (diagnostics)
         self._last_keepalive: datetime | None = None
         self._lock = asyncio.Lock()
         self._unsub_timer: CALLBACK_TYPE | None = None
@@ -308,6 +322,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                     data = CycleData(
                         dt_util.utcnow(), Status.FAIL_SAFE, self.interval_s, cause=Cause.ERROR
                     )
+            self.delivery.record(self.commanded)  # the setpoints in force now
             self._settle_until = None
             if data.status is Status.SETTLING:
                 self._settle_until = data.time + timedelta(seconds=data.delay_s)
@@ -335,6 +350,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             self.commanded = None
         commanded = self._commanded_now()
         readings, problems, resynced = self._read_batteries(commanded, meter, dry_run=dry_run)
+        readings = self.learned.cycle(dt_util.utcnow(), commanded, readings, learn=not dry_run)
+        readings = self.delivery.estimate(readings, commanded)
         engine_grid_w = meter.grid_w - self.settings.grid_target_w
         previous = self.plan
         if dry_run or previous is None or resynced or self._resync:
@@ -345,7 +362,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         strategy = engine.StrategySettings(
             strategy=self.settings.strategy, phase_limits=self.phase_limits
         )
+        strategy = self.learned.strategy_settings(strategy, dt_util.utcnow())  # learned factors
         plan = engine.allocate(engine_grid_w, readings, previous, strategy)
+        self.phases = views_of(readings, previous, strategy)
         now = dt_util.utcnow()
         decision = control.decide(
             plan, commanded, self.has_rs485, self._since_keepalive(now), self.loop_settings
@@ -353,6 +372,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         written = await self.writer.async_write(
             decision.writes, commanded, dry_run=dry_run, fresh_until=meter.fresh_until
         )
+        self.learned.told(dt_util.utcnow(), commanded)
         delay_s = decision.delay_s
         if dry_run or written.stale:  # nothing to settle; or read again before a start
             delay_s = self.interval_s
@@ -560,12 +580,13 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
         unsubs = [
             async_track_state_change_event(
-                self.hass, self.reader.meter_entities, self.reader.async_reported
+                self.hass, self.reader.followed_entities, self.reader.async_reported
             ),
             async_track_state_report_event(
-                self.hass, self.reader.meter_entities, self.reader.async_reported
+                self.hass, self.reader.followed_entities, self.reader.async_reported
             ),
             async_track_state_change_event(self.hass, list(controls), _control_changed),
+            self.delivery.async_track(),
         ]
 
         @callback
@@ -603,4 +624,5 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 ],
             },
             "fail_safe": self.lifecycle.cause,
+            "delivery": self.delivery.diagnostics(),
         }

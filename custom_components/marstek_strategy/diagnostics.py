@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+import math
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_MAIN_FUSE_A, CONF_PHASE_FEED_IN_LIMIT_W, DEFAULT_OPTIONS
 from .coordinator import CycleData, MarstekConfigEntry, MarstekCoordinator, WriteRecord
+from .engine import Reason
 
 # Nothing the integration stores is secret (entity ids and numbers); kept for new fields.
 TO_REDACT: set[str] = set()
@@ -49,7 +52,10 @@ async def async_get_config_entry_diagnostics(
             **coordinator.diagnostics(),
         },
         "last_cycle": _cycle(coordinator.data, coordinator),
+        "phase_limits": _phase_limits(entry, coordinator),
+        "readback": _readback(coordinator),
         "write_log": [_write(record) for record in coordinator.write_log],
+        "learned_losses": coordinator.learned.diagnostics(),
     }
 
 
@@ -81,3 +87,51 @@ def _cycle(data: CycleData | None, coordinator: MarstekCoordinator) -> dict[str,
 
 def _write(record: WriteRecord) -> dict[str, Any]:
     return {**asdict(record), "time": record.time.isoformat()}
+
+
+def _number(value: float | None) -> float | None:
+    """Return a value JSON can carry: None for one that is not a finite number."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _phase_limits(entry: MarstekConfigEntry, coordinator: MarstekCoordinator) -> dict[str, Any]:
+    """Return the configured phase limits and each phase's budgets of the last cycle."""
+    options = {**DEFAULT_OPTIONS, **entry.options}
+    limits = coordinator.phase_limits
+    titles = [battery.title for battery in coordinator.batteries]
+    setpoints = coordinator.plan.setpoints if coordinator.plan else ()
+    limited = {
+        index
+        for index, setpoint in enumerate(setpoints)
+        if setpoint.reason is Reason.LIMITED_BY_PHASE
+    }
+    return {
+        "main_fuse_a": options[CONF_MAIN_FUSE_A],
+        "feed_in_limit_w": options[CONF_PHASE_FEED_IN_LIMIT_W],
+        "import_w": limits.import_w,
+        "export_w": limits.export_w,
+        "margin_w": limits.margin_w,
+        "current_sensors": coordinator.reader.meter.currents,
+        "phases": {
+            phase or "grid": {
+                "power_w": _number(view.power_w),
+                "current_a": _number(view.current_a),
+                "charge_budget_w": view.charge_budget_w,
+                "discharge_budget_w": view.discharge_budget_w,
+                "batteries": [titles[i] for i in view.batteries if i < len(titles)],
+                "limited_by_phase": [
+                    titles[i] for i in view.batteries if i in limited and i < len(titles)
+                ],
+            }
+            for phase, view in coordinator.phases.items()
+        },
+    }
+
+
+def _readback(coordinator: MarstekCoordinator) -> list[dict[str, Any]]:
+    """Return each battery's read-back memory (readback.Track)."""
+    readback = coordinator.readback
+    return [
+        {"battery": title, **asdict(track)}
+        for title, track in zip(readback.titles, readback.tracks, strict=False)
+    ]

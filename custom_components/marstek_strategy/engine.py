@@ -121,6 +121,8 @@ class BatteryReading:
     phase: str | None = None  # the phase's name; None: batteries with equal phase_w share one
     delivered_w: float | None = None  # AC W it delivers at the meter's sample (+ = discharging,
     # inflight.py); None: its command in force counts as delivered (the seed's assumption)
+    phase_a: float | None = None  # its phase's current (A, signed as phase_w; phase_limits);
+    # None: no current sensor; not a number: the sensor cannot be used (nobody there raises)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +202,12 @@ class Cycle:
 
 def _is_valid(battery: BatteryReading) -> bool:
     """Return whether a reading is usable (available and finite)."""
-    return battery.available and all(
-        math.isfinite(value)
-        for value in (battery.soc, battery.charge_cutoff, battery.discharge_cutoff)
+    isfinite = math.isfinite
+    return (
+        battery.available
+        and isfinite(battery.soc)
+        and isfinite(battery.charge_cutoff)
+        and isfinite(battery.discharge_cutoff)
     )
 
 
@@ -251,19 +256,25 @@ def exclusion(battery: BatteryReading, mode: Mode, settings: StrategySettings) -
 
 
 def _previous_powers(
-    batteries: Sequence[BatteryReading], previous: Plan, settings: StrategySettings
+    batteries: Sequence[BatteryReading],
+    previous: Plan,
+    settings: StrategySettings,
+    valid: Sequence[bool] | None = None,
 ) -> tuple[tuple[Mode, int], ...]:
     """Return the plan in force per battery, clamped to 0..max for its mode.
 
     A plan of another length (batteries added or removed) counts as all stop. So does the
     setpoint of a battery without valid readings: whatever it really does (a board that drops
     out may keep its last setpoint) the meter already shows, so its power is not released.
+    valid: each battery's ``_is_valid``, when the caller has it.
     """
     if len(previous.setpoints) != len(batteries):
         return tuple((Mode.STOP, 0) for _ in batteries)
+    if valid is None:
+        valid = [_is_valid(battery) for battery in batteries]
     result: list[tuple[Mode, int]] = []
-    for battery, setpoint in zip(batteries, previous.setpoints, strict=True):
-        if not _is_valid(battery):
+    for battery, setpoint, ok in zip(batteries, previous.setpoints, valid, strict=True):
+        if not ok:
             result.append((Mode.STOP, 0))
             continue
         power = min(max(0, int(setpoint.power_w)), max_w(battery, setpoint.mode, settings))
@@ -294,22 +305,39 @@ def corrected_w(demand: float, settings: StrategySettings) -> tuple[Mode, int]:
 def _cycle(
     grid_w: float,
     batteries: Sequence[BatteryReading],
-    previous: Plan,
+    powers: Sequence[tuple[Mode, int]],
+    valid: Sequence[bool],
     settings: StrategySettings,
 ) -> Cycle:
-    """Return the cycle's view: mode, corrected demand, limits and kept powers."""
-    powers = _previous_powers(batteries, previous, settings)
+    """Return the cycle's view: mode, corrected demand, limits and kept powers.
+
+    powers is the plan in force as ``_previous_powers`` clamps it, valid each battery's
+    ``_is_valid``.
+    """
     delivered = [
-        b.delivered_w if _is_valid(b) and _is_finite(b.delivered_w) else None for b in batteries
+        b.delivered_w if ok and _is_finite(b.delivered_w) else None
+        for b, ok in zip(batteries, valid, strict=True)
     ]
     assumed = [p if d is None else (Mode.STOP, 0) for p, d in zip(powers, delivered, strict=True)]
     demand = demand_w(grid_w, assumed, settings) + sum(d for d in delivered if d is not None)
     mode, total = corrected_w(demand, settings)
-    excluded = tuple(exclusion(battery, mode, settings) for battery in batteries)
-    caps = tuple(
-        0 if reason is not None else max_w(battery, mode, settings)
-        for battery, reason in zip(batteries, excluded, strict=True)
-    )
+    excluded_list: list[Reason | None] = []
+    caps_list: list[int] = []
+    for battery, ok in zip(batteries, valid, strict=True):  # as exclusion() and max_w()
+        reason: Reason | None = Reason.UNAVAILABLE
+        cap = 0
+        if ok:
+            cap = max_w(battery, mode, settings)
+            allowed = battery.allow_charge if mode is Mode.CHARGE else battery.allow_discharge
+            if not allowed or cap <= 0:
+                reason = Reason.NOT_ALLOWED
+            elif to_cutoff(battery, mode) <= 0:
+                reason = Reason.AT_CUTOFF
+            else:
+                reason = None
+        excluded_list.append(reason)
+        caps_list.append(0 if reason is not None else cap)
+    excluded, caps = tuple(excluded_list), tuple(caps_list)
     mode_changed = any(m not in (mode, Mode.STOP) for m, _ in powers)
     kept = tuple(
         0 if mode_changed or m is not mode else min(power, cap)
@@ -697,14 +725,44 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
     return shares
 
 
+#: Per batteries (index, curve, cap): their arrays, bends, sorted hull segments and the
+#: pairs ``_Fleet.refine`` found it cannot improve, with the two numbers that pack a pair's
+#: (i, j, power i, power j) into one int (all of it depends only on the key). The pairs are
+#: ints in a dict so that the garbage collector never walks them.
+type _Shape = tuple[
+    dict[int, list[float]],
+    dict[int, tuple[int, ...]],
+    list[tuple[float, int, float]],
+    dict[int, None],
+    int,
+    int,
+]
+_SHAPES: dict[tuple[tuple[int, _Curve, int], ...], _Shape] = {}
+#: Most shapes kept, and most settled pairs per shape (then it starts again).
+_MAX_SHAPES = 128
+_MAX_SETTLED = 2048
+
+
 class _Fleet:
     """One split problem, indexed by battery: caps, arrays, bends and all hull segments.
 
-    ``segments`` holds every battery's hull segments sorted by slope, once per call; a
-    set's hull split walks it and skips the batteries outside the set.
+    ``segments`` holds every battery's hull segments sorted by slope (kept in ``_SHAPES``
+    for the same batteries, curves and caps); a set's hull split walks it and skips the
+    batteries outside the set.
     """
 
-    __slots__ = ("arrays", "bends", "caps", "idle", "order", "rank", "segments")
+    __slots__ = (
+        "arrays",
+        "bends",
+        "bits",
+        "caps",
+        "idle",
+        "order",
+        "rank",
+        "segments",
+        "settled",
+        "width",
+    )
 
     def __init__(
         self,
@@ -717,11 +775,22 @@ class _Fleet:
         self.caps = caps
         self.idle = idle
         self.rank = {i: position for position, i in enumerate(order)}
-        self.arrays = {i: curves[i].array(caps[i]) for i in order}
-        self.bends = {i: curves[i].bends_to(caps[i]) for i in order}
-        self.segments = sorted(
-            (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
-        )
+        key = tuple((i, curves[i], caps[i]) for i in sorted(self.order))
+        shape = _SHAPES.get(key)
+        if shape is None:
+            if len(_SHAPES) >= _MAX_SHAPES:
+                _SHAPES.clear()
+            arrays = {i: curves[i].array(caps[i]) for i in order}
+            bends = {i: curves[i].bends_to(caps[i]) for i in order}
+            segments = sorted(
+                (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
+            )
+            bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
+            width = max(order, default=0) + 1  # an index < width
+            shape = _SHAPES[key] = (arrays, bends, segments, {}, bits, width)
+        self.arrays, self.bends, self.segments, self.settled, self.bits, self.width = shape
+        if len(self.settled) > _MAX_SETTLED:
+            self.settled.clear()
 
     def hull_split(self, total: float, members: set[int]) -> dict[int, float]:
         """Return the split of total over members that is optimal on their loss hulls.
@@ -730,13 +799,16 @@ class _Fleet:
         evenly, so identical batteries get equal power.
         """
         powers = dict.fromkeys(members, 0.0)
-        mine = [segment for segment in self.segments if segment[1] in members]
+        segments = self.segments  # all batteries': the walk skips the others
         left = float(total)
-        position, count = 0, len(mine)
+        position, count = 0, len(segments)
         while position < count and left > 0:
-            slope, i, part = mine[position]
+            slope, i, part = segments[position]
+            if i not in members:
+                position += 1
+                continue
             end = position + 1
-            while end < count and mine[end][0] - slope <= 1e-12:
+            while end < count and segments[end][0] - slope <= 1e-12:
                 end += 1
             if end == position + 1:  # no tie: the common case
                 step = min(part, left)
@@ -744,7 +816,13 @@ class _Fleet:
                 left -= step
                 position = end
                 continue
-            group = mine[position:end]
+            group = [segment for segment in segments[position:end] if segment[1] in members]
+            position = end
+            if len(group) == 1:
+                step = min(part, left)
+                powers[i] += step
+                left -= step
+                continue
             length = sum(segment[2] for segment in group)
             if length <= left:
                 for _, j, piece in group:
@@ -755,42 +833,54 @@ class _Fleet:
                 for (_, j, _), share in zip(group, shares, strict=True):
                     powers[j] += share
                 left = 0.0
-            position = end
         return powers
 
     def whole(self, powers: dict[int, float], total: int) -> dict[int, int]:
         """Round powers to whole watts within 0..cap that add up to total."""
-        caps = self.caps
-        whole = {i: min(caps[i], max(0, math.floor(power))) for i, power in powers.items()}
+        caps, floor = self.caps, math.floor
+        whole = {i: min(caps[i], max(0, floor(power))) for i, power in powers.items()}
+        left = total - sum(whole.values())
+        if left <= 0:
+            return whole
         order = sorted(
             (i for i, power in powers.items() if power > 0),
             key=lambda i: (whole[i] - powers[i], i),
         )
-        left = total - sum(whole.values())
-        while left > 0 and any(whole[i] < caps[i] for i in order):
-            for i in order:
-                if left > 0 and whole[i] < caps[i]:
-                    whole[i] += 1
-                    left -= 1
+        while left > 0:  # rounds of one watt each to those below their cap, in order
+            below = [i for i in order if whole[i] < caps[i]]
+            if not below:
+                break
+            for i in below[:left]:
+                whole[i] += 1
+            left -= min(left, len(below))
         return whole
 
     def loss(self, powers: dict[int, int]) -> float:
         """Return the modelled loss of the running batteries plus the idle ones' draw."""
-        arrays, idle = self.arrays, self.idle
-        return sum(arrays[i][powers[i]] if powers.get(i, 0) > 0 else idle[i] for i in self.order)
+        arrays, idle, get = self.arrays, self.idle, powers.get
+        return sum([arrays[i][p] if (p := get(i, 0)) > 0 else idle[i] for i in self.order])
 
     def split(self, total: int, chosen: tuple[int, ...]) -> dict[int, int]:
         """Return the hull optimum of total over chosen, in whole watts (not yet refined)."""
-        total = min(total, sum(self.caps[i] for i in chosen))
+        total = min(total, sum(map(self.caps.__getitem__, chosen)))
         return self.whole(self.hull_split(total, set(chosen)), total)
 
     def best_split(
-        self, total: int, chosen: tuple[int, ...], hull: dict[int, int]
+        self,
+        total: int,
+        chosen: tuple[int, ...],
+        hull: dict[int, int],
+        hull_loss: float | None = None,
     ) -> dict[int, int]:
-        """Return the better of hull and the even split over chosen, refined onto the bends."""
-        total = min(total, sum(self.caps[i] for i in chosen))
+        """Return the better of hull and the even split over chosen, refined onto the bends.
+
+        hull_loss: ``loss(hull)`` when the caller has it.
+        """
+        total = min(total, sum(map(self.caps.__getitem__, chosen)))
         even = even_split(total, chosen, self.caps)
-        return self.refine(even if self.loss(even) < self.loss(hull) else hull)
+        if hull_loss is None:
+            hull_loss = self.loss(hull)
+        return self.refine(even if self.loss(even) < hull_loss else hull)
 
     def refine(self, powers: dict[int, int]) -> dict[int, int]:
         """Improve a split by moving power between two running batteries onto a bend.
@@ -799,31 +889,35 @@ class _Fleet:
         all running batteries but one on a bend (or at 1 W or their max). Moving pairs onto
         bends finds the exact optimum for two batteries and repairs the convex-hull split
         where a curve is not convex. Array lookups only; at most three passes.
+
+        A pair's move depends only on its two powers, so a pair at powers already found
+        not to improve (``settled``, shared by every set of this fleet) is skipped.
         """
         powers = dict(powers)
         running = [i for i, power in powers.items() if power > 0]
         if len(running) < 2:
             return powers
-        arrays, bends, caps = self.arrays, self.bends, self.caps
+        arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
+        bits, width = self.bits, self.width
         for _ in range(3):
             improved = False
             for i in running:
-                li = arrays[i]
+                li, bi, row = arrays[i], bends[i], i * width
                 for j in running:
                     if i == j:
                         continue
-                    lj, cj = arrays[j], caps[j]
-                    pair = powers[i] + powers[j]
-                    best = li[powers[i]] + lj[powers[j]]
-                    bi = bends[i]
-                    for position in range(bisect_left(bi, pair - cj), len(bi)):
-                        x = bi[position]
-                        y = pair - x
-                        if y < 1:
-                            break
-                        cost = li[x] + lj[y]
-                        if cost < best - 1e-9:
-                            powers[i], powers[j], best, improved = x, y, cost, True
+                    pi, pj = powers[i], powers[j]
+                    pair_key = (row + j) << bits  # (i, j, pi, pj) as one int
+                    if (((pair_key | pi) << bits) | pj) in settled:
+                        continue
+                    lj, pair = arrays[j], pi + pj
+                    bar = li[pi] + lj[pj] - 1e-9  # a move must cost less than this
+                    # the bends x of i with 1 <= pair - x <= the cap of j
+                    for x in bi[bisect_left(bi, pair - caps[j]) : bisect_left(bi, pair)]:
+                        cost = li[x] + lj[pair - x]
+                        if cost < bar:
+                            powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
+                    settled[(((pair_key | powers[i]) << bits) | powers[j])] = None
             if not improved:
                 break
         return powers
@@ -862,12 +956,15 @@ class _Fleet:
             rank, arrays = self.rank, self.arrays
             for k in range(fewest, min(most, len(order)) + 1):
                 share = -(-total // k)
-
-                def per_w(i: int, share: int = share) -> tuple[float, int]:
-                    watts = min(caps[i], share)
-                    return arrays[i][watts] / watts, rank[i]
-
-                for ranked in (sorted(order, key=per_w), order):
+                # cheapest per W at the share (ties by rank, which is unique)
+                keyed = sorted(
+                    [
+                        (arrays[i][watts] / watts, rank[i], i)
+                        for i in order
+                        for watts in (min(caps[i], share),)
+                    ]
+                )
+                for ranked in ([entry[2] for entry in keyed], order):
                     chosen = set(ranked[:k])
                     if first is not None and first not in chosen:
                         chosen = {*ranked[: k - 1], first}
@@ -899,8 +996,9 @@ def _options(
     if keep and keep not in sets and (first is None or first in keep):
         sets.append(keep)
     rough: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
+    everyone, cap_of = len(order), caps.__getitem__
     for chosen in sets:
-        if len(chosen) < len(order) and sum(caps[i] for i in chosen) < total:
+        if len(chosen) < everyone and sum(map(cap_of, chosen)) < total:
             continue
         powers = fleet.split(total, chosen)
         rough[chosen] = (powers, fleet.loss(powers))
@@ -910,7 +1008,7 @@ def _options(
         picked.append(keep)
     options: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
     for chosen in picked:
-        powers = fleet.best_split(total, chosen, rough[chosen][0])
+        powers = fleet.best_split(total, chosen, *rough[chosen])
         options[chosen] = (powers, fleet.loss(powers))
     return options
 
@@ -1118,11 +1216,12 @@ def allocate(
     """
     if not math.isfinite(grid_w):
         return stopped(batteries, Reason.IDLE)
-    cycle = _cycle(grid_w, batteries, previous, settings)
+    valid = [_is_valid(battery) for battery in batteries]
+    previous_powers = _previous_powers(batteries, previous, settings, valid)
+    cycle = _cycle(grid_w, batteries, previous_powers, valid, settings)
     if sum(cycle.kept) == 0 and cycle.total_w < settings.dead_band_w:
         reasons = [r if r is not None else Reason.DEAD_BAND for r in cycle.excluded]
         return _plan(cycle, [0] * len(batteries), reasons)
-    previous_powers = _previous_powers(batteries, previous, settings)
     strategy = STRATEGIES[settings.strategy]
     powers, reasons = within_limits(cycle, strategy, previous_powers, Reason.LIMITED_BY_PHASE)
     return _plan(cycle, powers, reasons)

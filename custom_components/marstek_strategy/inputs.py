@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 import logging
+import math
 from typing import Final
 
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
@@ -26,6 +27,7 @@ from .readings import (
     ReportClock,
     judge_meter,
     parse_number,
+    phase_current,
     to_watts,
 )
 
@@ -110,11 +112,21 @@ def who(state: State | None, own_contexts: Collection[str]) -> str:
 class MeterInput:
     """The meter's entities: their own reports on a monotonic clock, judged each cycle."""
 
-    def __init__(self, hass: HomeAssistant, grid: str, phases: Mapping[str, str]) -> None:
-        """Follow the grid sensor and the phase sensors (phase name -> entity id)."""
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        grid: str,
+        phases: Mapping[str, str],
+        currents: Mapping[str, str] | None = None,
+    ) -> None:
+        """Follow the grid sensor, the phase sensors and the phase current sensors.
+
+        phases and currents map a phase name to an entity id.
+        """
         self.hass = hass
         self.grid = grid
         self.phases = dict(phases)
+        self.currents = dict(currents or {})
         self.clock = ReportClock()
 
     @property
@@ -122,10 +134,15 @@ class MeterInput:
         """Return the grid sensor and the phase sensors."""
         return [self.grid, *self.phases.values()]
 
+    @property
+    def followed(self) -> list[str]:
+        """Return the power sensors and the current sensors (their reports are followed)."""
+        return [*self.entities, *self.currents.values()]
+
     def seed(self, now: float) -> None:
         """Take a state's own time as its last report until one is seen."""
         wall = dt_util.utcnow()
-        for entity_id in self.entities:
+        for entity_id in self.followed:
             if state := self.hass.states.get(entity_id):
                 self.clock.seed(entity_id, now, (wall - state.last_reported).total_seconds())
 
@@ -144,6 +161,22 @@ class MeterInput:
 
         phases = {phase: sample(entity_id) for phase, entity_id in self.phases.items()}
         return judge_meter(sample(self.grid), phases, stale_s, fuse_a)
+
+    def judge_currents(
+        self, now: float, stale_s: float, phase_w: Mapping[str, float]
+    ) -> dict[str, float]:
+        """Return each phase current in A, signed as its power; NaN where unusable."""
+        currents: dict[str, float] = {}
+        for phase, entity_id in self.currents.items():
+            state = self.hass.states.get(entity_id)
+            found = MeterSample(
+                entity_id,
+                state.state if state else None,
+                unit_of(state),
+                self.clock.age(entity_id, now),
+            )
+            currents[phase] = phase_current(found, phase_w.get(phase, math.nan), stale_s)
+        return currents
 
 
 @dataclass(slots=True)

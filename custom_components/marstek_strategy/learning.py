@@ -186,6 +186,10 @@ class BatteryLearner:
             return seed
         return weight * (1.0 / median(window.values)) + (1 - weight) * seed
 
+    def factor_weight(self, mode: Mode) -> float:
+        """Return how much the learned factor of mode counts (0 until MIN_SAMPLES ratios)."""
+        return self._ratios[mode].weight
+
     def samples(self, mode: Mode) -> tuple[int, ...]:
         """Return the accepted sample count of each bin for mode (for diagnostics)."""
         return tuple(len(window.values) for window in self._bins[mode])

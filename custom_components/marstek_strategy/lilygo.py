@@ -25,6 +25,7 @@ ROLE_SLUGS: Final[dict[Role, tuple[str, str]]] = {
     Role.DISCHARGE_POWER: ("number", "forcible_discharge_power"),
     Role.RS485_MODE: ("select", "rs485_control_mode"),
     Role.AC_POWER: ("sensor", "ac_power"),
+    Role.BATTERY_POWER: ("sensor", "battery_power"),
     Role.MAX_CHARGE_POWER: ("number", "max_charge_power"),
     Role.MAX_DISCHARGE_POWER: ("number", "max_discharge_power"),
     Role.CHARGE_CUTOFF: ("number", "charging_cutoff_capacity"),

@@ -20,6 +20,15 @@ to batteries on other phases, or is not met: the net-zero goal yields to the lim
 A phase whose power is not a number (its sensor is stale or unavailable) lets none of its
 batteries raise their power: each may keep at most what it runs now in this mode.
 
+A phase with a current sensor (``BatteryReading.phase_a``, in A, signed as the phase power) is
+judged on its current for the fuse, which is rated in A, and on its power as without one: the
+stricter budget counts, so a current that the power contradicts never allows more. The current
+and the batteries' W meet at ``volts * POWER_FACTOR`` W per A (``watts_of_amps``), so
+``|I after| <= fuse A`` is the same budget arithmetic on ``I * volts * POWER_FACTOR`` against
+``fuse_w``. The feed-in limit (a grid code's W) stays on the phase's power. A current that is
+not a number (its sensor stale, unavailable or in no unit of current) lets none of the phase's
+batteries raise their power, as an unknown power does.
+
 A phase already beyond its limit without the batteries (a house load alone above the fuse)
 cannot be brought back by batteries running the other way; the plan then never makes it worse
 than stopping them (its budget is 0 in that direction).
@@ -30,10 +39,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
-    from .engine import Allocation, Cycle, Mode, Reason
+    from .engine import Allocation, BatteryReading, Cycle, Mode, Plan, Reason, StrategySettings
 
 #: Power factor assumed to turn a fuse's current into active power (the meter measures W).
 POWER_FACTOR = 0.9
@@ -48,6 +57,11 @@ class PhaseLimits:
     import_w: float
     export_w: float
     margin_w: float = 0.0  # the plan keeps this far inside both limits
+    # With a measured current: the fuse as W (A x volts x POWER_FACTOR; None: import_w) and
+    # the feed-in limit on the power (None: export_w); volts turns A into W.
+    fuse_w: float | None = None
+    feed_in_w: float | None = None
+    volts: float = 230.0
 
     @classmethod
     def from_fuse(
@@ -65,7 +79,18 @@ class PhaseLimits:
         """
         fuse_w = fuse_a * volts * POWER_FACTOR
         export_w = min(fuse_w, feed_in_w) if feed_in_w > 0 else fuse_w
-        return cls(import_w=fuse_w, export_w=export_w, margin_w=margin_w)
+        return cls(
+            import_w=fuse_w,
+            export_w=export_w,
+            margin_w=margin_w,
+            fuse_w=fuse_w,
+            feed_in_w=feed_in_w if feed_in_w > 0 else math.inf,
+            volts=volts,
+        )
+
+    def watts_of_amps(self, amps: float) -> float:
+        """Return a current (A) as the W the budgets compare: A x volts x POWER_FACTOR."""
+        return amps * self.volts * POWER_FACTOR
 
 
 def effect_w(mode: Mode, power_w: float, discharge_factor: float, charge_factor: float) -> float:
@@ -93,6 +118,52 @@ def phase_budget(
     return max(0, math.floor(most))
 
 
+def _floor(most: float) -> int:
+    """Return most as whole W, at least 0 (an infinite limit: effectively none)."""
+    return max(0, math.floor(min(most, 1e12)))
+
+
+def current_budget(
+    mode: Mode, base_w: float, base_a_w: float, limits: PhaseLimits, factors: tuple[float, float]
+) -> int:
+    """Return a phase's budget (commanded W) from its current for the fuse, power for feed-in.
+
+    base_w is the phase's power without its batteries, base_a_w its current without them as
+    W (``watts_of_amps``; positive = import).
+    """
+    fuse_w = limits.import_w if limits.fuse_w is None else limits.fuse_w
+    feed_in_w = limits.export_w if limits.feed_in_w is None else limits.feed_in_w
+    margin = limits.margin_w
+    discharge_factor, charge_factor = factors
+    if mode == "discharge":
+        fuse = (base_a_w + fuse_w - margin) / discharge_factor
+        feed_in = (base_w + feed_in_w - margin) / discharge_factor
+        return _floor(min(fuse, feed_in))
+    if mode == "charge":
+        return _floor((fuse_w - margin - base_a_w) / charge_factor)
+    return 0
+
+
+def _budget(
+    mode: Mode, phase: Measured, limits: PhaseLimits, factors: tuple[float, float]
+) -> int | None:
+    """Return one phase's budget in mode from what it measures; None where it is unknown."""
+    if not math.isfinite(phase.power_w):
+        return None
+    base_w = phase.power_w + phase.delivered_w
+    if phase.current_a is None:
+        return phase_budget(mode, base_w, limits, *factors)
+    if not math.isfinite(phase.current_a):
+        return None
+    base_a_w = limits.watts_of_amps(phase.current_a) + phase.delivered_w
+    # The stricter of current and power: a current that the power contradicts (a sensor of
+    # another phase, a reactive load signed as export) never allows more than the power does.
+    return min(
+        current_budget(mode, base_w, base_a_w, limits, factors),
+        phase_budget(mode, base_w, limits, *factors),
+    )
+
+
 def _phase_key(cycle: Cycle, index: int) -> str:
     """Return the name of battery index's phase; batteries without one share the grid's."""
     return cycle.batteries[index].phase or ""
@@ -104,19 +175,89 @@ def budgets(
     """Return each phase's budget in the cycle's mode; None where its power is unknown."""
     settings = cycle.settings
     factors = (settings.discharge_release_factor, settings.charge_release_factor)
-    measured: dict[str, float] = {}
-    delivered: dict[str, float] = {}
-    for index, battery in enumerate(cycle.batteries):
-        key = _phase_key(cycle, index)
-        measured[key] = battery.phase_w
-        mode, power = previous[index]
-        delivered[key] = delivered.get(key, 0.0) + effect_w(mode, power, *factors)
     return {
-        key: phase_budget(cycle.mode, watts + delivered[key], limits, *factors)
-        if math.isfinite(watts)
-        else None
-        for key, watts in measured.items()
+        key: _budget(cycle.mode, phase, limits, factors)
+        for key, phase in measure(cycle.batteries, previous, factors).items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One phase as its batteries see it: power (W), current (A; None: no sensor), members."""
+
+    power_w: float
+    current_a: float | None
+    delivered_w: float  # what its batteries deliver now (grid W, + = lowering the phase)
+    members: tuple[int, ...]
+
+
+def measure(
+    batteries: Sequence[BatteryReading],
+    previous: Sequence[tuple[Mode, int]],
+    factors: tuple[float, float],
+) -> dict[str, Measured]:
+    """Return each phase (by name; "" for batteries without one) as its batteries read it."""
+    found: dict[str, Measured] = {}
+    for index, battery in enumerate(batteries):
+        key = battery.phase or ""
+        effect = effect_w(*previous[index], *factors)
+        if battery.delivered_w is not None and math.isfinite(battery.delivered_w):
+            effect = battery.delivered_w  # its estimate: what is still on its way is not there
+        if (known := found.get(key)) is None:
+            found[key] = Measured(battery.phase_w, battery.phase_a, effect, (index,))
+        else:
+            found[key] = replace(  # the last battery's reading of the phase counts, as before
+                known,
+                power_w=battery.phase_w,
+                current_a=battery.phase_a,
+                delivered_w=known.delivered_w + effect,
+                members=(*known.members, index),
+            )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseView:
+    """One phase for diagnostics: what it measures and the most its batteries may run."""
+
+    power_w: float
+    current_a: float | None
+    charge_budget_w: int | None  # commanded W its batteries may charge (None: unknown)
+    discharge_budget_w: int | None  # commanded W its batteries may discharge
+    batteries: tuple[int, ...]
+
+
+def views(
+    batteries: Sequence[BatteryReading],
+    previous: Sequence[tuple[Mode, int]],
+    limits: PhaseLimits,
+    factors: tuple[float, float],
+) -> dict[str, PhaseView]:
+    """Return each phase's measurements and its budgets in both modes (import and export)."""
+    charge, discharge = cast("Mode", "charge"), cast("Mode", "discharge")
+    return {
+        key: PhaseView(
+            phase.power_w,
+            phase.current_a,
+            _budget(charge, phase, limits, factors),
+            _budget(discharge, phase, limits, factors),
+            phase.members,
+        )
+        for key, phase in measure(batteries, previous, factors).items()
+    }
+
+
+def views_of(
+    batteries: Sequence[BatteryReading], previous: Plan, settings: StrategySettings
+) -> dict[str, PhaseView]:
+    """Return the phases' views for a cycle's readings and plan in force (none: no limits)."""
+    from . import engine  # noqa: PLC0415  (engine imports this module)
+
+    if settings.phase_limits is None:
+        return {}
+    factors = (settings.discharge_release_factor, settings.charge_release_factor)
+    in_force = engine._previous_powers(batteries, previous, settings)
+    return views(batteries, in_force, settings.phase_limits, factors)
 
 
 def _cap_phase(members: Sequence[int], powers: Sequence[int], caps: list[int], budget: int) -> None:

@@ -58,6 +58,7 @@ class MeterReading:
     cause_entity_id: str | None = None
     fresh_until: float | None = None
     hold: bool = False  # total and phases disagree, not yet for long: hold still, no writes
+    phase_a: Mapping[str, float] = field(default_factory=dict)  # A, signed; NaN: unusable
 
 
 class Reader:
@@ -72,8 +73,13 @@ class Reader:
         refresh_meter: bool,
         *,
         fuse_a: float,
+        current_sensors: Mapping[str, str] | None = None,
     ) -> None:
-        """Read grid_sensor and phase_sensors (phase -> entity id) on a fuse_a connection."""
+        """Read grid_sensor and phase_sensors (phase -> entity id) on a fuse_a connection.
+
+        current_sensors (phase -> entity id) give phase currents for the phase limits; their
+        stale timeout is the meter's (stale_s).
+        """
         self.hass = hass
         self.grid_sensor = grid_sensor
         self.phase_sensors = dict(phase_sensors)
@@ -81,7 +87,7 @@ class Reader:
         self.refresh_meter = refresh_meter
         self.fuse_a = fuse_a
         self.monotonic: Callable[[], float] = time.monotonic  # ages never use the wall clock
-        self.meter = inputs.MeterInput(hass, grid_sensor, phase_sensors)
+        self.meter = inputs.MeterInput(hass, grid_sensor, phase_sensors, current_sensors)
         self._mismatch_since: float | None = None  # monotonic start of a total/phase conflict
         self._refresh_failed = False
         self._refreshing = False
@@ -90,6 +96,11 @@ class Reader:
     def meter_entities(self) -> list[str]:
         """Return the grid sensor and the phase sensors."""
         return self.meter.entities
+
+    @property
+    def followed_entities(self) -> list[str]:
+        """Return the meter's power and current sensors (their reports are followed)."""
+        return self.meter.followed
 
     @callback
     def async_reported(self, event: Event[Any]) -> None:
@@ -129,6 +140,7 @@ class Reader:
             dict(verdict.phase_w),
             fresh_until=fresh_until,
             hold=agree is Agreement.PENDING,
+            phase_a=self.meter.judge_currents(now, self.stale_s, verdict.phase_w),
         )
 
     async def _async_refresh(self) -> None:
@@ -208,7 +220,8 @@ class Reader:
             excluded=excluded,
         )
         if battery.phase in meter.phase_w:
-            return battery_reading(values, settings, meter.phase_w[battery.phase], battery.phase)
+            phase_w, phase_a = meter.phase_w[battery.phase], meter.phase_a.get(battery.phase)
+            return battery_reading(values, settings, phase_w, battery.phase, phase_a)
         return battery_reading(values, settings, meter.grid_w)
 
     def commanded(self, batteries: Sequence[BatteryConfig]) -> list[Commanded]:

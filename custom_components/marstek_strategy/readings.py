@@ -138,11 +138,16 @@ def _stricter_max(ours: int, *others: float | None) -> int:
 
 
 def battery_reading(
-    values: BatteryValues, settings: BatterySettings, phase_w: float, phase: str | None = None
+    values: BatteryValues,
+    settings: BatterySettings,
+    phase_w: float,
+    phase: str | None = None,
+    phase_a: float | None = None,
 ) -> tuple[BatteryReading, Problem | None]:
     """Return the engine's reading of one battery, and why it takes no part (if so).
 
-    phase names the battery's phase where it has its own phase sensor (None: the grid's).
+    phase names the battery's phase where it has its own phase sensor (None: the grid's);
+    phase_a is that phase's current (``phase_current``; None: no current sensor).
     """
     charge_cutoff = settings.charge_cutoff
     discharge_cutoff = settings.discharge_cutoff
@@ -181,6 +186,7 @@ def battery_reading(
         allow_charge=participation in (Participation.AUTO, Participation.CHARGE_ONLY),
         allow_discharge=participation in (Participation.AUTO, Participation.DISCHARGE_ONLY),
         phase=phase,
+        phase_a=phase_a,
     )
     return reading, problem
 
@@ -204,6 +210,28 @@ def to_watts(value: float, unit: str | None) -> float | None:
         return value
     factor = POWER_UNITS_W.get(unit)
     return None if factor is None else value * factor
+
+
+# Current units Home Assistant knows (UnitOfElectricCurrent), in A.
+CURRENT_UNITS_A: dict[str, float] = {"mA": 1e-3, "A": 1.0}
+
+
+def phase_current(sample: MeterSample, phase_w: float, stale_s: float) -> float:
+    """Return a phase's current in A, signed as its power (+ = import); NaN when unusable.
+
+    The magnitude is the sensor's, the sign the phase power's: a signed sensor (HomeWizard)
+    and an unsigned one (DSMR) read the same, and near 0 A, where the two may differ, the
+    sign decides no limit. Unusable (NaN; nobody on the phase raises its power): missing,
+    unavailable, not a number, in no unit of current, silent for more than stale_s, or a
+    phase power that is not a number.
+    """
+    number = parse_number(sample.state)
+    factor = CURRENT_UNITS_A.get(sample.unit or "")
+    if number is None or factor is None or not math.isfinite(phase_w):
+        return math.nan
+    if sample.age_s is None or sample.age_s > stale_s:
+        return math.nan
+    return math.copysign(abs(number) * factor, phase_w)
 
 
 def from_watts(watts: float, unit: str | None) -> float | None:

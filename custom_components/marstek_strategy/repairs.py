@@ -10,7 +10,13 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import async_track_entity_registry_updated_event
 
 from .batteries import BatteryConfig
-from .const import CONF_GRID_SENSOR, CONF_PHASE_SENSORS, DOMAIN, LOGGER
+from .const import (
+    CONF_GRID_SENSOR,
+    CONF_PHASE_CURRENT_SENSORS,
+    CONF_PHASE_SENSORS,
+    DOMAIN,
+    LOGGER,
+)
 
 
 def _issue_prefix(entry_id: str) -> str:
@@ -44,7 +50,7 @@ class Repairs:
         watched: dict[str, tuple[str | None, str]] = {
             data[CONF_GRID_SENSOR]: (None, CONF_GRID_SENSOR)
         }
-        for key in CONF_PHASE_SENSORS:
+        for key in (*CONF_PHASE_SENSORS, *CONF_PHASE_CURRENT_SENSORS):
             if entity_id := data.get(key):
                 watched[entity_id] = (None, key)
         for battery in self.batteries:

@@ -16,6 +16,7 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
+    PERCENTAGE,
     EntityCategory,
     UnitOfEnergy,
     UnitOfPower,
@@ -190,6 +191,8 @@ async def async_setup_entry(
             entities.extend(
                 EnergySensor(tracker, description, battery) for description in BATTERY_ENERGY
             )
+        if coordinator.learned[battery.subentry_id].learns:
+            entities.append(LearnedEfficiencySensor(coordinator, battery))
         async_add_entities(entities, config_subentry_id=battery.subentry_id)
     async_add_entities(EnergySensor(tracker, description) for description in HUB_ENERGY)
     entry.async_on_unload(tracker.async_start())
@@ -331,6 +334,48 @@ class MirrorSensor(MarstekBatteryEntity, SensorEntity):
     def native_value(self) -> float | None:
         """Return the LilyGo entity's value (AC power converted to W)."""
         return watts_of(self.hass.states.get(self._source))
+
+
+class LearnedEfficiencySensor(MarstekBatteryEntity, SensorEntity):
+    """The learned conversion efficiency at the battery's AC power now (learned.py)."""
+
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_native_unit_of_measurement = PERCENTAGE
+    _attr_state_class = SensorStateClass.MEASUREMENT
+    _attr_suggested_display_precision = 1
+    # They change nearly every cycle: the recorder keeps the efficiency, not a row per change.
+    _unrecorded_attributes = frozenset(
+        {
+            "measured_share",
+            "charge_measured_share",
+            "discharge_measured_share",
+            "charge_factor",
+            "discharge_factor",
+            "charge_samples",
+            "discharge_samples",
+            "last_sample",
+        }
+    )
+
+    def __init__(self, coordinator: MarstekCoordinator, battery: BatteryConfig) -> None:
+        """Set up the sensor."""
+        super().__init__(coordinator, battery, "learned_efficiency")
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the efficiency (%) at the AC power now; None while it does not run."""
+        ac_w = watts_of(self.hass.states.get(self.battery.entities[Role.AC_POWER]))
+        if ac_w is None or abs(ac_w) < 1.0:
+            return None
+        mode = Mode.DISCHARGE if ac_w > 0 else Mode.CHARGE
+        learned = self.coordinator.learned[self.battery.subentry_id]
+        efficiency = learned.efficiency_now(mode, abs(ac_w))
+        return None if efficiency is None else round(100.0 * efficiency, 1)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Return how much is measured, the correction factors and the samples per bin."""
+        return self.coordinator.learned[self.battery.subentry_id].attributes()
 
 
 def watts_of(state: State | None) -> float | None:

@@ -12,7 +12,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, UnitOfEnergy, UnitOfPower
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from . import SimConfigEntry, SimData
@@ -27,6 +27,9 @@ class BoardSensorDescription(SensorEntityDescription):
     esphome_name: str
     value: Callable[[Board], float]
 
+
+#: Sensors the board reads on the AC power's cadence (both powers in one read).
+POWER_KEYS = frozenset({"ac_power", "battery_power"})
 
 BOARD_SENSORS = (
     BoardSensorDescription(
@@ -118,7 +121,7 @@ async def async_setup_entry(
 
 
 class BoardSensor(BoardEntity, SensorEntity):
-    """A LilyGo sensor."""
+    """A LilyGo sensor; AC Power and Battery Power publish when the board reads them."""
 
     entity_description: BoardSensorDescription
 
@@ -126,6 +129,15 @@ class BoardSensor(BoardEntity, SensorEntity):
         """Create the sensor."""
         super().__init__(data, board, description.key, description.esphome_name)
         self.entity_description = description
+        self._reads = -1
+
+    @callback
+    def _handle_step(self) -> None:
+        if self.entity_description.key not in POWER_KEYS:
+            super()._handle_step()
+        elif self._board.power_reads != self._reads:
+            self._reads = self._board.power_reads
+            self.async_write_ha_state()
 
     @property
     def native_value(self) -> float:

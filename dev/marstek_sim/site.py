@@ -115,6 +115,9 @@ class Board:
         self.reported["battery_power"] = 0.0
         self._since_poll = 0.0
         self.polls = 0
+        #: Reads of the power registers: AC Power and Battery Power are read together, on
+        #: the AC power's cadence, so their ratio is the conversion efficiency at that moment.
+        self.power_reads = 0
         self._since_enable = 0.0
         self._effective: tuple[str, float] = ("stop", 0.0)
         #: The last writes (simulated time, register, value) and how many there were.
@@ -207,15 +210,18 @@ class Board:
             if self._since_enable >= timeout:
                 self.registers["rs485_mode"] = "disable"
                 self._apply()
+        next_read = self.battery._next_power_report  # bench.sim.battery has no read hook
         self.battery.step(dt_s)
         self.reported["soc"] = self.battery.reported_soc
         self.reported["ac_power"] = self.battery.reported_ac_power_w
+        if self.battery._next_power_report != next_read:  # the powers were read just now
+            self.power_reads += 1
+            self.reported["battery_power"] = round(self.battery.dc_power_w)
         self._since_poll += dt_s
         if self._since_poll + 1e-9 >= self.config.poll_s:
             self._since_poll = 0.0
             self.polls += 1
             self.reported.update(self.registers)
-            self.reported["battery_power"] = round(self.battery.dc_power_w)
 
 
 @dataclass

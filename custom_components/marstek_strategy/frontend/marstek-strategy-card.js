@@ -27,6 +27,9 @@ const TEXT = {
 const escape = (value) =>
   String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
+// A figure that rounds to zero shows no sign ("-0.00 kWh" after a small negative correction).
+const unsignedZero = (text) => (/[1-9]/.test(text) ? text : text.replace(/^\s*[-\u2212]\s*/, ""));
+
 class MarstekStrategyCard extends HTMLElement {
   setConfig(config) {
     this._config = config || {};
@@ -112,7 +115,7 @@ class MarstekStrategyCard extends HTMLElement {
       ["saved", hub.saved_today],
     ]
       .filter(([, entityId]) => entityId)
-      .map(([key, entityId]) => `<div class="figure" data-key="${key}"><span>${escape(this._text(key))}</span><b>${escape(this._format(entityId))}</b></div>`)
+      .map(([key, entityId]) => `<div class="figure" data-key="${key}"><span>${escape(this._text(key))}</span><b>${escape(unsignedZero(this._format(entityId)))}</b></div>`)
       .join("");
 
     return `${style}<ha-card>
