@@ -148,52 +148,59 @@ def _form_schema(
     return flow.add_suggested_values_to_schema(untyped, suggested)
 
 
-def _power_sensor_selector() -> EntitySelector:
+def _sensor_selector(device_class: SensorDeviceClass) -> EntitySelector:
     return EntitySelector(
-        EntitySelectorConfig(filter=[{"domain": "sensor", "device_class": "power"}])
+        EntitySelectorConfig(filter=[{"domain": "sensor", "device_class": device_class.value}])
     )
 
 
-def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Check a meter sensor: it exists, is not ours, measures power in W or kW, reports a number."""
+def _power_sensor_selector() -> EntitySelector:
+    return _sensor_selector(SensorDeviceClass.POWER)
+
+
+def _current_sensor_selector() -> EntitySelector:
+    return _sensor_selector(SensorDeviceClass.CURRENT)
+
+
+def _validate_sensor(
+    hass: HomeAssistant,
+    entity_id: str,
+    device_class: SensorDeviceClass,
+    units: tuple[str, ...],
+    wrong: str,
+) -> str | None:
+    """Check a meter sensor: it exists, is not ours, has device_class, one of units, a number.
+
+    wrong is the error for another kind of entity (or another device class or unit).
+    """
     if split_entity_id(entity_id)[0] != "sensor":
-        return "not_power_sensor"
+        return wrong
     if (state := hass.states.get(entity_id)) is None:
         return "entity_not_found"
     if (entry := er.async_get(hass).async_get(entity_id)) and entry.platform == DOMAIN:
         return "own_entity"  # its own output as the meter: a feedback loop
     if (
-        state.attributes.get(ATTR_DEVICE_CLASS) != SensorDeviceClass.POWER
-        or state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) not in POWER_UNITS
+        state.attributes.get(ATTR_DEVICE_CLASS) != device_class
+        or state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) not in units
     ):
-        return "not_power_sensor"
+        return wrong
     if parse_number(state.state) is None:
         return "not_numeric"
     return None
 
 
-def _current_sensor_selector() -> EntitySelector:
-    return EntitySelector(
-        EntitySelectorConfig(filter=[{"domain": "sensor", "device_class": "current"}])
+def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
+    """Check a meter sensor: it exists, is not ours, measures power in W or kW, reports a number."""
+    return _validate_sensor(
+        hass, entity_id, SensorDeviceClass.POWER, POWER_UNITS, "not_power_sensor"
     )
 
 
 def validate_current_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
     """Check a phase current sensor: it exists, is not ours, measures current in A or mA."""
-    if split_entity_id(entity_id)[0] != "sensor":
-        return "not_current_sensor"
-    if (state := hass.states.get(entity_id)) is None:
-        return "entity_not_found"
-    if (entry := er.async_get(hass).async_get(entity_id)) and entry.platform == DOMAIN:
-        return "own_entity"
-    if (
-        state.attributes.get(ATTR_DEVICE_CLASS) != SensorDeviceClass.CURRENT
-        or state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) not in CURRENT_UNITS
-    ):
-        return "not_current_sensor"
-    if parse_number(state.state) is None:
-        return "not_numeric"
-    return None
+    return _validate_sensor(
+        hass, entity_id, SensorDeviceClass.CURRENT, CURRENT_UNITS, "not_current_sensor"
+    )
 
 
 def phase_currents_near(hass: HomeAssistant, grid_sensor: str) -> dict[str, str]:
