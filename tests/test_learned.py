@@ -441,13 +441,14 @@ async def test_forget_button(
     assert key not in hass_storage
 
 
-async def test_removing_a_battery_removes_its_store(
+async def _two_learned(
     hass: HomeAssistant,
     lilygo_fleet: LilyGoFleet,
     p1_meter: P1Meter,
     freezer: Any,
     hass_storage: dict[str, Any],
-) -> None:
+) -> tuple[Hub, FakeBattery, FakeBattery]:
+    """A hub with two batteries on L1, each with a learned store."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1")
     bat2 = await lilygo_fleet.add_battery("lilygo-bat2")
     hub = await _hub(
@@ -459,6 +460,17 @@ async def test_removing_a_battery_removes_its_store(
         hass_storage,
         stored={0: _learner(), 1: _learner()},
     )
+    return hub, bat1, bat2
+
+
+async def test_removing_a_battery_removes_its_store(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    freezer: Any,
+    hass_storage: dict[str, Any],
+) -> None:
+    hub, bat1, bat2 = await _two_learned(hass, lilygo_fleet, p1_meter, freezer, hass_storage)
     key1, key2 = _key(hub.subentry_id(bat1)), _key(hub.subentry_id(bat2))
     assert hass.config_entries.async_remove_subentry(hub.entry, hub.subentry_id(bat2))
     await hass.async_block_till_done()
@@ -478,17 +490,7 @@ async def test_a_store_that_fails_never_holds_up_a_reload_or_an_unload(
     hass_storage: dict[str, Any],
 ) -> None:
     """A disk error removing or writing a store: the removed battery still goes (review)."""
-    bat1 = await lilygo_fleet.add_battery("lilygo-bat1")
-    bat2 = await lilygo_fleet.add_battery("lilygo-bat2")
-    hub = await _hub(
-        hass,
-        p1_meter,
-        lilygo_fleet,
-        freezer,
-        [(bat1, "L1"), (bat2, "L1")],
-        hass_storage,
-        stored={0: _learner(), 1: _learner()},
-    )
+    hub, bat1, bat2 = await _two_learned(hass, lilygo_fleet, p1_meter, freezer, hass_storage)
 
     async def _fail(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("disk full")
