@@ -19,12 +19,13 @@ from custom_components.marstek_strategy.const import (
     DEFAULT_OPTIONS,
     Role,
 )
-from custom_components.marstek_strategy.delivery import (
+from custom_components.marstek_strategy.delivery import loop_times
+from custom_components.marstek_strategy.inflight import (
+    INTERVALS_S,
+    Response,
     allowed_interval,
     interval_allowed,
-    loop_times,
 )
-from custom_components.marstek_strategy.inflight import INTERVALS_S, Response
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
 # ----------------------------------------------------------------------------- pure parts

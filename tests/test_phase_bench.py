@@ -12,7 +12,7 @@ from bench.scenarios import window
 def test_monitor_counts_only_what_the_batteries_add() -> None:
     """Beyond the limit by the house alone: not counted; made worse: counted; after a step of
     the house towards the limit: a reaction second."""
-    limits = phases.phase_limits.PhaseLimits.from_fuse(25.0, 0.0)
+    limits = phases.model.PhaseLimits.from_fuse(25.0, 0.0)
     flat = array("d", [1000.0] * 40)
     busy = array("d", [6000.0] * 40)
     step = array("d", [1000.0] * 10 + [4000.0] * 30)

@@ -31,7 +31,7 @@ from custom_components.marstek_strategy.const import (
     Role,
 )
 from custom_components.marstek_strategy.diagnostics import async_get_config_entry_diagnostics
-from custom_components.marstek_strategy.phase_limits import MARGIN_W, POWER_FACTOR
+from custom_components.marstek_strategy.model import MARGIN_W, POWER_FACTOR
 from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 D, C = 0.975, 1.045  # the engine's release factors

@@ -34,16 +34,14 @@ from custom_components.marstek_strategy.engine import (
     Strategy,
     StrategySettings,
     allocate,
+    views_of,
 )
+from custom_components.marstek_strategy.model import MARGIN_W, POWER_FACTOR, PhaseLimits
 from custom_components.marstek_strategy.phase_limits import (
-    MARGIN_W,
-    POWER_FACTOR,
-    PhaseLimits,
     PhaseView,
     current_budget,
     effect_w,
     phase_budget,
-    views_of,
 )
 from custom_components.marstek_strategy.readings import MeterSample, phase_current
 from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry

@@ -69,7 +69,7 @@ from .const import (
     Role,
     StopBehavior,
 )
-from .delivery import allowed_interval, interval_allowed
+from .inflight import allowed_interval, interval_allowed
 from .lilygo import (
     ROLE_DOMAINS,
     BatteryDevice,

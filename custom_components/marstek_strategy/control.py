@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 import math
 
-from .engine import Mode, Plan, Reason, Setpoint
+from .model import Mode, Plan, Reason, Setpoint
 
 
 class WriteKind(StrEnum):
@@ -273,3 +274,17 @@ def plan_from_commanded(
     modes = {setpoint.mode for setpoint in setpoints if setpoint.mode is not Mode.STOP}
     mode = modes.pop() if len(modes) == 1 else Mode.STOP
     return Plan(mode, tuple(setpoints))
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    """One write, as the write log keeps it."""
+
+    time: datetime
+    battery: str
+    kind: WriteKind
+    entity_id: str | None
+    value: int | str
+    result: str  # ok, failed, skipped, dry_run
+    detail: str | None = None
+    context_id: str | None = None

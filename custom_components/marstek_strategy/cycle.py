@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from . import engine
-from .engine import Mode, Setpoint
+from . import model
+from .control import WriteRecord
 from .lifecycle import Phase
+from .model import Mode, Setpoint
 from .readings import Cause, Problem
-from .writer import WriteRecord
 
 
 class Status(StrEnum):
@@ -47,7 +47,7 @@ REASON_DISABLED = "disabled"
 class BatteryState:
     """One battery in one cycle: what was read, why it is out, what it was told."""
 
-    reading: engine.BatteryReading | None
+    reading: model.BatteryReading | None
     problem: Problem | None
     setpoint: Setpoint
     reason: str

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-import math
 from typing import Any, Final
 
 from homeassistant.const import ATTR_ENTITY_ID
@@ -36,33 +35,13 @@ from . import control, inputs
 from .batteries import BatteryConfig
 from .const import LOGGER, Role
 from .control import Commanded
-from .engine import BatteryReading
-from .inflight import DEFAULT_INTERVAL_S, INTERVALS_S, InFlight, Response, loop_timing
+from .inflight import DEFAULT_INTERVAL_S, InFlight, Response, allowed_interval, loop_timing
+from .model import BatteryReading
 from .reader import Reader
 from .readings import ReportClock
 
-MAX_INTERVAL_S: Final = 60.0  # the option's maximum
 # The meter's value is the mean of the second before its report (marstek-facts.md).
 METER_SAMPLE_DELAY_S: Final = 0.5
-
-
-def allowed_interval(value: float) -> float:
-    """Return the cycle interval a stored option stands for (pure).
-
-    6.5 s and longer (up to 60 s) as stored; a shorter value not in ``INTERVALS_S`` (an
-    entry made when any 0.5 s step from 2 s was allowed) becomes the next longer allowed
-    one: the loop never runs faster than the user asked.
-    """
-    if not math.isfinite(value):
-        return DEFAULT_INTERVAL_S
-    if value >= DEFAULT_INTERVAL_S:
-        return min(value, MAX_INTERVAL_S)
-    return min((i for i in INTERVALS_S if i >= value), default=DEFAULT_INTERVAL_S)
-
-
-def interval_allowed(value: float) -> bool:
-    """Return whether the options flow accepts value as the cycle interval (pure)."""
-    return value in INTERVALS_S or DEFAULT_INTERVAL_S <= value <= MAX_INTERVAL_S
 
 
 def loop_times(

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final
 
-from .engine import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode, loss_w, water_fill
+from .engine import loss_w, water_fill
+from .model import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
 
 WS_PER_KWH: Final = 3_600_000.0
 MAX_GAP_S: Final = 600.0  # a longer silence (Home Assistant stopped) is not integrated

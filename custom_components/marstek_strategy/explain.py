@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .engine import BatteryReading, Mode, Reason
+from .model import BatteryReading, Mode, Reason
 
 #: Reasons of a running battery that have a sentence of their own.
 RUNNING_KEYS: Final = frozenset(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import math
 from typing import Final
 
-from .engine import Mode
+from .model import Mode
 
 #: Cycle intervals (s) the loop may run at; 6.5 s is the seed's and the default.
 INTERVALS_S: Final = (6.5, 5.0, 4.0, 3.0, 2.0)
@@ -37,6 +37,7 @@ DEFAULT_INTERVAL_S: Final = 6.5
 DEFAULT_SETTLE_S: Final = 12.0  # the seed's wait after a battery enters a mode
 HISTORY_S: Final = 60.0  # commands and AC readings older than this are folded or ignored
 SNAP_W: Final = 1.0  # a model within this of zero counts as stopped (relay open)
+MAX_INTERVAL_S: Final = 60.0  # the option's maximum
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,25 @@ class Response:
         if mode is Mode.CHARGE:
             return -power_w * self.charge_gain
         return 0.0
+
+
+def allowed_interval(value: float) -> float:
+    """Return the cycle interval a stored option stands for (pure).
+
+    6.5 s and longer (up to 60 s) as stored; a shorter value not in ``INTERVALS_S`` (an
+    entry made when any 0.5 s step from 2 s was allowed) becomes the next longer allowed
+    one: the loop never runs faster than the user asked.
+    """
+    if not math.isfinite(value):
+        return DEFAULT_INTERVAL_S
+    if value >= DEFAULT_INTERVAL_S:
+        return min(value, MAX_INTERVAL_S)
+    return min((i for i in INTERVALS_S if i >= value), default=DEFAULT_INTERVAL_S)
+
+
+def interval_allowed(value: float) -> bool:
+    """Return whether the options flow accepts value as the cycle interval (pure)."""
+    return value in INTERVALS_S or DEFAULT_INTERVAL_S <= value <= MAX_INTERVAL_S
 
 
 def loop_timing(interval_s: float, response: Response | None = None) -> tuple[float, float]:

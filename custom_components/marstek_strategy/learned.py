@@ -30,9 +30,9 @@ from . import learning
 from .batteries import BatteryConfig
 from .const import DOMAIN, LOGGER, Role
 from .control import Commanded
-from .engine import BatteryReading, EfficiencyTable, Mode, StrategySettings
 from .inputs import unit_of
 from .learning import SEED_FACTORS, BatteryLearner, Sample
+from .model import BatteryReading, EfficiencyTable, Mode, StrategySettings
 from .readings import parse_number, to_watts
 
 SETTLED_S: Final = 10.0  # a setpoint counts as settled this long after it was written

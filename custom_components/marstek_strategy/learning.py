@@ -30,7 +30,7 @@ import math
 from statistics import median
 from typing import Any, Final
 
-from .engine import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
+from .model import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
 
 WINDOW: Final = 60  # most recent samples kept per bin (older ones age out: drift)
 MIN_SAMPLES: Final = 10  # a bin counts as measured from this many accepted samples

@@ -41,56 +41,10 @@ from dataclasses import dataclass, replace
 import math
 from typing import TYPE_CHECKING, cast
 
+from .model import PhaseLimits
+
 if TYPE_CHECKING:
-    from .engine import Allocation, BatteryReading, Cycle, Mode, Plan, Reason, StrategySettings
-
-#: Power factor assumed to turn a fuse's current into active power (the meter measures W).
-POWER_FACTOR = 0.9
-#: W a plan keeps clear of each limit, for small load changes and the batteries' own error.
-MARGIN_W = 200.0
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseLimits:
-    """The most grid power (W) any one phase may import and export."""
-
-    import_w: float
-    export_w: float
-    margin_w: float = 0.0  # the plan keeps this far inside both limits
-    # With a measured current: the fuse as W (A x volts x POWER_FACTOR; None: import_w) and
-    # the feed-in limit on the power (None: export_w); volts turns A into W.
-    fuse_w: float | None = None
-    feed_in_w: float | None = None
-    volts: float = 230.0
-
-    @classmethod
-    def from_fuse(
-        cls,
-        fuse_a: float,
-        feed_in_w: float = 0.0,
-        volts: float = 230.0,
-        margin_w: float = MARGIN_W,
-    ) -> PhaseLimits:
-        """Return the limits of a main fuse (A per phase) and a feed-in limit (W, 0 = none).
-
-        The fuse limits both directions to ``fuse_a * volts * POWER_FACTOR`` W (at a power
-        factor of 0.9 that many W draw the fuse's rated current); a feed-in limit lowers
-        the export side.
-        """
-        fuse_w = fuse_a * volts * POWER_FACTOR
-        export_w = min(fuse_w, feed_in_w) if feed_in_w > 0 else fuse_w
-        return cls(
-            import_w=fuse_w,
-            export_w=export_w,
-            margin_w=margin_w,
-            fuse_w=fuse_w,
-            feed_in_w=feed_in_w if feed_in_w > 0 else math.inf,
-            volts=volts,
-        )
-
-    def watts_of_amps(self, amps: float) -> float:
-        """Return a current (A) as the W the budgets compare: A x volts x POWER_FACTOR."""
-        return amps * self.volts * POWER_FACTOR
+    from .model import Allocation, BatteryReading, Cycle, Mode, Reason
 
 
 def effect_w(mode: Mode, power_w: float, discharge_factor: float, charge_factor: float) -> float:
@@ -245,19 +199,6 @@ def views(
         )
         for key, phase in measure(batteries, previous, factors).items()
     }
-
-
-def views_of(
-    batteries: Sequence[BatteryReading], previous: Plan, settings: StrategySettings
-) -> dict[str, PhaseView]:
-    """Return the phases' views for a cycle's readings and plan in force (none: no limits)."""
-    from . import engine  # noqa: PLC0415  (engine imports this module)
-
-    if settings.phase_limits is None:
-        return {}
-    factors = (settings.discharge_release_factor, settings.charge_release_factor)
-    in_force = engine._previous_powers(batteries, previous, settings)
-    return views(batteries, in_force, settings.phase_limits, factors)
 
 
 def _cap_phase(members: Sequence[int], powers: Sequence[int], caps: list[int], budget: int) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .control import Commanded
-from .engine import Mode, Plan, Setpoint
+from .model import Mode, Plan, Setpoint
 from .readings import Problem
 
 RS485_ENABLED = "enable"

@@ -17,11 +17,11 @@ from homeassistant.const import ATTR_ENTITY_ID, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 
-from . import engine, inputs
+from . import inputs, model
 from .batteries import BatteryConfig
 from .const import LOGGER, Role
 from .control import RS485_ENABLE_OPTION, Commanded
-from .engine import Mode
+from .model import Mode
 from .readings import (
     UNAVAILABLE_STATES,
     Agreement,
@@ -185,7 +185,7 @@ class Reader:
         settings: BatterySettings,
         meter: MeterReading,
         excluded: Problem | None = None,
-    ) -> tuple[engine.BatteryReading, Problem | None]:
+    ) -> tuple[model.BatteryReading, Problem | None]:
         """Read one battery; it sees its phase's power, or the grid's without a phase sensor.
 
         excluded is the read-back's verdict (readback.py) that takes it out this cycle.

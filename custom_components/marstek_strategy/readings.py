@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 import math
 
-from .const import VOLTS_PER_PHASE
-from .engine import BatteryReading, Strategy
+from .model import BatteryReading, Strategy
 
 
 class Participation(StrEnum):
@@ -247,6 +246,8 @@ def from_watts(watts: float, unit: str | None) -> float | None:
 # A fuse carries 1.45 times its rating for up to an hour (IEC 60269); beyond 1.5 times the
 # rating on every phase the reading is not a real flow but a broken sensor or integration.
 PLAUSIBLE_MARGIN = 1.5
+#: Volts of one phase, to turn a fuse's current into W.
+VOLTS_PER_PHASE = 230.0
 # Phases of the connection a total is judged against: a single-phase configuration (no phase
 # sensors) may still sit on a three-phase connection, so the total always gets three.
 TOTAL_PHASES = 3

@@ -9,8 +9,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
-from .engine import Strategy
 from .entity import MarstekBatteryEntity, MarstekHubEntity
+from .model import Strategy
 from .readings import BatterySettings, Participation, Settings
 
 PARALLEL_UPDATES = 0

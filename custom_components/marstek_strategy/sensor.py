@@ -40,9 +40,9 @@ from .coordinator import (
     signed_power,
 )
 from .energy import EnergyMeter, Sample
-from .engine import Mode, Reason
 from .entity import MarstekBatteryEntity, MarstekHubEntity
 from .explain import explain, render
+from .model import Mode, Reason
 from .readings import SHOWN_PROBLEMS, UNAVAILABLE_STATES, Cause, parse_number
 
 PARALLEL_UPDATES = 0

@@ -17,7 +17,7 @@ from homeassistant.helpers.storage import Store
 
 from .batteries import BatteryConfig
 from .const import DOMAIN, LOGGER
-from .engine import Strategy
+from .model import Strategy
 from .readings import BatterySettings, Participation, Settings
 
 STORAGE_VERSION = 1

@@ -15,7 +15,6 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE
@@ -26,7 +25,7 @@ from homeassistant.util import dt as dt_util
 from . import control
 from .batteries import BatteryConfig
 from .const import LOGGER, Role
-from .control import Commanded, Write, WriteKind
+from .control import Commanded, Write, WriteKind, WriteRecord
 from .readings import from_watts, parse_number, to_watts
 
 WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
@@ -44,20 +43,6 @@ _TARGETS: Final[dict[WriteKind, tuple[Role | None, str, str, str]]] = {
     WriteKind.MODE: (Role.FORCIBLE_MODE, "select", "select_option", "option"),
     WriteKind.WORK_MODE: (None, "select", "select_option", "option"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class WriteRecord:
-    """One write, as the write log keeps it."""
-
-    time: datetime
-    battery: str
-    kind: WriteKind
-    entity_id: str | None
-    value: int | str
-    result: str  # ok, failed, skipped, dry_run
-    detail: str | None = None
-    context_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
