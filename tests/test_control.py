@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings as hyp_settings, strategies as st
 import pytest
 
-from custom_components.marstek_strategy.control import (
+from custom_components.marstek_strategy.core.control import (
     Commanded,
     Decision,
     LoopSettings,
@@ -17,7 +17,7 @@ from custom_components.marstek_strategy.control import (
     plan_from_commanded,
     stop_writes,
 )
-from custom_components.marstek_strategy.engine import Mode, Plan, Reason, Setpoint
+from custom_components.marstek_strategy.core.engine import Mode, Plan, Reason, Setpoint
 
 LOOP = LoopSettings()
 STOP = Commanded()
@@ -389,7 +389,7 @@ def power_kind_of(mode: Mode) -> WriteKind:
 
 
 def test_reduces() -> None:
-    from custom_components.marstek_strategy.control import reduces
+    from custom_components.marstek_strategy.core.control import reduces
 
     now = Commanded(Mode.DISCHARGE, 0, 800, True)
     assert reduces(Write(0, MODE, "stop"), now)
@@ -402,7 +402,7 @@ def test_reduces() -> None:
 
 
 def test_hand_back_writes_stop_then_release_control() -> None:
-    from custom_components.marstek_strategy.control import hand_back_writes
+    from custom_components.marstek_strategy.core.control import hand_back_writes
 
     writes = hand_back_writes([1, 2], [True, True, False], [False, True, True])
     assert writes == (
@@ -416,7 +416,7 @@ def test_hand_back_writes_stop_then_release_control() -> None:
         Write(1, WriteKind.WORK_MODE, "anti-feed"),
         Write(2, WriteKind.WORK_MODE, "anti-feed"),
     )
-    from custom_components.marstek_strategy.control import apply_write
+    from custom_components.marstek_strategy.core.control import apply_write
 
     after = [Commanded(Mode.CHARGE, 500, 0, True)] * 3
     for write in writes:

@@ -11,13 +11,13 @@ from homeassistant.core import Context, HomeAssistant, State
 import pytest
 from pytest_homeassistant_custom_component.common import async_mock_service
 
+from custom_components.marstek_strategy.adapters.writer import number_value as _number_value
 from custom_components.marstek_strategy.const import (
     CONF_DRY_RUN,
     CONF_KEEPALIVE,
     CONF_REFRESH_METER,
     Role,
 )
-from custom_components.marstek_strategy.writer import number_value as _number_value
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, strategies as st
 import pytest
 
 from bench.learn import fast_reversals
+from custom_components.marstek_strategy.adapters.delivery import loop_times
 from custom_components.marstek_strategy.const import (
     CONF_INTERVAL,
     CONF_SETTLE_DELAY,
@@ -19,8 +20,7 @@ from custom_components.marstek_strategy.const import (
     DEFAULT_OPTIONS,
     Role,
 )
-from custom_components.marstek_strategy.delivery import loop_times
-from custom_components.marstek_strategy.inflight import (
+from custom_components.marstek_strategy.core.inflight import (
     INTERVALS_S,
     Response,
     allowed_interval,

@@ -11,13 +11,13 @@ import pytest
 from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
 
 from custom_components.marstek_strategy.const import Role
-from custom_components.marstek_strategy.energy import (
+from custom_components.marstek_strategy.core.energy import (
     MAX_GAP_S,
     EnergyMeter,
     Sample,
     interval_loss_w,
 )
-from custom_components.marstek_strategy.engine import Mode, loss_w
+from custom_components.marstek_strategy.core.engine import Mode, loss_w
 from tests.conftest import Hub, LilyGoFleet
 
 T0 = datetime(2026, 12, 1, 12, 0, 0)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from custom_components.marstek_strategy.engine import (
+from custom_components.marstek_strategy.core.engine import (
     BatteryReading,
     Mode,
     Plan,

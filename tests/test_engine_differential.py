@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from custom_components.marstek_strategy import engine
+from custom_components.marstek_strategy.core import engine
 from tests.engine_cases import FIXTURE, RUNS, SPLITS, run, split_lines
 
 RECORDED = json.loads(FIXTURE.read_text())

@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import given, settings as hyp_settings, strategies as st
 import pytest
 
-from custom_components.marstek_strategy.engine import (
+from custom_components.marstek_strategy.core.engine import (
     DEFAULT_EFFICIENCY_TABLE,
     BatteryReading,
     Candidate,

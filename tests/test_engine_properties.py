@@ -18,7 +18,7 @@ from __future__ import annotations
 from hypothesis import given, settings as hyp_settings, strategies as st
 import pytest
 
-from custom_components.marstek_strategy.engine import (
+from custom_components.marstek_strategy.core.engine import (
     BatteryReading,
     Mode,
     Plan,

@@ -11,8 +11,8 @@ from homeassistant.core import HomeAssistant
 from hypothesis import given, strategies as st
 
 from custom_components.marstek_strategy.const import DOMAIN, Role
-from custom_components.marstek_strategy.engine import BatteryReading, Mode, Reason
-from custom_components.marstek_strategy.explain import TEMPLATE_KEYS, explain, render, watts
+from custom_components.marstek_strategy.core.engine import BatteryReading, Mode, Reason
+from custom_components.marstek_strategy.core.explain import TEMPLATE_KEYS, explain, render, watts
 from custom_components.marstek_strategy.sensor import REASONS
 from tests.compat import device_by_identifier
 from tests.conftest import Hub, LilyGoFleet, P1Meter

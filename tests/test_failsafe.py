@@ -8,8 +8,8 @@ from homeassistant.core import HomeAssistant
 import pytest
 
 from custom_components.marstek_strategy.const import CONF_REFRESH_METER, Role
-from custom_components.marstek_strategy.engine import Strategy
-from custom_components.marstek_strategy.readings import (
+from custom_components.marstek_strategy.core.engine import Strategy
+from custom_components.marstek_strategy.core.readings import (
     BatterySettings,
     BatteryValues,
     Cause,

@@ -8,7 +8,7 @@ import math
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.marstek_strategy.engine import (
+from custom_components.marstek_strategy.core.engine import (
     BatteryReading,
     Mode,
     Plan,
@@ -17,7 +17,7 @@ from custom_components.marstek_strategy.engine import (
     StrategySettings,
     allocate,
 )
-from custom_components.marstek_strategy.inflight import (
+from custom_components.marstek_strategy.core.inflight import (
     DEFAULT_INTERVAL_S,
     DEFAULT_SETTLE_S,
     HISTORY_S,

@@ -7,8 +7,8 @@ import math
 from hypothesis import given, strategies as st
 import pytest
 
-from custom_components.marstek_strategy.engine import Mode
-from custom_components.marstek_strategy.inflight import (
+from custom_components.marstek_strategy.core.engine import Mode
+from custom_components.marstek_strategy.core.inflight import (
     RAMP_SAMPLES,
     EarlyRule,
     InFlight,

@@ -17,16 +17,7 @@ from hypothesis import given, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.marstek_strategy.const import (
-    CONF_DRY_RUN,
-    CONF_PHASE,
-    DOMAIN,
-    SUBENTRY_BATTERY,
-    Role,
-)
-from custom_components.marstek_strategy.diagnostics import async_get_config_entry_diagnostics
-from custom_components.marstek_strategy.engine import DEFAULT_EFFICIENCY_TABLE, Mode
-from custom_components.marstek_strategy.learned import (
+from custom_components.marstek_strategy.adapters.learned import (
     CUTOFF_MARGIN_PCT,
     FULL_SOC_PCT,
     SETTLED_S,
@@ -36,12 +27,21 @@ from custom_components.marstek_strategy.learned import (
     gate,
     rounded,
 )
-from custom_components.marstek_strategy.learning import (
+from custom_components.marstek_strategy.const import (
+    CONF_DRY_RUN,
+    CONF_PHASE,
+    DOMAIN,
+    SUBENTRY_BATTERY,
+    Role,
+)
+from custom_components.marstek_strategy.core.engine import DEFAULT_EFFICIENCY_TABLE, Mode
+from custom_components.marstek_strategy.core.learning import (
     SEED_FACTORS,
     STORAGE_VERSION,
     BatteryLearner,
     Sample,
 )
+from custom_components.marstek_strategy.diagnostics import async_get_config_entry_diagnostics
 from custom_components.marstek_strategy.sensor import LearnedEfficiencySensor
 from tests.conftest import FakeBattery, Hub, LilyGoFleet, P1Meter, make_hub_entry
 

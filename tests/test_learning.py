@@ -8,8 +8,8 @@ import random
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.marstek_strategy.engine import DEFAULT_EFFICIENCY_TABLE, Mode
-from custom_components.marstek_strategy.learning import (
+from custom_components.marstek_strategy.core.engine import DEFAULT_EFFICIENCY_TABLE, Mode
+from custom_components.marstek_strategy.core.learning import (
     BLEND_SAMPLES,
     MIN_SAMPLES,
     SEED_FACTORS,

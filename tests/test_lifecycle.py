@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from custom_components.marstek_strategy.lifecycle import (
+from custom_components.marstek_strategy.core.lifecycle import (
     DRIVING,
     OFF,
     Action,
@@ -21,7 +21,7 @@ from custom_components.marstek_strategy.lifecycle import (
     restore,
     transition,
 )
-from custom_components.marstek_strategy.readings import Cause
+from custom_components.marstek_strategy.core.readings import Cause
 
 BATS = frozenset({"a", "b"})
 

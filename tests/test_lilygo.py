@@ -8,8 +8,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.marstek_strategy.const import DOMAIN, REQUIRED_ROLES, Role
-from custom_components.marstek_strategy.lilygo import (
+from custom_components.marstek_strategy.adapters.lilygo import (
     Candidate,
     device_candidates,
     find_battery_devices,
@@ -20,6 +19,7 @@ from custom_components.marstek_strategy.lilygo import (
     name_slug,
     role_for,
 )
+from custom_components.marstek_strategy.const import DOMAIN, REQUIRED_ROLES, Role
 from tests.conftest import FORCIBLE_SLASHES, FRACTION_SLASH, LilyGoFleet, P1Meter
 
 # Entity names exactly as the ESPHome configs name them, with their role.

@@ -30,8 +30,8 @@ from custom_components.marstek_strategy.const import (
     DOMAIN,
     Role,
 )
+from custom_components.marstek_strategy.core.model import MARGIN_W, POWER_FACTOR
 from custom_components.marstek_strategy.diagnostics import async_get_config_entry_diagnostics
-from custom_components.marstek_strategy.model import MARGIN_W, POWER_FACTOR
 from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 D, C = 0.975, 1.045  # the engine's release factors

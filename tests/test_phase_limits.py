@@ -17,7 +17,6 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from hypothesis import given, settings as hyp_settings, strategies as st
 import pytest
 
-from custom_components.marstek_strategy import engine
 from custom_components.marstek_strategy.const import (
     CONF_MAIN_FUSE_A,
     CONF_PHASE_FEED_IN_LIMIT_W,
@@ -25,7 +24,8 @@ from custom_components.marstek_strategy.const import (
     DEFAULT_OPTIONS,
     Role,
 )
-from custom_components.marstek_strategy.engine import (
+from custom_components.marstek_strategy.core import engine
+from custom_components.marstek_strategy.core.engine import (
     BatteryReading,
     Mode,
     Plan,
@@ -36,14 +36,14 @@ from custom_components.marstek_strategy.engine import (
     allocate,
     views_of,
 )
-from custom_components.marstek_strategy.model import MARGIN_W, POWER_FACTOR, PhaseLimits
-from custom_components.marstek_strategy.phase_limits import (
+from custom_components.marstek_strategy.core.model import MARGIN_W, POWER_FACTOR, PhaseLimits
+from custom_components.marstek_strategy.core.phase_limits import (
     PhaseView,
     current_budget,
     effect_w,
     phase_budget,
 )
-from custom_components.marstek_strategy.readings import MeterSample, phase_current
+from custom_components.marstek_strategy.core.readings import MeterSample, phase_current
 from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 FUSE_25A = PhaseLimits.from_fuse(25.0, margin_w=0.0)  # exact arithmetic below

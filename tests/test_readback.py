@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from custom_components.marstek_strategy.control import Commanded
-from custom_components.marstek_strategy.engine import Mode, Plan, Reason, Setpoint
-from custom_components.marstek_strategy.readback import (
+from custom_components.marstek_strategy.core.control import Commanded
+from custom_components.marstek_strategy.core.engine import Mode, Plan, Reason, Setpoint
+from custom_components.marstek_strategy.core.readback import (
     Event,
     Health,
     ReadbackSettings,
@@ -15,7 +15,7 @@ from custom_components.marstek_strategy.readback import (
     check,
     discount,
 )
-from custom_components.marstek_strategy.readings import Problem
+from custom_components.marstek_strategy.core.readings import Problem
 
 SETTINGS = ReadbackSettings()
 STOPPED = Commanded(Mode.STOP, 0, 0, True)

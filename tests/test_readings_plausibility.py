@@ -6,7 +6,7 @@ import math
 
 from hypothesis import given, strategies as st
 
-from custom_components.marstek_strategy.readings import (
+from custom_components.marstek_strategy.core.readings import (
     MISMATCH_HOLD_S,
     Agreement,
     Cause,

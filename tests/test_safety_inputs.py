@@ -9,10 +9,10 @@ from homeassistant.core import Context, HomeAssistant, State
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed_exact
 
-from custom_components.marstek_strategy import inputs
+from custom_components.marstek_strategy.adapters import inputs
 from custom_components.marstek_strategy.const import CONF_KEEPALIVE, Role
-from custom_components.marstek_strategy.control import Write, WriteKind
-from custom_components.marstek_strategy.readback import ReadbackSettings
+from custom_components.marstek_strategy.core.control import Write, WriteKind
+from custom_components.marstek_strategy.core.readback import ReadbackSettings
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
 CYCLE = 6.5

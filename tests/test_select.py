@@ -8,8 +8,8 @@ from homeassistant.core import HomeAssistant, State
 from pytest_homeassistant_custom_component.common import mock_restore_cache
 
 from custom_components.marstek_strategy.const import Role
-from custom_components.marstek_strategy.engine import Strategy
-from custom_components.marstek_strategy.readings import Participation
+from custom_components.marstek_strategy.core.engine import Strategy
+from custom_components.marstek_strategy.core.readings import Participation
 from tests.conftest import Hub, LilyGoFleet
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 
 from custom_components.marstek_strategy.coordinator import Status
-from custom_components.marstek_strategy.engine import Mode, Reason, Setpoint
-from custom_components.marstek_strategy.readings import Cause
+from custom_components.marstek_strategy.core.engine import Mode, Reason, Setpoint
+from custom_components.marstek_strategy.core.readings import Cause
 from custom_components.marstek_strategy.sensor import REASONS
 from tests.conftest import Hub, LilyGoFleet
 
@@ -62,8 +62,8 @@ def test_every_state_is_translated() -> None:
         assert set(sensor["setpoint_mode"]["state"]) == {m.value for m in Mode}
         assert set(sensor["reason"]["state"]) == set(REASONS)
         assert set(REASONS) >= {r.value for r in Reason}
-        from custom_components.marstek_strategy.engine import Strategy
-        from custom_components.marstek_strategy.readings import Participation
+        from custom_components.marstek_strategy.core.engine import Strategy
+        from custom_components.marstek_strategy.core.readings import Participation
 
         select = entity["select"]
         assert set(select["strategy"]["state"]) == {s.value for s in Strategy}

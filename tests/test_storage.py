@@ -6,14 +6,14 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 
-from custom_components.marstek_strategy.batteries import BatteryConfig
-from custom_components.marstek_strategy.const import DOMAIN, Role
-from custom_components.marstek_strategy.readings import Participation
-from custom_components.marstek_strategy.storage import (
+from custom_components.marstek_strategy.adapters.batteries import BatteryConfig
+from custom_components.marstek_strategy.adapters.storage import (
     EntryStore,
     async_remove_store,
     settings_from_dict,
 )
+from custom_components.marstek_strategy.const import DOMAIN, Role
+from custom_components.marstek_strategy.core.readings import Participation
 
 
 def test_settings_from_a_broken_store_fall_back_to_the_defaults() -> None:

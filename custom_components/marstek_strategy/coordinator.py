@@ -19,8 +19,13 @@ from homeassistant.helpers.event import (
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from . import control, engine, inputs, lifecycle, model, readback
-from .batteries import BatteryConfig, battery_configs
+from .adapters import inputs
+from .adapters.batteries import BatteryConfig, battery_configs
+from .adapters.delivery import Delivery
+from .adapters.learned import LearnedLosses
+from .adapters.reader import MeterReading, Reader
+from .adapters.storage import EntryStore
+from .adapters.writer import Writer, Written, all_done, find_work_mode
 from .const import (
     CONF_DRY_RUN,
     CONF_GRID_SENSOR,
@@ -42,8 +47,9 @@ from .const import (
     Role,
     StopBehavior,
 )
-from .control import Commanded, Write, WriteRecord
-from .cycle import (
+from .core import control, engine, lifecycle, model, readback
+from .core.control import Commanded, Write, WriteRecord
+from .core.cycle import (
     REASON_DISABLED,
     REASON_FAIL_SAFE,
     STATUS_OF_PHASE,
@@ -52,14 +58,11 @@ from .cycle import (
     Status,
     signed_power,
 )
-from .delivery import Delivery
-from .engine import views_of
-from .learned import LearnedLosses
-from .lifecycle import Action, Phase
-from .model import PhaseLimits, Plan
-from .phase_limits import PhaseView
-from .reader import MeterReading, Reader
-from .readings import (
+from .core.engine import views_of
+from .core.lifecycle import Action, Phase
+from .core.model import PhaseLimits, Plan
+from .core.phase_limits import PhaseView
+from .core.readings import (
     SHOWN_PROBLEMS,
     VOLTS_PER_PHASE,
     BatterySettings,
@@ -68,8 +71,6 @@ from .readings import (
     Settings,
 )
 from .repairs import Repairs, async_delete_issues
-from .storage import EntryStore
-from .writer import Writer, Written, all_done, find_work_mode
 
 __all__ = [
     "REASON_DISABLED",

@@ -22,11 +22,11 @@ from homeassistant.core import Context, HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from . import control
+from ..const import LOGGER, Role
+from ..core import control
+from ..core.control import Commanded, Write, WriteKind, WriteRecord
+from ..core.readings import from_watts, parse_number, to_watts
 from .batteries import BatteryConfig
-from .const import LOGGER, Role
-from .control import Commanded, Write, WriteKind, WriteRecord
-from .readings import from_watts, parse_number, to_watts
 
 WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
 WRITE_LOG_SIZE = 200

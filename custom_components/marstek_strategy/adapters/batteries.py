@@ -8,7 +8,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 
-from .const import CONF_PHASE, PHASES, SUBENTRY_BATTERY, Role
+from ..const import CONF_PHASE, PHASES, SUBENTRY_BATTERY, Role
 
 
 @dataclass(frozen=True, slots=True)

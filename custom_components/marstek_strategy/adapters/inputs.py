@@ -17,10 +17,10 @@ from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant, State
 from homeassistant.util import dt as dt_util
 
-from . import readback
-from .const import LOGGER, Role
-from .control import Commanded
-from .readings import (
+from ..const import LOGGER, Role
+from ..core import readback
+from ..core.control import Commanded
+from ..core.readings import (
     MeterSample,
     MeterVerdict,
     Problem,

@@ -31,14 +31,15 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util import dt as dt_util
 
-from . import control, inputs
+from ..const import LOGGER, Role
+from ..core import control
+from ..core.control import Commanded
+from ..core.inflight import DEFAULT_INTERVAL_S, InFlight, Response, allowed_interval, loop_timing
+from ..core.model import BatteryReading
+from ..core.readings import ReportClock
+from . import inputs
 from .batteries import BatteryConfig
-from .const import LOGGER, Role
-from .control import Commanded
-from .inflight import DEFAULT_INTERVAL_S, InFlight, Response, allowed_interval, loop_timing
-from .model import BatteryReading
 from .reader import Reader
-from .readings import ReportClock
 
 # The meter's value is the mean of the second before its report (marstek-facts.md).
 METER_SAMPLE_DELAY_S: Final = 0.5

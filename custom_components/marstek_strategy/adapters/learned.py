@@ -26,14 +26,14 @@ from typing import Any, Final
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers.storage import Store
 
-from . import learning
+from ..const import DOMAIN, LOGGER, Role
+from ..core import learning
+from ..core.control import Commanded
+from ..core.learning import SEED_FACTORS, BatteryLearner, Sample
+from ..core.model import BatteryReading, EfficiencyTable, Mode, StrategySettings
+from ..core.readings import parse_number, to_watts
 from .batteries import BatteryConfig
-from .const import DOMAIN, LOGGER, Role
-from .control import Commanded
 from .inputs import unit_of
-from .learning import SEED_FACTORS, BatteryLearner, Sample
-from .model import BatteryReading, EfficiencyTable, Mode, StrategySettings
-from .readings import parse_number, to_watts
 
 SETTLED_S: Final = 10.0  # a setpoint counts as settled this long after it was written
 CUTOFF_MARGIN_PCT: Final = 3.0  # no samples within this of the discharge cutoff ...

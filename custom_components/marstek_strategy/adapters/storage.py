@@ -15,10 +15,10 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
+from ..const import DOMAIN, LOGGER
+from ..core.model import Strategy
+from ..core.readings import BatterySettings, Participation, Settings
 from .batteries import BatteryConfig
-from .const import DOMAIN, LOGGER
-from .model import Strategy
-from .readings import BatterySettings, Participation, Settings
 
 STORAGE_VERSION = 1
 SAVE_DELAY_S = 1.0

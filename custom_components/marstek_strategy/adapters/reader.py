@@ -17,12 +17,11 @@ from homeassistant.const import ATTR_ENTITY_ID, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 
-from . import inputs, model
-from .batteries import BatteryConfig
-from .const import LOGGER, Role
-from .control import RS485_ENABLE_OPTION, Commanded
-from .model import Mode
-from .readings import (
+from ..const import LOGGER, Role
+from ..core import model
+from ..core.control import RS485_ENABLE_OPTION, Commanded
+from ..core.model import Mode
+from ..core.readings import (
     UNAVAILABLE_STATES,
     Agreement,
     BatterySettings,
@@ -32,6 +31,8 @@ from .readings import (
     agreement,
     battery_reading,
 )
+from . import inputs
+from .batteries import BatteryConfig
 
 REFRESH_TIMEOUT_S = 5.0
 # Control entities a battery cannot be driven without (RS485 only where configured).

@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant, split_entity_id
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import slugify
 
-from .const import DOMAIN, REQUIRED_ROLES, Role
+from ..const import DOMAIN, REQUIRED_ROLES, Role
 
 ESPHOME_DOMAIN: Final = "esphome"
 NAME_PREFIX: Final = "marstek_"
