@@ -1,4 +1,4 @@
-"""The meter-age rules of inflight.py: a ramp carried forward, and an early cycle."""
+"""The meter-age rules of bench/inflight_rules.py: a ramp carried forward, and an early cycle."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import math
 from hypothesis import given, strategies as st
 import pytest
 
-from custom_components.marstek_strategy.core.engine import Mode
-from custom_components.marstek_strategy.core.inflight import (
+from bench.inflight_rules import (
     RAMP_SAMPLES,
     EarlyRule,
-    InFlight,
     MeterSamples,
     RampRule,
     early_cycle,
     house_demand_w,
     ramp_w,
 )
+from custom_components.marstek_strategy.core.engine import Mode
+from custom_components.marstek_strategy.core.inflight import InFlight
 
 RULE = RampRule()
 

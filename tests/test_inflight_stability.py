@@ -15,6 +15,7 @@ from array import array
 from hypothesis import assume, given, settings, strategies as st
 import pytest
 
+from bench import inflight_rules
 from bench.controllers.engine_ctl import EngineController
 from bench.controllers.inflight_ctl import InFlightController, inflight
 from bench.core import control
@@ -130,9 +131,9 @@ def house_of_ramps(points: tuple[tuple[int, int], ...]) -> House:
 
 
 RULES = {
-    "ramp": {"ramp": inflight.RampRule()},
-    "early": {"early": inflight.EarlyRule()},
-    "ramp+early": {"ramp": inflight.RampRule(), "early": inflight.EarlyRule()},
+    "ramp": {"ramp": inflight_rules.RampRule()},
+    "early": {"early": inflight_rules.EarlyRule()},
+    "ramp+early": {"ramp": inflight_rules.RampRule(), "early": inflight_rules.EarlyRule()},
 }
 
 

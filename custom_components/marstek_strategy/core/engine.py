@@ -101,18 +101,6 @@ def to_opposite(battery: BatteryReading, mode: Mode) -> float:
     return battery.charge_cutoff - battery.soc
 
 
-def exclusion(battery: BatteryReading, mode: Mode, settings: StrategySettings) -> Reason | None:
-    """Return why battery may not run in mode at all, or None when it may."""
-    if not _is_valid(battery):
-        return Reason.UNAVAILABLE
-    allowed = battery.allow_charge if mode is Mode.CHARGE else battery.allow_discharge
-    if not allowed or max_w(battery, mode, settings) <= 0:
-        return Reason.NOT_ALLOWED
-    if to_cutoff(battery, mode) <= 0:
-        return Reason.AT_CUTOFF
-    return None
-
-
 def _previous_powers(
     batteries: Sequence[BatteryReading],
     previous: Plan,
@@ -192,7 +180,7 @@ def _cycle(
     mode, total = corrected_w(demand, settings)
     excluded_list: list[Reason | None] = []
     caps_list: list[int] = []
-    for battery, ok in zip(batteries, valid, strict=True):  # as exclusion() and max_w()
+    for battery, ok in zip(batteries, valid, strict=True):  # why it may not run, and its max_w()
         reason: Reason | None = Reason.UNAVAILABLE
         cap = 0
         if ok:
