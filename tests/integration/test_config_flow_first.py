@@ -21,7 +21,7 @@ from custom_components.marstek_strategy.const import (
     Role,
 )
 from tests.conftest import FakeBattery, LilyGoFleet, P1Meter, make_hub_entry
-from tests.test_config_flow import (  # noqa: F401 - the autouse translation check
+from tests.integration.test_config_flow import (  # noqa: F401 - the autouse translation check
     check_translations,
     select_options,
     suggested,
@@ -314,7 +314,7 @@ async def test_single_instance_says_how_to_add_batteries(
     hass: HomeAssistant, p1_meter: P1Meter
 ) -> None:
     """The "only one" abort tells the user where "Add battery" is."""
-    from tests.test_config_flow import _load
+    from tests.integration.test_config_flow import _load
 
     make_hub_entry(p1_meter).add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
@@ -397,7 +397,7 @@ def test_every_language_has_every_key(language: str) -> None:
     """German, French and Dutch have every key English has, with the same placeholders."""
     import re
 
-    from tests.test_config_flow import _load
+    from tests.integration.test_config_flow import _load
 
     def leaves(tree: Any, path: str = "") -> dict[str, str]:
         if isinstance(tree, str):

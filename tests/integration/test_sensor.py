@@ -14,7 +14,7 @@ from custom_components.marstek_strategy.core.readings import Cause
 from custom_components.marstek_strategy.sensor import REASONS
 from tests.conftest import Hub, LilyGoFleet
 
-COMPONENT = Path(__file__).parent.parent / "custom_components" / "marstek_strategy"
+COMPONENT = Path(__file__).parent.parent.parent / "custom_components" / "marstek_strategy"
 LANGUAGE_FILES = [
     "strings.json",
     *sorted(f"translations/{path.name}" for path in (COMPONENT / "translations").glob("*.json")),

@@ -17,7 +17,7 @@ from custom_components.marstek_strategy.sensor import REASONS
 from tests.compat import device_by_identifier
 from tests.conftest import Hub, LilyGoFleet, P1Meter
 
-COMPONENT = Path(__file__).parent.parent / "custom_components" / DOMAIN
+COMPONENT = Path(__file__).parent.parent.parent / "custom_components" / DOMAIN
 LANGUAGES = sorted(path.stem for path in (COMPONENT / "translations").glob("*.json"))
 
 

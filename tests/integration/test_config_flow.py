@@ -47,7 +47,7 @@ from tests.compat import serialize_schema
 from tests.conftest import DEFAULT_OPTIONS, FakeBattery, LilyGoFleet, P1Meter, make_hub_entry
 
 L1, L2, L3 = "phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor"
-INTEGRATION = Path(__file__).parent.parent / "custom_components" / DOMAIN
+INTEGRATION = Path(__file__).parent.parent.parent / "custom_components" / DOMAIN
 FLOW_SECTIONS = ("config", "options", "config_subentries", "selector")
 
 

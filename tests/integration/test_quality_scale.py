@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-INTEGRATION = Path(__file__).parent.parent / "custom_components" / "marstek_strategy"
+INTEGRATION = Path(__file__).parent.parent.parent / "custom_components" / "marstek_strategy"
 
 # The 54 rules (since 2026-07: docs-triggers and docs-conditions in Bronze).
 RULES = {
