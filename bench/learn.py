@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+from bench import inflight_rules
 from bench.controllers import make
 from bench.controllers.bounds import LossBoundController
 from bench.controllers.inflight_ctl import IdealController, InFlightController, ac_reading
@@ -327,9 +328,9 @@ def lag_variant(scenario: Scenario, name: str) -> Scenario:
 
 #: The meter-age rules (--rules): name -> InFlightController keywords, at 6.5 s.
 RULES: dict[str, dict[str, Any]] = {
-    "ramp": {"ramp": inflight.RampRule()},
-    "early": {"early": inflight.EarlyRule()},
-    "ramp+early": {"ramp": inflight.RampRule(), "early": inflight.EarlyRule()},
+    "ramp": {"ramp": inflight_rules.RampRule()},
+    "early": {"early": inflight_rules.EarlyRule()},
+    "ramp+early": {"ramp": inflight_rules.RampRule(), "early": inflight_rules.EarlyRule()},
 }
 
 

@@ -40,12 +40,12 @@ from bench.loop import Controller, Result, run
 from bench.scenarios import BatterySetup, Scenario
 from bench.sim.house import PHASES, HouseSpec, build_house
 
-phase_limits = load("phase_limits")
+model = load("model")
 VOLTS = 230.0
 EV_16A_W = 16 * VOLTS  # an EV charging at 16 A on one phase
 TOLERANCE_W = 1.0  # excess below this is rounding, not an overload
 REACTION_S = 20  # the meter's second, the loop's longest wait (12 s settle), 3 to 6 s settling
-STEP_W = phase_limits.MARGIN_W  # a house step larger than the plan's margin
+STEP_W = model.MARGIN_W  # a house step larger than the plan's margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class PhaseScenario:
 
     @property
     def limits(self) -> Any:
-        return phase_limits.PhaseLimits.from_fuse(self.fuse_a, self.feed_in_w, VOLTS)
+        return model.PhaseLimits.from_fuse(self.fuse_a, self.feed_in_w, VOLTS)
 
 
 def _on(phase: str, socs: tuple[float, ...]) -> tuple[BatterySetup, ...]:

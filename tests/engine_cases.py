@@ -206,13 +206,17 @@ def _line(plan: Any) -> str:
 def run(engine: Any, seed: int, count: int) -> Iterator[str]:
     """Yield each case's plan from engine, as a line (chains feed the result back)."""
     last: Any = None
+    # PhaseLimits lives in the engine's package's model.py now, in the recorded engine itself
+    phase_limits = getattr(engine, "PhaseLimits", None)
+    if phase_limits is None:
+        phase_limits = importlib.import_module(f"{engine.__package__}.model").PhaseLimits
     for case in cases(seed, count):
         settings_in = dict(case["settings"])
         strategy = engine.Strategy(settings_in.pop("strategy"))
         limits = settings_in.pop("phase_limits", None)
         settings = engine.StrategySettings(
             strategy=strategy,
-            phase_limits=None if limits is None else engine.PhaseLimits(*limits),
+            phase_limits=None if limits is None else phase_limits(*limits),
             **settings_in,
         )
         batteries = [engine.BatteryReading(**b) for b in case["fleet"]]

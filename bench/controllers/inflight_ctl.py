@@ -11,9 +11,10 @@ timing, but an instantaneous, exact meter and the batteries' true AC power (no e
 The plant keeps its lag: only what a better reading could give is removed.
 
 Optionally a ``CurveLearner`` (bench/learn.py) feeds each battery's learned table to the
-engine; ``ramp`` (an ``inflight.RampRule``) carries a ramp in progress forward to now
-(``inflight.ramp_w``, same cycle times); ``early`` (an ``inflight.EarlyRule``) wakes at every
-meter update and brings the cycle forward when the demand moved (``inflight.early_cycle``).
+engine; ``ramp`` (an ``inflight_rules.RampRule``) carries a ramp in progress forward to
+now (``inflight_rules.ramp_w``, same cycle times); ``early`` (an ``inflight_rules.EarlyRule``)
+wakes at every meter update and brings the cycle forward when the demand moved
+(``inflight_rules.early_cycle``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import replace
 import math
 from typing import Any, Protocol
 
+from bench import inflight_rules
 from bench.core import control, engine, load
 from bench.loop import Sim
 
@@ -65,7 +67,7 @@ METER_LATENCY_S = 0.05  # from the meter's update to the cycle that it triggers
 
 
 def meter_updates(sim: Sim) -> list[tuple[float, float]]:
-    """The meter's last inflight.RAMP_SAMPLES updates: (middle of the sample's second, W).
+    """The meter's last inflight_rules.RAMP_SAMPLES updates: (middle of the sample's second, W).
 
     What a listener on the grid sensor would have collected (the value of each update with
     its last_reported - 0.5 s), oldest first.
@@ -74,7 +76,7 @@ def meter_updates(sim: Sim) -> list[tuple[float, float]]:
     poll = max(1, round(meter.poll_s))
     newest = meter_sample_s(sim) - 0.5  # index of the second in force
     out = []
-    for back in range(inflight.RAMP_SAMPLES - 1, -1, -1):
+    for back in range(inflight_rules.RAMP_SAMPLES - 1, -1, -1):
         k = round(newest) - back * poll
         if k >= 0:
             out.append((k + 0.5, float(round(meter.total[k]))))
@@ -130,7 +132,7 @@ class InFlightController:
         self.plan: Any = None
         self.models: list[Any] = []
         self.last_keepalive = -math.inf
-        self.meter = inflight.MeterSamples()
+        self.meter = inflight_rules.MeterSamples()
         self.cycles = 0  # cycles run (the loop also counts early's wake-ups)
         self.early_cycles = 0
         self.next_cycle = 0.0
@@ -164,14 +166,14 @@ class InFlightController:
         for at, watts in meter_updates(sim):
             self.meter.add(at, watts)
         models = tuple(self.models)
-        return grid + inflight.ramp_w(self.meter.demands(models), sim.now, self.ramp)
+        return grid + inflight_rules.ramp_w(self.meter.demands(models), sim.now, self.ramp)
 
     def cycle(self, sim: Sim) -> float:
         if self.early is None:
             return self._cycle(sim)
         if sim.now < self.next_cycle - 1e-6:
             demand = self._demand_now(sim, self._readings(sim))
-            if not inflight.early_cycle(
+            if not inflight_rules.early_cycle(
                 sim.now,
                 last_cycle_s=self.last_cycle,
                 settle_until_s=self.settle_until,

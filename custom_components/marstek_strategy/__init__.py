@@ -6,14 +6,14 @@ from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.helpers.start import async_at_started
 
-from .batteries import battery_configs
+from .adapters.batteries import battery_configs
+from .adapters.learned import async_remove_stores
+from .adapters.storage import EntryStore, async_remove_store
 from .card import async_register_card
 from .const import LOGGER
 from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
-from .learned import async_remove_stores
-from .readings import Settings
+from .core.readings import Settings
 from .repairs import async_delete_issues
-from .storage import EntryStore, async_remove_store
 
 __all__ = ["MarstekConfigEntry", "MarstekData"]
 

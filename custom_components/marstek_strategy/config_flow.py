@@ -42,6 +42,13 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import slugify
 import voluptuous as vol
 
+from .adapters.lilygo import (
+    ROLE_DOMAINS,
+    BatteryDevice,
+    device_name,
+    find_battery_devices,
+    find_battery_entities,
+)
 from .const import (
     CONF_DEVICE_ID,
     CONF_DRY_RUN,
@@ -69,15 +76,8 @@ from .const import (
     Role,
     StopBehavior,
 )
-from .delivery import allowed_interval, interval_allowed
-from .lilygo import (
-    ROLE_DOMAINS,
-    BatteryDevice,
-    device_name,
-    find_battery_devices,
-    find_battery_entities,
-)
-from .readings import parse_number
+from .core.inflight import allowed_interval, interval_allowed
+from .core.readings import parse_number
 
 if TYPE_CHECKING:
     from .coordinator import MarstekConfigEntry

@@ -41,7 +41,6 @@ CONF_PHASE_FEED_IN_LIMIT_W: Final = "phase_feed_in_limit_w"  # per-phase feed-in
 CONF_STOP_BEHAVIOR: Final = "stop_behavior"  # what "stopped" means: see StopBehavior
 DEFAULT_MAIN_FUSE_A: Final = 25.0
 DEFAULT_PHASE_FEED_IN_LIMIT_W: Final = 0.0
-VOLTS_PER_PHASE: Final = 230.0
 
 
 class StopBehavior(StrEnum):

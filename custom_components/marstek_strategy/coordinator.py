@@ -19,8 +19,13 @@ from homeassistant.helpers.event import (
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from . import control, engine, inputs, lifecycle, readback
-from .batteries import BatteryConfig, battery_configs
+from .adapters import inputs
+from .adapters.batteries import BatteryConfig, battery_configs
+from .adapters.delivery import Delivery
+from .adapters.learned import LearnedLosses
+from .adapters.reader import MeterReading, Reader
+from .adapters.storage import EntryStore
+from .adapters.writer import Writer, Written, all_done, find_work_mode
 from .const import (
     CONF_DRY_RUN,
     CONF_GRID_SENSOR,
@@ -39,12 +44,12 @@ from .const import (
     DOMAIN,
     LOGGER,
     PHASES,
-    VOLTS_PER_PHASE,
     Role,
     StopBehavior,
 )
-from .control import Commanded, Write
-from .cycle import (
+from .core import control, engine, lifecycle, model, readback
+from .core.control import Commanded, Write, WriteRecord
+from .core.cycle import (
     REASON_DISABLED,
     REASON_FAIL_SAFE,
     STATUS_OF_PHASE,
@@ -53,16 +58,19 @@ from .cycle import (
     Status,
     signed_power,
 )
-from .delivery import Delivery
-from .engine import Plan
-from .learned import LearnedLosses
-from .lifecycle import Action, Phase
-from .phase_limits import PhaseLimits, PhaseView, views_of
-from .reader import MeterReading, Reader
-from .readings import SHOWN_PROBLEMS, BatterySettings, Cause, Problem, Settings
+from .core.engine import views_of
+from .core.lifecycle import Action, Phase
+from .core.model import PhaseLimits, Plan
+from .core.phase_limits import PhaseView
+from .core.readings import (
+    SHOWN_PROBLEMS,
+    VOLTS_PER_PHASE,
+    BatterySettings,
+    Cause,
+    Problem,
+    Settings,
+)
 from .repairs import Repairs, async_delete_issues
-from .storage import EntryStore
-from .writer import Writer, WriteRecord, Written, all_done, find_work_mode
 
 __all__ = [
     "REASON_DISABLED",
@@ -359,7 +367,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self._resync = False
         # A battery the read-back took out delivers nothing.
         previous = readback.discount(previous, _excluded(problems))
-        strategy = engine.StrategySettings(
+        strategy = model.StrategySettings(
             strategy=self.settings.strategy, phase_limits=self.phase_limits
         )
         strategy = self.learned.strategy_settings(strategy, dt_util.utcnow())  # learned factors
@@ -415,7 +423,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     def _read_batteries(
         self, commanded: list[Commanded], meter: MeterReading, *, dry_run: bool
-    ) -> tuple[list[engine.BatteryReading], list[Problem | None], bool]:
+    ) -> tuple[list[model.BatteryReading], list[Problem | None], bool]:
         """Read every battery, after the read-back (readback.py) compared it with commanded.
 
         A battery back after its entities were gone, or one whose reports the read-back

@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_MAIN_FUSE_A, CONF_PHASE_FEED_IN_LIMIT_W, DEFAULT_OPTIONS
 from .coordinator import CycleData, MarstekConfigEntry, MarstekCoordinator, WriteRecord
-from .engine import Reason
+from .core.model import Reason
 
 # Nothing the integration stores is secret (entity ids and numbers); kept for new fields.
 TO_REDACT: set[str] = set()

@@ -19,8 +19,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
+from .core.readings import MAX_POWER_W, BatterySettings, Settings
 from .entity import MarstekBatteryEntity, MarstekHubEntity
-from .readings import MAX_POWER_W, BatterySettings, Settings
 
 PARALLEL_UPDATES = 0
 

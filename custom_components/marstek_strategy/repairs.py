@@ -9,7 +9,7 @@ from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import async_track_entity_registry_updated_event
 
-from .batteries import BatteryConfig
+from .adapters.batteries import BatteryConfig
 from .const import (
     CONF_GRID_SENSOR,
     CONF_PHASE_CURRENT_SENSORS,

@@ -9,9 +9,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
-from .engine import Strategy
+from .core.model import Strategy
+from .core.readings import BatterySettings, Participation, Settings
 from .entity import MarstekBatteryEntity, MarstekHubEntity
-from .readings import BatterySettings, Participation, Settings
 
 PARALLEL_UPDATES = 0
 

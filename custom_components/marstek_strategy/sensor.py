@@ -39,11 +39,11 @@ from .coordinator import (
     Status,
     signed_power,
 )
-from .energy import EnergyMeter, Sample
-from .engine import Mode, Reason
+from .core.energy import EnergyMeter, Sample
+from .core.explain import explain, render
+from .core.model import Mode, Reason
+from .core.readings import SHOWN_PROBLEMS, UNAVAILABLE_STATES, Cause, parse_number
 from .entity import MarstekBatteryEntity, MarstekHubEntity
-from .explain import explain, render
-from .readings import SHOWN_PROBLEMS, UNAVAILABLE_STATES, Cause, parse_number
 
 PARALLEL_UPDATES = 0
 

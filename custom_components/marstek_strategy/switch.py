@@ -11,8 +11,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .coordinator import MarstekConfigEntry, MarstekCoordinator
+from .core.readings import Settings
 from .entity import MarstekHubEntity
-from .readings import Settings
 
 PARALLEL_UPDATES = 0
 

@@ -1,0 +1,66 @@
+"""The configured batteries: each subentry's LilyGo entities per role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+
+from ..const import CONF_PHASE, PHASES, SUBENTRY_BATTERY, Role
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryConfig:
+    """One battery: its subentry and the LilyGo entities per role.
+
+    work_mode is the board's User Work Mode select where it has one (found on its device;
+    handing control back on v3 firmware writes it).
+    """
+
+    subentry_id: str
+    title: str
+    phase: str
+    entities: Mapping[Role, str]
+    work_mode: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_subentry(cls, subentry: ConfigSubentry) -> BatteryConfig:
+        """Build from a battery subentry."""
+        return cls(
+            subentry_id=subentry.subentry_id,
+            title=subentry.title,
+            phase=str(subentry.data.get(CONF_PHASE, PHASES[0])),
+            entities={role: subentry.data[role] for role in Role if subentry.data.get(role)},
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return what the store keeps of a battery whose stop is pending."""
+        return {
+            "subentry_id": self.subentry_id,
+            "title": self.title,
+            "phase": self.phase,
+            "entities": {role.value: entity_id for role, entity_id in self.entities.items()},
+            "work_mode": self.work_mode,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BatteryConfig:
+        """Build from what the store kept."""
+        return cls(
+            subentry_id=str(data["subentry_id"]),
+            title=str(data["title"]),
+            phase=str(data.get("phase", PHASES[0])),
+            entities={Role(role): str(entity) for role, entity in data["entities"].items()},
+            work_mode=data.get("work_mode"),
+        )
+
+
+def battery_configs(entry: ConfigEntry) -> list[BatteryConfig]:
+    """Return the entry's batteries in subentry order."""
+    return [
+        BatteryConfig.from_subentry(subentry)
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_BATTERY
+    ]

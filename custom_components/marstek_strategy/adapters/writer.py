@@ -1,0 +1,269 @@
+"""Writing the batteries: service calls with our own contexts, one deadline, a write log.
+
+Batteries are written concurrently, each battery's writes in the policy's order. Batteries
+whose writes only lower their power go first, then the others, so that no battery starts
+while another still runs the other way. One deadline bounds all the writes of a cycle, so a
+hung board delays the cycle by that deadline at most, not once per write. After a failed
+write, a battery gets only the writes that lower its power (a mode must not follow a power it
+depends on but did not get). A write that starts or raises a battery is not made once the
+readings it was planned on are older than the stale timeout (``fresh_until``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE
+from homeassistant.core import Context, HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+
+from ..const import LOGGER, Role
+from ..core import control
+from ..core.control import Commanded, Write, WriteKind, WriteRecord
+from ..core.readings import from_watts, parse_number, to_watts
+from .batteries import BatteryConfig
+
+WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
+WRITE_LOG_SIZE = 200
+WORK_MODE_SLUG: Final = "user_work_mode"
+STALE: Final = "the readings are older than the stale timeout"
+
+# Which entity a write goes to (a role, or None: the board's User Work Mode select), the
+# service that writes it, and the service's value key.
+_TARGETS: Final[dict[WriteKind, tuple[Role | None, str, str, str]]] = {
+    WriteKind.RS485_ENABLE: (Role.RS485_MODE, "select", "select_option", "option"),
+    WriteKind.RS485_DISABLE: (Role.RS485_MODE, "select", "select_option", "option"),
+    WriteKind.CHARGE_POWER: (Role.CHARGE_POWER, "number", "set_value", "value"),
+    WriteKind.DISCHARGE_POWER: (Role.DISCHARGE_POWER, "number", "set_value", "value"),
+    WriteKind.MODE: (Role.FORCIBLE_MODE, "select", "select_option", "option"),
+    WriteKind.WORK_MODE: (None, "select", "select_option", "option"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The writes of one call, and the batteries (indices) of which a write did not go."""
+
+    records: tuple[WriteRecord, ...]
+    failed: frozenset[int]
+
+    @property
+    def stale(self) -> bool:
+        """Return whether a start or raise waited because the readings were too old."""
+        return any(record.detail == STALE for record in self.records)
+
+
+def all_done(records: Sequence[WriteRecord]) -> bool:
+    """Return whether every write was made (or simulated in dry run)."""
+    return all(record.result in ("ok", "dry_run") for record in records)
+
+
+def number_value(state: State, value: float) -> float:
+    """Clamp and round value to a number entity's min, max and step."""
+    low = parse_number(str(state.attributes.get("min")))
+    high = parse_number(str(state.attributes.get("max")))
+    step = parse_number(str(state.attributes.get("step")))
+    if step is not None and step > 0:
+        base = low if low is not None else 0.0
+        value = base + round((value - base) / step) * step
+    if high is not None:
+        value = min(value, high)
+    if low is not None:
+        value = max(value, low)
+    return value
+
+
+def find_work_mode(hass: HomeAssistant, battery: BatteryConfig) -> str | None:
+    """Return the User Work Mode select on the battery's device, if it has one."""
+    registry = er.async_get(hass)
+    mode_entity = battery.entities.get(Role.FORCIBLE_MODE)
+    entry = registry.async_get(mode_entity) if mode_entity else None
+    if entry is None or entry.device_id is None:
+        return None
+    for candidate in er.async_entries_for_device(registry, entry.device_id):
+        name = (candidate.original_name or "").lower().replace(" ", "_")
+        if candidate.domain == "select" and name.removeprefix("marstek_") == WORK_MODE_SLUG:
+            return candidate.entity_id
+    return None
+
+
+class Writer:
+    """Makes the policy's writes on the batteries' LilyGo entities."""
+
+    def __init__(self, hass: HomeAssistant, batteries: Sequence[BatteryConfig]) -> None:
+        """Write to batteries (a Write's battery is an index into it)."""
+        self.hass = hass
+        self.batteries = batteries
+        self.log: deque[WriteRecord] = deque(maxlen=WRITE_LOG_SIZE)
+        self._own_contexts: deque[str] = deque(maxlen=100)
+        self._failing: set[str] = set()
+
+    def is_own(self, context: Context) -> bool:
+        """Return whether a state change came from one of our writes."""
+        return context.id in self._own_contexts
+
+    @property
+    def own_contexts(self) -> Sequence[str]:
+        """Return the ids of the contexts of our last writes (the read-back logs who wrote)."""
+        return self._own_contexts
+
+    async def async_write(
+        self,
+        writes: Sequence[Write],
+        commanded: list[Commanded],
+        *,
+        dry_run: bool = False,
+        fresh_until: float | None = None,
+    ) -> Written:
+        """Make writes; what succeeds updates commanded (not in dry run). Never raises.
+
+        fresh_until is the event-loop time after which the readings are too old to start or
+        raise a battery on.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WRITE_TIMEOUT_S
+        per_battery: dict[int, list[Write]] = {}
+        for write in writes:
+            per_battery.setdefault(write.battery, []).append(write)
+        lowering = [
+            index
+            for index, battery_writes in per_battery.items()
+            if all(control.reduces(write, commanded[index]) for write in battery_writes)
+        ]
+        records: dict[int, list[WriteRecord]] = {}
+        for wave in (lowering, [index for index in per_battery if index not in lowering]):
+            done = await asyncio.gather(
+                *(
+                    self._async_battery(
+                        per_battery[index], commanded, deadline, fresh_until, dry_run
+                    )
+                    for index in wave
+                )
+            )
+            records.update(zip(wave, done, strict=True))
+        ordered = tuple(record for index in per_battery for record in records[index])
+        self.log.extend(ordered)
+        failed = frozenset(index for index in per_battery if not all_done(records[index]))
+        return Written(ordered, failed)
+
+    async def _async_battery(
+        self,
+        writes: Sequence[Write],
+        commanded: list[Commanded],
+        deadline: float,
+        fresh_until: float | None,
+        dry_run: bool,
+    ) -> list[WriteRecord]:
+        """Make one battery's writes in order."""
+        loop = asyncio.get_running_loop()
+        records: list[WriteRecord] = []
+        failed = False
+        for write in writes:
+            now = commanded[write.battery]
+            lowers = control.reduces(write, now)
+            skip = None
+            if failed and not lowers:
+                skip = "an earlier write failed"
+            elif loop.time() >= deadline:
+                skip = "the cycle's write deadline passed"
+            elif not lowers and fresh_until is not None and loop.time() > fresh_until:
+                skip = STALE
+            if skip is not None:
+                records.append(self._record(write, "skipped", write.value, skip))
+                failed = True
+                continue
+            record = await self._async_write_one(write, deadline, dry_run)
+            records.append(record)
+            if record.result == "ok":
+                commanded[write.battery] = control.apply_write(now, write)
+            elif record.result != "dry_run":
+                failed = True
+        return records
+
+    def _entity_id(self, write: Write) -> str | None:
+        battery = self.batteries[write.battery]
+        role = _TARGETS[write.kind][0]
+        return battery.work_mode if role is None else battery.entities.get(role)
+
+    def _record(
+        self,
+        write: Write,
+        result: str,
+        value: int | str,
+        detail: str | None = None,
+        context_id: str | None = None,
+    ) -> WriteRecord:
+        battery = self.batteries[write.battery]
+        return WriteRecord(
+            dt_util.utcnow(),
+            battery.title,
+            write.kind,
+            self._entity_id(write),
+            value,
+            result,
+            detail,
+            context_id,
+        )
+
+    async def _async_write_one(self, write: Write, deadline: float, dry_run: bool) -> WriteRecord:
+        _role, domain, service, key = _TARGETS[write.kind]
+        entity_id = self._entity_id(write)
+        if dry_run:
+            return self._record(write, "dry_run", write.value)
+        state = self.hass.states.get(entity_id) if entity_id else None
+        # "unknown" is an entity not read yet (an RS485 select after a reboot): it takes writes.
+        if entity_id is None or state is None or state.state == STATE_UNAVAILABLE:
+            self._log_failure(entity_id or write.kind.value, "not available")
+            return self._record(write, "skipped", write.value, "not available")
+        value: float | str
+        shown: int | str  # what the log records: a power in W, whatever the entity's unit
+        if domain == "number":
+            # The unit is read at every write (a board re-flashed to kW gets kW).
+            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+            native = from_watts(float(write.value), unit)
+            if native is None:
+                self._log_failure(entity_id, f"unit {unit!r} is not a unit of power")
+                return self._record(write, "skipped", write.value, "not a unit of power")
+            value = number_value(state, native)
+            if value == int(value):
+                value = int(value)
+            shown = round(to_watts(value, unit) or 0)
+        else:
+            value = str(write.value)
+            options = state.attributes.get("options")
+            if isinstance(options, list) and value not in options:
+                self._log_failure(entity_id, f"{value!r} is not an option")
+                return self._record(write, "skipped", value, "not an option")
+            shown = value
+        context = Context()
+        self._own_contexts.append(context.id)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.hass.services.async_call(
+                    domain,
+                    service,
+                    {ATTR_ENTITY_ID: entity_id, key: value},
+                    blocking=True,
+                    context=context,
+                )
+        except Exception as err:  # any integration's error (or the deadline) fails this write
+            detail = "timed out" if isinstance(err, TimeoutError) else repr(err)
+            self._log_failure(entity_id, detail)
+            return self._record(write, "failed", shown, detail, context.id)
+        if entity_id in self._failing:
+            self._failing.discard(entity_id)
+            LOGGER.info("Writing %s works again", entity_id)
+        return self._record(write, "ok", shown, None, context.id)
+
+    def _log_failure(self, entity_id: str, detail: str) -> None:
+        """Log a failing target once; it is retried every cycle."""
+        if entity_id in self._failing:
+            LOGGER.debug("Write to %s failed again: %s", entity_id, detail)
+            return
+        self._failing.add(entity_id)
+        LOGGER.info("Write to %s failed (%s); retrying next cycle", entity_id, detail)

@@ -1,0 +1,187 @@
+"""What each battery delivers now and what is still on its way (pure).
+
+The seed's law counts every commanded watt as delivered the moment it is written. A battery
+needs its response time to get there, so on a short cycle the grid reading still shows the
+old power and the same demand is counted twice: the loop overshoots. This module estimates
+each battery's delivered AC power at the time the meter sampled the grid, and the engine uses
+that instead (``BatteryReading.delivered_w``).
+
+Model of a command (``Response``, every number a setting): nothing for the dead time (plus
+the relay's delay when the battery starts from stop), then a first-order approach with time
+constant ``tau_s`` to the commanded watts times the direction's gain (grid W per commanded W,
+the engine's release factors). Commands superpose, so the model is linear in the changes.
+
+Estimate at time ``t`` (``InFlight.delivered_w``):
+
+* with a reading of the battery's AC power taken at ``t_ac``:
+  ``ac + model(t) - model(t_ac)``: what it delivered then, plus what changed since (a Smith
+  predictor; the reading also covers a battery that delivers less than it is told);
+* without one (no AC power sensor, or the reading is older than ``HISTORY_S``): ``model(t)``.
+  Once the commands have settled this is the seed's assumption exactly.
+
+``loop_timing`` gives the cycle interval and the settle delay for an allowed interval: the
+seed's 6.5 s and 12 s by default, a settle derived from the response for shorter cycles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from typing import Final
+
+from .model import Mode
+
+#: Cycle intervals (s) the loop may run at; 6.5 s is the seed's and the default.
+INTERVALS_S: Final = (6.5, 5.0, 4.0, 3.0, 2.0)
+DEFAULT_INTERVAL_S: Final = 6.5
+DEFAULT_SETTLE_S: Final = 12.0  # the seed's wait after a battery enters a mode
+HISTORY_S: Final = 60.0  # commands and AC readings older than this are folded or ignored
+SNAP_W: Final = 1.0  # a model within this of zero counts as stopped (relay open)
+MAX_INTERVAL_S: Final = 60.0  # the option's maximum
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """How a battery follows a command (s); defaults: marstek-facts.md estimates."""
+
+    dead_time_s: float = 0.75
+    tau_s: float = 1.5
+    from_stop_s: float = 3.0  # extra delay when the relay is open (from stop)
+    charge_gain: float = 1.045  # grid W per commanded W (the engine's release factors)
+    discharge_gain: float = 0.975
+
+    def settle_s(self) -> float:
+        """Return the time before a start from stop shows at all (dead time + relay delay).
+
+        The estimate covers the lag after that; a start is the one change whose timing is
+        uncertain (the relay), so the next cycle waits until it has begun.
+        """
+        return self.dead_time_s + self.from_stop_s
+
+    def step(self, age_s: float) -> float:
+        """Return the share of a change delivered age_s after it took effect (0..1)."""
+        if age_s <= 0.0:
+            return 0.0
+        if self.tau_s <= 0.0:
+            return 1.0
+        return 1.0 - math.exp(-age_s / self.tau_s)
+
+    def target_w(self, mode: Mode, power_w: float) -> float:
+        """Return the AC power (W, + = discharging) a command heads for."""
+        if mode is Mode.DISCHARGE:
+            return power_w * self.discharge_gain
+        if mode is Mode.CHARGE:
+            return -power_w * self.charge_gain
+        return 0.0
+
+
+def allowed_interval(value: float) -> float:
+    """Return the cycle interval a stored option stands for (pure).
+
+    6.5 s and longer (up to 60 s) as stored; a shorter value not in ``INTERVALS_S`` (an
+    entry made when any 0.5 s step from 2 s was allowed) becomes the next longer allowed
+    one: the loop never runs faster than the user asked.
+    """
+    if not math.isfinite(value):
+        return DEFAULT_INTERVAL_S
+    if value >= DEFAULT_INTERVAL_S:
+        return min(value, MAX_INTERVAL_S)
+    return min((i for i in INTERVALS_S if i >= value), default=DEFAULT_INTERVAL_S)
+
+
+def interval_allowed(value: float) -> bool:
+    """Return whether the options flow accepts value as the cycle interval (pure)."""
+    return value in INTERVALS_S or DEFAULT_INTERVAL_S <= value <= MAX_INTERVAL_S
+
+
+def loop_timing(interval_s: float, response: Response | None = None) -> tuple[float, float]:
+    """Return (interval, settle) in s for an allowed cycle interval.
+
+    The default interval keeps the seed's 12 s settle. A shorter one waits after a start
+    until the start has begun to show (``Response.settle_s``, rounded up to 0.5 s), never
+    less than the interval itself.
+    """
+    if interval_s not in INTERVALS_S:
+        raise ValueError(f"interval {interval_s} s is not one of {INTERVALS_S}")
+    if interval_s == DEFAULT_INTERVAL_S:
+        return DEFAULT_INTERVAL_S, DEFAULT_SETTLE_S
+    settle = math.ceil(2.0 * (response or Response()).settle_s()) / 2.0
+    return interval_s, max(interval_s, settle)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One command's change of the target, from the time it takes effect."""
+
+    effective_s: float
+    delta_w: float
+
+
+class InFlight:
+    """One battery's commands of the last ``HISTORY_S`` and the model of their delivery."""
+
+    __slots__ = ("_base_w", "_changes", "_target_w", "response")
+
+    def __init__(self, response: Response | None = None, delivered_w: float = 0.0) -> None:
+        """Start from a battery that delivers delivered_w (W, + = discharging) and is settled."""
+        self.response = response or Response()
+        self._base_w = delivered_w  # the settled level before the kept changes
+        self._target_w = delivered_w  # the target of the latest command
+        self._changes: list[_Change] = []
+
+    @property
+    def target_w(self) -> float:
+        """Return the AC power the latest command heads for (W, + = discharging)."""
+        return self._target_w
+
+    def command(self, now_s: float, mode: Mode, power_w: float) -> None:
+        """Record the command in force from now_s (mode, commanded W); repeats are no-ops."""
+        target = self.response.target_w(mode, max(0.0, power_w))
+        if target == self._target_w:
+            return
+        delay = self.response.dead_time_s
+        if self._target_w == 0.0 and abs(self.model_w(now_s)) < SNAP_W:
+            delay += self.response.from_stop_s  # the relay is open: it starts from stop
+        effective = now_s + delay
+        if self._changes:  # the board applies commands in order
+            effective = max(effective, self._changes[-1].effective_s)
+        self._changes.append(_Change(effective, target - self._target_w))
+        self._target_w = target
+        self._fold(now_s)
+
+    def _fold(self, now_s: float) -> None:
+        """Fold changes that settled before the history window into the base."""
+        horizon = now_s - HISTORY_S
+        response = self.response
+        while self._changes and response.step(horizon - self._changes[0].effective_s) >= 1.0 - 1e-9:
+            self._base_w += self._changes.pop(0).delta_w
+
+    def model_w(self, at_s: float) -> float:
+        """Return the model's AC power at at_s (W, + = discharging)."""
+        return self._base_w + sum(
+            change.delta_w * self.response.step(at_s - change.effective_s)
+            for change in self._changes
+        )
+
+    def delivered_w(
+        self, at_s: float, ac_w: float | None = None, ac_at_s: float | None = None
+    ) -> float:
+        """Return the estimated AC power at at_s, from the model and an AC reading if any.
+
+        The reading (ac_w taken at ac_at_s) counts when it is a finite number not older than
+        ``HISTORY_S`` before at_s. The estimate (the reading plus what the model says changed
+        since) stays between the reading and the model: a battery faster than the model, whose
+        reading already shows a new command, is not counted twice while the board reports no
+        new value.
+        """
+        model_now = self.model_w(at_s)
+        if (
+            ac_w is not None
+            and ac_at_s is not None
+            and math.isfinite(ac_w)
+            and math.isfinite(ac_at_s)
+            and at_s - HISTORY_S <= ac_at_s
+        ):
+            estimate = ac_w + model_now - self.model_w(ac_at_s)
+            return min(max(estimate, min(ac_w, model_now)), max(ac_w, model_now))
+        return model_now

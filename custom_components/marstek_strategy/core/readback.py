@@ -1,0 +1,253 @@
+"""Pure read-back: what each battery reports against what it was told, as verdicts.
+
+Every cycle the coordinator re-reads each battery's control entities (forcible mode, power
+numbers, RS485 select), its AC power sensor and ``Inverter State`` where configured, and
+calls ``check``. Nothing here imports Home Assistant.
+
+Rules:
+
+* **Drifted**: the entities report a control state the battery was not told (the Marstek
+  app or cloud, a firmware falling back to its own work mode, a board reboot resetting its
+  selects), for longer than ``grace_s`` after the last change we commanded (selects publish
+  a new state only after the board's next register read). What it reports is then taken as
+  commanded, so the policy writes what the plan wants (a battery that should be stopped is
+  stopped again). Whoever changed it, with or without a Home Assistant context.
+* **Running untold**: told to stop, yet its AC power shows it charging or discharging for
+  ``low_cycles`` cycles after ``grace_s``: taken as running, so the stop is written again.
+* **RS485 unknown**: the select reads ``unknown`` before its first read or for a register
+  value it has no option for: taken as not enabled (``enable`` is written before it runs and
+  at every keep-alive), never as a reason to drop the battery.
+* **Not responding**: running, commanded at least ``min_check_w``, and its AC power shows less
+  than ``low_share`` of it (or the other way) for ``low_cycles`` cycles after ``grace_s``:
+  excluded for ``backoff_s`` (its power no longer counted as delivered), then probed again;
+  it responds again once it delivers while probed.
+* **Inverter fault**: ``Inverter State`` reads ``Fault``: excluded while it does.
+
+Without an AC power sensor only the entities are compared: a battery that ignores its
+setpoints while its entities show them, or delivers nothing, is not seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from .control import Commanded
+from .model import Mode, Plan, Setpoint
+from .readings import Problem
+
+RS485_ENABLED = "enable"
+INVERTER_FAULT_STATE = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadbackSettings:
+    """Thresholds of the read-back (seconds, watts, cycles)."""
+
+    grace_s: float = 15.0  # after a commanded change, before a report may contradict it
+    min_check_w: int = 100  # below this commanded power delivery is not judged
+    low_share: float = 0.3  # delivering less than this share of the command is too little
+    running_w: float = 100.0  # |AC power| above this is running
+    low_cycles: int = 3  # cycles a contradiction must last
+    backoff_s: float = 300.0  # exclusion of a battery that does not respond
+    power_tolerance_w: float = 20.0  # a number's step and unit rounding (0.01 kW) allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one battery's entities say this cycle (None: no entity, or not usable)."""
+
+    mode: str | None
+    charge_w: float | None
+    discharge_w: float | None
+    rs485: str | None = None  # the select's state; None: no RS485 select
+    ac_power_w: float | None = None  # + discharging, - charging; None: no sensor or no number
+    inverter_state: str | None = None
+    context: str | None = None  # who made the forcible mode's last change (for the log)
+
+    def as_commanded(self) -> Commanded | None:
+        """Return the report as what the battery would be commanded (None: no valid mode)."""
+        if self.mode not in {mode.value for mode in Mode}:
+            return None
+        return Commanded(
+            mode=Mode(str(self.mode)),
+            charge_w=int(self.charge_w or 0),
+            discharge_w=int(self.discharge_w or 0),
+            # unknown (not read yet, or a value it has no option for) is not enabled
+            rs485_enabled=self.rs485 == RS485_ENABLED,
+        )
+
+
+class Health(StrEnum):
+    """Whether a battery does what it is told (the delivery part of the read-back)."""
+
+    OK = "ok"
+    EXCLUDED = "excluded"  # not responding: out until the back-off ends
+    PROBING = "probing"  # back-off over: runs again, watched
+
+
+class Event(StrEnum):
+    """What the coordinator logs (once per change)."""
+
+    DRIFTED = "drifted"
+    RUNNING_UNTOLD = "running_untold"
+    NOT_RESPONDING = "not_responding"
+    RESPONDING = "responding"
+    FAULT = "fault"
+    FAULT_CLEARED = "fault_cleared"
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One battery's read-back memory between cycles (monotonic times)."""
+
+    commanded: Commanded | None = None
+    mode_since: float = 0.0  # when the commanded mode last changed
+    recent: tuple[tuple[float, int], ...] = ()  # (time, power) commanded within grace_s
+    low: int = 0  # cycles delivering too little
+    untold: int = 0  # cycles running while told to stop
+    drifted: bool = False
+    health: Health = Health.OK
+    until: float = 0.0  # end of the back-off (health EXCLUDED)
+    fault: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The verdict on one battery this cycle."""
+
+    track: Track
+    adopt: Commanded | None = None  # take this as commanded (the policy then corrects it)
+    exclude: Problem | None = None  # take no part this cycle
+    events: tuple[Event, ...] = ()
+
+
+def _mode_differs(reported: Commanded, commanded: Commanded) -> bool:
+    """Return whether a report contradicts a command's mode or RS485 control."""
+    return reported.mode is not commanded.mode or reported.rs485_enabled != commanded.rs485_enabled
+
+
+def _delivered_w(commanded: Commanded, ac_power_w: float) -> float:
+    """Return the AC power in the commanded direction (W)."""
+    return ac_power_w if commanded.mode is Mode.DISCHARGE else -ac_power_w
+
+
+def check(
+    commanded: Commanded,
+    report: Report,
+    track: Track,
+    now: float,
+    settings: ReadbackSettings | None = None,
+) -> Check:
+    """Return the verdict on one battery: what to take as commanded, whether to exclude it."""
+    settings = settings or ReadbackSettings()
+    events: list[Event] = []
+    before = track.commanded
+    if before is None or _mode_differs(before, commanded):
+        track = replace(track, mode_since=now, low=0, untold=0)
+    if track.commanded != commanded:
+        track = replace(track, commanded=commanded)
+    power_now = commanded.power_for(commanded.mode)
+    recent = (*((at, p) for at, p in track.recent if now - at < settings.grace_s), (now, power_now))
+    track = replace(track, recent=recent[-8:])
+    # A new power in the same mode is no reason to wait before judging delivery: a battery
+    # that delivers nothing makes the engine raise its setpoint every cycle.
+    mode_settled = now - track.mode_since >= settings.grace_s
+
+    fault = (report.inverter_state or "").casefold() == INVERTER_FAULT_STATE
+    if fault != track.fault:
+        events.append(Event.FAULT if fault else Event.FAULT_CLEARED)
+        track = replace(track, fault=fault)
+
+    adopt: Commanded | None = None
+    reported = report.as_commanded()
+    if reported is not None and report.rs485 is None:  # no RS485 select: nothing to compare
+        reported = replace(reported, rs485_enabled=commanded.rs485_enabled)
+    # A mode or RS485 state that differs is judged from the last mode change; a power from
+    # the powers commanded within grace_s (a number shows a write at the board's next read),
+    # so a battery whose power moves every cycle is read back too.
+    drifted = ready = False
+    if reported is not None and _mode_differs(reported, commanded):
+        drifted, ready = True, mode_settled
+    elif reported is not None:
+        shown = reported.power_for(reported.mode)
+        tolerance = settings.power_tolerance_w
+        drifted = abs(shown - power_now) > tolerance
+        ready = all(abs(shown - power) > tolerance for _at, power in track.recent)
+    if drifted and ready and reported is not None:
+        adopt = reported
+        if not track.drifted:
+            events.append(Event.DRIFTED)
+        track = replace(track, drifted=True)
+    elif not drifted:
+        track = replace(track, drifted=False)  # agrees again: a next drift is logged
+    ac = report.ac_power_w
+    running = commanded.mode is not Mode.STOP and commanded.power_for(commanded.mode) > 0
+    if adopt is None and not running and ac is not None and abs(ac) > settings.running_w:
+        untold = track.untold + 1 if mode_settled else 0
+        track = replace(track, untold=untold)
+        if untold >= settings.low_cycles:
+            mode = Mode.DISCHARGE if ac > 0 else Mode.CHARGE
+            power = round(abs(ac))
+            adopt = Commanded(
+                mode=mode,
+                charge_w=power if mode is Mode.CHARGE else commanded.charge_w,
+                discharge_w=power if mode is Mode.DISCHARGE else commanded.discharge_w,
+                rs485_enabled=commanded.rs485_enabled,
+            )
+            if untold == settings.low_cycles:
+                events.append(Event.RUNNING_UNTOLD)
+    elif track.untold:
+        track = replace(track, untold=0)
+
+    track, delivery_events = _delivery(
+        commanded, ac, track, now, settled=mode_settled, settings=settings
+    )
+    events.extend(delivery_events)
+    exclude: Problem | None = None
+    if track.fault:
+        exclude = Problem.INVERTER_FAULT
+    elif track.health is Health.EXCLUDED:
+        exclude = Problem.NOT_RESPONDING
+    return Check(track, adopt, exclude, tuple(events))
+
+
+def _delivery(
+    commanded: Commanded,
+    ac: float | None,
+    track: Track,
+    now: float,
+    *,
+    settled: bool,
+    settings: ReadbackSettings,
+) -> tuple[Track, list[Event]]:
+    """Return the delivery part of the verdict: excluded, probing or ok."""
+    events: list[Event] = []
+    if track.health is Health.EXCLUDED:
+        if now < track.until:
+            return track, events
+        track = replace(track, health=Health.PROBING, low=0)
+    power = commanded.power_for(commanded.mode)
+    if commanded.mode is Mode.STOP or power < settings.min_check_w or ac is None or not settled:
+        return track, events
+    if _delivered_w(commanded, ac) >= settings.low_share * power:
+        if track.health is Health.PROBING:
+            events.append(Event.RESPONDING)
+        return replace(track, low=0, health=Health.OK), events
+    low = track.low + 1
+    if low < settings.low_cycles:
+        return replace(track, low=low), events
+    if track.health is Health.OK:
+        events.append(Event.NOT_RESPONDING)
+    return replace(track, low=0, health=Health.EXCLUDED, until=now + settings.backoff_s), events
+
+
+def discount(plan: Plan, excluded: set[int]) -> Plan:
+    """Return plan with the excluded batteries stopped: their power is not counted as delivered."""
+    if not excluded:
+        return plan
+    setpoints = tuple(
+        Setpoint(Mode.STOP, 0) if index in excluded else setpoint
+        for index, setpoint in enumerate(plan.setpoints)
+    )
+    return replace(plan, setpoints=setpoints)
