@@ -40,13 +40,15 @@ from .coordinator import (
     signed_power,
 )
 from .core.energy import EnergyMeter, Sample
-from .core.explain import explain, render
+from .core.explain import REASON_STATES, explain, reason_state, render
 from .core.model import Mode, Reason
 from .core.readings import SHOWN_PROBLEMS, UNAVAILABLE_STATES, Cause, parse_number
 from .entity import MarstekBatteryEntity, MarstekHubEntity
 
 PARALLEL_UPDATES = 0
 
+# The reason sensor's detail attribute: the engine's reason of the cycle (its state is one of
+# explain.REASON_STATES).
 REASONS = [
     *(reason.value for reason in Reason),
     REASON_FAIL_SAFE,
@@ -57,7 +59,9 @@ STATUS_NO_BATTERIES = "no_batteries"  # a hub without batteries is not "running"
 STATUSES = [*(status.value for status in Status), STATUS_NO_BATTERIES]
 CAUSE_NONE = "none"
 CAUSES = [CAUSE_NONE, *(cause.value for cause in Cause)]
-EXPLANATION_KEY = f"component.{DOMAIN}.entity.sensor.reason.state_attributes.explanation.state."
+# The explanation's sentence templates: placeholders are not allowed in entity state
+# translations (hassfest), so they live in the integration's "common" strings.
+EXPLANATION_KEY = f"component.{DOMAIN}.common.explanation_"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,8 +130,10 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
     BatterySensorDescription(
         key="reason",
         device_class=SensorDeviceClass.ENUM,
-        options=REASONS,
-        value_fn=lambda state: state.reason,
+        options=list(REASON_STATES),
+        value_fn=lambda state: reason_state(
+            state.reason, state.setpoint.mode, state.setpoint.power_w
+        ),
     ),
 )
 REASON_SENSOR = BATTERY_SENSORS[-1]
@@ -167,7 +173,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the hub's sensors and each battery's sensors."""
     coordinator = entry.runtime_data.coordinator
-    texts = await async_get_translations(hass, hass.config.language, "entity", [DOMAIN])
+    texts = await async_get_translations(hass, hass.config.language, "common", [DOMAIN])
     sentences = {
         key.removeprefix(EXPLANATION_KEY): text
         for key, text in texts.items()
@@ -252,7 +258,13 @@ class BatterySensor(MarstekBatteryEntity, SensorEntity):
 
 
 class ReasonSensor(BatterySensor):
-    """Why the battery got its setpoint: a reason code, and a sentence with the numbers."""
+    """Why the battery got its setpoint: a stable state, the cycle's detail and a sentence.
+
+    The state changes only when the battery starts, stops or is held out (one logbook line);
+    the detail and the sentence change with every cycle's split, so the recorder skips them.
+    """
+
+    _unrecorded_attributes = frozenset({"detail", "explanation"})
 
     def __init__(
         self,
@@ -267,7 +279,7 @@ class ReasonSensor(BatterySensor):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Return the explanation of the last cycle's setpoint."""
+        """Return the last cycle's reason code and the sentence that explains the setpoint."""
         data = self.coordinator.data
         if data is None or (state := data.batteries.get(self.battery.subentry_id)) is None:
             return None
@@ -292,9 +304,9 @@ class ReasonSensor(BatterySensor):
         )
         sentence = render(self._sentences.get(text.key, state.reason), text.placeholders)
         if text.tail_key is not None:
-            tail = self._sentences.get(text.tail_key, "")
-            sentence += render(tail, text.tail_placeholders or {})
-        return {"explanation": sentence + "."}
+            tail = self._sentences.get(text.tail_key, "{sentence}")
+            sentence = render(tail, {**(text.tail_placeholders or {}), "sentence": sentence})
+        return {"detail": state.reason, "explanation": sentence + "."}
 
 
 class MirrorSensor(MarstekBatteryEntity, SensorEntity):

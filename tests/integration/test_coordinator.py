@@ -69,7 +69,10 @@ async def test_written_values_and_writes_only_on_change(
     assert float(bat1.state(Role.DISCHARGE_POWER)) == 616
     assert hub.state("sensor", "setpoint_power", bat1) == "616"
     assert hub.state("sensor", "setpoint_mode", bat1) == "discharge"
-    assert hub.state("sensor", "reason", bat1) == "started_for_phase"
+    assert hub.state("sensor", "reason", bat1) == "running"
+    reason = hass.states.get(hub.entity_id("sensor", "reason", bat1))
+    assert reason is not None
+    assert reason.attributes["detail"] == "started_for_phase"
     assert hub.state("sensor", "total_setpoint") == "616"
     assert hub.state("sensor", "grid_power") == "600.0"
 
@@ -362,7 +365,7 @@ async def test_unavailable_target_is_skipped(
     assert skipped
     assert skipped[0].entity_id == bat1.entity_ids[Role.FORCIBLE_MODE]
     assert bat1.values(Role.DISCHARGE_POWER) == [0]
-    assert hub.state("sensor", "reason", bat1) == "unavailable"
+    assert hub.state("sensor", "reason", bat1) == "readings_unavailable"
 
 
 async def test_engine_error_stops_every_battery(

@@ -1,4 +1,4 @@
-"""Reasons that explain: the reason codes, the sentence attribute, the device page sensors."""
+"""Reasons that explain: the reason states and codes, the sentence, the device page sensors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from hypothesis import given, strategies as st
 
 from custom_components.marstek_strategy.const import DOMAIN, Role
 from custom_components.marstek_strategy.core.engine import BatteryReading, Mode, Reason
-from custom_components.marstek_strategy.core.explain import TEMPLATE_KEYS, explain, render, watts
+from custom_components.marstek_strategy.core.explain import (
+    REASON_STATES,
+    TEMPLATE_KEYS,
+    explain,
+    reason_state,
+    render,
+    watts,
+)
 from custom_components.marstek_strategy.sensor import REASONS
 from tests.compat import device_by_identifier
 from tests.conftest import Hub, LilyGoFleet, P1Meter
@@ -23,8 +30,14 @@ LANGUAGES = sorted(path.stem for path in (COMPONENT / "translations").glob("*.js
 
 def _sentences(language: str) -> dict[str, str]:
     tree = json.loads((COMPONENT / "translations" / f"{language}.json").read_text())
-    reason = tree["entity"]["sensor"]["reason"]
-    return dict(reason["state_attributes"]["explanation"]["state"])
+    prefix = "explanation_"
+    return {k.removeprefix(prefix): v for k, v in tree["common"].items() if k.startswith(prefix)}
+
+
+def _detail(hub: Hub, battery: Any) -> str:
+    state = hub.hass.states.get(hub.entity_id("sensor", "reason", battery))
+    assert state is not None
+    return str(state.attributes["detail"])
 
 
 def _explanation(hub: Hub, battery: Any) -> str:
@@ -41,8 +54,9 @@ async def test_capped_and_started_for_phase_explained(
     bat2 = await lilygo_fleet.add_battery("LilyGo L2", soc=80, max_discharge_power=2500)
     p1_meter.set(3000, l1=2800, l2=100, l3=100)
     hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L2")], phase_count=3, grid=None)
-    assert hub.state("sensor", "reason", bat1) == "capped_by_max"
-    assert hub.state("sensor", "reason", bat2) == "started_for_phase"
+    assert hub.state("sensor", "reason", bat1) == hub.state("sensor", "reason", bat2) == "running"
+    assert _detail(hub, bat1) == "capped_by_max"
+    assert _detail(hub, bat2) == "started_for_phase"
     assert _explanation(hub, bat1) == (
         "2,500 W, its maximum; the rest of the demand is on LilyGo L2."
     )
@@ -61,7 +75,7 @@ async def test_explanation_in_the_users_language(
     hass.config.language = "nl"
     bat1 = await lilygo_fleet.add_battery("LilyGo L1", soc=80, max_discharge_power=2500)
     hub: Hub = await make_hub([(bat1, "L1")], grid=3000)
-    assert hub.state("sensor", "reason", bat1) == "capped_by_max"
+    assert _detail(hub, bat1) == "capped_by_max"
     assert _explanation(hub, bat1) == "2.500 W, haar maximum; het net neemt de rest."
 
 
@@ -144,6 +158,8 @@ def test_every_reason_and_key_has_a_sentence_in_every_language() -> None:
         english = _sentences("en")
         for key, text in sentences.items():
             wanted = set(re.findall(r"{(\w+)}", english[key]))
+            if key.startswith("rest_on_"):  # appended to the sentence
+                assert text.startswith("{sentence}"), (language, key)
             assert set(re.findall(r"{(\w+)}", text)) == wanted, (language, key)
     assert {r.value for r in Reason} <= set(REASONS)
 
@@ -182,10 +198,12 @@ def test_every_explanation_renders_completely(  # noqa: PLR0917
     assert text.key in sentences
     sentence = render(sentences[text.key], text.placeholders)
     if text.tail_key is not None:
-        sentence += render(sentences[text.tail_key], text.tail_placeholders or {})
+        tail = {**(text.tail_placeholders or {}), "sentence": sentence}
+        sentence = render(sentences[text.tail_key], tail)
     assert "{" not in sentence, sentence
     if power > 0 and mode is not Mode.STOP:
         assert watts(power, language) in sentence
+    assert reason_state(reason, mode, power) in REASON_STATES
 
 
 def test_watts() -> None:
@@ -204,5 +222,6 @@ async def test_a_stopped_battery_names_the_ones_that_run(
     bat1 = await lilygo_fleet.add_battery("LilyGo L1", soc=80, max_discharge_power=2500)
     bat2 = await lilygo_fleet.add_battery("LilyGo L2", soc=70, max_discharge_power=2500)
     hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1000)
-    assert hub.state("sensor", "reason", bat2) == "idle"
+    assert hub.state("sensor", "reason", bat2) == "not_needed"
+    assert _detail(hub, bat2) == "idle"
     assert _explanation(hub, bat2) == "Stopped: not needed, the demand is on LilyGo L1."

@@ -201,7 +201,7 @@ async def test_bad_battery_takes_no_part_others_carry_on(
     assert hub.state("sensor", "status") in ("running", "settling")
     assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
     assert float(bat2.state(Role.DISCHARGE_POWER)) == 0
-    assert hub.state("sensor", "reason", bat2) == "unavailable"
+    assert hub.state("sensor", "reason", bat2) == "readings_unavailable"
     assert hub.coordinator.data.batteries[hub.subentry_id(bat2)].problem == problem
     assert caplog.text.count("lilygo-bat2 takes no part") == 1
     assert _levels(caplog, "lilygo-bat2 takes no part") == ["INFO"]  # log-when-unavailable
@@ -225,7 +225,7 @@ async def test_offline_battery_keeps_its_power_and_the_others_do_not_take_it_ove
     assert bat2.state(Role.FORCIBLE_MODE) == "stop"
     bat1.set_available(False)  # still discharging: the grid stays balanced
     await hub.tick(6.5 * 4, grid=0, step=0.5)
-    assert hub.state("sensor", "reason", bat1) == "unavailable"
+    assert hub.state("sensor", "reason", bat1) == "readings_unavailable"
     assert bat2.state(Role.FORCIBLE_MODE) == "stop"
     assert float(bat2.state(Role.DISCHARGE_POWER)) == 0
     # a load step is still covered by the others

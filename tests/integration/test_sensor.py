@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from custom_components.marstek_strategy.coordinator import Status
 from custom_components.marstek_strategy.core.engine import Mode, Reason, Setpoint
+from custom_components.marstek_strategy.core.explain import REASON_STATES
 from custom_components.marstek_strategy.core.readings import Cause
 from custom_components.marstek_strategy.sensor import REASONS
 from tests.conftest import Hub, LilyGoFleet
@@ -60,7 +61,8 @@ def test_every_state_is_translated() -> None:
         assert set(sensor["status"]["state"]) == set(STATUSES) >= {s.value for s in Status}
         assert set(sensor["fail_safe_cause"]["state"]) == set(CAUSES) >= {c.value for c in Cause}
         assert set(sensor["setpoint_mode"]["state"]) == {m.value for m in Mode}
-        assert set(sensor["reason"]["state"]) == set(REASONS)
+        assert set(sensor["reason"]["state"]) == set(REASON_STATES)
+        assert set(sensor["reason"]["state_attributes"]["detail"]["state"]) == set(REASONS)
         assert set(REASONS) >= {r.value for r in Reason}
         from custom_components.marstek_strategy.core.engine import Strategy
         from custom_components.marstek_strategy.core.readings import Participation

@@ -1,7 +1,10 @@
-"""Pure: the sentence that explains a battery's setpoint, as a template key and its numbers.
+"""Pure: why a battery got its setpoint, as a stable state and a sentence with the numbers.
 
-The sensor looks the key up in the translations (entity.sensor.reason.state_attributes.
-explanation.state.<key>) and fills in the placeholders; nothing here knows Home Assistant.
+The reason sensor's state is one of a few stable values (``reason_state``: what the logbook
+shows); the engine's reason of the cycle is its detail. The sensor looks the sentence's key
+up in the translations (common.explanation_<key>: placeholders are not allowed in an
+entity's state translations) and fills in the placeholders; nothing here knows Home
+Assistant.
 """
 
 from __future__ import annotations
@@ -51,6 +54,22 @@ TEMPLATE_KEYS: Final = frozenset(
     | {"rest_on_others", "rest_on_grid", "none_running"}
 )
 
+#: Reasons that are a state of the reason sensor of their own: the battery is held out of
+#: the strategy's normal running and stopping, so each change is worth a logbook line.
+HELD_STATES: Final = (
+    str(Reason.AT_CUTOFF),
+    str(Reason.NOT_ALLOWED),
+    str(Reason.LIMITED_BY_PHASE),
+    "fail_safe",
+    "disabled",
+    "not_responding",  # the read-back's exclusions (readings.SHOWN_PROBLEMS)
+    "inverter_fault",
+    "unit_unsupported",
+)
+#: The reason sensor's states; "unavailable" is not one (it is Home Assistant's own state of
+#: an entity that cannot be read), a battery without readings is "readings_unavailable".
+REASON_STATES: Final = ("running", "not_needed", "readings_unavailable", *HELD_STATES)
+
 # Thousands separators as each language writes them ("1,200 W", "1.200 W", "1 200 W").
 _THOUSANDS: Final[Mapping[str, str]] = {"en": ",", "nl": ".", "de": ".", "fr": "\u202f"}
 
@@ -69,6 +88,19 @@ def watts(value: float, language: str = "en") -> str:
     """Return whole watts with the language's thousands separator."""
     text = f"{round(value):,}"
     return text.replace(",", _THOUSANDS.get(language.split("-", maxsplit=1)[0], ","))
+
+
+def reason_state(reason: str, mode: Mode, power_w: int) -> str:
+    """Return the reason sensor's state: running or not needed, unless held out by reason.
+
+    The engine's reason changes from cycle to cycle while the battery runs (its share, its
+    cap, the set it runs in); those belong in the detail, not in the state.
+    """
+    if reason in HELD_STATES:
+        return reason
+    if reason == Reason.UNAVAILABLE:
+        return "readings_unavailable"
+    return "running" if power_w > 0 and mode is not Mode.STOP else "not_needed"
 
 
 def explain(
