@@ -10,7 +10,7 @@ targets (``--json``: the figures); ``--quick`` runs short windows of a few scena
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 import json
 import os
@@ -20,9 +20,18 @@ import time
 from typing import Any
 
 from bench import report
-from bench.controllers import ALL, DEFAULT, EXTRA, available, make
+from bench.controllers import DEFAULT, EXTRA, available, known, make
 from bench.loop import run
-from bench.scenarios import QUICK, SUITE, VARIANTS, Scenario, by_name, resolve, window
+from bench.scenarios import (
+    QUICK,
+    SUITE,
+    VARIANTS,
+    Scenario,
+    by_name,
+    resolve,
+    window,
+    with_plant,
+)
 from bench.sim.house import build_house
 
 
@@ -55,6 +64,48 @@ def _job(args: tuple[Scenario, tuple[str, ...], bool, int]) -> dict[str, Any]:
             ],
         }
     return out
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on stderr (runs done, elapsed, time left); silent when not a terminal
+    unless BENCH_PROGRESS=1."""
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() or os.environ.get("BENCH_PROGRESS") == "1"
+    return tqdm(
+        total=total,
+        unit="run",
+        desc="scenario-days",
+        file=sys.stderr,
+        disable=not show,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+    )
+
+
+def _run_jobs(
+    jobs: list[tuple[Scenario, tuple[str, ...], bool, int]], workers: int
+) -> list[dict[str, Any]]:
+    """Run every (scenario, day) job, in parallel when workers > 1, showing progress."""
+    # The longest jobs first, so that the workers finish together.
+    order = sorted(range(len(jobs)), key=lambda j: -jobs[j][0].house.duration_h)
+    outputs: list[dict[str, Any] | None] = [None] * len(jobs)
+    with _progress(len(jobs)) as bar:
+        if workers > 1 and len(jobs) > 1:
+            # The workers get _job by its importable name: under `python -m bench` this
+            # module is __main__, which Python 3.14's default start method (forkserver) does
+            # not re-create.
+            from bench.__main__ import _job as job
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(job, jobs[j]): j for j in order}
+                for future in as_completed(futures):
+                    outputs[futures[future]] = future.result()
+                    bar.update(1)
+        else:
+            for j in order:
+                outputs[j] = _job(jobs[j])
+                bar.update(1)
+    return [o for o in outputs if o is not None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, default=0, help="add this to every house's seed (other days)"
     )
+    parser.add_argument(
+        "--standby",
+        type=float,
+        default=None,
+        metavar="W",
+        help="every battery's standby draw in the plant (default 7 W; the engine keeps 7)",
+    )
+    parser.add_argument(
+        "--start-cost",
+        type=float,
+        default=None,
+        metavar="WH",
+        help="energy each relay start draws from the cells in the plant (default 0 Wh)",
+    )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
     parser.add_argument(
@@ -129,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     wanted = tuple(args.controller or DEFAULT)
-    unknown = [c for c in wanted if c not in ALL]
+    unknown = [c for c in wanted if not known(c)]
     if unknown:
         parser.error(f"unknown controller(s): {', '.join(unknown)}")
     missing = [c for c in wanted if not available(c)]
@@ -154,20 +219,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("no scenario matches")
     if args.meter_poll:
         scenarios = [replace(s, meter_poll_s=args.meter_poll) for s in scenarios]
+    if args.standby is not None or args.start_cost is not None:
+        scenarios = [
+            with_plant(s, standby_w=args.standby, start_cost_wh=args.start_cost) for s in scenarios
+        ]
     count = args.days or (2 if args.quick else 5)
     days = [args.seed + 100 * d for d in range(count)]
     record = bool(args.plot)
     jobs = [(s, controllers, record and day == days[0], day) for day in days for s in scenarios]
     started = time.perf_counter()
-    if args.jobs > 1 and len(jobs) > 1:
-        # The workers get _job by its importable name: under `python -m bench` this module is
-        # __main__, which Python 3.14's default start method (forkserver) does not re-create.
-        from bench.__main__ import _job as job
-
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            outputs = list(pool.map(job, jobs))
-    else:
-        outputs = [_job(job) for job in jobs]
+    outputs = _run_jobs(jobs, args.jobs)
     elapsed = time.perf_counter() - started
 
     runs: dict[int, dict[str, Any]] = {day: {} for day in days}
@@ -177,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         s.name for s in scenarios if s.name.split("@")[0] in {v.name for v in VARIANTS}
     ]
     checks = report.targets(runs, variant_names)
+    checks += report.peer_targets(runs, variant_names)
+    checks += report.meter_targets(runs)
+    base_standby = 7.0 if args.standby is None else args.standby
+    ranked = [c for c in (*controllers, *EXTRA) if c not in ("loss_bound",)]
+    sensitivity = report.sensitivity(runs, ranked, base_standby)
     notes = [f"controller not available in the engine yet: {c}" for c in missing]
     descriptions = {s.name: s.description for s in scenarios}
 
@@ -186,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": {str(day): results for day, results in runs.items()},
             "headline": report.headline(runs),
             "targets": checks,
+            "sensitivity": sensitivity,
             "notes": notes,
             "elapsed_s": round(elapsed, 1),
         }
@@ -195,12 +262,15 @@ def main(argv: list[str] | None = None) -> int:
         order = (*controllers, *EXTRA)
         print(report.table(runs, order, descriptions))
         print()
-        print("== targets (issue 11): margin must exceed the spread over the days")
+        print("== targets (issues 11, 22): margin must exceed the spread over the days")
         for check in checks:
             print(
                 f"{report.verdict(check['met']):<13}{check['target']} [{check['scope']}]: "
                 f"{check['detail']}"
             )
+        print()
+        print("== sensitivity: suite loss (kWh per suite-day) at the plant's standby x start cost")
+        print(report.sensitivity_table(sensitivity, ranked))
         for note in notes:
             print(f"note: {note}")
         print(
