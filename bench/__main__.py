@@ -174,7 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--faults", action="store_true", help="run the fault suite instead (bench/faults.py)"
     )
+    parser.add_argument(
+        "--report",
+        action="append",
+        metavar="JSON",
+        help="no run: the tables, targets and sensitivity of saved --json runs (repeatable: "
+        "runs of other controllers on the same days are merged)",
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        return _report(args.report, args)
     if args.phases:
         from bench import phases
 
@@ -264,10 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("== targets (issues 11, 22): margin must exceed the spread over the days")
         for check in checks:
-            print(
-                f"{report.verdict(check['met']):<13}{check['target']} [{check['scope']}]: "
-                f"{check['detail']}"
-            )
+            print(_check_line(check))
         print()
         print("== sensitivity: suite loss (kWh per suite-day) at the plant's standby x start cost")
         print(report.sensitivity_table(sensitivity, ranked))
@@ -290,6 +296,53 @@ def main(argv: list[str] | None = None) -> int:
             if o["day"] == days[0]:
                 path = plot_scenario(o, who, target)
                 print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _check_line(check: dict[str, Any]) -> str:
+    """One target as a line: verdict, name [scope]: figures."""
+    mark = report.verdict(check["met"], check["detail"])
+    return f"{mark:<13}{check['target']} [{check['scope']}]: {check['detail']}"
+
+
+def _report(paths: list[str], args: argparse.Namespace) -> int:
+    """Merge saved --json runs (same days, other controllers) and print what a run prints."""
+    runs: dict[int, dict[str, dict[str, Any]]] = {}
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        for day, results in doc["runs"].items():
+            for scenario, per in results.items():
+                runs.setdefault(int(day), {}).setdefault(scenario, {}).update(per)
+    scenario_names = list(next(iter(runs.values()), {}))
+    variant_names = [s for s in scenario_names if s.split("@")[0] in {v.name for v in VARIANTS}]
+    present = list(dict.fromkeys(name for r in runs.values() for per in r.values() for name in per))
+    checks = report.targets(runs, variant_names)
+    checks += report.peer_targets(runs, variant_names)
+    checks += report.meter_targets(runs)
+    ranked = [c for c in present if c != "loss_bound"]
+    base_standby = 7.0 if args.standby is None else args.standby
+    sensitivity = report.sensitivity(runs, ranked, base_standby)
+    if args.json:
+        doc = {
+            "days": sorted(runs),
+            "headline": report.headline(runs),
+            "targets": checks,
+            "sensitivity": sensitivity,
+        }
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    descriptions = {s.name: s.description for s in SUITE}
+    descriptions = {n: descriptions.get(n.split("@")[0], "") for n in scenario_names}
+    if args.markdown:
+        print(report.markdown(runs, present, descriptions))
+    else:
+        print(report.table(runs, present, descriptions))
+    print()
+    for check in checks:
+        print(_check_line(check))
+    print()
+    print(report.sensitivity_table(sensitivity, ranked))
     return 0
 
 

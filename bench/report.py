@@ -362,7 +362,9 @@ def sensitivity_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -
     return "\n".join(lines)
 
 
-def verdict(met: bool | None) -> str:
+def verdict(met: bool | None, detail: str = "") -> str:
+    if detail == "not run":
+        return "NOT RUN"
     return {True: "MET", False: "MISSED", None: "WITHIN NOISE"}[met]
 
 
