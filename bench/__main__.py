@@ -66,19 +66,34 @@ def _job(args: tuple[Scenario, tuple[str, ...], bool, int]) -> dict[str, Any]:
     return out
 
 
-def _progress(total: int) -> Any:
-    """A progress bar on stderr (runs done, elapsed, time left); silent when not a terminal
-    unless BENCH_PROGRESS=1."""
-    from tqdm import tqdm
+class _NoProgress:
+    """Stands in for the bar when nobody watches (no tqdm import, no thread)."""
 
-    show = sys.stderr.isatty() or os.environ.get("BENCH_PROGRESS") == "1"
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on stderr (runs done, elapsed, time left) when stderr is a terminal or
+    BENCH_PROGRESS=1 (a log file then gets a line every 30 s)."""
+    tty = sys.stderr.isatty()
+    if not tty and os.environ.get("BENCH_PROGRESS") != "1":
+        return _NoProgress()
+    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+    tqdm.monitor_interval = 0  # no monitor thread: the bar is updated once per finished run
     return tqdm(
         total=total,
         unit="run",
         desc="scenario-days",
         file=sys.stderr,
-        disable=not show,
-        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        mininterval=1.0 if tty else 30.0,
     )
 
 

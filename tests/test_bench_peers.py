@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bench import report
 from bench.controllers import make
 from bench.controllers.peers import (
     OMNI_HOLD_S,
@@ -284,3 +285,27 @@ def test_a_start_costs_its_energy_once_per_relay_closing() -> None:
     assert b.start_wh == pytest.approx(2.0)
     assert abs(b.energy_balance_error_wh()) < 1e-9
     assert b.stored_wh < stored
+
+
+# ----------------------------------------------------------------------------- report
+def test_adjusted_loss_reweights_the_standby_and_adds_the_starts() -> None:
+    fig = {"conversion_loss_kwh": 1.0, "standby_kwh": 0.07, "start_kwh": 0.0, "relay_starts": 10}
+    # 7 W -> 2 W: 0.07 kWh of standby becomes 0.02; 10 starts x 1 Wh = 0.01 kWh.
+    assert report.adjusted_loss(fig, 7.0, 2.0, 1.0) == pytest.approx(0.96)
+    assert report.adjusted_loss(fig, 7.0, 7.0, 0.0) == pytest.approx(1.0)
+
+
+def test_the_best_peer_is_the_one_efficiency_compares_worst_with() -> None:
+    """Per scenario ratios averaged per day; the largest mean ratio names the best peer."""
+    day = {
+        "a": {
+            "efficiency": {"conversion_loss_kwh": 0.98},
+            "crossover": {"conversion_loss_kwh": 1.0},
+            "omni": {"conversion_loss_kwh": 1.1},
+            "astra": {"conversion_loss_kwh": 0.99},
+        }
+    }
+    (suite,) = report.peer_targets({0: day, 100: day}, [])
+    assert suite["peer"] == "astra"
+    assert suite["value"] == pytest.approx(0.98 / 0.99, abs=1e-4)
+    assert suite["met"] is False  # 1.0 % less, 1.5 % asked
