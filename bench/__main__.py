@@ -349,10 +349,9 @@ def _report(paths: list[str], args: argparse.Namespace) -> int:
         return 0
     descriptions = {s.name: s.description for s in SUITE}
     descriptions = {n: descriptions.get(n.split("@")[0], "") for n in scenario_names}
+    print(report.table(runs, present, descriptions))
     if args.markdown:
-        print(report.markdown(runs, present, descriptions))
-    else:
-        print(report.table(runs, present, descriptions))
+        Path(args.markdown).write_text(report.markdown(runs, present, descriptions) + "\n")
     print()
     for check in checks:
         print(_check_line(check))
