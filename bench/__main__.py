@@ -10,7 +10,7 @@ targets (``--json``: the figures); ``--quick`` runs short windows of a few scena
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 import json
 import os
@@ -20,9 +20,18 @@ import time
 from typing import Any
 
 from bench import report
-from bench.controllers import ALL, DEFAULT, EXTRA, available, make
+from bench.controllers import DEFAULT, EXTRA, available, known, make
 from bench.loop import run
-from bench.scenarios import QUICK, SUITE, VARIANTS, Scenario, by_name, resolve, window
+from bench.scenarios import (
+    QUICK,
+    SUITE,
+    VARIANTS,
+    Scenario,
+    by_name,
+    resolve,
+    window,
+    with_plant,
+)
 from bench.sim.house import build_house
 
 
@@ -55,6 +64,63 @@ def _job(args: tuple[Scenario, tuple[str, ...], bool, int]) -> dict[str, Any]:
             ],
         }
     return out
+
+
+class _NoProgress:
+    """Stands in for the bar when nobody watches (no tqdm import, no thread)."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on stderr (runs done, elapsed, time left) when stderr is a terminal or
+    BENCH_PROGRESS=1 (a log file then gets a line every 30 s)."""
+    tty = sys.stderr.isatty()
+    if not tty and os.environ.get("BENCH_PROGRESS") != "1":
+        return _NoProgress()
+    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+    tqdm.monitor_interval = 0  # no monitor thread: the bar is updated once per finished run
+    return tqdm(
+        total=total,
+        unit="run",
+        desc="scenario-days",
+        file=sys.stderr,
+        mininterval=1.0 if tty else 30.0,
+    )
+
+
+def _run_jobs(
+    jobs: list[tuple[Scenario, tuple[str, ...], bool, int]], workers: int
+) -> list[dict[str, Any]]:
+    """Run every (scenario, day) job, in parallel when workers > 1, showing progress."""
+    # The longest jobs first, so that the workers finish together.
+    order = sorted(range(len(jobs)), key=lambda j: -jobs[j][0].house.duration_h)
+    outputs: list[dict[str, Any] | None] = [None] * len(jobs)
+    with _progress(len(jobs)) as bar:
+        if workers > 1 and len(jobs) > 1:
+            # The workers get _job by its importable name: under `python -m bench` this
+            # module is __main__, which Python 3.14's default start method (forkserver) does
+            # not re-create.
+            from bench.__main__ import _job as job
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(job, jobs[j]): j for j in order}
+                for future in as_completed(futures):
+                    outputs[futures[future]] = future.result()
+                    bar.update(1)
+        else:
+            for j in order:
+                outputs[j] = _job(jobs[j])
+                bar.update(1)
+    return [o for o in outputs if o is not None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, default=0, help="add this to every house's seed (other days)"
     )
+    parser.add_argument(
+        "--standby",
+        type=float,
+        default=None,
+        metavar="W",
+        help="every battery's standby draw in the plant (default 7 W; the engine keeps 7)",
+    )
+    parser.add_argument(
+        "--start-cost",
+        type=float,
+        default=None,
+        metavar="WH",
+        help="energy each relay start draws from the cells in the plant (default 0 Wh)",
+    )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
     parser.add_argument(
@@ -109,7 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--faults", action="store_true", help="run the fault suite instead (bench/faults.py)"
     )
+    parser.add_argument(
+        "--report",
+        action="append",
+        metavar="JSON",
+        help="no run: the tables, targets and sensitivity of saved --json runs (repeatable: "
+        "runs of other controllers on the same days are merged)",
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        return _report(args.report, args)
     if args.phases:
         from bench import phases
 
@@ -129,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     wanted = tuple(args.controller or DEFAULT)
-    unknown = [c for c in wanted if c not in ALL]
+    unknown = [c for c in wanted if not known(c)]
     if unknown:
         parser.error(f"unknown controller(s): {', '.join(unknown)}")
     missing = [c for c in wanted if not available(c)]
@@ -154,20 +243,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("no scenario matches")
     if args.meter_poll:
         scenarios = [replace(s, meter_poll_s=args.meter_poll) for s in scenarios]
+    if args.standby is not None or args.start_cost is not None:
+        scenarios = [
+            with_plant(s, standby_w=args.standby, start_cost_wh=args.start_cost) for s in scenarios
+        ]
     count = args.days or (2 if args.quick else 5)
     days = [args.seed + 100 * d for d in range(count)]
     record = bool(args.plot)
     jobs = [(s, controllers, record and day == days[0], day) for day in days for s in scenarios]
     started = time.perf_counter()
-    if args.jobs > 1 and len(jobs) > 1:
-        # The workers get _job by its importable name: under `python -m bench` this module is
-        # __main__, which Python 3.14's default start method (forkserver) does not re-create.
-        from bench.__main__ import _job as job
-
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            outputs = list(pool.map(job, jobs))
-    else:
-        outputs = [_job(job) for job in jobs]
+    outputs = _run_jobs(jobs, args.jobs)
     elapsed = time.perf_counter() - started
 
     runs: dict[int, dict[str, Any]] = {day: {} for day in days}
@@ -177,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         s.name for s in scenarios if s.name.split("@")[0] in {v.name for v in VARIANTS}
     ]
     checks = report.targets(runs, variant_names)
+    checks += report.peer_targets(runs, variant_names)
+    checks += report.meter_targets(runs)
+    base_standby = 7.0 if args.standby is None else args.standby
+    ranked = [c for c in (*controllers, *EXTRA) if c not in ("loss_bound",)]
+    sensitivity = report.sensitivity(runs, ranked, base_standby)
     notes = [f"controller not available in the engine yet: {c}" for c in missing]
     descriptions = {s.name: s.description for s in scenarios}
 
@@ -186,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": {str(day): results for day, results in runs.items()},
             "headline": report.headline(runs),
             "targets": checks,
+            "sensitivity": sensitivity,
             "notes": notes,
             "elapsed_s": round(elapsed, 1),
         }
@@ -195,12 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         order = (*controllers, *EXTRA)
         print(report.table(runs, order, descriptions))
         print()
-        print("== targets (issue 11): margin must exceed the spread over the days")
+        print("== targets (issues 11, 22): margin must exceed the spread over the days")
         for check in checks:
-            print(
-                f"{report.verdict(check['met']):<13}{check['target']} [{check['scope']}]: "
-                f"{check['detail']}"
-            )
+            print(_check_line(check))
+        print()
+        print("== sensitivity: suite loss (kWh per suite-day) at the plant's standby x start cost")
+        print(report.sensitivity_table(sensitivity, ranked))
         for note in notes:
             print(f"note: {note}")
         print(
@@ -220,6 +311,52 @@ def main(argv: list[str] | None = None) -> int:
             if o["day"] == days[0]:
                 path = plot_scenario(o, who, target)
                 print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _check_line(check: dict[str, Any]) -> str:
+    """One target as a line: verdict, name [scope]: figures."""
+    mark = report.verdict(check["met"], check["detail"])
+    return f"{mark:<13}{check['target']} [{check['scope']}]: {check['detail']}"
+
+
+def _report(paths: list[str], args: argparse.Namespace) -> int:
+    """Merge saved --json runs (same days, other controllers) and print what a run prints."""
+    runs: dict[int, dict[str, dict[str, Any]]] = {}
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        for day, results in doc["runs"].items():
+            for scenario, per in results.items():
+                runs.setdefault(int(day), {}).setdefault(scenario, {}).update(per)
+    scenario_names = list(next(iter(runs.values()), {}))
+    variant_names = [s for s in scenario_names if s.split("@")[0] in {v.name for v in VARIANTS}]
+    present = list(dict.fromkeys(name for r in runs.values() for per in r.values() for name in per))
+    checks = report.targets(runs, variant_names)
+    checks += report.peer_targets(runs, variant_names)
+    checks += report.meter_targets(runs)
+    ranked = [c for c in present if c != "loss_bound"]
+    base_standby = 7.0 if args.standby is None else args.standby
+    sensitivity = report.sensitivity(runs, ranked, base_standby)
+    if args.json:
+        doc = {
+            "days": sorted(runs),
+            "headline": report.headline(runs),
+            "targets": checks,
+            "sensitivity": sensitivity,
+        }
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    descriptions = {s.name: s.description for s in SUITE}
+    descriptions = {n: descriptions.get(n.split("@")[0], "") for n in scenario_names}
+    print(report.table(runs, present, descriptions))
+    if args.markdown:
+        Path(args.markdown).write_text(report.markdown(runs, present, descriptions) + "\n")
+    print()
+    for check in checks:
+        print(_check_line(check))
+    print()
+    print(report.sensitivity_table(sensitivity, ranked))
     return 0
 
 

@@ -89,6 +89,8 @@ class Result:
     conversion_loss_kwh: float = 0.0
     loss_pct: float = 0.0
     standby_kwh: float = 0.0
+    start_kwh: float = 0.0  # drawn by relay starts (BatteryParams.start_cost_wh each)
+    relay_starts: int = 0  # times a battery's relay closed
     grid_import_kwh: float = 0.0
     grid_export_kwh: float = 0.0
     mean_abs_grid_w: float = 0.0
@@ -125,6 +127,8 @@ class Result:
             "unwanted_s": self.unwanted_s,
             "avoidable_kwh": round(self.avoidable_kwh, 4),
             "standby_kwh": round(self.standby_kwh, 4),
+            "start_kwh": round(self.start_kwh, 4),
+            "relay_starts": self.relay_starts,
             "soc_spread_max": round(self.soc_spread_max, 2),
             "soc_spread_end": round(self.soc_spread_end, 2),
             "starts": self.starts,
@@ -273,7 +277,7 @@ def run(
                 trace[f"ac{i}"].append(b.ac_power_w)
                 trace[f"soc{i}"].append(b.soc_pct)
     cycled = sum(b.ac_in_wh + b.ac_out_wh for b in batteries) / 1000.0
-    loss = sum(b.loss_wh + b.standby_wh for b in batteries) / 1000.0
+    loss = sum(b.loss_wh + b.standby_wh + b.start_wh for b in batteries) / 1000.0
     socs = [b.soc_pct for b in batteries]
     return Result(
         scenario=scenario.name,
@@ -283,6 +287,8 @@ def run(
         conversion_loss_kwh=loss,
         loss_pct=100.0 * loss / cycled if cycled > 0 else 0.0,
         standby_kwh=sum(b.standby_wh for b in batteries) / 1000.0,
+        start_kwh=sum(b.start_wh for b in batteries) / 1000.0,
+        relay_starts=sum(b.relay_starts for b in batteries),
         grid_import_kwh=imp / 3.6e6,
         grid_export_kwh=exp / 3.6e6,
         mean_abs_grid_w=grid_abs / n if n else 0.0,

@@ -316,3 +316,25 @@ def resolve(scenario: Scenario) -> HouseSpec:
         )
         return replace(scenario.house, profile_kw=kw)
     return scenario.house
+
+
+def with_plant(
+    scenario: Scenario, *, standby_w: float | None = None, start_cost_wh: float | None = None
+) -> Scenario:
+    """The scenario with every battery's standby and start cost set (None: unchanged).
+
+    The engine's own model keeps its defaults: only the plant changes (what a user whose
+    batteries draw another standby would see).
+    """
+    changes: dict[str, float] = {}
+    if standby_w is not None:
+        changes["standby_w"] = standby_w
+    if start_cost_wh is not None:
+        changes["start_cost_wh"] = start_cost_wh
+    if not changes:
+        return scenario
+    batteries = tuple(
+        replace(b, params=replace(b.params, **changes))  # type: ignore[arg-type]
+        for b in scenario.batteries
+    )
+    return replace(scenario, batteries=batteries)

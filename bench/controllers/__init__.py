@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
-from bench.loop import Controller
+from dataclasses import replace
 
-from .bounds import IdealController, LossBoundController
+from bench.loop import Controller, Sim
+
+from .bounds import IdealController, LossBoundController, Meter1sController
 from .crossover import CrossoverController
 from .engine_ctl import EngineController, strategy_available
+from .peers import ASTRA_DEFAULT_M_W, AstraController, OmniController
 from .seed import SeedController
 
 ENGINE_STRATEGIES = ("priority", "equal", "efficiency")
-ALL = ("priority", "equal", "efficiency", "seed", "crossover", "loss_bound", "ideal")
-BOUNDS = ("loss_bound", "ideal")
+#: The peers whose best the targets compare ``efficiency`` with.
+PEERS = ("crossover", "omni", "astra")
+#: Bench-only variants of the engine (what issue 22's integration side would gain):
+#: ``efficiency_2s`` runs the engine every 2 s on the meter's update with the in-flight
+#: estimate from each battery's AC power (inflight.py), the closest stand-in for a
+#: meter-paced loop; ``efficiency_told`` is told the plant's standby (StrategySettings).
+VARIANTS = ("efficiency_2s", "efficiency_told")
+ALL = (
+    "priority",
+    "equal",
+    "efficiency",
+    "seed",
+    *PEERS,
+    *VARIANTS,
+    "loss_bound",
+    "ideal",
+    "meter_1s",
+)
+BOUNDS = ("loss_bound", "ideal", "meter_1s")
 #: What runs by default: not ``equal`` (it loses 2 to 3 points more everywhere and no target
-#: is about it; ``--controller equal`` runs it).
-DEFAULT = ("priority", "efficiency", "seed", "crossover", "loss_bound", "ideal")
+#: is about it; ``--controller equal`` runs it), nor the bench-only variants.
+DEFAULT = (
+    "priority",
+    "efficiency",
+    "seed",
+    *PEERS,
+    "loss_bound",
+    "ideal",
+    "meter_1s",
+)
 
 
 #: Run only in the scenarios that name them (``Scenario.extra``): efficiency told each
@@ -26,7 +54,18 @@ def available(name: str) -> bool:
     """Whether controller name can run (an engine strategy may not exist yet)."""
     if name in ENGINE_STRATEGIES:
         return strategy_available(name)
-    return name in ALL or name in EXTRA
+    return name in ALL or name in EXTRA or _astra_m(name)
+
+
+def _astra_m(name: str) -> bool:
+    """Whether name is astra@M with a number M (W)."""
+    if not name.startswith("astra@"):
+        return False
+    try:
+        float(name.split("@", 1)[1])
+    except ValueError:
+        return False
+    return True
 
 
 def make(name: str) -> Controller:
@@ -39,8 +78,40 @@ def make(name: str) -> Controller:
         return SeedController()
     if name == "crossover":
         return CrossoverController()
+    if name == "omni":
+        return OmniController()
+    if name == "astra":
+        return AstraController(ASTRA_DEFAULT_M_W)
+    if name.startswith("astra@"):  # astra@500: another M (W)
+        return AstraController(float(name.split("@", 1)[1]), name=name)
+    if name == "efficiency_2s":
+        from .inflight_ctl import InFlightController
+
+        return InFlightController("efficiency", 2.0, align=True, name=name)
+    if name == "meter_1s":
+        return Meter1sController()
+    if name == "efficiency_told":
+        return _ToldStandby()
     if name == "loss_bound":
         return LossBoundController()
     if name == "ideal":
         return IdealController()
     raise KeyError(name)
+
+
+def known(name: str) -> bool:
+    """Whether name is a controller the bench can make (available or not yet in the engine)."""
+    return name in ALL or name in EXTRA or _astra_m(name)
+
+
+class _ToldStandby(EngineController):
+    """``efficiency`` told the plant's standby (the engine's setting, not its 7 W default)."""
+
+    def __init__(self) -> None:
+        super().__init__("efficiency")
+        self.name = "efficiency_told"
+
+    def start(self, sim: Sim) -> float:
+        standby = sim.batteries[0].params.standby_w
+        self.settings = replace(self.settings, standby_w=standby)
+        return super().start(sim)

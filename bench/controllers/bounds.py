@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+import math
 from typing import Any
 
 from bench.core import engine
@@ -218,6 +219,80 @@ class IdealController:
         split = least_loss_split(sim, demand, caps, _preference(sim, discharge))
         _command(sim, split, discharge, False)
         return IDEAL_CYCLE_S
+
+    def second(self, sim: Sim, k: int) -> None:
+        raise NotImplementedError
+
+
+METER_LATENCY_S = 0.05  # from the meter's update to the cycle it triggers
+
+
+class Meter1sController:
+    """``meter_1s``: a loop on the meter's pace that knows each battery's power exactly.
+
+    Just after every meter update (every second on a 1 Hz meter, every poll otherwise) it
+    takes the sample's grid power plus what every battery delivered in that same second
+    (exact: the house's own demand of that second, the sample's age included) and commands
+    the least-loss split of it, with the gains known, on the same plant (dead time, relay
+    delay, time constant). It is the floor of what a loop on such a meter can leave to the
+    grid: only the meter's age and the plant's response remain. It does not limit its writes.
+    """
+
+    name = "meter_1s"
+    per_second = False
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Any, ...], list[float]] = {}
+
+    def start(self, sim: Sim) -> float:
+        for i in range(len(sim.boards)):
+            sim.write(i, "rs485_enable", "enable")
+        return self._next(sim)
+
+    @staticmethod
+    def _next(sim: Sim) -> float:
+        poll = max(1.0, sim.meter.poll_s)
+        update = (math.floor(sim.now / poll + 1e-9) + 1) * poll
+        return update + METER_LATENCY_S - sim.now
+
+    def cycle(self, sim: Sim) -> float:
+        meter = sim.meter
+        completed = min(meter.count, math.floor(sim.now + 1e-9))
+        if meter.poll_s > 1.0:
+            completed = math.floor(math.floor(completed / meter.poll_s) * meter.poll_s)
+        k = completed - 1
+        if k < 0:
+            return self._next(sim)
+        # The sample's grid power + what the batteries delivered in its second = the house.
+        demand = sim.net[0][k] + sim.net[1][k] + sim.net[2][k]
+        if abs(demand) < DEAD_BAND_W:
+            _stop_all(sim)
+            return self._next(sim)
+        discharge = demand > 0
+        caps = []
+        for battery, setup in zip(sim.batteries, sim.setups, strict=True):
+            soc = battery.reported_soc
+            if discharge:
+                ok = soc > setup.discharge_cutoff
+                caps.append(battery.available_w("discharge") if ok else 0.0)
+            else:
+                ok = soc < setup.charge_cutoff
+                caps.append(battery.available_w("charge") if ok else 0.0)
+        order = _preference(sim, discharge)
+        # The split for the demand rounded to 5 W, scaled to the demand (cached: a day has
+        # 86,400 cycles; the split's shape does not change within 5 W).
+        rounded = max(5, 5 * round(abs(demand) / 5))
+        key = (discharge, rounded, tuple(round(c) for c in caps), tuple(order))
+        split = self._cache.get(key)
+        if split is None:
+            split = least_loss_split(sim, rounded if discharge else -rounded, caps, order)
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[key] = split
+        scale = abs(demand) / rounded
+        split = [min(p * scale, c) for p, c in zip(split, caps, strict=True)]
+        _command(sim, split, discharge, False)
+        return self._next(sim)
 
     def second(self, sim: Sim, k: int) -> None:
         raise NotImplementedError

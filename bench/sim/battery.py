@@ -19,10 +19,12 @@ Model, per battery:
   cost). A battery that is not converting draws a standby power from its cells.
 - The state of charge is exact internally (``soc_pct``) and reported as a whole number on a
   slower cadence (``reported_soc``), as the ESPHome configurations do.
+- Each closing of the relay (a start from standing still) costs ``start_cost_wh`` from the
+  cells (0 by default: no measurement of it yet; the report shows what 0.25 or 1 Wh would do).
 
 Energy balance, kept exactly by construction::
 
-    ac_in_wh - ac_out_wh == (stored_wh - initial stored_wh) + loss_wh + standby_wh
+    ac_in_wh - ac_out_wh == (stored_wh - initial stored_wh) + loss_wh + standby_wh + start_wh
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class BatteryParams:
     efficiency_table: tuple[tuple[float, float, float], ...] = MEASURED_EFFICIENCY
     #: Drawn from the cells while the inverter is not converting (estimate: 5 to 10 W).
     standby_w: float = 7.0
+    #: Drawn from the cells each time the relay closes (a start from standing still), Wh.
+    start_cost_wh: float = 0.0
     #: Delay between a command and the start of the power change.
     dead_time_s: float = 0.75
     #: Extra delay when the command arrives while the relay is open (from ``stop``).
@@ -161,6 +165,8 @@ class Battery:
         self.ac_out_wh = 0.0
         self.loss_wh = 0.0
         self.standby_wh = 0.0
+        self.start_wh = 0.0  # drawn by starts (start_cost_wh each)
+        self.relay_starts = 0  # times the relay closed
         self.dc_power_w = 0.0  # mean DC power of the last step, + = charging the cells
         self.commands = 0
         # Reported values.
@@ -287,15 +293,25 @@ class Battery:
             while self._pending and self._pending[0][0] <= self.time_s + 1e-12:
                 _, self._mode, self._setpoint = self._pending.popleft()
                 if self._target() != 0.0:
-                    self._relay_closed = True
+                    self._close_relay()
         self.time_s = end
         self._report()
+
+    def _close_relay(self) -> None:
+        """Close the relay; a start from open counts and costs start_cost_wh from the cells."""
+        if self._relay_closed:
+            return
+        self._relay_closed = True
+        self.relay_starts += 1
+        cost = min(self.params.start_cost_wh, self._stored_wh)
+        self._stored_wh -= cost
+        self.start_wh += cost
 
     def _advance(self, dt: float) -> None:
         p = self.params
         target = self._target()
         if target != 0.0:
-            self._relay_closed = True  # e.g. resumes by itself below a cutoff again
+            self._close_relay()  # e.g. resumes by itself below a cutoff again
         p0 = self._power
         tau = p.tau_s
         if tau <= 0 or abs(target - p0) <= p.snap_w:
@@ -361,6 +377,7 @@ class Battery:
                 self._next_power_report += max(p.power_report_interval_s, 1e-3)
 
     def energy_balance_error_wh(self) -> float:
-        """AC in - AC out - (change in stored + loss + standby); zero up to rounding."""
+        """AC in - AC out - (change in stored + loss + standby + starts); zero up to rounding."""
         stored_change = self._stored_wh - self.initial_stored_wh
-        return self.ac_in_wh - self.ac_out_wh - (stored_change + self.loss_wh + self.standby_wh)
+        spent = self.loss_wh + self.standby_wh + self.start_wh
+        return self.ac_in_wh - self.ac_out_wh - (stored_change + spent)

@@ -277,6 +277,12 @@ def test_cli_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
         ):
             assert isinstance(figures[key], kind), key
     assert {t["target"] for t in doc["targets"]}
+    # Issue 22: the best-peer and meter_1s targets, each with name, scope, value, margin, met.
+    (best,) = [t for t in doc["targets"] if "best peer" in t["name"] and t["scope"] == "suite"]
+    assert {"name", "scope", "value", "margin", "met"} <= set(best)
+    assert best["peer"] in ("crossover", "omni", "astra")
+    assert any("meter_1s" in t["name"] for t in doc["targets"])
+    assert len(doc["sensitivity"]) == 9  # 2 / 7 / 12 W x 0 / 0.25 / 1 Wh
 
 
 def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
