@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from homeassistant.core import HomeAssistant, State
+from homeassistant.util import dt as dt_util
 from hypothesis import example, given, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
@@ -129,9 +130,14 @@ def _value(hub: Hub, key: str, battery: Any = None) -> float:
 
 
 async def test_energy_sensors_follow_the_batteries_ac_power(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, freezer: Any
 ) -> None:
-    """1,000 W discharged for an hour by one battery, 500 W charged by the other: kWh counted."""
+    """1,000 W discharged for an hour by one battery, 500 W charged by the other: kWh counted.
+
+    The hour starts at local noon: run at 23:xx local time, it crossed midnight, and the
+    "today" sensors rightly started again (the test failed depending on the hour it ran).
+    """
+    freezer.move_to(datetime(2026, 6, 15, 12, 0, tzinfo=dt_util.get_default_time_zone()))
     bat1 = await lilygo_fleet.add_battery("LilyGo L1", soc=60)
     bat2 = await lilygo_fleet.add_battery("LilyGo L2", soc=60)
     bat1.follow = bat2.follow = False  # the powers are set by the test
