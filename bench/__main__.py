@@ -109,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--faults", action="store_true", help="run the fault suite instead (bench/faults.py)"
     )
+    parser.add_argument(
+        "--modes",
+        action="store_true",
+        help="the grid modes: a price day and a Flemish evening with a peak cap (bench/modes.py)",
+    )
     args = parser.parse_args(argv)
     if args.phases:
         from bench import phases
@@ -116,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         return phases.main(tuple(args.controller or ()), args.json, args.jobs, args.scenario)
     if args.faults:
         return _faults(args.controller, as_json=args.json)
+    if args.modes:
+        from bench import modes
+
+        return modes.main(args.json)
 
     if args.engine:
         from bench import engine_cost
