@@ -196,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         help="no run: the tables, targets and sensitivity of saved --json runs (repeatable: "
         "runs of other controllers on the same days are merged)",
     )
+    parser.add_argument(
+        "--modes",
+        action="store_true",
+        help="the grid modes: a price day and a Flemish evening with a peak cap (bench/modes.py)",
+    )
     args = parser.parse_args(argv)
     if args.report:
         return _report(args.report, args)
@@ -205,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         return phases.main(tuple(args.controller or ()), args.json, args.jobs, args.scenario)
     if args.faults:
         return _faults(args.controller, as_json=args.json)
+    if args.modes:
+        from bench import modes
+
+        return modes.main(args.json)
 
     if args.engine:
         from bench import engine_cost

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.typing import ConfigType
 
 from .adapters.batteries import battery_configs
 from .adapters.learned import async_remove_stores
 from .adapters.storage import EntryStore, async_remove_store
 from .card import async_register_card
-from .const import LOGGER
+from .const import DOMAIN, LOGGER
 from .coordinator import MarstekConfigEntry, MarstekCoordinator, MarstekData
 from .core.readings import Settings
 from .repairs import async_delete_issues
+from .services import async_setup_services
 
 __all__ = ["MarstekConfigEntry", "MarstekData"]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BUTTON,
@@ -24,6 +29,12 @@ PLATFORMS: list[Platform] = [
     Platform.SENSOR,
     Platform.SWITCH,
 ]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the services (set_grid_mode), which work on any loaded hub."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> bool:
@@ -53,6 +64,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
         )
     )
 
+    # The running quarter hour and the grid mode are written when Home Assistant stops.
+    entry.async_on_unload(
+        hass.async_add_shutdown_job(HassJob(store.async_save, "marstek_strategy save store"))
+    )
+
     async def _async_started(_hass: HomeAssistant) -> None:
         await coordinator.async_start()
 
@@ -80,6 +96,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
         await entry.runtime_data.coordinator.async_stop_batteries()
     except Exception:
         LOGGER.exception("Stopping the batteries failed while unloading")
+    try:  # the running quarter hour goes with the store (a reload keeps counting it)
+        await entry.runtime_data.store.async_save()
+    except Exception:
+        LOGGER.exception("Saving the store failed while unloading")
     try:  # learned losses not written never hold up the unload
         await entry.runtime_data.coordinator.learned.async_save()
     except Exception:

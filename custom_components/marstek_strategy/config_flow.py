@@ -56,6 +56,7 @@ from .const import (
     CONF_INTERVAL,
     CONF_KEEPALIVE,
     CONF_MAIN_FUSE_A,
+    CONF_PEAK_CAP_KW,
     CONF_PHASE,
     CONF_PHASE_COUNT,
     CONF_PHASE_CURRENT_SENSORS,
@@ -645,6 +646,15 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
             )
         )
         fields.update(_phase_limit_fields())
+        fields[vol.Optional(CONF_PEAK_CAP_KW)] = NumberSelector(
+            NumberSelectorConfig(
+                min=0.0,
+                max=50.0,
+                step=0.1,
+                unit_of_measurement=UnitOfPower.KILO_WATT,
+                mode=NumberSelectorMode.BOX,
+            )
+        )
         suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         if user_input is None:  # an interval stored before the allowed ones: as it runs
             suggested[CONF_INTERVAL] = allowed_interval(float(suggested[CONF_INTERVAL]))

@@ -41,6 +41,9 @@ CONF_PHASE_FEED_IN_LIMIT_W: Final = "phase_feed_in_limit_w"  # per-phase feed-in
 CONF_STOP_BEHAVIOR: Final = "stop_behavior"  # what "stopped" means: see StopBehavior
 DEFAULT_MAIN_FUSE_A: Final = 25.0
 DEFAULT_PHASE_FEED_IN_LIMIT_W: Final = 0.0
+# Quarter-hour peak cap (kW; 0 = off): the running quarter-hour average import (grid_mode.py).
+CONF_PEAK_CAP_KW: Final = "peak_cap_kw"
+DEFAULT_PEAK_CAP_KW: Final = 0.0
 
 
 class StopBehavior(StrEnum):
@@ -62,9 +65,20 @@ DEFAULT_OPTIONS: Final[dict[str, float | bool | str]] = {
     CONF_STOP_BEHAVIOR: DEFAULT_STOP_BEHAVIOR.value,
     CONF_MAIN_FUSE_A: DEFAULT_MAIN_FUSE_A,
     CONF_PHASE_FEED_IN_LIMIT_W: DEFAULT_PHASE_FEED_IN_LIMIT_W,
+    CONF_PEAK_CAP_KW: DEFAULT_PEAK_CAP_KW,
 }
 # A new hub starts in dry run: nothing is written until the user turns dry run off.
 NEW_HUB_OPTIONS: Final[dict[str, float | bool | str]] = {**DEFAULT_OPTIONS, CONF_DRY_RUN: True}
+
+# The grid mode service (grid_mode.py) and its fields.
+SERVICE_SET_GRID_MODE: Final = "set_grid_mode"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_MODE: Final = "mode"
+ATTR_POWER: Final = "power"
+ATTR_UNTIL: Final = "until"
+ATTR_DURATION: Final = "duration"
+ATTR_TARGET_SOC: Final = "target_soc"
+ATTR_SOAK: Final = "soak"
 
 # Battery subentries.
 SUBENTRY_BATTERY: Final = "battery"

@@ -32,6 +32,7 @@ from .const import (
     CONF_INTERVAL,
     CONF_KEEPALIVE,
     CONF_MAIN_FUSE_A,
+    CONF_PEAK_CAP_KW,
     CONF_PHASE_COUNT,
     CONF_PHASE_CURRENT_SENSORS,
     CONF_PHASE_FEED_IN_LIMIT_W,
@@ -47,7 +48,7 @@ from .const import (
     Role,
     StopBehavior,
 )
-from .core import control, engine, lifecycle, model, readback
+from .core import control, grid_mode, lifecycle, model, readback
 from .core.control import Commanded, Write, WriteRecord
 from .core.cycle import (
     REASON_DISABLED,
@@ -59,8 +60,10 @@ from .core.cycle import (
     signed_power,
 )
 from .core.engine import views_of
+from .core.grid_mode import GridRequest
 from .core.lifecycle import Action, Phase
 from .core.model import PhaseLimits, Plan
+from .core.peak_cap import PeakMeter
 from .core.phase_limits import PhaseView
 from .core.readings import (
     SHOWN_PROBLEMS,
@@ -187,6 +190,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             hand_back=self.stop_behavior is StopBehavior.HAND_BACK,
             pending=store.pending,
         )
+        # The grid mode (grid_mode.py) and the quarter-hour peak meter, both kept in the store.
+        self.peak_cap_w = max(0.0, float(options.get(CONF_PEAK_CAP_KW, 0.0))) * 1000.0
+        self.grid_request = store.grid_request
+        self.peak: PeakMeter = store.peak
+        self.steered: grid_mode.Steered | None = None  # the last cycle's
+        self.grid_ending: grid_mode.Ending | None = None  # why the last request ended
         self.commanded: list[Commanded] | None = None  # None until the first cycle
         self.plan: Plan | None = None
         self.phases: dict[str, PhaseView] = {}  # the last plan's (diagnostics)
@@ -337,8 +346,56 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             self._schedule(data.delay_s)
             return data
 
+    # ------------------------------------------------------------------ grid mode
+
+    async def async_set_grid_request(self, request: GridRequest) -> None:
+        """Put a grid mode in force: stored at once, the next cycle runs it."""
+        async with self._lock:
+            await self.store.async_save_grid_request(request)  # not in force unless stored
+            self.grid_request = request
+            self.grid_ending = None
+        LOGGER.info(
+            "Grid mode %s (%s W) until %s",
+            request.mode,
+            f"{request.power_w:g}",
+            request.until.isoformat() if request.until else "-",
+        )
+        self.async_update_listeners()
+        if self.lifecycle.phase not in (Phase.STARTING, Phase.CLOSED):
+            self._due = True
+            await self.async_refresh()
+
+    async def _async_expire(self, soc: float | None) -> None:
+        """Return to zero when the request is over (its time, or its target state of charge)."""
+        ending = grid_mode.ended(self.grid_request, dt_util.utcnow(), soc)
+        if ending is None:
+            return
+        LOGGER.info("Grid mode %s ended (%s): back to zero", self.grid_request.mode, ending)
+        self.grid_request = GridRequest()
+        self.grid_ending = ending
+        try:  # a request stored past its end is over after a restart as well
+            await self.store.async_save_grid_request(self.grid_request)
+        except Exception:
+            LOGGER.exception("Storing the end of the grid mode failed")
+
+    def _count_peak(self, grid_w: float) -> None:
+        """Count a meter reading in the quarter-hour peak meter (stored at each quarter's end)."""
+        before = self.peak.quarter
+        self.peak = self.peak.update(dt_util.now(), grid_w)
+        if self.peak.quarter != before:
+            self.store.save_peak(self.peak)
+        else:
+            self.store.peak = self.peak
+
+    def import_allowed_w(self) -> float | None:
+        """Return the most the grid may import now under the peak cap (None: no cap)."""
+        if self.peak_cap_w <= 0:
+            return None
+        return self.peak.allowed_w(dt_util.now(), self.peak_cap_w)
+
     async def _async_cycle(self) -> CycleData:
         """Read, plan, decide, write: the architecture's one direction of data."""
+        await self._async_expire(None)
         action = self.lifecycle.action
         if action is Action.NOTHING:
             return self._cycle_data(self._told(REASON_DISABLED))
@@ -349,6 +406,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         meter = await self.reader.async_read_meter()
         if meter.cause is not None:
             return await self._async_fail_safe(meter.cause, meter.cause_entity_id, dry_run=dry_run)
+        self._count_peak(meter.grid_w)
         if meter.hold:  # total and phases disagree, not yet for long: no writes, judge again
             held = dict(self.data.batteries) if self.data else {}
             return self._cycle_data(held, grid_w=meter.grid_w)
@@ -360,7 +418,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         readings, problems, resynced = self._read_batteries(commanded, meter, dry_run=dry_run)
         readings = self.learned.cycle(dt_util.utcnow(), commanded, readings, learn=not dry_run)
         readings = self.delivery.estimate(readings, commanded)
-        engine_grid_w = meter.grid_w - self.settings.grid_target_w
+        await self._async_expire(
+            grid_mode.fleet_soc([r.soc if r.available else None for r in readings])
+        )
         previous = self.plan
         if dry_run or previous is None or resynced or self._resync:
             previous = control.plan_from_commanded(commanded, self.has_rs485)
@@ -371,7 +431,18 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             strategy=self.settings.strategy, phase_limits=self.phase_limits
         )
         strategy = self.learned.strategy_settings(strategy, dt_util.utcnow())  # learned factors
-        plan = engine.allocate(engine_grid_w, readings, previous, strategy)
+        steered = grid_mode.steer(
+            self.grid_request,
+            meter.grid_w,
+            readings,
+            previous,
+            strategy,
+            zero_target_w=self.settings.grid_target_w,
+            import_allowed_w=self.import_allowed_w(),
+        )
+        self.steered = steered
+        plan = steered.plan
+        engine_grid_w = meter.grid_w - steered.target.grid_w
         self.phases = views_of(readings, previous, strategy)
         now = dt_util.utcnow()
         decision = control.decide(
@@ -419,6 +490,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             grid_w=meter.grid_w,
             engine_grid_w=engine_grid_w,
             writes=records,
+            grid_mode=self.grid_request.mode,
+            grid_limit=steered.limit,
+            grid_goal_w=steered.target.grid_w,
         )
 
     def _read_batteries(
@@ -632,5 +706,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 ],
             },
             "fail_safe": self.lifecycle.cause,
+            "grid_mode": self.grid_request.as_dict(),
+            "peak_cap_w": self.peak_cap_w,
+            "peak": self.peak.as_dict(),
             "delivery": self.delivery.diagnostics(),
         }

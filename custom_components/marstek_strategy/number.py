@@ -1,4 +1,4 @@
-"""Numbers: the user's cutoffs, power limits and grid target (restored across restarts)."""
+"""Numbers: the user's cutoffs, power limits, grid target and requested power (restored)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 
 from homeassistant.components.number import (
     NumberDeviceClass,
+    NumberEntity,
     NumberEntityDescription,
     NumberMode,
     RestoreNumber,
@@ -19,8 +20,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
+from .core.grid_mode import MAX_POWER_W as MAX_REQUESTED_W
 from .core.readings import MAX_POWER_W, BatterySettings, Settings
 from .entity import MarstekBatteryEntity, MarstekHubEntity
+from .services import async_set_power
 
 PARALLEL_UPDATES = 0
 
@@ -134,6 +137,16 @@ GRID_TARGET = NumberEntityDescription(
     entity_category=EntityCategory.CONFIG,
 )
 
+REQUESTED_POWER = NumberEntityDescription(
+    key="requested_power",
+    device_class=NumberDeviceClass.POWER,
+    native_min_value=0,
+    native_max_value=MAX_REQUESTED_W,
+    native_step=10,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    mode=NumberMode.BOX,
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -142,7 +155,12 @@ async def async_setup_entry(
 ) -> None:
     """Add the grid target and each battery's numbers."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities([GridTargetNumber(coordinator, entry.runtime_data.settings)])
+    async_add_entities(
+        [
+            GridTargetNumber(coordinator, entry.runtime_data.settings),
+            RequestedPowerNumber(coordinator, entry.runtime_data.settings),
+        ]
+    )
     for battery in coordinator.batteries:
         settings = entry.runtime_data.settings.batteries[battery.subentry_id]
         async_add_entities(
@@ -184,6 +202,30 @@ class GridTargetNumber(MarstekHubEntity, RestoreNumber):
         """Set the target; the next cycle uses it."""
         self._settings.grid_target_w = _check_number(value)
         self.coordinator.config_entry.runtime_data.save_settings()
+        self.async_write_ha_state()
+
+
+class RequestedPowerNumber(MarstekHubEntity, NumberEntity):
+    """The fleet's power for the grid modes charge and discharge (grid W)."""
+
+    entity_description = REQUESTED_POWER
+
+    def __init__(self, coordinator: MarstekCoordinator, settings: Settings) -> None:
+        """Set up the number."""
+        super().__init__(coordinator, REQUESTED_POWER.key)
+        self._settings = settings
+
+    @property
+    def native_value(self) -> float:
+        """Return the power the grid modes charge or discharge at."""
+        current = self.coordinator.grid_request
+        if current.power_w > 0:
+            return current.power_w
+        return self._settings.requested_power_w
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Set the power; a charge or discharge in force takes it at once."""
+        await async_set_power(self.coordinator.config_entry, _check_number(value))
         self.async_write_ha_state()
 
 

@@ -1,23 +1,32 @@
-"""Selects: the hub's strategy and each battery's participation (restored across restarts)."""
+"""Selects: the hub's strategy and grid mode, each battery's participation (restored)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
+from homeassistant.util import dt as dt_util
 
 from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
+from .core.grid_mode import GridMode
 from .core.model import Strategy
 from .core.readings import BatterySettings, Participation, Settings
 from .entity import MarstekBatteryEntity, MarstekHubEntity
+from .services import async_select_mode
 
 PARALLEL_UPDATES = 0
 
 STRATEGY = SelectEntityDescription(
     key="strategy",
     options=[strategy.value for strategy in Strategy],
+)
+GRID_MODE = SelectEntityDescription(
+    key="grid_mode",
+    options=[mode.value for mode in GridMode],
 )
 PARTICIPATION = SelectEntityDescription(
     key="participation",
@@ -34,7 +43,7 @@ async def async_setup_entry(
     """Add the strategy select and each battery's participation select."""
     coordinator = entry.runtime_data.coordinator
     settings = entry.runtime_data.settings
-    async_add_entities([StrategySelect(coordinator, settings)])
+    async_add_entities([StrategySelect(coordinator, settings), GridModeSelect(coordinator)])
     for battery in coordinator.batteries:
         async_add_entities(
             [ParticipationSelect(coordinator, battery, settings.batteries[battery.subentry_id])],
@@ -70,6 +79,46 @@ class StrategySelect(MarstekHubEntity, SelectEntity, RestoreEntity):
         """Change the strategy; the next cycle uses it."""
         self._settings.strategy = Strategy(option)
         self.coordinator.config_entry.runtime_data.save_settings()
+        self.async_write_ha_state()
+
+
+class GridModeSelect(MarstekHubEntity, SelectEntity):
+    """What the hub does with the grid: zero, charge, discharge or hold (grid_mode.py).
+
+    The request in force lives in the store (its end holds across a restart); choosing a
+    mode here runs it at the Requested power for at most 24 h.
+    """
+
+    entity_description = GRID_MODE
+
+    def __init__(self, coordinator: MarstekCoordinator) -> None:
+        """Set up the select."""
+        super().__init__(coordinator, GRID_MODE.key)
+
+    @property
+    def current_option(self) -> str:
+        """Return the grid mode in force."""
+        return self.coordinator.grid_request.mode.value
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Return the request's power and end, and what limits the plan."""
+        current = self.coordinator.grid_request
+        data = self.coordinator.data
+        ending = self.coordinator.grid_ending
+        return {
+            "power": current.power_w if current.mode is not GridMode.ZERO else None,
+            "until": None if current.until is None else dt_util.as_local(current.until),
+            "target_soc": current.target_soc,
+            "soak": current.soak if current.mode is GridMode.HOLD else None,
+            "goal": None if data is None else data.grid_goal_w,
+            "limited_by": None if data is None or data.grid_limit is None else data.grid_limit,
+            "ended": None if ending is None else ending.value,
+        }
+
+    async def async_select_option(self, option: str) -> None:
+        """Put the mode in force (the services module checks and stores it)."""
+        await async_select_mode(self.coordinator.config_entry, GridMode(option))
         self.async_write_ha_state()
 
 

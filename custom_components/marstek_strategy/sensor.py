@@ -180,6 +180,7 @@ async def async_setup_entry(
         if key.startswith(EXPLANATION_KEY)
     }
     async_add_entities(HubSensor(coordinator, description) for description in HUB_SENSORS)
+    async_add_entities(PeakSensor(coordinator, description) for description in PEAK_SENSORS)
     tracker = EnergyTracker(hass, coordinator)
     for battery in coordinator.batteries:
         entities: list[SensorEntity] = [
@@ -231,6 +232,77 @@ class HubSensor(MarstekHubEntity, SensorEntity):
         if self.entity_description.attrs_fn is None or self.coordinator.data is None:
             return None
         return self.entity_description.attrs_fn(self.coordinator.data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeakSensorDescription(SensorEntityDescription):
+    """A sensor of the quarter-hour peak meter (peak_cap.py)."""
+
+    value_fn: Callable[[MarstekCoordinator, datetime], float | None]
+    attrs_fn: Callable[[MarstekCoordinator, datetime], dict[str, Any]]
+
+
+def _quarter_attrs(coordinator: MarstekCoordinator, now: datetime) -> dict[str, Any]:
+    peak = coordinator.peak
+    cap = coordinator.peak_cap_w
+    return {
+        "projected": _rounded(peak.projected_w(now)),
+        "last_quarter": _rounded(peak.last_quarter_w),
+        "cap": cap or None,
+        "allowed": _rounded(peak.allowed_w(now, cap)) if cap else None,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+PEAK_SENSORS: tuple[PeakSensorDescription, ...] = (
+    PeakSensorDescription(
+        key="quarter_hour_import",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=lambda coordinator, now: _rounded(coordinator.peak.running_w(now)),
+        attrs_fn=_quarter_attrs,
+    ),
+    PeakSensorDescription(
+        key="month_peak_import",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=lambda coordinator, _now: _rounded(coordinator.peak.month_peak_w),
+        attrs_fn=lambda coordinator, _now: {
+            "quarter_start": None
+            if coordinator.peak.month_peak_at is None
+            else dt_util.as_local(coordinator.peak.month_peak_at),
+            "month": coordinator.peak.month or None,
+        },
+    ),
+)
+
+
+class PeakSensor(MarstekHubEntity, SensorEntity):
+    """The running quarter-hour average import, or the month's highest quarter hour."""
+
+    entity_description: PeakSensorDescription
+
+    def __init__(self, coordinator: MarstekCoordinator, description: PeakSensorDescription) -> None:
+        """Set up the sensor."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the value as the meter has counted it up to the last cycle."""
+        return self.entity_description.value_fn(self.coordinator, dt_util.now())
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Return the projection, the last quarter and the cap's allowance."""
+        return self.entity_description.attrs_fn(self.coordinator, dt_util.now())
 
 
 class BatterySensor(MarstekBatteryEntity, SensorEntity):

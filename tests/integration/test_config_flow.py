@@ -32,6 +32,7 @@ from custom_components.marstek_strategy.const import (
     CONF_INTERVAL,
     CONF_KEEPALIVE,
     CONF_MAIN_FUSE_A,
+    CONF_PEAK_CAP_KW,
     CONF_PHASE,
     CONF_PHASE_COUNT,
     CONF_PHASE_FEED_IN_LIMIT_W,
@@ -181,6 +182,7 @@ async def test_user_single_phase(
         CONF_STOP_BEHAVIOR: "hold_stopped",
         CONF_MAIN_FUSE_A: 25.0,
         CONF_PHASE_FEED_IN_LIMIT_W: 0.0,
+        CONF_PEAK_CAP_KW: 0.0,  # the quarter-hour peak cap is off by default
     }
     assert len(mock_setup_entry.mock_calls) == 1
 

@@ -53,7 +53,8 @@ async def test_setup_devices_and_entities(
     assert dev_reg.async_get(bat1.device_id) is not None
     ent_reg = er.async_get(hass)
     entities = er.async_entries_for_config_entry(ent_reg, hub.entry.entry_id)
-    assert len(entities) == 25  # with the learned efficiency sensor and its forget button
+    assert len(entities) == 29  # with the learned efficiency sensor and its forget button, the
+    # grid mode select, requested power number, quarter-hour and month peak sensors
     battery_entities = [e for e in entities if e.config_subentry_id == hub.subentry_id(bat1)]
     assert len(battery_entities) == 14
     assert all(e.unique_id.startswith(hub.subentry_id(bat1)) for e in battery_entities)

@@ -82,21 +82,33 @@ def test_signed_power() -> None:
 
 def test_every_entity_has_a_name_and_an_icon() -> None:
     """Each translation key used by the platforms has a name (en, nl) and an icon."""
-    from custom_components.marstek_strategy.number import BATTERY_NUMBERS, GRID_TARGET
-    from custom_components.marstek_strategy.select import PARTICIPATION, STRATEGY
+    from custom_components.marstek_strategy.number import (
+        BATTERY_NUMBERS,
+        GRID_TARGET,
+        REQUESTED_POWER,
+    )
+    from custom_components.marstek_strategy.select import GRID_MODE, PARTICIPATION, STRATEGY
     from custom_components.marstek_strategy.sensor import (
         BATTERY_ENERGY,
         BATTERY_SENSORS,
         HUB_ENERGY,
         HUB_SENSORS,
         MIRROR_SENSORS,
+        PEAK_SENSORS,
     )
 
-    sensors = (*HUB_SENSORS, *BATTERY_SENSORS, *MIRROR_SENSORS, *BATTERY_ENERGY, *HUB_ENERGY)
+    sensors = (
+        *HUB_SENSORS,
+        *PEAK_SENSORS,
+        *BATTERY_SENSORS,
+        *MIRROR_SENSORS,
+        *BATTERY_ENERGY,
+        *HUB_ENERGY,
+    )
     keys = {
         "sensor": {d.key for d in sensors} | {"learned_efficiency"},
-        "number": {d.key for d in (*BATTERY_NUMBERS, GRID_TARGET)},
-        "select": {STRATEGY.key, PARTICIPATION.key},
+        "number": {d.key for d in (*BATTERY_NUMBERS, GRID_TARGET, REQUESTED_POWER)},
+        "select": {STRATEGY.key, PARTICIPATION.key, GRID_MODE.key},
         "switch": {"strategy_enabled"},
         "button": {"forget_learned"},
     }

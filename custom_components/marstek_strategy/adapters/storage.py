@@ -2,7 +2,8 @@
 
 The user's settings (so that a disabled settings entity or device, or an entry unloaded for
 longer than restore state keeps states, does not reset them) and the stops still to be made
-(so that a reload or a restart does not forget a battery left running).
+(so that a reload or a restart does not forget a battery left running); the grid mode in
+force (so that its end holds across a restart) and the quarter-hour peak meter.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
 from ..const import DOMAIN, LOGGER
+from ..core.grid_mode import MAX_POWER_W, GridRequest
 from ..core.model import Strategy
+from ..core.peak_cap import PeakMeter
 from ..core.readings import BatterySettings, Participation, Settings
 from .batteries import BatteryConfig
 
@@ -44,6 +47,10 @@ def settings_from_dict(data: Mapping[str, Any]) -> Settings:
         enabled=bool(data.get("enabled", defaults.enabled)),
         strategy=Strategy(strategy) if strategy in set(Strategy) else defaults.strategy,
         grid_target_w=_finite(data.get("grid_target_w"), defaults.grid_target_w),
+        requested_power_w=min(
+            max(_finite(data.get("requested_power_w"), defaults.requested_power_w), 0.0),
+            MAX_POWER_W,
+        ),
     )
     for subentry_id, values in dict(data.get("batteries", {})).items():
         base = BatterySettings()
@@ -74,6 +81,8 @@ class EntryStore:
         self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, _key(entry_id))
         self.settings: Settings | None = None  # None: nothing stored yet
         self.pending: dict[str, BatteryConfig] = {}
+        self.grid_request = GridRequest()
+        self.peak = PeakMeter()
 
     async def async_load(self) -> None:
         """Load what was stored (a broken store is logged and ignored)."""
@@ -92,11 +101,15 @@ class EntryStore:
             except (KeyError, ValueError, TypeError, AttributeError):
                 continue
             self.pending[battery.subentry_id] = battery
+        self.grid_request = GridRequest.from_dict(data.get("grid_mode"))
+        self.peak = PeakMeter.from_dict(data.get("peak"))
 
     def _data(self) -> dict[str, Any]:
         return {
             "settings": None if self.settings is None else asdict(self.settings),
             "pending": [battery.as_dict() for battery in self.pending.values()],
+            "grid_mode": self.grid_request.as_dict(),
+            "peak": self.peak.as_dict(),
         }
 
     def save_settings(self, settings: Settings, battery_ids: Iterable[str]) -> None:
@@ -109,6 +122,20 @@ class EntryStore:
     async def async_save_pending(self, pending: Iterable[BatteryConfig]) -> None:
         """Keep the batteries whose stop is still to be made; written at once."""
         self.pending = {battery.subentry_id: battery for battery in pending}
+        await self._store.async_save(self._data())
+
+    async def async_save_grid_request(self, grid_request: GridRequest) -> None:
+        """Keep the grid mode in force; written at once (its end must survive a restart)."""
+        self.grid_request = grid_request
+        await self._store.async_save(self._data())
+
+    def save_peak(self, peak: PeakMeter) -> None:
+        """Keep the peak meter; written a moment later (and when Home Assistant stops)."""
+        self.peak = peak
+        self._store.async_delay_save(self._data, SAVE_DELAY_S)
+
+    async def async_save(self) -> None:
+        """Write everything now (on unload: the running quarter hour goes with it)."""
         await self._store.async_save(self._data())
 
 

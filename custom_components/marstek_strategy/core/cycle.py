@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from . import model
 from .control import WriteRecord
+from .grid_mode import GridMode, Limit
 from .lifecycle import Phase
 from .model import Mode, Setpoint
 from .readings import Cause, Problem
@@ -66,6 +67,9 @@ class CycleData:
     engine_grid_w: float | None = None
     batteries: Mapping[str, BatteryState] = field(default_factory=dict)
     writes: tuple[WriteRecord, ...] = ()
+    grid_mode: GridMode | None = None  # the grid mode the plan ran (None: no plan)
+    grid_limit: Limit | None = None  # what kept the plan from the mode's goal
+    grid_goal_w: float | None = None  # the grid power the plan aimed at
 
     @property
     def total_setpoint_w(self) -> int:

@@ -1058,6 +1058,27 @@ def stopped(batteries: Sequence[BatteryReading], reason: Reason) -> Plan:
     )
 
 
+def grid_without_batteries(
+    grid_w: float,
+    batteries: Sequence[BatteryReading],
+    previous: Plan,
+    settings: StrategySettings,
+) -> float:
+    """Return the grid power without the batteries (W), as ``allocate`` counts it.
+
+    ``allocate(grid_w - target, ...)`` covers this less target: the grid modes
+    (grid_mode.py) choose the target from it.
+    """
+    valid = [_is_valid(battery) for battery in batteries]
+    powers = _previous_powers(batteries, previous, settings, valid)
+    delivered = [
+        b.delivered_w if ok and _is_finite(b.delivered_w) else None
+        for b, ok in zip(batteries, valid, strict=True)
+    ]
+    assumed = [p if d is None else (Mode.STOP, 0) for p, d in zip(powers, delivered, strict=True)]
+    return demand_w(grid_w, assumed, settings) + sum(d for d in delivered if d is not None)
+
+
 def allocate(
     grid_w: float,
     batteries: Sequence[BatteryReading],

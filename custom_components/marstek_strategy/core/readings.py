@@ -76,6 +76,7 @@ class Settings:
     enabled: bool = True
     strategy: Strategy = Strategy.PRIORITY
     grid_target_w: float = 0.0
+    requested_power_w: float = 1000.0  # the grid modes' fleet power (W)
     batteries: dict[str, BatterySettings] = field(default_factory=dict)
 
 
