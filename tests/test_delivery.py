@@ -317,3 +317,32 @@ async def test_old_stored_interval_is_normalised(
     schema = result["data_schema"].schema
     (key,) = (k for k in schema if k == CONF_INTERVAL)
     assert key.description["suggested_value"] == 3.0
+
+
+async def test_a_battery_that_takes_no_part_has_no_estimate_but_its_rise(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 18.1 through Home Assistant: a battery whose state of charge becomes unavailable
+    while it discharges at 2 s keeps no in-flight estimate (none of it is headroom); its
+    phase's budget takes it from its fresh AC power (it goes on, or it stops)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_INTERVAL: 2.0})
+    await hub.tick(10, grid=0)
+    bat1.set(Role.AC_POWER, 600)
+    bat1.set_available(False, Role.SOC)
+    await hub.tick(2, grid=0)
+    (state,) = hub.coordinator.data.batteries.values()
+    assert state.reading is not None
+    assert state.reading.delivered_w is None
+    assert state.reading.rise_w is not None
+    low, high = state.reading.rise_w
+    assert high == 600.0  # it stops: L1 imports its 600 W more
+    assert -700.0 < low <= 0.0  # it goes on, or reaches its command (~665 W) still in force
+    bat1.set_available(False, Role.AC_POWER)  # nothing fresh: from its model to its command
+    await hub.tick(2, grid=0)
+    (state,) = hub.coordinator.data.batteries.values()
+    assert state.reading is not None
+    assert state.reading.rise_w is not None
+    low, high = state.reading.rise_w
+    assert low == -high
+    assert bat1.values(Role.FORCIBLE_MODE)[-1] == "stop"  # and its stop is written

@@ -89,6 +89,24 @@ def loop_timing(interval_s: float, response: Response | None = None) -> tuple[fl
     return interval_s, max(interval_s, settle)
 
 
+def rise_range(ac_w: float | None, model_w: float, target_w: float) -> tuple[float, float]:
+    """Return how far a battery that takes no part may still raise its phase's grid power (W).
+
+    Nobody controls it now: it may go on as it is, stop (a stop is written), or reach the
+    target of its last command still in force (a board that cannot be written keeps it).
+    ac_w is its AC power at the meter's sample if fresh (W, + = discharging; None: not
+    known, then it may be anywhere between stopped, the model and the target). The rise is
+    what it delivered then minus what it delivers later: (least, most). Its estimate is
+    never headroom: that is the phase budget's worst case in each direction.
+    """
+    if ac_w is not None and math.isfinite(ac_w):
+        later = (0.0, ac_w, target_w)
+        return ac_w - max(later), ac_w - min(later)
+    span = [0.0, target_w] + ([model_w] if math.isfinite(model_w) else [])
+    low, high = min(span), max(span)
+    return low - high, high - low
+
+
 @dataclass(frozen=True, slots=True)
 class _Change:
     """One command's change of the target, from the time it takes effect."""
