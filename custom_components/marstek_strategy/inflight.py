@@ -37,6 +37,9 @@ DEFAULT_INTERVAL_S: Final = 6.5
 DEFAULT_SETTLE_S: Final = 12.0  # the seed's wait after a battery enters a mode
 HISTORY_S: Final = 60.0  # commands and AC readings older than this are folded or ignored
 SNAP_W: Final = 1.0  # a model within this of zero counts as stopped (relay open)
+#: An AC power of the sign opposite to the command, beyond this (W), is not delivery: the
+#: read-back's running threshold.
+CONTRADICTION_W: Final = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +170,11 @@ class InFlight:
         """Return the estimated AC power at at_s, from the model and an AC reading if any.
 
         The reading (ac_w taken at ac_at_s) counts when it is a finite number not older than
-        ``HISTORY_S`` before at_s. The estimate (the reading plus what the model says changed
-        since) stays between the reading and the model: a battery faster than the model, whose
-        reading already shows a new command, is not counted twice while the board reports no
-        new value.
+        ``HISTORY_S`` before at_s; one of the sign opposite to the command then in force
+        (beyond ``CONTRADICTION_W``) counts as 0 W delivered. The estimate (the reading plus
+        what the model says changed since) stays between the reading and the model: a battery
+        faster than the model, whose reading already shows a new command, is not counted twice
+        while the board reports no new value.
         """
         model_now = self.model_w(at_s)
         if (
@@ -180,7 +184,13 @@ class InFlight:
             and math.isfinite(ac_at_s)
             and at_s - HISTORY_S <= ac_at_s
         ):
-            estimate = ac_w + model_now - self.model_w(ac_at_s)
+            model_then = self.model_w(ac_at_s)
+            if ac_w * model_then < 0.0 and abs(ac_w) > CONTRADICTION_W:
+                # The other way than commanded: no delivery (a sensor of the wrong sign, a
+                # board doing the opposite; the read-back takes it out). Believed, it would
+                # turn the plan round every cycle.
+                ac_w = 0.0
+            estimate = ac_w + model_now - model_then
             return min(max(estimate, min(ac_w, model_now)), max(ac_w, model_now))
         return model_now
 
