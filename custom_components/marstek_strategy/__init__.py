@@ -33,7 +33,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     made before the store) do the entities restore them from their last state.
     """
     await async_register_card(hass)
-    store = EntryStore(hass, entry.entry_id)
+    store = EntryStore(hass, entry.entry_id, entry.title)
     await store.async_load()
     settings = store.settings or Settings()
     coordinator = MarstekCoordinator(hass, entry, settings, store)
