@@ -54,6 +54,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     )
 
     async def _async_started(_hass: HomeAssistant) -> None:
+        coordinator.repairs.async_check_missing()  # removed while this entry was not loaded
         await coordinator.async_start()
 
     # The LilyGo entities may not exist yet while Home Assistant starts.
