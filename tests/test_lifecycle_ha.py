@@ -7,6 +7,7 @@ from typing import Any
 
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
 
 from custom_components.marstek_strategy.const import (
     CONF_DRY_RUN,
@@ -80,6 +81,42 @@ async def test_stop_of_a_battery_removed_while_offline_is_made_when_it_is_back(
     lilygo_fleet.clear_writes()
     await hub.tick(30, grid=1500, step=6.5)
     assert not bat2.writes  # stopped once, then no longer driven
+
+
+@pytest.mark.parametrize("unloaded", [False, True])
+async def test_pending_stop_of_a_removed_battery_follows_renames(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, *, unloaded: bool
+) -> None:
+    """Issue 18.3: a battery removed while offline, whose entities are then renamed (with the
+    entry loaded, or while it is not): its stop goes to the new ids once the board is back.
+
+    Renames were followed for configured batteries only: the stop went to ids that no longer
+    existed, for ever, while the battery discharged.
+    """
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=70)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
+    await hub.tick(12, grid=1500, step=12)
+    assert bat2.state(Role.FORCIBLE_MODE) == "discharge"
+    bat2.set_available(False)
+    assert hass.config_entries.async_remove_subentry(hub.entry, hub.subentry_id(bat2))
+    await hass.async_block_till_done()
+    await hub.tick(6.5, grid=1500, step=6.5)
+    if unloaded:
+        assert await hass.config_entries.async_unload(hub.entry.entry_id)
+    registry = er.async_get(hass)
+    for role in (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER, Role.RS485_MODE):
+        old = bat2.entity_ids[role]
+        registry.async_update_entity(old, new_entity_id=f"{old}_renamed")
+    await hass.async_block_till_done()
+    if unloaded:
+        assert await hass.config_entries.async_setup(hub.entry.entry_id)
+        await hass.async_block_till_done()
+    bat2.set_available(True)
+    await hub.tick(13, grid=1500, step=6.5)
+    assert bat2.entity_ids[Role.FORCIBLE_MODE].endswith("_renamed")
+    assert _stopped(bat2)
+    assert not hub.entry.runtime_data.store.pending
 
 
 async def test_stops_that_fail_when_home_assistant_stops_are_stored(

@@ -8,12 +8,12 @@ longer than restore state keeps states, does not reset them) and the stops still
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 import math
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.storage import Store
 
 from .batteries import BatteryConfig
@@ -177,7 +177,8 @@ class EntryStore:
         except Exception:  # a corrupt file must not keep the entry from loading
             LOGGER.exception("Could not load the stored settings of %s", self.title)
             data, dropped = None, ["store"]
-        self.settings, self.pending, read_dropped = read_store(data)
+        self.settings, pending, read_dropped = read_store(data)
+        self.pending = {key: self._followed(battery) for key, battery in pending.items()}
         self.dropped = dropped = dropped + read_dropped
         if dropped:
             LOGGER.warning(
@@ -210,9 +211,52 @@ class EntryStore:
         self._store.async_delay_save(self._data, SAVE_DELAY_S)
 
     async def async_save_pending(self, pending: Iterable[BatteryConfig]) -> None:
-        """Keep the batteries whose stop is still to be made; written at once."""
-        self.pending = {battery.subentry_id: battery for battery in pending}
+        """Keep the batteries whose stop is still to be made; written at once.
+
+        With the registry ids of their entities: renames are followed by them.
+        """
+        self.pending = {battery.subentry_id: self._with_ids(battery) for battery in pending}
         await self._store.async_save(self._data())
+
+    def _with_ids(self, battery: BatteryConfig) -> BatteryConfig:
+        """Return battery with the registry id of each of its entities that is registered."""
+        registry = er.async_get(self.hass)
+        ids = dict(battery.registry_ids)
+        for role, entity_id in battery.entities.items():
+            if (entry := registry.async_get(entity_id)) is not None:
+                ids[role] = entry.id
+        return replace(battery, registry_ids=ids)
+
+    def _followed(self, battery: BatteryConfig) -> BatteryConfig:
+        """Return battery with its entities as the registry names them now (renames)."""
+        registry = er.async_get(self.hass)
+        entities = dict(battery.entities)
+        for role, registry_id in battery.registry_ids.items():
+            entry = registry.async_get(registry_id)
+            if entry is not None and entities.get(role) != entry.entity_id:
+                LOGGER.info(
+                    "Pending stop of %s: %s is now %s",
+                    battery.title,
+                    entities.get(role),
+                    entry.entity_id,
+                )
+                entities[role] = entry.entity_id
+        return replace(battery, entities=entities)
+
+    async def async_follow_rename(self, old_entity_id: str, new_entity_id: str) -> bool:
+        """Point the pending stops at a renamed entity; return whether one used it."""
+        changed = False
+        for subentry_id, battery in list(self.pending.items()):
+            if old_entity_id in battery.entities.values():
+                entities = {
+                    role: new_entity_id if entity_id == old_entity_id else entity_id
+                    for role, entity_id in battery.entities.items()
+                }
+                self.pending[subentry_id] = replace(battery, entities=entities)
+                changed = True
+        if changed:
+            await self.async_save_pending(self.pending.values())
+        return changed
 
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
