@@ -312,6 +312,55 @@ async def test_hand_back_releases_control_when_switched_off_and_unloaded(
     assert bat1.state(Role.RS485_MODE) == "disable"
 
 
+@pytest.mark.parametrize(
+    ("options", "written"),
+    [(["manual", "anti_feed", "ai"], "anti_feed"), (["Manual", "Anti Feed"], "Anti Feed")],
+)
+async def test_hand_back_matches_the_boards_spelling(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    options: list[str],
+    written: str,
+) -> None:
+    """Issue 18.7: a User Work Mode select spelling the option otherwise gets it written."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    _work_mode_options(bat1, options)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options={CONF_STOP_BEHAVIOR: "hand_back"})
+    await _switch(hass, hub, "turn_off")
+    kinds = [(r.kind.value, r.value, r.result) for r in hub.coordinator.write_log]
+    assert ("work_mode", written, "ok") in kinds
+    assert hub.state("sensor", "status") == "handed_back"
+
+
+async def test_hand_back_to_a_board_without_the_option_is_no_pending_stop(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: Any
+) -> None:
+    """Issue 18.7: a board without any anti-feed option: stop, 0 W, 0 W and RS485 disable are
+    written once, the missing option is said once, and nothing stays pending (it was written
+    again every cycle, 40 writes a minute, the status `stopping` for ever)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    _work_mode_options(bat1, ["manual", "ai"])
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options={CONF_STOP_BEHAVIOR: "hand_back"})
+    await _switch(hass, hub, "turn_off")
+    assert _stopped(bat1)
+    assert bat1.state(Role.RS485_MODE) == "disable"
+    assert hub.state("sensor", "status") == "handed_back"
+    lilygo_fleet.clear_writes()
+    await hub.tick(60, grid=800, step=6.5)
+    assert lilygo_fleet.writes == []
+    assert not hub.coordinator.lifecycle.pending
+    assert caplog.text.count("has no option 'anti-feed'") == 1
+
+
+def _work_mode_options(battery: FakeBattery, options: list[str]) -> None:
+    """Give the battery's User Work Mode select other options (another connector's)."""
+    select = next(e for e in battery.extras if e.unique_id.endswith("user_work_mode"))
+    select._attr_options = options
+    select._attr_current_option = options[0]
+    select.async_write_ha_state()
+
+
 async def _switch_on_and_reload(hass: HomeAssistant, hub: Hub) -> None:
     assert await hass.config_entries.async_setup(hub.entry.entry_id)
     await hass.async_block_till_done()
