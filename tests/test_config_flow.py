@@ -418,6 +418,8 @@ async def test_options(hass: HomeAssistant, p1_meter: P1Meter) -> None:
         CONF_KEEPALIVE: 20.0,
         CONF_DRY_RUN: True,
         CONF_STOP_BEHAVIOR: "hand_back",
+        CONF_MAIN_FUSE_A: 35.0,
+        CONF_PHASE_FEED_IN_LIMIT_W: 0.0,
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
     assert result["type"] is FlowResultType.FORM

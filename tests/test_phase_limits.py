@@ -589,6 +589,30 @@ async def test_options_flow_phase_limits(hass: HomeAssistant, p1_meter: P1Meter)
     assert entry.options[CONF_PHASE_FEED_IN_LIMIT_W] == 4600.0
 
 
+@pytest.mark.parametrize("emptied", [CONF_MAIN_FUSE_A, CONF_PHASE_FEED_IN_LIMIT_W])
+async def test_options_refuse_an_empty_phase_limit(
+    hass: HomeAssistant, p1_meter: P1Meter, emptied: str
+) -> None:
+    """Issue 18.8: the main fuse left empty ran silently on 25 A (a 16 A site then allowed
+    5175 W per phase instead of 3312 W); an empty feed-in limit silently meant none. Both are
+    an error now, translated; the other values entered are shown again (nothing lost)."""
+    entry = make_hub_entry(p1_meter, options={CONF_MAIN_FUSE_A: 16.0})
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    entered = {**DEFAULT_OPTIONS, CONF_MAIN_FUSE_A: 16.0, "interval": 10.0}
+    del entered[emptied]
+    result = await hass.config_entries.options.async_configure(result["flow_id"], entered)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {
+        emptied: "main_fuse_required" if emptied == CONF_MAIN_FUSE_A else "feed_in_limit_required"
+    }
+    assert _suggested(result)["interval"] == 10.0
+    assert entry.options[CONF_MAIN_FUSE_A] == 16.0  # unchanged
+    entered[emptied] = 0.0 if emptied == CONF_PHASE_FEED_IN_LIMIT_W else 16.0
+    result = await hass.config_entries.options.async_configure(result["flow_id"], entered)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
 class _House:
     """Closes the loop: each phase's meter reading is its load minus what its batteries do."""
 

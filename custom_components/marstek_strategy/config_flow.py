@@ -629,7 +629,8 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
                 errors[CONF_INTERVAL] = "interval_needs_ac_power"
             elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
                 errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
-            else:
+            errors.update(phase_limit_errors(user_input))
+            if not errors:
                 return self.async_create_entry(data=user_input)
         fields: dict[vol.Marker, Any] = {}
         for key in (CONF_INTERVAL, CONF_SETTLE_DELAY, CONF_STALE_TIMEOUT):
@@ -668,6 +669,21 @@ def _current_errors(
         elif error := validate_current_sensor(hass, entity_id):
             errors[key] = error
         seen.add(entity_id)
+    return errors
+
+
+def phase_limit_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Return the errors of the phase limits: neither may be left empty.
+
+    An empty main fuse ran silently on 25 A (a 16 A site allowed 5175 W per phase instead of
+    3312 W); an empty feed-in limit silently meant none. The fuse must be given; no feed-in
+    limit is an explicit 0.
+    """
+    errors: dict[str, str] = {}
+    if user_input.get(CONF_MAIN_FUSE_A) is None:
+        errors[CONF_MAIN_FUSE_A] = "main_fuse_required"
+    if user_input.get(CONF_PHASE_FEED_IN_LIMIT_W) is None:
+        errors[CONF_PHASE_FEED_IN_LIMIT_W] = "feed_in_limit_required"
     return errors
 
 
