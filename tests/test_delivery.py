@@ -346,3 +346,29 @@ async def test_a_battery_that_takes_no_part_has_no_estimate_but_its_rise(
     low, high = state.reading.rise_w
     assert low == -high
     assert bat1.values(Role.FORCIBLE_MODE)[-1] == "stop"  # and its stop is written
+
+
+async def test_an_ac_power_against_the_command_takes_the_battery_out_at_2_s(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 18.2 through Home Assistant: an AC power sensor of the wrong sign at 2 s (the
+    battery does what it is told, its sensor reads the other way). Believed, the plan turned
+    round every few cycles and each reversal restarted the read-back's grace: 30 reversals
+    at 2.5 kW in 2 minutes. It ends `not_responding` and stopped, as at 6.5 s."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60, max_discharge_power=2500)
+    bat1.follow = False
+    hub: Hub = await make_hub([(bat1, "L1")], grid=1500, options={CONF_INTERVAL: 2.0})
+    for _ in range(60):  # 2 minutes
+        mode = bat1.state(Role.FORCIBLE_MODE)
+        actual = 0.0
+        if mode == "discharge":
+            actual = float(bat1.state(Role.DISCHARGE_POWER)) * 0.975
+        elif mode == "charge":
+            actual = -float(bat1.state(Role.CHARGE_POWER)) * 1.045
+        bat1.set(Role.AC_POWER, -actual)  # the wrong sign
+        await hub.tick(2, grid=1500 - actual)
+    (state,) = hub.coordinator.data.batteries.values()
+    assert state.problem == "not_responding"
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    reversals = [value for value in bat1.values(Role.FORCIBLE_MODE) if value != "stop"]
+    assert len(reversals) < 8  # not 30
