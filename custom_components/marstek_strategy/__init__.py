@@ -44,7 +44,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     made before the store) do the entities restore them from their last state.
     """
     await async_register_card(hass)
-    store = EntryStore(hass, entry.entry_id)
+    store = EntryStore(hass, entry.entry_id, entry.title)
     await store.async_load()
     settings = store.settings or Settings()
     coordinator = MarstekCoordinator(hass, entry, settings, store)
@@ -70,6 +70,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     )
 
     async def _async_started(_hass: HomeAssistant) -> None:
+        coordinator.repairs.async_check_missing()  # removed while this entry was not loaded
         await coordinator.async_start()
 
     # The LilyGo entities may not exist yet while Home Assistant starts.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 import re
 from typing import TYPE_CHECKING, Any, Final
 
@@ -190,6 +190,32 @@ def _validate_sensor(
     return None
 
 
+def meter_entities(data: Mapping[str, Any]) -> set[str]:
+    """Return the hub's meter entities: grid sensor, phase power and current sensors."""
+    keys = (CONF_GRID_SENSOR, *CONF_PHASE_SENSORS, *CONF_PHASE_CURRENT_SENSORS)
+    return {str(data[key]) for key in keys if data.get(key)}
+
+
+def battery_entity_error(
+    hass: HomeAssistant, entity_id: str, batteries: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """Return why entity_id cannot be a meter sensor because of a battery (None: it can).
+
+    batteries are the configured batteries' data. A battery's entity, or any entity of a
+    battery board (configured or found), read as the grid would feed the batteries' own
+    power back into the plan.
+    """
+    devices = {str(data.get(CONF_DEVICE_ID)) for data in batteries}
+    for data in batteries:
+        if entity_id in (data.get(role.value) for role in Role):
+            return "battery_entity"
+    entry = er.async_get(hass).async_get(entity_id)
+    if entry is None or entry.device_id is None:
+        return None
+    devices.update(device.device_id for device in find_battery_devices(hass))
+    return "battery_entity" if entry.device_id in devices else None
+
+
 def validate_power_sensor(hass: HomeAssistant, entity_id: str) -> str | None:
     """Check a meter sensor: it exists, is not ours, measures power in W or kW, reports a number."""
     return _validate_sensor(
@@ -295,18 +321,25 @@ def validate_battery_entity(hass: HomeAssistant, role: Role, entity_id: str) -> 
 
 
 def validate_entities(
-    hass: HomeAssistant, user_input: Mapping[str, Any], used: Mapping[str, str]
+    hass: HomeAssistant,
+    user_input: Mapping[str, Any],
+    used: Mapping[str, str],
+    meter: Collection[str] = (),
 ) -> tuple[dict[str, str], str]:
     """Per-field errors for a battery's chosen entities, and the battery named in them.
 
-    used maps the entities of the other batteries to their titles. An entity chosen for two
-    fields is flagged only where it is otherwise right: the wrong field gets its own error.
+    used maps the entities of the other batteries to their titles; meter is the hub's meter
+    entities (grid, phase power and current sensors): no entity serves two roles. An entity
+    chosen for two fields is flagged only where it is otherwise right: the wrong field gets
+    its own error.
     """
     errors: dict[str, str] = {}
     owner = ""
     chosen = [(role, user_input[role.value]) for role in Role if user_input.get(role.value)]
     for role, entity_id in chosen:
-        if entity_id in used:
+        if entity_id in meter:
+            errors[role.value] = "meter_entity"  # a battery's power read as the grid's
+        elif entity_id in used:
             errors[role.value] = "entity_in_use"
             owner = owner or used[entity_id]
         elif error := validate_battery_entity(hass, role, entity_id):
@@ -439,7 +472,9 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             grid = user_input[CONF_GRID_SENSOR]
-            if error := validate_power_sensor(self.hass, grid):
+            if error := validate_power_sensor(self.hass, grid) or battery_entity_error(
+                self.hass, grid, self._battery_data()
+            ):
                 errors[CONF_GRID_SENSOR] = error
             else:
                 self._meter = {
@@ -483,10 +518,12 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
                 entity_id = user_input[key]
                 if entity_id in seen:
                     errors[key] = "duplicate_sensor"
-                elif error := validate_power_sensor(self.hass, entity_id):
+                elif error := validate_power_sensor(self.hass, entity_id) or battery_entity_error(
+                    self.hass, entity_id, self._battery_data()
+                ):
                     errors[key] = error
                 seen.add(entity_id)
-            errors.update(_current_errors(self.hass, user_input, seen))
+            errors.update(_current_errors(self.hass, user_input, seen, self._battery_data()))
             if not errors:
                 self._meter.update({key: user_input[key] for key in CONF_PHASE_SENSORS})
                 self._meter.update(
@@ -507,6 +544,16 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=_form_schema(self, schema, suggested),
             errors=errors,
         )
+
+    def _battery_data(self) -> list[Mapping[str, Any]]:
+        """Return the batteries' data: the hub's (reconfigure), or those chosen so far."""
+        if self.source == SOURCE_RECONFIGURE:
+            return [
+                subentry.data
+                for subentry in self._get_reconfigure_entry().subentries.values()
+                if subentry.subentry_type == SUBENTRY_BATTERY
+            ]
+        return [battery["data"] for battery in self._batteries]
 
     async def _async_meter_done(self) -> ConfigFlowResult:
         """Reconfigure ends here; a new hub goes on to its batteries."""
@@ -568,7 +615,9 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         }
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors, placeholders["battery"] = validate_entities(self.hass, user_input, used)
+            errors, placeholders["battery"] = validate_entities(
+                self.hass, user_input, used, meter_entities(self._meter)
+            )
             if not errors:
                 self._batteries.append(
                     ConfigSubentryData(
@@ -630,7 +679,8 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
                 errors[CONF_INTERVAL] = "interval_needs_ac_power"
             elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
                 errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
-            else:
+            errors.update(phase_limit_errors(user_input))
+            if not errors:
                 return self.async_create_entry(data=user_input)
         fields: dict[vol.Marker, Any] = {}
         for key in (CONF_INTERVAL, CONF_SETTLE_DELAY, CONF_STALE_TIMEOUT):
@@ -666,7 +716,10 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
 
 
 def _current_errors(
-    hass: HomeAssistant, user_input: Mapping[str, Any], seen: set[str]
+    hass: HomeAssistant,
+    user_input: Mapping[str, Any],
+    seen: set[str],
+    batteries: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, str]:
     """Return the errors of the optional phase current sensors (seen: the sensors chosen)."""
     errors: dict[str, str] = {}
@@ -675,9 +728,26 @@ def _current_errors(
             continue
         if entity_id in seen:
             errors[key] = "duplicate_sensor"
-        elif error := validate_current_sensor(hass, entity_id):
+        elif error := validate_current_sensor(hass, entity_id) or battery_entity_error(
+            hass, entity_id, batteries
+        ):
             errors[key] = error
         seen.add(entity_id)
+    return errors
+
+
+def phase_limit_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Return the errors of the phase limits: neither may be left empty.
+
+    An empty main fuse ran silently on 25 A (a 16 A site allowed 5175 W per phase instead of
+    3312 W); an empty feed-in limit silently meant none. The fuse must be given; no feed-in
+    limit is an explicit 0.
+    """
+    errors: dict[str, str] = {}
+    if user_input.get(CONF_MAIN_FUSE_A) is None:
+        errors[CONF_MAIN_FUSE_A] = "main_fuse_required"
+    if user_input.get(CONF_PHASE_FEED_IN_LIMIT_W) is None:
+        errors[CONF_PHASE_FEED_IN_LIMIT_W] = "feed_in_limit_required"
     return errors
 
 
@@ -741,6 +811,10 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             and subentry.subentry_id != own_subentry_id
             and key in subentry.data
         }
+
+    @property
+    def _hub_data(self) -> Mapping[str, Any]:
+        return self._get_entry().data
 
     def _used_entities(self, own_subentry_id: str | None) -> dict[str, str]:
         used: dict[str, str] = {}
@@ -806,7 +880,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         placeholders = _found_placeholders(self._device_name, self._matched)
         if user_input is not None:
             errors, placeholders["battery"] = validate_entities(
-                self.hass, user_input, self._used_entities(None)
+                self.hass, user_input, self._used_entities(None), meter_entities(self._hub_data)
             )
             if any(
                 sub.unique_id == self._device_id for sub in self._get_entry().subentries.values()
@@ -836,7 +910,10 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         owner = ""
         if user_input is not None:
             errors, owner = validate_entities(
-                self.hass, user_input, self._used_entities(subentry.subentry_id)
+                self.hass,
+                user_input,
+                self._used_entities(subentry.subentry_id),
+                meter_entities(self._hub_data),
             )
             if not errors:
                 return self.async_update_and_abort(

@@ -11,8 +11,10 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import (
     async_call_later,
+    async_track_entity_registry_updated_event,
     async_track_state_change_event,
     async_track_state_report_event,
 )
@@ -680,8 +682,35 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     @callback
     def async_watch_registry(self) -> CALLBACK_TYPE:
-        """Raise a repair issue when a configured entity leaves the registry."""
-        return self.repairs.async_watch_registry()
+        """Raise repair issues for configured entities; follow pending stops' renames.
+
+        The entities of removed batteries whose stop is still to be made are followed too.
+        """
+        unsubs = [self.repairs.async_watch_registry()]
+        pending = [entity for battery in self.orphans for entity in battery.entities.values()]
+
+        @callback
+        def _renamed(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
+            data = event.data
+            if data["action"] == "update" and "old_entity_id" in data:
+                self.hass.async_create_task(
+                    self._async_pending_renamed(data["old_entity_id"], data["entity_id"])
+                )
+
+        if pending:
+            unsubs.append(async_track_entity_registry_updated_event(self.hass, pending, _renamed))
+
+        @callback
+        def _unsub() -> None:
+            for unsub in unsubs:
+                unsub()
+
+        return _unsub
+
+    async def _async_pending_renamed(self, old_entity_id: str, new_entity_id: str) -> None:
+        """Keep a pending stop pointing at a renamed entity; reload to write to it."""
+        if await self.store.async_follow_rename(old_entity_id, new_entity_id):
+            self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
 
     def diagnostics(self) -> dict[str, Any]:
         """Return the loop's state for diagnostics."""

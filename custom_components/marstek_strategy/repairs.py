@@ -74,6 +74,19 @@ class Repairs:
             self.hass, list(watched), self._async_registry_updated
         )
 
+    @callback
+    def async_check_missing(self) -> None:
+        """Raise the issue of every configured entity that is gone now.
+
+        One removed while the entry was not loaded (disabled, or during a restart) sent its
+        registry event to nobody. Run once Home Assistant has started: an entity outside the
+        registry (YAML, no unique id) counts as gone only when it has no state either.
+        """
+        registry = er.async_get(self.hass)
+        for entity_id in self.watched_entities():
+            if registry.async_get(entity_id) is None and self.hass.states.get(entity_id) is None:
+                self._create_removed_issue(entity_id)
+
     def _issue_id(self, entity_id: str) -> str:
         return _issue_prefix(self.entry.entry_id) + entity_id
 

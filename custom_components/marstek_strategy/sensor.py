@@ -496,7 +496,15 @@ def _add_saved(meter: EnergyMeter, _key: str, value: float) -> None:
     meter.saved_today += value
 
 
-_TOTAL = "_total"  # the key of the hub's totals (restored into the first battery's counter)
+def _restore_total_charged(meter: EnergyMeter, _key: str, value: float) -> None:
+    meter.total_charged += value
+
+
+def _restore_total_discharged(meter: EnergyMeter, _key: str, value: float) -> None:
+    meter.total_discharged += value
+
+
+_TOTAL = "_total"  # the key of the hub's totals
 BATTERY_ENERGY: tuple[EnergySensorDescription, ...] = (
     EnergySensorDescription(
         key="energy_charged",
@@ -522,7 +530,7 @@ HUB_ENERGY: tuple[EnergySensorDescription, ...] = (
         key="total_energy_charged",
         state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=lambda meter, _key: meter.total_charged,
-        restore_fn=lambda meter, key, value: None,  # the batteries' own counters restore it
+        restore_fn=_restore_total_charged,  # its own counter, not the batteries' sum
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
@@ -531,7 +539,7 @@ HUB_ENERGY: tuple[EnergySensorDescription, ...] = (
         key="total_energy_discharged",
         state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=lambda meter, _key: meter.total_discharged,
-        restore_fn=lambda meter, key, value: None,
+        restore_fn=_restore_total_discharged,
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,

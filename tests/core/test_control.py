@@ -442,3 +442,15 @@ def test_a_board_without_rs485_control_is_not_taken_as_running(
             assert setpoint.mode is Mode.STOP
     decision = decide(derived, commanded, rs485, 0.0, LOOP)
     assert ENABLE not in {w.kind for w in decision.writes}
+
+
+def test_options_match_whatever_the_spelling() -> None:
+    """Issue 18.7: case, spaces, '-' and '_' do not count; never a guess between two."""
+    from custom_components.marstek_strategy.control import match_option
+
+    assert match_option("anti-feed", ["manual", "anti-feed"]) == "anti-feed"
+    assert match_option("anti-feed", ["manual", "anti_feed"]) == "anti_feed"
+    assert match_option("anti-feed", ["Anti Feed"]) == "Anti Feed"
+    assert match_option("stop", ["Stop", "charge"]) == "Stop"
+    assert match_option("anti-feed", ["manual", "ai"]) is None
+    assert match_option("anti-feed", ["anti_feed", "Anti Feed"]) is None

@@ -108,6 +108,31 @@ def test_an_ac_reading_anchors_the_estimate() -> None:
     assert model.delivered_w(200.0, 600.0, None) == pytest.approx(292.5)
 
 
+@given(
+    target=st.integers(min_value=100, max_value=2500),
+    ac=st.floats(min_value=101.0, max_value=3000.0),
+    mode=st.sampled_from([Mode.CHARGE, Mode.DISCHARGE]),
+    age=st.floats(min_value=0.0, max_value=30.0),
+)
+def test_an_ac_power_against_the_command_is_not_delivery(
+    target: int, ac: float, mode: Mode, age: float
+) -> None:
+    """Issue 18.2: a reading of the sign opposite to the command in force is not believed.
+
+    Believed, a battery told to discharge that reads as charging 2.5 kW (a sensor of the
+    wrong sign, a board doing the opposite) doubled the demand the next plan saw, and the
+    plan turned round every cycle. It counts as delivering nothing: the estimate stays
+    between 0 and the model, on the command's side.
+    """
+    model = InFlight()
+    model.command(0.0, mode, target)
+    sign = 1.0 if mode is Mode.DISCHARGE else -1.0
+    at = 60.0
+    estimate = model.delivered_w(at, -sign * ac, at - age)
+    assert min(0.0, model.model_w(at)) <= estimate <= max(0.0, model.model_w(at))
+    assert model.delivered_w(at, -sign * 50.0, at - age) * sign >= -50.0  # noise: as read
+
+
 def test_a_reading_that_already_shows_the_command_is_not_counted_twice() -> None:
     """A battery faster than the model: its one report shows the new command (found wiring it)."""
     model = InFlight()

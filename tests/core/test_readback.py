@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hypothesis import given, strategies as st
+import pytest
 
 from custom_components.marstek_strategy.core.control import Commanded
 from custom_components.marstek_strategy.core.engine import Mode, Plan, Reason, Setpoint
@@ -159,6 +160,47 @@ def test_not_responding_excluded_backoff_then_probed() -> None:
     result = check(DISCHARGING, _report(DISCHARGING, ac_power_w=790.0), track, track.until + 7)
     assert result.events == (Event.RESPONDING,)
     assert result.track.health is Health.OK
+
+
+def _turning(interval_s: float, every: int, ac_of: object, cycles: int) -> list[float]:
+    """Run a battery whose command turns round every `every` cycles; return exclusion times."""
+    charging = Commanded(Mode.CHARGE, 2500, 0, True)
+    discharging = Commanded(Mode.DISCHARGE, 0, 2500, True)
+    stopped = _report(STOPPED, ac_power_w=0.0)
+    track, out = check(STOPPED, stopped, _settled(STOPPED), 100.0 - interval_s).track, []
+    for cycle in range(cycles):
+        now = 100.0 + cycle * interval_s
+        commanded = discharging if (cycle // every) % 2 == 0 else charging
+        ac = ac_of(commanded, cycle % every)  # type: ignore[operator]
+        result = check(commanded, _report(commanded, ac_power_w=ac), track, now)
+        track = result.track
+        if result.exclude is Problem.NOT_RESPONDING:
+            out.append(now - 100.0)
+    return out
+
+
+@pytest.mark.parametrize("interval_s", [2.0, 3.0, 5.0])
+def test_reversals_do_not_restart_the_grace(interval_s: float) -> None:
+    """Issue 18.2: a battery that reads the other way than told, whose plan turns round every
+    two cycles, is taken out (as at 6.5 s) within grace + low_cycles cycles, and stays out.
+
+    Each reversal restarted the 15 s grace: 30 reversals at 2.5 kW in 2 minutes.
+    """
+
+    def against(commanded: Commanded, _age: int) -> float:
+        return -2437.0 if commanded.mode is Mode.DISCHARGE else 2612.0
+
+    out = _turning(interval_s, 2, against, round(120 / interval_s))
+    assert out
+    assert out[0] <= SETTINGS.grace_s + (SETTINGS.low_cycles + 1) * interval_s
+
+    # A battery that follows its reversals (after 5 s) is never taken out for them.
+    def follows(commanded: Commanded, age: int) -> float:
+        if age * interval_s < 5.0:
+            return 0.0
+        return 2437.0 if commanded.mode is Mode.DISCHARGE else -2612.0
+
+    assert _turning(interval_s, 4, follows, round(120 / interval_s)) == []
 
 
 def test_delivery_not_judged_when_settling_small_or_without_sensor() -> None:

@@ -420,6 +420,8 @@ async def test_options(hass: HomeAssistant, p1_meter: P1Meter) -> None:
         CONF_KEEPALIVE: 20.0,
         CONF_DRY_RUN: True,
         CONF_STOP_BEHAVIOR: "hand_back",
+        CONF_MAIN_FUSE_A: 35.0,
+        CONF_PHASE_FEED_IN_LIMIT_W: 0.0,
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
     assert result["type"] is FlowResultType.FORM
@@ -863,6 +865,40 @@ async def test_device_name_by_user_is_title(
         result["flow_id"], _role_input(battery)
     )
     assert result["title"] == "Garage"
+
+
+async def test_no_entity_serves_as_meter_and_battery(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 18.9: hub reconfigure accepted a battery's AC power as the grid meter (a
+    discharging battery then reads as import: positive feedback), and a battery its grid
+    meter as AC power. Neither a battery's entity nor any sensor of a battery board (one not
+    configured either) may be a meter sensor; the meter is no battery's entity."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    spare = await lilygo_fleet.add_battery("lilygo-spare", soc=50)  # a board not configured
+    hub = await make_hub([(bat1, "L1")])
+    for entity_id in (bat1.entity_ids[Role.AC_POWER], spare.entity_ids[Role.AC_POWER]):
+        result = await _start_reconfigure(hass, hub.entry)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_GRID_SENSOR: entity_id, CONF_PHASE_COUNT: "1"}
+        )
+        assert result["errors"] == {CONF_GRID_SENSOR: "battery_entity"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_GRID_SENSOR: hub.meter.grid, CONF_PHASE_COUNT: "3"}
+    )
+    l1, l2, _l3 = hub.meter.phases
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {L1: l1, L2: l2, L3: bat1.entity_ids[Role.BATTERY_POWER]}
+    )
+    assert result["errors"] == {L3: "battery_entity"}
+    # A battery: the grid meter as its AC power.
+    subentry_id = hub.subentry_id(bat1)
+    result = await _start_battery_reconfigure(hass, hub.entry, subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {CONF_PHASE: "L1", **_role_input(bat1, ac_power_entity=hub.meter.grid)},
+    )
+    assert result["errors"] == {"ac_power_entity": "meter_entity"}
 
 
 # --------------------------------------------------------------------------------------------

@@ -318,3 +318,58 @@ async def test_old_stored_interval_is_normalised(
     schema = result["data_schema"].schema
     (key,) = (k for k in schema if k == CONF_INTERVAL)
     assert key.description["suggested_value"] == 3.0
+
+
+async def test_a_battery_that_takes_no_part_has_no_estimate_but_its_rise(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 18.1 through Home Assistant: a battery whose state of charge becomes unavailable
+    while it discharges at 2 s keeps no in-flight estimate (none of it is headroom); its
+    phase's budget takes it from its fresh AC power (it goes on, or it stops)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_INTERVAL: 2.0})
+    await hub.tick(10, grid=0)
+    bat1.set(Role.AC_POWER, 600)
+    bat1.set_available(False, Role.SOC)
+    await hub.tick(2, grid=0)
+    (state,) = hub.coordinator.data.batteries.values()
+    assert state.reading is not None
+    assert state.reading.delivered_w is None
+    assert state.reading.rise_w is not None
+    low, high = state.reading.rise_w
+    assert high == 600.0  # it stops: L1 imports its 600 W more
+    assert -700.0 < low <= 0.0  # it goes on, or reaches its command (~665 W) still in force
+    bat1.set_available(False, Role.AC_POWER)  # nothing fresh: from its model to its command
+    await hub.tick(2, grid=0)
+    (state,) = hub.coordinator.data.batteries.values()
+    assert state.reading is not None
+    assert state.reading.rise_w is not None
+    low, high = state.reading.rise_w
+    assert low == -high
+    assert bat1.values(Role.FORCIBLE_MODE)[-1] == "stop"  # and its stop is written
+
+
+async def test_an_ac_power_against_the_command_takes_the_battery_out_at_2_s(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 18.2 through Home Assistant: an AC power sensor of the wrong sign at 2 s (the
+    battery does what it is told, its sensor reads the other way). Believed, the plan turned
+    round every few cycles and each reversal restarted the read-back's grace: 30 reversals
+    at 2.5 kW in 2 minutes. It ends `not_responding` and stopped, as at 6.5 s."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60, max_discharge_power=2500)
+    bat1.follow = False
+    hub: Hub = await make_hub([(bat1, "L1")], grid=1500, options={CONF_INTERVAL: 2.0})
+    for _ in range(60):  # 2 minutes
+        mode = bat1.state(Role.FORCIBLE_MODE)
+        actual = 0.0
+        if mode == "discharge":
+            actual = float(bat1.state(Role.DISCHARGE_POWER)) * 0.975
+        elif mode == "charge":
+            actual = -float(bat1.state(Role.CHARGE_POWER)) * 1.045
+        bat1.set(Role.AC_POWER, -actual)  # the wrong sign
+        await hub.tick(2, grid=1500 - actual)
+    (state,) = hub.coordinator.data.batteries.values()
+    assert state.problem == "not_responding"
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    reversals = [value for value in bat1.values(Role.FORCIBLE_MODE) if value != "stop"]
+    assert len(reversals) < 8  # not 30

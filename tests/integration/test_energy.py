@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from hypothesis import example, given, strategies as st
 import pytest
@@ -186,6 +187,8 @@ async def test_energy_sensors_restore_across_restarts(
         hass,
         [
             restored("sensor.lilygo_l1_strategy_energy_discharged", 12.5, now),
+            # the hub's own total: more than this battery's (a battery removed since)
+            restored("sensor.marstek_strategy_total_energy_discharged", 20.0, now),
             restored("sensor.marstek_strategy_conversion_loss_today", 0.3, now),
             restored("sensor.marstek_strategy_saved_today", 0.2, yesterday),
         ],
@@ -195,10 +198,40 @@ async def test_energy_sensors_restore_across_restarts(
         "sensor.lilygo_l1_strategy_energy_discharged"
     )
     assert _value(hub, "energy_discharged", bat1) == 12.5
-    assert _value(hub, "total_energy_discharged") == 12.5
+    assert _value(hub, "total_energy_discharged") == 20.0
     assert _value(hub, "conversion_loss_today") == 0.3
     assert _value(hub, "saved_today") == 0.0
     bat1.set(Role.AC_POWER, 3600)
     await hass.async_block_till_done()
     await hub.tick(100, grid=0, step=10)
     assert _value(hub, "energy_discharged", bat1) == pytest.approx(12.6, abs=0.001)
+
+
+async def test_hub_totals_never_go_down(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 18.6: the hub's totals were the sum of the counters that exist now; removing a
+    battery, or disabling its counter, dropped them (2.0 -> 1.0 kWh), which the recorder reads
+    as a meter reset. The hub keeps and restores its own counters."""
+    bat1 = await lilygo_fleet.add_battery("LilyGo L1", soc=60)
+    bat2 = await lilygo_fleet.add_battery("LilyGo L2", soc=60)
+    bat3 = await lilygo_fleet.add_battery("LilyGo L3", soc=60)
+    for battery in (bat1, bat2, bat3):
+        battery.follow = False
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1"), (bat3, "L1")], grid=0)
+    for battery in (bat1, bat2, bat3):
+        battery.set(Role.AC_POWER, 1000)
+    await hass.async_block_till_done()
+    await hub.tick(3600, grid=0, step=60)
+    assert _value(hub, "total_energy_discharged") == pytest.approx(3.0, abs=0.02)
+    registry = er.async_get(hass)
+    registry.async_update_entity(
+        hub.entity_id("sensor", "energy_discharged", bat3),
+        disabled_by=er.RegistryEntryDisabler.USER,
+    )
+    assert hass.config_entries.async_remove_subentry(hub.entry, hub.subentry_id(bat2))
+    await hass.async_block_till_done()
+    await hub.tick(0)
+    assert _value(hub, "total_energy_discharged") == pytest.approx(3.0, abs=0.02)
+    await hub.tick(1800, grid=0, step=60)  # bat1 and bat3 go on: their increments count
+    assert _value(hub, "total_energy_discharged") == pytest.approx(4.0, abs=0.03)

@@ -221,6 +221,27 @@ async def test_removed_meter_entity_names_the_hub(
     assert issue.translation_placeholders["name"] == "Marstek strategy"
 
 
+async def test_entity_removed_while_unloaded_raises_the_issue_at_setup(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Issue 18.5: an entity removed while the entry is disabled (or Home Assistant restarts)
+    sent its registry event to nobody; the battery stayed out for ever without a word."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    assert await hass.config_entries.async_unload(hub.entry.entry_id)
+    entity_id = bat1.entity_ids[Role.AC_POWER]
+    er.async_get(hass).async_remove(entity_id)
+    hass.states.async_remove(entity_id)
+    await hass.async_block_till_done()
+    issue_id = f"entity_removed_{hub.entry.entry_id}_{entity_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert await hass.config_entries.async_setup(hub.entry.entry_id)
+    await hass.async_block_till_done()
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders == {"entity_id": entity_id, "name": "lilygo-bat1"}
+
+
 async def test_stale_issue_cleared_at_setup(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter, make_hub: Any
 ) -> None:

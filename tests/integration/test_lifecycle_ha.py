@@ -7,6 +7,7 @@ from typing import Any
 
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
 
 from custom_components.marstek_strategy.const import (
     CONF_DRY_RUN,
@@ -80,6 +81,42 @@ async def test_stop_of_a_battery_removed_while_offline_is_made_when_it_is_back(
     lilygo_fleet.clear_writes()
     await hub.tick(30, grid=1500, step=6.5)
     assert not bat2.writes  # stopped once, then no longer driven
+
+
+@pytest.mark.parametrize("unloaded", [False, True])
+async def test_pending_stop_of_a_removed_battery_follows_renames(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, *, unloaded: bool
+) -> None:
+    """Issue 18.3: a battery removed while offline, whose entities are then renamed (with the
+    entry loaded, or while it is not): its stop goes to the new ids once the board is back.
+
+    Renames were followed for configured batteries only: the stop went to ids that no longer
+    existed, for ever, while the battery discharged.
+    """
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=70)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
+    await hub.tick(12, grid=1500, step=12)
+    assert bat2.state(Role.FORCIBLE_MODE) == "discharge"
+    bat2.set_available(False)
+    assert hass.config_entries.async_remove_subentry(hub.entry, hub.subentry_id(bat2))
+    await hass.async_block_till_done()
+    await hub.tick(6.5, grid=1500, step=6.5)
+    if unloaded:
+        assert await hass.config_entries.async_unload(hub.entry.entry_id)
+    registry = er.async_get(hass)
+    for role in (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER, Role.RS485_MODE):
+        old = bat2.entity_ids[role]
+        registry.async_update_entity(old, new_entity_id=f"{old}_renamed")
+    await hass.async_block_till_done()
+    if unloaded:
+        assert await hass.config_entries.async_setup(hub.entry.entry_id)
+        await hass.async_block_till_done()
+    bat2.set_available(True)
+    await hub.tick(13, grid=1500, step=6.5)
+    assert bat2.entity_ids[Role.FORCIBLE_MODE].endswith("_renamed")
+    assert _stopped(bat2)
+    assert not hub.entry.runtime_data.store.pending
 
 
 async def test_stops_that_fail_when_home_assistant_stops_are_stored(
@@ -273,6 +310,55 @@ async def test_hand_back_releases_control_when_switched_off_and_unloaded(
     await hass.config_entries.async_unload(hub.entry.entry_id)
     assert _stopped(bat1)
     assert bat1.state(Role.RS485_MODE) == "disable"
+
+
+@pytest.mark.parametrize(
+    ("options", "written"),
+    [(["manual", "anti_feed", "ai"], "anti_feed"), (["Manual", "Anti Feed"], "Anti Feed")],
+)
+async def test_hand_back_matches_the_boards_spelling(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    options: list[str],
+    written: str,
+) -> None:
+    """Issue 18.7: a User Work Mode select spelling the option otherwise gets it written."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    _work_mode_options(bat1, options)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options={CONF_STOP_BEHAVIOR: "hand_back"})
+    await _switch(hass, hub, "turn_off")
+    kinds = [(r.kind.value, r.value, r.result) for r in hub.coordinator.write_log]
+    assert ("work_mode", written, "ok") in kinds
+    assert hub.state("sensor", "status") == "handed_back"
+
+
+async def test_hand_back_to_a_board_without_the_option_is_no_pending_stop(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: Any
+) -> None:
+    """Issue 18.7: a board without any anti-feed option: stop, 0 W, 0 W and RS485 disable are
+    written once, the missing option is said once, and nothing stays pending (it was written
+    again every cycle, 40 writes a minute, the status `stopping` for ever)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    _work_mode_options(bat1, ["manual", "ai"])
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options={CONF_STOP_BEHAVIOR: "hand_back"})
+    await _switch(hass, hub, "turn_off")
+    assert _stopped(bat1)
+    assert bat1.state(Role.RS485_MODE) == "disable"
+    assert hub.state("sensor", "status") == "handed_back"
+    lilygo_fleet.clear_writes()
+    await hub.tick(60, grid=800, step=6.5)
+    assert lilygo_fleet.writes == []
+    assert not hub.coordinator.lifecycle.pending
+    assert caplog.text.count("has no option 'anti-feed'") == 1
+
+
+def _work_mode_options(battery: FakeBattery, options: list[str]) -> None:
+    """Give the battery's User Work Mode select other options (another connector's)."""
+    select = next(e for e in battery.extras if e.unique_id.endswith("user_work_mode"))
+    select._attr_options = options
+    select._attr_current_option = options[0]
+    select.async_write_ha_state()
 
 
 async def _switch_on_and_reload(hass: HomeAssistant, hub: Hub) -> None:

@@ -16,7 +16,8 @@ class BatteryConfig:
     """One battery: its subentry and the LilyGo entities per role.
 
     work_mode is the board's User Work Mode select where it has one (found on its device;
-    handing control back on v3 firmware writes it).
+    handing control back on v3 firmware writes it). registry_ids are the entity registry's
+    ids of the entities (kept with a pending stop: a rename is followed by them).
     """
 
     subentry_id: str
@@ -24,6 +25,7 @@ class BatteryConfig:
     phase: str
     entities: Mapping[Role, str]
     work_mode: str | None = field(default=None, compare=False)
+    registry_ids: Mapping[Role, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_subentry(cls, subentry: ConfigSubentry) -> BatteryConfig:
@@ -43,6 +45,7 @@ class BatteryConfig:
             "phase": self.phase,
             "entities": {role.value: entity_id for role, entity_id in self.entities.items()},
             "work_mode": self.work_mode,
+            "registry_ids": {role.value: rid for role, rid in self.registry_ids.items()},
         }
 
     @classmethod
@@ -54,7 +57,20 @@ class BatteryConfig:
             phase=str(data.get("phase", PHASES[0])),
             entities={Role(role): str(entity) for role, entity in data["entities"].items()},
             work_mode=data.get("work_mode"),
+            registry_ids=_registry_ids(data.get("registry_ids")),
         )
+
+
+def _registry_ids(data: Any) -> dict[Role, str]:
+    """Return the stored registry ids that can be read (others are not needed to stop)."""
+    if not isinstance(data, Mapping):
+        return {}
+    roles = {role.value: role for role in Role}
+    return {
+        roles[role]: rid
+        for role, rid in data.items()
+        if isinstance(role, str) and role in roles and isinstance(rid, str)
+    }
 
 
 def battery_configs(entry: ConfigEntry) -> list[BatteryConfig]:

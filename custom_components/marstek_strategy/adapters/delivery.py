@@ -34,7 +34,14 @@ from homeassistant.util import dt as dt_util
 from ..const import LOGGER, Role
 from ..core import control
 from ..core.control import Commanded
-from ..core.inflight import DEFAULT_INTERVAL_S, InFlight, Response, allowed_interval, loop_timing
+from ..core.inflight import (
+    DEFAULT_INTERVAL_S,
+    InFlight,
+    Response,
+    allowed_interval,
+    loop_timing,
+    rise_range,
+)
 from ..core.model import BatteryReading
 from ..core.readings import ReportClock
 from . import inputs
@@ -146,7 +153,11 @@ class Delivery:
     def estimate(
         self, readings: Sequence[BatteryReading], commanded: Sequence[Commanded]
     ) -> list[BatteryReading]:
-        """Return readings with delivered_w where the battery has an AC power sensor."""
+        """Return readings with delivered_w where the battery has an AC power sensor.
+
+        A battery that takes no part gets no estimate but its rise (``inflight.rise_range``,
+        at every interval): its fresh AC power, else the range its commands allow.
+        """
         now = self.reader.monotonic()
         meter_at = self._reported_at(self.reader.grid_sensor, now)
         at = now if meter_at is None else meter_at - METER_SAMPLE_DELAY_S
@@ -154,15 +165,29 @@ class Delivery:
         for index, reading in enumerate(readings):
             model = self._model(index, commanded[index])
             sensor = self.ac_sensors[index]
+            if not reading.available:
+                fresh = None if sensor is None else self._ac_w(sensor, now, self.reader.stale_s)
+                rise = rise_range(fresh, model.model_w(at), model.target_w)
+                estimated.append(replace(reading, delivered_w=None, rise_w=rise))
+                continue
             if sensor is None or not self.active:
                 estimated.append(reading)  # the seed's law: its command counts as delivered
                 continue
-            ac_w = inputs.value(self.hass.states.get(sensor), Role.AC_POWER)
-            if ac_w is not None and abs(ac_w) > MAX_PLAUSIBLE_AC_W:
-                ac_w = None  # no Venus delivers this (a register misread): the model alone
+            ac_w = self._ac_w(sensor, now)
             ac_at = None if ac_w is None else self._reported_at(sensor, now)
             estimated.append(replace(reading, delivered_w=model.delivered_w(at, ac_w, ac_at)))
         return estimated
+
+    def _ac_w(self, sensor: str, now: float, max_age_s: float | None = None) -> float | None:
+        """Return a battery's AC power (W; None: not plausible, or older than max_age_s)."""
+        ac_w = inputs.value(self.hass.states.get(sensor), Role.AC_POWER)
+        if ac_w is not None and abs(ac_w) > MAX_PLAUSIBLE_AC_W:
+            return None  # no Venus delivers this (a register misread): the model alone
+        if ac_w is not None and max_age_s is not None:
+            at = self._reported_at(sensor, now)
+            if at is None or now - at > max_age_s:
+                return None
+        return ac_w
 
     def record(self, commanded: Sequence[Commanded] | None) -> None:
         """Take the setpoints in force after a cycle's writes (None: nothing known yet)."""

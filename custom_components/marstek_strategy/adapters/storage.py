@@ -9,11 +9,12 @@ force (so that its end holds across a restart) and the quarter-hour peak meter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 import math
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.storage import Store
 
 from ..const import DOMAIN, LOGGER
@@ -23,8 +24,11 @@ from ..core.peak_cap import PeakMeter
 from ..core.readings import BatterySettings, Participation, Settings
 from .batteries import BatteryConfig
 
-STORAGE_VERSION = 1
+#: 1: settings and pending stops; 2: the same, each item validated on its own (a damaged
+#: item is dropped and named, the rest kept). Version 1 data is read as version 2.
+STORAGE_VERSION = 2
 SAVE_DELAY_S = 1.0
+DAMAGED_ISSUE = "store_damaged"
 
 
 def _key(entry_id: str) -> str:
@@ -39,20 +43,39 @@ def _finite(value: Any, default: float) -> float:
     return number if math.isfinite(number) else default
 
 
-def settings_from_dict(data: Mapping[str, Any]) -> Settings:
-    """Return the settings kept in the store (unknown or broken values: the defaults)."""
+def settings_from_dict(data: Mapping[str, Any], dropped: list[str] | None = None) -> Settings:
+    """Return the settings kept in the store (unknown or broken values: the defaults).
+
+    Each value and each battery's settings stand on their own: one that cannot be read is
+    named in dropped (when given) and the rest is kept.
+    """
+    dropped = [] if dropped is None else dropped
     defaults = Settings()
-    strategy = data.get("strategy")
+    strategy = data.get("strategy", defaults.strategy)
+    if not isinstance(strategy, str) or strategy not in set(Strategy):
+        dropped.append("settings.strategy")
+        strategy = defaults.strategy
+    enabled = data.get("enabled", defaults.enabled)
+    if not isinstance(enabled, bool):
+        dropped.append("settings.enabled")
+        enabled = defaults.enabled
     settings = Settings(
-        enabled=bool(data.get("enabled", defaults.enabled)),
-        strategy=Strategy(strategy) if strategy in set(Strategy) else defaults.strategy,
+        enabled=enabled,
+        strategy=Strategy(strategy),
         grid_target_w=_finite(data.get("grid_target_w"), defaults.grid_target_w),
         requested_power_w=min(
             max(_finite(data.get("requested_power_w"), defaults.requested_power_w), 0.0),
             MAX_POWER_W,
         ),
     )
-    for subentry_id, values in dict(data.get("batteries", {})).items():
+    batteries = data.get("batteries", {})
+    if not isinstance(batteries, Mapping):
+        dropped.append("settings.batteries")
+        batteries = {}
+    for subentry_id, values in batteries.items():
+        if not isinstance(values, Mapping):
+            dropped.append(f"settings.batteries.{subentry_id}")
+            continue
         base = BatterySettings()
         participation = values.get("participation")
         battery = BatterySettings(
@@ -61,7 +84,7 @@ def settings_from_dict(data: Mapping[str, Any]) -> Settings:
             max_charge_w=int(_finite(values.get("max_charge_w"), base.max_charge_w)),
             max_discharge_w=int(_finite(values.get("max_discharge_w"), base.max_discharge_w)),
             participation=Participation(participation)
-            if participation in set(Participation)
+            if isinstance(participation, str) and participation in set(Participation)
             else base.participation,
         )
         if battery.charge_cutoff < battery.discharge_cutoff:
@@ -73,36 +96,120 @@ def settings_from_dict(data: Mapping[str, Any]) -> Settings:
     return settings
 
 
+def _pending_item(item: Any) -> BatteryConfig | None:
+    """Return one stored pending stop (None: it cannot be read)."""
+    if not (
+        isinstance(item, Mapping)
+        and isinstance(item.get("entities"), Mapping)
+        and all(isinstance(entity_id, str) for entity_id in item["entities"].values())
+        and isinstance(item.get("work_mode"), str | None)
+    ):
+        return None
+    try:
+        return BatteryConfig.from_dict(item)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def pending_from_list(data: Any, dropped: list[str]) -> dict[str, BatteryConfig]:
+    """Return the pending stops kept in the store; each damaged one is named in dropped."""
+    pending: dict[str, BatteryConfig] = {}
+    if not isinstance(data, list):
+        dropped.append("pending")
+        return pending
+    for index, item in enumerate(data):
+        battery = _pending_item(item)
+        if battery is None:
+            dropped.append(f"pending[{index}]")
+            continue
+        pending[battery.subentry_id] = battery
+    return pending
+
+
+def read_store(
+    data: Any,
+) -> tuple[Settings | None, dict[str, BatteryConfig], list[str]]:
+    """Return (settings, pending stops, what was dropped) from a store's data, item by item.
+
+    Nothing stored (None) gives (None, {}, []); data that is no mapping is dropped whole.
+    """
+    dropped: list[str] = []
+    if data is None:
+        return None, {}, dropped
+    if not isinstance(data, Mapping):
+        return None, {}, ["store"]
+    settings: Settings | None = None
+    stored = data.get("settings")
+    if isinstance(stored, Mapping):
+        settings = settings_from_dict(stored, dropped)
+    elif stored is not None:
+        dropped.append("settings")
+    return settings, pending_from_list(data.get("pending", []), dropped), dropped
+
+
+class _EntryStore(Store[dict[str, Any]]):
+    """The entry's Store, with its migration."""
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return old data as the current version (version 1 is read item by item too)."""
+        if old_major_version > STORAGE_VERSION:
+            raise NotImplementedError(old_major_version)
+        return old_data
+
+
 class EntryStore:
     """The store of one entry: its settings and its pending stops."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+    def __init__(self, hass: HomeAssistant, entry_id: str, title: str = "") -> None:
         """Open the entry's store (load it with async_load)."""
-        self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, _key(entry_id))
+        self.hass = hass
+        self.entry_id = entry_id
+        self.title = title or entry_id
+        self._store = _EntryStore(hass, STORAGE_VERSION, _key(entry_id))
         self.settings: Settings | None = None  # None: nothing stored yet
         self.pending: dict[str, BatteryConfig] = {}
         self.grid_request = GridRequest()
         self.peak = PeakMeter()
+        self.dropped: list[str] = []  # what the last load could not read
 
     async def async_load(self) -> None:
-        """Load what was stored (a broken store is logged and ignored)."""
+        """Load what was stored: every item that can be read; what cannot is named.
+
+        A damaged store never keeps the entry from loading: what is dropped is logged and
+        raised as a repair issue, and the pending stops that could be read are still made.
+        """
+        dropped: list[str] = []
         try:
-            data = await self._store.async_load()
+            data: Any = await self._store.async_load()
         except Exception:  # a corrupt file must not keep the entry from loading
-            LOGGER.exception("Could not load the stored settings; using the defaults")
-            data = None
-        if not data:
-            return
-        if isinstance(data.get("settings"), Mapping):
-            self.settings = settings_from_dict(data["settings"])
-        for item in data.get("pending", ()):
-            try:
-                battery = BatteryConfig.from_dict(item)
-            except (KeyError, ValueError, TypeError, AttributeError):
-                continue
-            self.pending[battery.subentry_id] = battery
-        self.grid_request = GridRequest.from_dict(data.get("grid_mode"))
-        self.peak = PeakMeter.from_dict(data.get("peak"))
+            LOGGER.exception("Could not load the stored settings of %s", self.title)
+            data, dropped = None, ["store"]
+        self.settings, pending, read_dropped = read_store(data)
+        self.pending = {key: self._followed(battery) for key, battery in pending.items()}
+        self.dropped = dropped = dropped + read_dropped
+        if dropped:
+            LOGGER.warning(
+                "The stored data of %s was damaged; dropped: %s (the rest is kept)",
+                self.title,
+                ", ".join(dropped),
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"{DAMAGED_ISSUE}_{self.entry_id}",
+                is_fixable=False,
+                is_persistent=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=DAMAGED_ISSUE,
+                translation_placeholders={"name": self.title, "dropped": ", ".join(dropped)},
+            )
+        stored: Any = data if isinstance(data, Mapping) else {}
+        # Read on their own: a broken request is no request (the hub holds the grid at its
+        # target), a broken peak meter starts again.
+        self.grid_request = GridRequest.from_dict(stored.get("grid_mode"))
+        self.peak = PeakMeter.from_dict(stored.get("peak"))
 
     def _data(self) -> dict[str, Any]:
         return {
@@ -120,8 +227,11 @@ class EntryStore:
         self._store.async_delay_save(self._data, SAVE_DELAY_S)
 
     async def async_save_pending(self, pending: Iterable[BatteryConfig]) -> None:
-        """Keep the batteries whose stop is still to be made; written at once."""
-        self.pending = {battery.subentry_id: battery for battery in pending}
+        """Keep the batteries whose stop is still to be made; written at once.
+
+        With the registry ids of their entities: renames are followed by them.
+        """
+        self.pending = {battery.subentry_id: self._with_ids(battery) for battery in pending}
         await self._store.async_save(self._data())
 
     async def async_save_grid_request(self, grid_request: GridRequest) -> None:
@@ -138,7 +248,48 @@ class EntryStore:
         """Write everything now (on unload: the running quarter hour goes with it)."""
         await self._store.async_save(self._data())
 
+    def _with_ids(self, battery: BatteryConfig) -> BatteryConfig:
+        """Return battery with the registry id of each of its entities that is registered."""
+        registry = er.async_get(self.hass)
+        ids = dict(battery.registry_ids)
+        for role, entity_id in battery.entities.items():
+            if (entry := registry.async_get(entity_id)) is not None:
+                ids[role] = entry.id
+        return replace(battery, registry_ids=ids)
+
+    def _followed(self, battery: BatteryConfig) -> BatteryConfig:
+        """Return battery with its entities as the registry names them now (renames)."""
+        registry = er.async_get(self.hass)
+        entities = dict(battery.entities)
+        for role, registry_id in battery.registry_ids.items():
+            entry = registry.async_get(registry_id)
+            if entry is not None and entities.get(role) != entry.entity_id:
+                LOGGER.info(
+                    "Pending stop of %s: %s is now %s",
+                    battery.title,
+                    entities.get(role),
+                    entry.entity_id,
+                )
+                entities[role] = entry.entity_id
+        return replace(battery, entities=entities)
+
+    async def async_follow_rename(self, old_entity_id: str, new_entity_id: str) -> bool:
+        """Point the pending stops at a renamed entity; return whether one used it."""
+        changed = False
+        for subentry_id, battery in list(self.pending.items()):
+            if old_entity_id in battery.entities.values():
+                entities = {
+                    role: new_entity_id if entity_id == old_entity_id else entity_id
+                    for role, entity_id in battery.entities.items()
+                }
+                self.pending[subentry_id] = replace(battery, entities=entities)
+                changed = True
+        if changed:
+            await self.async_save_pending(self.pending.values())
+        return changed
+
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
     """Remove an entry's store with the entry."""
-    await Store[dict[str, Any]](hass, STORAGE_VERSION, _key(entry_id)).async_remove()
+    await _EntryStore(hass, STORAGE_VERSION, _key(entry_id)).async_remove()
+    ir.async_delete_issue(hass, DOMAIN, f"{DAMAGED_ISSUE}_{entry_id}")

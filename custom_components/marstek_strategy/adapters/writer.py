@@ -32,6 +32,7 @@ WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
 WRITE_LOG_SIZE = 200
 WORK_MODE_SLUG: Final = "user_work_mode"
 STALE: Final = "the readings are older than the stale timeout"
+UNSUPPORTED: Final = "unsupported"  # a hand-back write the board has no option for
 
 # Which entity a write goes to (a role, or None: the board's User Work Mode select), the
 # service that writes it, and the service's value key.
@@ -59,8 +60,8 @@ class Written:
 
 
 def all_done(records: Sequence[WriteRecord]) -> bool:
-    """Return whether every write was made (or simulated in dry run)."""
-    return all(record.result in ("ok", "dry_run") for record in records)
+    """Return whether every write was made (or simulated in dry run, or not supported)."""
+    return all(record.result in ("ok", "dry_run", UNSUPPORTED) for record in records)
 
 
 def number_value(state: State, value: float) -> float:
@@ -102,6 +103,7 @@ class Writer:
         self.log: deque[WriteRecord] = deque(maxlen=WRITE_LOG_SIZE)
         self._own_contexts: deque[str] = deque(maxlen=100)
         self._failing: set[str] = set()
+        self._unsupported: set[str] = set()
 
     def is_own(self, context: Context) -> bool:
         """Return whether a state change came from one of our writes."""
@@ -181,7 +183,7 @@ class Writer:
             records.append(record)
             if record.result == "ok":
                 commanded[write.battery] = control.apply_write(now, write)
-            elif record.result != "dry_run":
+            elif record.result not in ("dry_run", UNSUPPORTED):
                 failed = True
         return records
 
@@ -236,9 +238,16 @@ class Writer:
         else:
             value = str(write.value)
             options = state.attributes.get("options")
-            if isinstance(options, list) and value not in options:
-                self._log_failure(entity_id, f"{value!r} is not an option")
-                return self._record(write, "skipped", value, "not an option")
+            if isinstance(options, list):
+                matched = control.match_option(value, [str(option) for option in options])
+                if matched is None and write.kind in control.HAND_BACK_ONLY:
+                    # Nothing to hand back there: not a stop still to be made (said once).
+                    self._log_unsupported(entity_id, value, options)
+                    return self._record(write, UNSUPPORTED, value, "not an option")
+                if matched is None:
+                    self._log_failure(entity_id, f"{value!r} is not an option")
+                    return self._record(write, "skipped", value, "not an option")
+                value = matched
             shown = value
         context = Context()
         self._own_contexts.append(context.id)
@@ -259,6 +268,18 @@ class Writer:
             self._failing.discard(entity_id)
             LOGGER.info("Writing %s works again", entity_id)
         return self._record(write, "ok", shown, None, context.id)
+
+    def _log_unsupported(self, entity_id: str, value: str, options: list[object]) -> None:
+        """Log once that a board has no option for a hand-back write."""
+        if entity_id in self._unsupported:
+            return
+        self._unsupported.add(entity_id)
+        LOGGER.warning(
+            "%s has no option %r (its options: %s); it is not written",
+            entity_id,
+            value,
+            ", ".join(map(str, options)),
+        )
 
     def _log_failure(self, entity_id: str, detail: str) -> None:
         """Log a failing target once; it is retried every cycle."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 import math
+from typing import Final
 
 from .model import Mode, Plan, Reason, Setpoint
 
@@ -48,6 +49,28 @@ RS485_ENABLE_OPTION = "enable"
 RS485_DISABLE_OPTION = "disable"
 # The battery's own self-consumption mode (the work mode RS485 control switched it to).
 HAND_BACK_WORK_MODE = "anti-feed"
+
+
+#: Writes that only hand control back: a board without the option simply has nothing to hand
+#: back there (no pending stop for it).
+HAND_BACK_ONLY: Final = frozenset({WriteKind.RS485_DISABLE, WriteKind.WORK_MODE})
+
+
+def _spelling(option: str) -> str:
+    """Return an option as compared: case, spaces, '-' and '_' do not count."""
+    return "".join(c for c in option.casefold() if c not in " -_")
+
+
+def match_option(value: str, options: Sequence[str]) -> str | None:
+    """Return the option of a select that value stands for (None: it has none).
+
+    The exact spelling first, then one spelled otherwise (``anti_feed``, ``Anti Feed`` for
+    ``anti-feed``, as other connectors spell it); never a guess between two.
+    """
+    if value in options:
+        return value
+    found = [option for option in options if _spelling(str(option)) == _spelling(value)]
+    return str(found[0]) if len(found) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +308,6 @@ class WriteRecord:
     kind: WriteKind
     entity_id: str | None
     value: int | str
-    result: str  # ok, failed, skipped, dry_run
+    result: str  # ok, failed, skipped, dry_run, unsupported
     detail: str | None = None
     context_id: str | None = None

@@ -61,7 +61,7 @@ def interval_loss_w(
 
 @dataclass(slots=True)
 class EnergyMeter:
-    """Counters in kWh: charged and discharged per battery (ever), loss and saving today."""
+    """Counters in kWh: charged and discharged per battery and in total, loss and saving today."""
 
     table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE
     charged: dict[str, float] = field(default_factory=dict)
@@ -69,18 +69,13 @@ class EnergyMeter:
     loss_today: float = 0.0
     saved_today: float = 0.0
     day: date | None = None
+    # The hub's own totals: every battery's increments added up as they come. Not the sum of
+    # the counters that exist now: a removed battery, or one whose counter is disabled, must
+    # not lower a total (the recorder would take the drop for a meter reset).
+    total_charged: float = 0.0
+    total_discharged: float = 0.0
     _last: datetime | None = None
     _samples: dict[str, Sample] = field(default_factory=dict)
-
-    @property
-    def total_charged(self) -> float:
-        """Return what every battery charged (kWh)."""
-        return sum(self.charged.values())
-
-    @property
-    def total_discharged(self) -> float:
-        """Return what every battery discharged (kWh)."""
-        return sum(self.discharged.values())
 
     def advance(self, now: datetime, today: date) -> None:
         """Count the powers held since the last call up to now; a new day resets today's."""
@@ -99,8 +94,10 @@ class EnergyMeter:
             kwh = abs(sample.power_w) * seconds / WS_PER_KWH
             if sample.power_w > 0:
                 self.discharged[key] = self.discharged.get(key, 0.0) + kwh
+                self.total_discharged += kwh
             elif sample.power_w < 0:
                 self.charged[key] = self.charged.get(key, 0.0) + kwh
+                self.total_charged += kwh
         actual, even = interval_loss_w(self._samples, self.table)
         self.loss_today += actual * seconds / WS_PER_KWH
         self.saved_today += (even - actual) * seconds / WS_PER_KWH

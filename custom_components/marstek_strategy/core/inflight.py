@@ -38,6 +38,9 @@ DEFAULT_SETTLE_S: Final = 12.0  # the seed's wait after a battery enters a mode
 HISTORY_S: Final = 60.0  # commands and AC readings older than this are folded or ignored
 SNAP_W: Final = 1.0  # a model within this of zero counts as stopped (relay open)
 MAX_INTERVAL_S: Final = 60.0  # the option's maximum
+#: An AC power of the sign opposite to the command, beyond this (W), is not delivery: the
+#: read-back's running threshold.
+CONTRADICTION_W: Final = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,24 @@ def loop_timing(interval_s: float, response: Response | None = None) -> tuple[fl
     return interval_s, max(interval_s, settle)
 
 
+def rise_range(ac_w: float | None, model_w: float, target_w: float) -> tuple[float, float]:
+    """Return how far a battery that takes no part may still raise its phase's grid power (W).
+
+    Nobody controls it now: it may go on as it is, stop (a stop is written), or reach the
+    target of its last command still in force (a board that cannot be written keeps it).
+    ac_w is its AC power at the meter's sample if fresh (W, + = discharging; None: not
+    known, then it may be anywhere between stopped, the model and the target). The rise is
+    what it delivered then minus what it delivers later: (least, most). Its estimate is
+    never headroom: that is the phase budget's worst case in each direction.
+    """
+    if ac_w is not None and math.isfinite(ac_w):
+        later = (0.0, ac_w, target_w)
+        return ac_w - max(later), ac_w - min(later)
+    span = [0.0, target_w] + ([model_w] if math.isfinite(model_w) else [])
+    low, high = min(span), max(span)
+    return low - high, high - low
+
+
 @dataclass(frozen=True, slots=True)
 class _Change:
     """One command's change of the target, from the time it takes effect."""
@@ -169,10 +190,11 @@ class InFlight:
         """Return the estimated AC power at at_s, from the model and an AC reading if any.
 
         The reading (ac_w taken at ac_at_s) counts when it is a finite number not older than
-        ``HISTORY_S`` before at_s. The estimate (the reading plus what the model says changed
-        since) stays between the reading and the model: a battery faster than the model, whose
-        reading already shows a new command, is not counted twice while the board reports no
-        new value.
+        ``HISTORY_S`` before at_s; one of the sign opposite to the command then in force
+        (beyond ``CONTRADICTION_W``) counts as 0 W delivered. The estimate (the reading plus
+        what the model says changed since) stays between the reading and the model: a battery
+        faster than the model, whose reading already shows a new command, is not counted twice
+        while the board reports no new value.
         """
         model_now = self.model_w(at_s)
         if (
@@ -182,6 +204,12 @@ class InFlight:
             and math.isfinite(ac_at_s)
             and at_s - HISTORY_S <= ac_at_s
         ):
-            estimate = ac_w + model_now - self.model_w(ac_at_s)
+            model_then = self.model_w(ac_at_s)
+            if ac_w * model_then < 0.0 and abs(ac_w) > CONTRADICTION_W:
+                # The other way than commanded: no delivery (a sensor of the wrong sign, a
+                # board doing the opposite; the read-back takes it out). Believed, it would
+                # turn the plan round every cycle.
+                ac_w = 0.0
+            estimate = ac_w + model_now - model_then
             return min(max(estimate, min(ac_w, model_now)), max(ac_w, model_now))
         return model_now

@@ -89,6 +89,9 @@ class BatteryReading:
     # inflight.py); None: its command in force counts as delivered (the seed's assumption)
     phase_a: float | None = None  # its phase's current (A, signed as phase_w; phase_limits);
     # None: no current sensor; not a number: the sensor cannot be used (nobody there raises)
+    rise_w: tuple[float, float] | None = None  # a battery that takes no part: the least and
+    # most it may still raise its phase's grid power by, from what the meter saw (W; negative:
+    # lower it; inflight.rise_range); None: (0, 0), it goes on as the meter shows it
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,12 @@ phase's batteries would exceed its budget it caps them (the largest setpoints ke
 first) and runs the strategy again with those caps, so the demand the phase cannot take moves
 to batteries on other phases, or is not met: the net-zero goal yields to the limit.
 
+A battery that takes no part (unavailable, taken out by the read-back) is controlled by nobody:
+none of its power counts as released headroom, whatever its in-flight estimate says. The meter
+shows what it did at the sample; what it may still do (go on, stop, reach the target of a
+command still in force: ``BatteryReading.rise_w``) is taken at its worst for each direction's
+limit.
+
 A phase whose power is not a number (its sensor is stale or unavailable) lets none of its
 batteries raise their power: each may keep at most what it runs now in this mode.
 
@@ -104,12 +110,16 @@ def _budget(
     """Return one phase's budget in mode from what it measures; None where it is unknown."""
     if not math.isfinite(phase.power_w):
         return None
-    base_w = phase.power_w + phase.delivered_w
+    # What the batteries that take no part may still do: the worst for this mode's limit.
+    rise = phase.rise_w[0] if mode == "discharge" else phase.rise_w[1]
+    if not math.isfinite(rise):
+        return 0
+    base_w = phase.power_w + phase.delivered_w + rise
     if phase.current_a is None:
         return phase_budget(mode, base_w, limits, *factors)
     if not math.isfinite(phase.current_a):
         return None
-    base_a_w = limits.watts_of_amps(phase.current_a) + phase.delivered_w
+    base_a_w = limits.watts_of_amps(phase.current_a) + phase.delivered_w + rise
     # The stricter of current and power: a current that the power contradicts (a sensor of
     # another phase, a reactive load signed as export) never allows more than the power does.
     return min(
@@ -143,6 +153,7 @@ class Measured:
     current_a: float | None
     delivered_w: float  # what its batteries deliver now (grid W, + = lowering the phase)
     members: tuple[int, ...]
+    rise_w: tuple[float, float] = (0.0, 0.0)  # what those taking no part may still add (W)
 
 
 def measure(
@@ -155,10 +166,16 @@ def measure(
     for index, battery in enumerate(batteries):
         key = battery.phase or ""
         effect = effect_w(*previous[index], *factors)
-        if battery.delivered_w is not None and math.isfinite(battery.delivered_w):
+        rise = (0.0, 0.0)
+        if not _takes_part(battery):
+            # Nobody controls it: none of its power is headroom; what it may still do is
+            # its rise (the meter already shows what it did at the sample).
+            effect = 0.0
+            rise = battery.rise_w or rise
+        elif battery.delivered_w is not None and math.isfinite(battery.delivered_w):
             effect = battery.delivered_w  # its estimate: what is still on its way is not there
         if (known := found.get(key)) is None:
-            found[key] = Measured(battery.phase_w, battery.phase_a, effect, (index,))
+            found[key] = Measured(battery.phase_w, battery.phase_a, effect, (index,), rise)
         else:
             found[key] = replace(  # the last battery's reading of the phase counts, as before
                 known,
@@ -166,8 +183,17 @@ def measure(
                 current_a=battery.phase_a,
                 delivered_w=known.delivered_w + effect,
                 members=(*known.members, index),
+                rise_w=(known.rise_w[0] + rise[0], known.rise_w[1] + rise[1]),
             )
     return found
+
+
+def _takes_part(battery: BatteryReading) -> bool:
+    """Return whether the plan controls battery (the engine's ``_is_valid``)."""
+    return battery.available and all(
+        math.isfinite(value)
+        for value in (battery.soc, battery.charge_cutoff, battery.discharge_cutoff)
+    )
 
 
 @dataclass(frozen=True, slots=True)

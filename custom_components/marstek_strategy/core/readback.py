@@ -18,7 +18,9 @@ Rules:
   value it has no option for: taken as not enabled (``enable`` is written before it runs and
   at every keep-alive), never as a reason to drop the battery.
 * **Not responding**: running, commanded at least ``min_check_w``, and its AC power shows less
-  than ``low_share`` of it (or the other way) for ``low_cycles`` cycles after ``grace_s``:
+  than ``low_share`` of it (or the other way) for ``low_cycles`` cycles after ``grace_s``
+  (from its last mode change, or from when it was last seen doing what it was told: a
+  battery whose mode turns round every few seconds does not restart the grace):
   excluded for ``backoff_s`` (its power no longer counted as delivered), then probed again;
   it responds again once it delivers while probed.
 * **Inverter fault**: ``Inverter State`` reads ``Fault``: excluded while it does.
@@ -110,6 +112,10 @@ class Track:
     health: Health = Health.OK
     until: float = 0.0  # end of the back-off (health EXCLUDED)
     fault: bool = False
+    # Last seen doing what it was told (stopped while told stop, delivering while told to
+    # run, or nothing to judge); None: not yet checked. A battery not seen so for grace_s is
+    # judged whatever its modes did since: reversals do not restart the grace.
+    ok_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +149,10 @@ def check(
     settings = settings or ReadbackSettings()
     events: list[Event] = []
     before = track.commanded
+    if track.ok_at is None:
+        track = replace(track, ok_at=now)
     if before is None or _mode_differs(before, commanded):
-        track = replace(track, mode_since=now, low=0, untold=0)
+        track = replace(track, mode_since=now, untold=0)
     if track.commanded != commanded:
         track = replace(track, commanded=commanded)
     power_now = commanded.power_for(commanded.mode)
@@ -153,6 +161,9 @@ def check(
     # A new power in the same mode is no reason to wait before judging delivery: a battery
     # that delivers nothing makes the engine raise its setpoint every cycle.
     mode_settled = now - track.mode_since >= settings.grace_s
+    # Not seen doing what it was told for grace_s: judged, however often its mode changed.
+    ok_at = now if track.ok_at is None else track.ok_at
+    judged = mode_settled or now - ok_at >= settings.grace_s
 
     fault = (report.inverter_state or "").casefold() == INVERTER_FAULT_STATE
     if fault != track.fault:
@@ -184,7 +195,7 @@ def check(
     ac = report.ac_power_w
     running = commanded.mode is not Mode.STOP and commanded.power_for(commanded.mode) > 0
     if adopt is None and not running and ac is not None and abs(ac) > settings.running_w:
-        untold = track.untold + 1 if mode_settled else 0
+        untold = track.untold + 1 if judged else 0
         track = replace(track, untold=untold)
         if untold >= settings.low_cycles:
             mode = Mode.DISCHARGE if ac > 0 else Mode.CHARGE
@@ -200,9 +211,7 @@ def check(
     elif track.untold:
         track = replace(track, untold=0)
 
-    track, delivery_events = _delivery(
-        commanded, ac, track, now, settled=mode_settled, settings=settings
-    )
+    track, delivery_events = _delivery(commanded, ac, track, now, settled=judged, settings=settings)
     events.extend(delivery_events)
     exclude: Problem | None = None
     if track.fault:
@@ -228,12 +237,19 @@ def _delivery(
             return track, events
         track = replace(track, health=Health.PROBING, low=0)
     power = commanded.power_for(commanded.mode)
-    if commanded.mode is Mode.STOP or power < settings.min_check_w or ac is None or not settled:
+    if commanded.mode is Mode.STOP or power < settings.min_check_w or ac is None:
+        if ac is None or abs(ac) <= settings.running_w or commanded.mode is not Mode.STOP:
+            track = replace(track, ok_at=now, low=0)  # as told, or nothing to judge
         return track, events
     if _delivered_w(commanded, ac) >= settings.low_share * power:
+        track = replace(track, ok_at=now, low=0)
+        if not settled:
+            return track, events
         if track.health is Health.PROBING:
             events.append(Event.RESPONDING)
-        return replace(track, low=0, health=Health.OK), events
+        return replace(track, health=Health.OK), events
+    if not settled:
+        return track, events
     low = track.low + 1
     if low < settings.low_cycles:
         return replace(track, low=low), events
