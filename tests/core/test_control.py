@@ -446,7 +446,7 @@ def test_a_board_without_rs485_control_is_not_taken_as_running(
 
 def test_options_match_whatever_the_spelling() -> None:
     """Issue 18.7: case, spaces, '-' and '_' do not count; never a guess between two."""
-    from custom_components.marstek_strategy.control import match_option
+    from custom_components.marstek_strategy.core.control import match_option
 
     assert match_option("anti-feed", ["manual", "anti-feed"]) == "anti-feed"
     assert match_option("anti-feed", ["manual", "anti_feed"]) == "anti_feed"

@@ -342,7 +342,7 @@ async def test_an_unavailable_battery_takes_no_part_in_any_mode(
     assert _signed(bat1) != 0.0
     bat1.set_available(False, Role.SOC)
     await _run(hub, 0.0, 26)
-    assert hub.state("sensor", "reason", bat1) == "unavailable"
+    assert hub.state("sensor", "reason", bat1) == "readings_unavailable"
     assert _signed(bat2) != 0.0
 
 
