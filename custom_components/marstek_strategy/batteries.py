@@ -8,15 +8,16 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 
-from .const import CONF_PHASE, PHASES, SUBENTRY_BATTERY, Role
+from .const import CONF_CONNECTOR, CONF_PHASE, PHASES, SUBENTRY_BATTERY, Role
 
 
 @dataclass(frozen=True, slots=True)
 class BatteryConfig:
     """One battery: its subentry and the LilyGo entities per role.
 
-    work_mode is the board's User Work Mode select where it has one (found on its device;
-    handing control back on v3 firmware writes it).
+    work_mode is the board's User Work Mode select where it has one (found on its device, or
+    by its entities' object-id prefix; handing control back on v3 firmware writes it).
+    connector is the key of its connector profile (adapters/profiles.py).
     """
 
     subentry_id: str
@@ -24,6 +25,7 @@ class BatteryConfig:
     phase: str
     entities: Mapping[Role, str]
     work_mode: str | None = field(default=None, compare=False)
+    connector: str = "esphome"
 
     @classmethod
     def from_subentry(cls, subentry: ConfigSubentry) -> BatteryConfig:
@@ -33,6 +35,7 @@ class BatteryConfig:
             title=subentry.title,
             phase=str(subentry.data.get(CONF_PHASE, PHASES[0])),
             entities={role: subentry.data[role] for role in Role if subentry.data.get(role)},
+            connector=str(subentry.data.get(CONF_CONNECTOR, "esphome")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -43,6 +46,7 @@ class BatteryConfig:
             "phase": self.phase,
             "entities": {role.value: entity_id for role, entity_id in self.entities.items()},
             "work_mode": self.work_mode,
+            "connector": self.connector,
         }
 
     @classmethod
@@ -54,6 +58,7 @@ class BatteryConfig:
             phase=str(data.get("phase", PHASES[0])),
             entities={Role(role): str(entity) for role, entity in data["entities"].items()},
             work_mode=data.get("work_mode"),
+            connector=str(data.get("connector", "esphome")),
         )
 
 

@@ -71,6 +71,7 @@ NEW_HUB_OPTIONS: Final[dict[str, float | bool | str]] = {**DEFAULT_OPTIONS, CONF
 SUBENTRY_BATTERY: Final = "battery"
 CONF_DEVICE_ID: Final = "device_id"
 CONF_PHASE: Final = "phase"  # one of PHASES
+CONF_CONNECTOR: Final = "connector"  # the connector profile's key (absent: ESPHome)
 PHASES: Final = ("L1", "L2", "L3")
 
 

@@ -18,6 +18,7 @@ from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from . import engine, inputs
+from .adapters.profiles import canonical_state, profile_named
 from .batteries import BatteryConfig
 from .const import LOGGER, Role
 from .control import RS485_ENABLE_OPTION, Commanded
@@ -169,15 +170,17 @@ class Reader:
     # ------------------------------------------------------------------ batteries
 
     def _state(self, battery: BatteryConfig, role: Role) -> State | None:
+        """Return a battery entity's state in the integration's words (its connector's profile)."""
         entity_id = battery.entities.get(role)
-        return self.hass.states.get(entity_id) if entity_id else None
+        state = self.hass.states.get(entity_id) if entity_id else None
+        return canonical_state(profile_named(battery.connector), role, state)
 
     def _value(self, battery: BatteryConfig, role: Role) -> float | None:
         return inputs.value(self._state(battery, role), role)  # powers in W, unit read now
 
     def states(self, battery: BatteryConfig) -> dict[Role, State | None]:
         """Return the states of one battery's entities, per role."""
-        return {role: self.hass.states.get(entity) for role, entity in battery.entities.items()}
+        return {role: self._state(battery, role) for role in battery.entities}
 
     def read_battery(
         self,

@@ -1,0 +1,1 @@
+"""Home Assistant in and out: states read, service calls made, stores, discovery."""
