@@ -39,6 +39,7 @@ class FoundBattery:
     matched: dict[Role, str]
     device_id: str | None = None
     disabled: dict[Role, str] = field(default_factory=dict)  # matched but disabled
+    esphome: bool = False  # a device of the esphome integration
 
     @property
     def label(self) -> str:
@@ -160,14 +161,14 @@ def find_batteries(hass: HomeAssistant) -> list[FoundBattery]:
             profile=ESPHOME,
             matched=device.matched,
             device_id=device.device_id,
+            esphome=device.esphome,
         )
         for device in lilygo
         if device.device_id not in claimed
     ]
     by_key_platforms = {platform for p in PROFILES if p.by_key for platform in p.platforms}
     devices = sorted(keyed + named, key=lambda b: (b.name.casefold(), b.key))
-    esphome = {device.device_id for device in lilygo if device.esphome}
-    devices.sort(key=lambda b: b.key not in esphome)  # stable: ESPHome first, as before
+    devices.sort(key=lambda b: not b.esphome)  # stable: ESPHome devices first, as before
     groups = sorted(_groups(hass, by_key_platforms), key=lambda b: (b.name.casefold(), b.key))
     return [*devices, *groups]
 
@@ -175,12 +176,16 @@ def find_batteries(hass: HomeAssistant) -> list[FoundBattery]:
 def profile_for(hass: HomeAssistant, entities: Mapping[Role, str]) -> Profile:
     """Return the connector of a battery's entities: the integration of its mode select.
 
-    Without a registry entry (a template entity without a unique id) or without a device it
-    is the modbus YAML profile; an unknown integration with a device speaks ESPHome's words.
+    A connector matched by key is known by its integration alone; otherwise the entities
+    without a device (or without a registry entry: a template entity without a unique id) are
+    the modbus YAML profile's, those on a device (ESPHome's, or another integration's named
+    alike) ESPHome's.
     """
     mode = entities.get(Role.FORCIBLE_MODE)
     entry = er.async_get(hass).async_get(mode) if mode else None
-    if entry is not None and (profile := profile_of_platform(entry.platform)) is not None:
+    profile = profile_of_platform(entry.platform) if entry is not None else None
+    on_device = entry is not None and entry.device_id is not None
+    if profile is not None and (profile.by_key or profile.device == on_device):
         return profile
     if mode is not None and (entry is None or entry.device_id is None):
         return MODBUS_YAML

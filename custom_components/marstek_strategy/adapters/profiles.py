@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, PERCENTAGE, UnitOfPower
 from homeassistant.core import State, split_entity_id
@@ -172,30 +172,44 @@ def role_domains(role: Role) -> tuple[str, ...]:
     return tuple(dict.fromkeys(profile.domain(role) for profile in PROFILES))
 
 
+def canonical_attributes(
+    profile: Profile, role: Role, domain: str, attributes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return a battery entity's attributes in the integration's words.
+
+    The select's options in the canonical vocabulary, a switch's as enable/disable, a
+    number's missing unit (and a power number's missing step) from the profile.
+    """
+    canonical = dict(attributes)
+    if domain == "switch":
+        canonical["options"] = list(SWITCH_OPTIONS)
+    elif domain == "select":
+        if isinstance(options := canonical.get("options"), list):
+            canonical["options"] = profile.vocabulary.canonical_options(options)
+    elif domain == "number":
+        if canonical.get(ATTR_UNIT_OF_MEASUREMENT) is None and role in profile.unitless:
+            canonical[ATTR_UNIT_OF_MEASUREMENT] = profile.unitless[role]
+        if canonical.get("step") is None and profile.power_step_w and role in POWER_NUMBERS:
+            canonical["step"] = profile.power_step_w
+    return canonical
+
+
 def canonical_state(profile: Profile, role: Role | None, state: State | None) -> State | None:
     """Return a battery entity's state in the integration's words (the same object if equal).
 
-    The mode select's options, RS485 control as a switch (on/off -> enable/disable), a number
-    without a unit (the profile's unit) and the profile's step where the number has none.
+    The mode select's option (``standby`` -> ``stop``), RS485 control as a switch (on/off ->
+    enable/disable), and the attributes as ``canonical_attributes`` gives them.
     """
     if state is None or role is None:
         return state
     domain = split_entity_id(state.entity_id)[0]
     value = state.state
-    attributes = dict(state.attributes)
     if domain == "switch":
         switch = {native: canonical for canonical, native in SWITCH_OPTIONS.items()}
         value = switch.get(value, value)
-        attributes["options"] = list(SWITCH_OPTIONS)
     elif domain == "select":
         value = profile.vocabulary.canonical(value)
-        if isinstance(options := attributes.get("options"), list):
-            attributes["options"] = profile.vocabulary.canonical_options(options)
-    elif domain == "number":
-        if attributes.get(ATTR_UNIT_OF_MEASUREMENT) is None and role in profile.unitless:
-            attributes[ATTR_UNIT_OF_MEASUREMENT] = profile.unitless[role]
-        if attributes.get("step") is None and profile.power_step_w and role in POWER_NUMBERS:
-            attributes["step"] = profile.power_step_w
+    attributes = canonical_attributes(profile, role, domain, state.attributes)
     if value == state.state and attributes == dict(state.attributes):
         return state
     return State(
