@@ -886,7 +886,12 @@ class BatterySubentryFlow(ConfigSubentryFlow):
                 if self._found.disabled:
                     return await self.async_step_enable()
                 return await self.async_step_entities()
-        choices = [f for f in found.values() if f.key not in used]
+        taken = self._used_entities(None)  # a battery picked by hand takes its group's
+        choices = [
+            f
+            for f in found.values()
+            if f.key not in used and f.matched.get(Role.FORCIBLE_MODE) not in taken
+        ]
         phases = _phases(self._get_entry().data)
         fields: dict[vol.Marker, Any] = {}
         if choices:

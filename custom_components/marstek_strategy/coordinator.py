@@ -171,7 +171,10 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.readback = inputs.ReadbackInput(
             [battery.title for battery in self.batteries],
             settings=[  # a report lags a write by the connector's polling
-                readback.ReadbackSettings(grace_s=profile_named(b.connector).readback_grace_s)
+                readback.ReadbackSettings(
+                    grace_s=profile_named(b.connector).readback_grace_s,
+                    redrift_limit=3 if profile_named(b.connector).silent_write_failures else 0,
+                )
                 for b in self.batteries
             ],
         )

@@ -272,14 +272,14 @@ class Writer:
             shown = round(to_watts(value, unit) or 0)
         else:
             shown = str(write.value)
-            options = state.attributes.get("options")
-            if isinstance(options, list) and shown not in options:
-                self._log_failure(entity_id, f"{shown!r} is not an option")
-                return self._record(write, "skipped", shown, "not an option")
             raw = self.hass.states.get(entity_id)  # the connector's own word for the option
             offered = raw.attributes.get("options") if raw else None
+            options = offered if isinstance(offered, list) else None
             profile = profile_named(self.batteries[write.battery].connector)
-            value = profile.vocabulary.native(shown, offered if isinstance(offered, list) else None)
+            value = profile.vocabulary.native(shown, options)
+            if options is not None and value not in options:
+                self._log_failure(entity_id, f"{value!r} is not an option")
+                return self._record(write, "skipped", shown, "not an option")
         if key:
             data[key] = value
         context = Context()
