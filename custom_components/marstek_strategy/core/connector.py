@@ -64,6 +64,8 @@ def snap(
     Rounded to the nearest step counted from low (from 0 without a min), or down to one
     (down: a power is never raised by its step), then clamped.
     """
+    if down and high is not None and math.isfinite(high):
+        value = min(value, high)  # then down to a step: a max off the steps is never passed
     if step is not None and math.isfinite(step) and step > 0:
         base = low if low is not None and math.isfinite(low) else 0.0
         steps = (value - base) / step
