@@ -438,3 +438,38 @@ async def _empty_hub(hass: HomeAssistant, meter: P1Meter) -> ConfigEntry:
     entry = make_hub_entry(meter, [], phase_count=3)
     entry.add_to_hass(hass)
     return entry
+
+
+async def test_reconfigure_a_battery_without_a_device(
+    hass: HomeAssistant, fleet: ConnectorFleet, p1_meter: P1Meter
+) -> None:
+    """Reconfigure keeps a group's connector and needs no device; its unit-less numbers pass."""
+    m1 = await fleet.add_modbus_yaml(1, unitless=True)
+    entry = await _empty_hub(hass, p1_meter)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_BATTERY), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_DEVICE_ID: "group:modbus_yaml:marstek_m1_", CONF_PHASE: "L1"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], suggested(result)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (subentry,) = entry.subentries.values()
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_BATTERY),
+        context={"source": "reconfigure", "subentry_id": subentry.subentry_id},
+    )
+    assert result["step_id"] == "reconfigure"
+    picked = {role.value: entity_id for role, entity_id in m1.entity_ids.items()}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_PHASE: "L3", **picked}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(entry.subentries[subentry.subentry_id].data) == {
+        CONF_PHASE: "L3",
+        CONF_CONNECTOR: "modbus_yaml",
+        **picked,
+    }
