@@ -688,7 +688,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
             return await self.async_step_battery()
         return self.async_show_form(
             step_id="enable",
-            data_schema=_enable_schema(),
+            data_schema=_form_schema(self, _enable_schema(), {}),
             description_placeholders=_enable_placeholders(found),
         )
 
@@ -931,7 +931,7 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             return await self.async_step_entities()
         return self.async_show_form(
             step_id="enable",
-            data_schema=_enable_schema(),
+            data_schema=_form_schema(self, _enable_schema(), {}),
             description_placeholders=_enable_placeholders(found),
         )
 
