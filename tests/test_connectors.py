@@ -473,3 +473,25 @@ async def test_reconfigure_a_battery_without_a_device(
         CONF_CONNECTOR: "modbus_yaml",
         **picked,
     }
+
+
+async def test_discovery_leaves_out_what_is_no_battery(
+    hass: HomeAssistant, fleet: ConnectorFleet
+) -> None:
+    """A lone AC power sensor is no battery, a device of the connector without its mode select
+    neither; a group without a User Work Mode select hands back without one."""
+    from custom_components.marstek_strategy.adapters.discovery import (
+        find_batteries,
+        find_work_mode,
+    )
+    from custom_components.marstek_strategy.adapters.profiles import MODBUS_YAML
+
+    hass.states.async_set("sensor.inverter_ac_power", "12", {"unit_of_measurement": "W"})
+    other = await fleet.add_marstek_modbus("Venus without mode", soc=50)
+    er.async_get(hass).async_remove(other.entity_id(Role.FORCIBLE_MODE))
+    hass.states.async_set("select.marstek_m9_forcible_charge_discharge", "stop")
+    assert [found.key for found in find_batteries(hass)] == ["group:modbus_yaml:marstek_m9_"]
+    mode = {Role.FORCIBLE_MODE: "select.marstek_m9_forcible_charge_discharge"}
+    assert find_work_mode(hass, mode, MODBUS_YAML) is None
+    assert find_work_mode(hass, {}, MODBUS_YAML) is None
+    assert find_work_mode(hass, {Role.FORCIBLE_MODE: "select.something"}, MODBUS_YAML) is None

@@ -152,7 +152,13 @@ def _groups(hass: HomeAssistant, skip_platforms: set[str]) -> list[FoundBattery]
 def find_batteries(hass: HomeAssistant) -> list[FoundBattery]:
     """Return every battery found: ESPHome devices, other devices, then groups, by name."""
     keyed = _keyed_devices(hass)
-    claimed = {battery.key for battery in keyed}
+    by_key_platforms = {platform for p in PROFILES if p.by_key for platform in p.platforms}
+    # A by-key connector's device is never matched by names (its names follow the language).
+    claimed = {
+        entry.device_id
+        for entry in er.async_get(hass).entities.values()
+        if entry.platform in by_key_platforms and entry.device_id is not None
+    }
     lilygo = find_battery_devices(hass)
     named = [
         FoundBattery(
@@ -166,7 +172,6 @@ def find_batteries(hass: HomeAssistant) -> list[FoundBattery]:
         for device in lilygo
         if device.device_id not in claimed
     ]
-    by_key_platforms = {platform for p in PROFILES if p.by_key for platform in p.platforms}
     devices = sorted(keyed + named, key=lambda b: (b.name.casefold(), b.key))
     devices.sort(key=lambda b: not b.esphome)  # stable: ESPHome devices first, as before
     groups = sorted(_groups(hass, by_key_platforms), key=lambda b: (b.name.casefold(), b.key))
