@@ -42,14 +42,16 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import slugify
 import voluptuous as vol
 
+from .adapters.discovery import FoundBattery, find_batteries, profile_for
 from .adapters.lilygo import (
     ROLE_DOMAINS,
-    BatteryDevice,
+    ROLE_SLUGS,
     device_name,
     find_battery_devices,
-    find_battery_entities,
 )
+from .adapters.profiles import ESPHOME, Profile, canonical_attributes, role_domains
 from .const import (
+    CONF_CONNECTOR,
     CONF_DEVICE_ID,
     CONF_DRY_RUN,
     CONF_GRID_SENSOR,
@@ -87,6 +89,9 @@ TITLE: Final = "Marstek batteries"
 POWER_UNITS: Final = (UnitOfPower.WATT, UnitOfPower.KILO_WATT)
 CURRENT_UNITS: Final = (UnitOfElectricCurrent.AMPERE, UnitOfElectricCurrent.MILLIAMPERE)
 CONF_BATTERIES: Final = "batteries"  # the hub flow's choice of battery devices
+CONF_MANUAL: Final = "manual"  # pick a battery's entities by hand (hub: how many)
+CONF_ENABLE_ENTITIES: Final = "enable_entities"  # enable the disabled control entities found
+MAX_MANUAL: Final = 6
 
 # Options: (minimum, maximum, step) in seconds.
 OPTION_RANGES: Final[dict[str, tuple[float, float, float]]] = {
@@ -289,11 +294,19 @@ def _attributes(
     return entry, entry is not None or state is not None, attributes
 
 
-def validate_battery_entity(hass: HomeAssistant, role: Role, entity_id: str) -> str | None:
-    """Check that an entity can fill a battery role; the error key, or None when it can."""
-    if split_entity_id(entity_id)[0] != ROLE_DOMAINS[role]:
+def validate_battery_entity(
+    hass: HomeAssistant, role: Role, entity_id: str, profile: Profile = ESPHOME
+) -> str | None:
+    """Check that an entity can fill a battery role; the error key, or None when it can.
+
+    The entity is read in its connector's words (profile: ``standby`` is stop, a power
+    number without a unit is W, RS485 control may be a switch).
+    """
+    domain = split_entity_id(entity_id)[0]
+    if domain not in role_domains(role):
         return "wrong_domain"
     entry, exists, attributes = _attributes(hass, entity_id)
+    attributes = canonical_attributes(profile, role, domain, attributes)
     if not exists:
         return "entity_not_found"
     if entry is not None:
@@ -336,13 +349,14 @@ def validate_entities(
     errors: dict[str, str] = {}
     owner = ""
     chosen = [(role, user_input[role.value]) for role in Role if user_input.get(role.value)]
+    profile = profile_for(hass, dict(chosen))
     for role, entity_id in chosen:
         if entity_id in meter:
             errors[role.value] = "meter_entity"  # a battery's power read as the grid's
         elif entity_id in used:
             errors[role.value] = "entity_in_use"
             owner = owner or used[entity_id]
-        elif error := validate_battery_entity(hass, role, entity_id):
+        elif error := validate_battery_entity(hass, role, entity_id, profile):
             errors[role.value] = error
     seen: set[str] = set()
     for role, entity_id in chosen:
@@ -365,7 +379,12 @@ def _role_selector(role: Role) -> EntitySelector:
                 filter=[{"domain": ROLE_DOMAINS[role], "device_class": PICKER_DEVICE_CLASSES[role]}]
             )
         )
-    return EntitySelector(EntitySelectorConfig(filter=[{"domain": ROLE_DOMAINS[role]}]))
+    domains = role_domains(role)  # RS485 control: a select, or a switch (marstek_modbus)
+    return EntitySelector(
+        EntitySelectorConfig(
+            filter=[{"domain": domains[0] if len(domains) == 1 else list(domains)}]
+        )
+    )
 
 
 def _entities_fields() -> dict[vol.Marker, Any]:
@@ -402,8 +421,62 @@ def _found_placeholders(device: str, matched: Mapping[Role, str]) -> dict[str, s
     }
 
 
-def _battery_data(device_id: str, phase: str, user_input: Mapping[str, Any]) -> dict[str, str]:
-    return {CONF_DEVICE_ID: device_id, CONF_PHASE: phase, **_role_data(user_input)}
+def _battery_data(
+    hass: HomeAssistant, device_id: str | None, phase: str, user_input: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return a battery subentry's data: its device (if any), phase, connector and entities.
+
+    The connector is stored only when it is not ESPHome (whose batteries keep their data).
+    """
+    roles = _role_data(user_input)
+    profile = profile_for(hass, {Role(key): entity_id for key, entity_id in roles.items()})
+    data = {CONF_DEVICE_ID: device_id} if device_id else {}
+    data[CONF_PHASE] = phase
+    if profile is not ESPHOME:
+        data[CONF_CONNECTOR] = profile.key
+    return {**data, **roles}
+
+
+def _device_of(hass: HomeAssistant, user_input: Mapping[str, Any]) -> str | None:
+    """Return the device of the battery's mode select, for entities picked by hand."""
+    entity_id = user_input.get(Role.FORCIBLE_MODE.value)
+    entry = er.async_get(hass).async_get(entity_id) if entity_id else None
+    return entry.device_id if entry is not None else None
+
+
+def _unique_id(found: FoundBattery | None, data: Mapping[str, Any]) -> str:
+    """Return a battery's unique id: its device, its group, or its mode select's entity id."""
+    if found is not None:
+        return found.key
+    return str(data.get(CONF_DEVICE_ID) or data.get(Role.FORCIBLE_MODE.value, ""))
+
+
+def _found_label(found: FoundBattery) -> str:
+    """Return how a battery found is listed (devices named as ESPHome's as before)."""
+    if found.esphome:
+        return f"{found.name} (ESPHome)"
+    if found.profile is ESPHOME and found.device_id is not None:
+        return found.name
+    return found.label
+
+
+def _enable_entities(hass: HomeAssistant, found: FoundBattery) -> None:
+    """Enable the control entities the connector created disabled (it reloads them)."""
+    registry = er.async_get(hass)
+    for entity_id in found.disabled.values():
+        registry.async_update_entity(entity_id, disabled_by=None)
+
+
+def _enable_schema() -> vol.Schema:
+    return vol.Schema({vol.Required(CONF_ENABLE_ENTITIES, default=True): BooleanSelector()})
+
+
+def _enable_placeholders(found: FoundBattery) -> dict[str, str]:
+    return {
+        "device": found.name,
+        "connector": found.profile.name,
+        "entities": ", ".join(sorted(found.disabled.values())),
+    }
 
 
 class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -415,7 +488,8 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with no meter and no battery chosen."""
         self._meter: dict[str, Any] = {}
-        self._devices: dict[str, BatteryDevice] = {}
+        self._devices: dict[str, FoundBattery] = {}
+        self._enabled: set[str] = set()  # found batteries whose disabled entities were asked
         self._queue: list[str] = []  # device ids still to confirm
         self._count = 0
         self._batteries: list[ConfigSubentryData] = []
@@ -561,7 +635,7 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
             entry = self._get_reconfigure_entry()
             self.hass.config_entries.async_update_entry(entry, data=self._meter)
             return self.async_abort(reason="reconfigure_successful")
-        self._devices = {device.device_id: device for device in find_battery_devices(self.hass)}
+        self._devices = {found.key: found for found in find_batteries(self.hass)}
         if not self._devices:
             return self._async_create_hub()
         return await self.async_step_batteries()
@@ -573,11 +647,14 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             chosen = set(user_input.get(CONF_BATTERIES, []))
             self._queue = [d for d in self._devices if d in chosen]
+            # Batteries whose entities a person picks by hand: keys the found ones never have.
+            manual = int(user_input.get(CONF_MANUAL) or 0)
+            self._queue += [f"{CONF_MANUAL}:{index}" for index in range(1, manual + 1)]
             self._count = len(self._queue)
             return await self.async_step_battery()
         options = [
-            SelectOptionDict(value=d.device_id, label=_device_label(d))
-            for d in self._devices.values()
+            SelectOptionDict(value=key, label=_found_label(found))
+            for key, found in self._devices.items()
         ]
         schema = vol.Schema(
             {
@@ -585,7 +662,10 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
                     SelectSelectorConfig(
                         options=options, multiple=True, mode=SelectSelectorMode.LIST
                     )
-                )
+                ),
+                vol.Optional(CONF_MANUAL, default=0): NumberSelector(
+                    NumberSelectorConfig(min=0, max=MAX_MANUAL, step=1, mode=NumberSelectorMode.BOX)
+                ),
             }
         )
         return self.async_show_form(
@@ -600,17 +680,21 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
         """Confirm one chosen battery: its phase and its entities."""
         if not self._queue:
             return self._async_create_hub()
-        device = self._devices[self._queue[0]]
+        device = self._devices.get(self._queue[0])  # None: entities picked by hand
+        if device is not None and device.disabled and device.key not in self._enabled:
+            return await self.async_step_enable()
+        index = self._count - len(self._queue) + 1
+        name = device.name if device is not None else f"{index}"
         phases = _phases(self._meter)
         used = {
             entity_id: str(battery["title"])
             for battery in self._batteries
             for key, entity_id in battery["data"].items()
-            if key not in (CONF_DEVICE_ID, CONF_PHASE)
+            if key not in (CONF_DEVICE_ID, CONF_PHASE, CONF_CONNECTOR)
         }
         placeholders = {
-            **_found_placeholders(device.name, device.matched),
-            "index": str(self._count - len(self._queue) + 1),
+            **_found_placeholders(name, device.matched if device else {}),
+            "index": str(index),
             "count": str(self._count),
         }
         errors: dict[str, str] = {}
@@ -619,20 +703,25 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
                 self.hass, user_input, used, meter_entities(self._meter)
             )
             if not errors:
+                device_id = device.device_id if device else _device_of(self.hass, user_input)
+                data = _battery_data(self.hass, device_id, user_input[CONF_PHASE], user_input)
                 self._batteries.append(
                     ConfigSubentryData(
-                        data=_battery_data(device.device_id, user_input[CONF_PHASE], user_input),
+                        data=data,
                         subentry_type=SUBENTRY_BATTERY,
-                        title=device.name,
-                        unique_id=device.device_id,
+                        title=name if device else _manual_title(self.hass, user_input, name),
+                        unique_id=_unique_id(device, data),
                     )
                 )
                 self._queue.pop(0)
                 return await self.async_step_battery()
         taken = [str(battery["data"][CONF_PHASE]) for battery in self._batteries]
         suggested = user_input or {
-            CONF_PHASE: default_phase(device.name, taken, phases),
-            **{role.value: entity_id for role, entity_id in device.matched.items()},
+            CONF_PHASE: default_phase(name, taken, phases),
+            **{
+                role.value: entity_id
+                for role, entity_id in (device.matched if device else {}).items()
+            },
         }
         schema = vol.Schema(
             {vol.Required(CONF_PHASE): _phase_selector(phases), **_entities_fields()}
@@ -642,6 +731,20 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=_form_schema(self, schema, suggested),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    async def async_step_enable(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Name the control entities the connector created disabled, and offer to enable them."""
+        found = self._devices[self._queue[0]]
+        if user_input is not None:
+            if user_input.get(CONF_ENABLE_ENTITIES):
+                _enable_entities(self.hass, found)
+            self._enabled.add(found.key)
+            return await self.async_step_battery()
+        return self.async_show_form(
+            step_id="enable",
+            data_schema=_form_schema(self, _enable_schema(), {}),
+            description_placeholders=_enable_placeholders(found),
         )
 
     @callback
@@ -788,16 +891,24 @@ def _seconds_selector(key: str) -> NumberSelector:
     )
 
 
-def _device_label(device: BatteryDevice) -> str:
-    return f"{device.name} (ESPHome)" if device.esphome else device.name
+def _manual_title(hass: HomeAssistant, user_input: Mapping[str, Any], fallback: str) -> str:
+    """Return the title of a battery picked by hand: its mode select's device or prefix."""
+    entity_id = str(user_input.get(Role.FORCIBLE_MODE.value, ""))
+    entry = er.async_get(hass).async_get(entity_id) if entity_id else None
+    device = dr.async_get(hass).async_get(entry.device_id) if entry and entry.device_id else None
+    if device is not None:
+        return device_name(device)
+    object_id = split_entity_id(entity_id)[1] if "." in entity_id else ""
+    slug = ROLE_SLUGS[Role.FORCIBLE_MODE][1]
+    return object_id.removesuffix(slug).rstrip("_") or object_id or fallback
 
 
 class BatterySubentryFlow(ConfigSubentryFlow):
-    """Add a battery later, or reconfigure one: its device, its phase and its entities."""
+    """Add a battery later, or reconfigure one: its device or group, phase and entities."""
 
     def __init__(self) -> None:
-        """Start with no device chosen."""
-        self._device_id = ""
+        """Start with no battery chosen."""
+        self._found: FoundBattery | None = None  # None: entities picked by hand
         self._device_name = ""
         self._phase = PHASES[0]
         self._matched: dict[Role, str] = {}
@@ -822,6 +933,14 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             used.update(self._used(role.value, own_subentry_id))
         return used
 
+    def _used_keys(self) -> dict[str, str]:
+        """Map the unique ids (devices, groups) of the batteries configured to their titles."""
+        return {
+            str(subentry.unique_id): subentry.title
+            for subentry in self._get_entry().subentries.values()
+            if subentry.subentry_type == SUBENTRY_BATTERY and subentry.unique_id
+        }
+
     def _used_phases(self) -> list[str]:
         return [
             str(subentry.data.get(CONF_PHASE))
@@ -830,68 +949,103 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         ]
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Choose the battery's device and phase."""
+        """Choose the battery (a device, or entities without one) and its phase.
+
+        With nothing found, or "pick by hand", the entities are chosen on the next step.
+        """
         errors: dict[str, str] = {}
-        used_devices = self._used(CONF_DEVICE_ID, None)
+        used = self._used_keys()
+        found = {f.key: f for f in find_batteries(self.hass)}
         owner = ""
         if user_input is not None:
-            device_id = user_input[CONF_DEVICE_ID]
-            device = dr.async_get(self.hass).async_get(device_id)
-            if device_id in used_devices:
+            key = user_input.get(CONF_DEVICE_ID)
+            self._phase = user_input[CONF_PHASE]
+            if user_input.get(CONF_MANUAL) or not key:
+                self._found, self._device_name, self._matched = None, "", {}
+                return await self.async_step_entities()
+            if key in used:
                 errors[CONF_DEVICE_ID] = "device_in_use"
-                owner = used_devices[device_id]
-            elif device is None:
+                owner = used[key]
+            elif key not in found:
                 errors[CONF_DEVICE_ID] = "device_not_found"
             else:
-                self._device_id = device_id
-                self._device_name = device_name(device)
-                self._phase = user_input[CONF_PHASE]
-                self._matched = find_battery_entities(self.hass, device_id)
+                self._found = found[key]
+                self._device_name = self._found.name
+                self._matched = dict(self._found.matched)
+                if self._found.disabled:
+                    return await self.async_step_enable()
                 return await self.async_step_entities()
-        devices = [d for d in find_battery_devices(self.hass) if d.device_id not in used_devices]
-        if not devices:
-            return self.async_abort(reason="no_devices")
-        options = [SelectOptionDict(value=d.device_id, label=_device_label(d)) for d in devices]
+        taken = self._used_entities(None)  # a battery picked by hand takes its group's
+        choices = [
+            f
+            for f in found.values()
+            if f.key not in used and f.matched.get(Role.FORCIBLE_MODE) not in taken
+        ]
         phases = _phases(self._get_entry().data)
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_DEVICE_ID): SelectSelector(
-                    SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
-                ),
-                vol.Required(CONF_PHASE): _phase_selector(phases),
-            }
-        )
+        fields: dict[vol.Marker, Any] = {}
+        if choices:
+            options = [SelectOptionDict(value=f.key, label=_found_label(f)) for f in choices]
+            fields[vol.Required(CONF_DEVICE_ID)] = SelectSelector(
+                SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
+            )
+        fields[vol.Required(CONF_PHASE)] = _phase_selector(phases)
+        if choices:
+            fields[vol.Optional(CONF_MANUAL, default=False)] = BooleanSelector()
+        name = choices[0].name if choices else ""
         suggested = user_input or {
-            CONF_DEVICE_ID: devices[0].device_id,
-            CONF_PHASE: default_phase(devices[0].name, self._used_phases(), phases),
+            **({CONF_DEVICE_ID: choices[0].key} if choices else {}),
+            CONF_PHASE: default_phase(name, self._used_phases(), phases),
         }
         return self.async_show_form(
-            step_id="user",
-            data_schema=_form_schema(self, schema, suggested),
+            step_id="user" if choices else "manual",
+            data_schema=_form_schema(self, vol.Schema(fields), suggested),
             errors=errors,
             description_placeholders={"battery": owner},
+        )
+
+    async def async_step_manual(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """No battery found: its phase, then its entities picked by hand."""
+        return await self.async_step_user(user_input)
+
+    async def async_step_enable(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Name the control entities the connector created disabled, and offer to enable them."""
+        found = self._found
+        if found is None or user_input is not None:
+            if found is not None and user_input and user_input.get(CONF_ENABLE_ENTITIES):
+                _enable_entities(self.hass, found)
+            return await self.async_step_entities()
+        return self.async_show_form(
+            step_id="enable",
+            data_schema=_form_schema(self, _enable_schema(), {}),
+            description_placeholders=_enable_placeholders(found),
         )
 
     async def async_step_entities(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Confirm or correct the entities found on the device."""
+        """Confirm or correct the entities found, or pick them by hand."""
         errors: dict[str, str] = {}
         placeholders = _found_placeholders(self._device_name, self._matched)
         if user_input is not None:
             errors, placeholders["battery"] = validate_entities(
                 self.hass, user_input, self._used_entities(None), meter_entities(self._hub_data)
             )
-            if any(
-                sub.unique_id == self._device_id for sub in self._get_entry().subentries.values()
-            ):
-                # Another flow added this device meanwhile (a form left open in a second tab).
+            found = self._found
+            device_id = found.device_id if found else _device_of(self.hass, user_input)
+            data = _battery_data(self.hass, device_id, self._phase, user_input)
+            unique_id = _unique_id(found, data)
+            if found is not None and unique_id in self._used_keys():
+                # Another flow added this battery meanwhile (a form left open in a second tab).
                 return self.async_abort(reason="already_configured")
             if not errors:
                 return self.async_create_entry(
-                    title=self._device_name,
-                    data=_battery_data(self._device_id, self._phase, user_input),
-                    unique_id=self._device_id,
+                    title=self._device_name or _manual_title(self.hass, user_input, unique_id),
+                    data=data,
+                    unique_id=unique_id or None,
                 )
         suggested = user_input or {role.value: eid for role, eid in self._matched.items()}
         return self.async_show_form(
@@ -920,7 +1074,10 @@ class BatterySubentryFlow(ConfigSubentryFlow):
                     self._get_entry(),
                     subentry,
                     data=_battery_data(
-                        subentry.data[CONF_DEVICE_ID], user_input[CONF_PHASE], user_input
+                        self.hass,
+                        subentry.data.get(CONF_DEVICE_ID),
+                        user_input[CONF_PHASE],
+                        user_input,
                     ),
                 )
         phases = _phases(self._get_entry().data)

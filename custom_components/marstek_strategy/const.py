@@ -84,6 +84,7 @@ ATTR_SOAK: Final = "soak"
 SUBENTRY_BATTERY: Final = "battery"
 CONF_DEVICE_ID: Final = "device_id"
 CONF_PHASE: Final = "phase"  # one of PHASES
+CONF_CONNECTOR: Final = "connector"  # the connector profile's key (absent: ESPHome)
 PHASES: Final = ("L1", "L2", "L3")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 import math
 from typing import Any
@@ -25,6 +25,7 @@ from .adapters import inputs
 from .adapters.batteries import BatteryConfig, battery_configs
 from .adapters.delivery import Delivery
 from .adapters.learned import LearnedLosses
+from .adapters.profiles import profile_named
 from .adapters.reader import MeterReading, Reader
 from .adapters.storage import EntryStore
 from .adapters.writer import Writer, Written, all_done, find_work_mode
@@ -146,8 +147,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             options.get(CONF_STOP_BEHAVIOR, StopBehavior.HOLD_STOPPED)
         )
         self.batteries = [
-            BatteryConfig(b.subentry_id, b.title, b.phase, b.entities, find_work_mode(hass, b))
-            for b in battery_configs(entry)
+            replace(b, work_mode=find_work_mode(hass, b)) for b in battery_configs(entry)
         ]
         for battery in self.batteries:
             settings.batteries.setdefault(battery.subentry_id, BatterySettings())
@@ -181,7 +181,16 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.interval_s, self.settle_s = self.delivery.timing(
             float(options[CONF_INTERVAL]), float(options[CONF_SETTLE_DELAY])
         )
-        self.readback = inputs.ReadbackInput([battery.title for battery in self.batteries])
+        self.readback = inputs.ReadbackInput(
+            [battery.title for battery in self.batteries],
+            settings=[  # a report lags a write by the connector's polling
+                readback.ReadbackSettings(
+                    grace_s=profile_named(b.connector).readback_grace_s,
+                    redrift_limit=3 if profile_named(b.connector).silent_write_failures else 0,
+                )
+                for b in self.batteries
+            ],
+        )
         self.learned = LearnedLosses(hass, self.batteries)  # loaded in async_setup_entry
         self.writer = Writer(hass, self.targets)
         self.repairs = Repairs(hass, entry, self.batteries)
@@ -443,7 +452,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             import_allowed_w=self.import_allowed_w(),
         )
         self.steered = steered
-        plan = steered.plan
+        plan = self._told_plan(steered.plan)  # each power as the battery's number takes it
         engine_grid_w = meter.grid_w - steered.target.grid_w
         self.phases = views_of(readings, previous, strategy)
         now = dt_util.utcnow()
@@ -595,6 +604,17 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         """Return the writes that stop whatever is still not stopped."""
         plan = Plan.all_stop(len(self.batteries))
         return control.decide(plan, self._commanded_now(), self.has_rs485, 0.0, self.loop_settings)
+
+    def _told_plan(self, plan: Plan) -> Plan:
+        """Return plan with each power down to its number's step (what the battery is told)."""
+        setpoints = tuple(
+            replace(setpoint, power_w=told)
+            if (told := self.writer.told_w(index, setpoint.mode, setpoint.power_w))
+            != setpoint.power_w
+            else setpoint
+            for index, setpoint in enumerate(plan.setpoints)
+        )
+        return plan if setpoints == plan.setpoints else replace(plan, setpoints=setpoints)
 
     def _commanded_now(self) -> list[Commanded]:
         """Return what is commanded; on the first call, what the entities say now."""

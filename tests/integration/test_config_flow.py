@@ -781,12 +781,13 @@ async def test_add_battery_non_esphome_device(
 async def test_device_in_use_not_listed(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
 ) -> None:
-    """A device already used by a battery is not offered; with none left, the flow aborts."""
+    """A device already used by a battery is not offered; with none left, the entities are
+    picked by hand (issue 20: a battery need not be a device found)."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1")
     entry = await _hub(hass, p1_meter, [(bat1, "L1")])
     result = await _start_battery(hass, entry)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "no_devices"
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
 
     bat2 = await lilygo_fleet.add_battery("lilygo-bat2")
     result = await _start_battery(hass, entry)
@@ -796,11 +797,16 @@ async def test_device_in_use_not_listed(
 
 
 async def test_no_devices_at_all(hass: HomeAssistant, p1_meter: P1Meter) -> None:
-    """Without any LilyGo device the flow explains what to do first."""
+    """Without any battery found the flow says so and goes on to pick the entities by hand."""
     entry = await _hub(hass, p1_meter)
     result = await _start_battery(hass, entry)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "no_devices"
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_PHASE: "L2"}
+    )
+    assert result["step_id"] == "entities"
+    assert suggested(result) == {}
 
 
 async def test_device_taken_meanwhile_is_refused(

@@ -8,16 +8,18 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 
-from ..const import CONF_PHASE, PHASES, SUBENTRY_BATTERY, Role
+from ..const import CONF_CONNECTOR, CONF_PHASE, PHASES, SUBENTRY_BATTERY, Role
 
 
 @dataclass(frozen=True, slots=True)
 class BatteryConfig:
     """One battery: its subentry and the LilyGo entities per role.
 
-    work_mode is the board's User Work Mode select where it has one (found on its device;
-    handing control back on v3 firmware writes it). registry_ids are the entity registry's
-    ids of the entities (kept with a pending stop: a rename is followed by them).
+    work_mode is the board's User Work Mode select where it has one (found on its device, or
+    by its entities' object-id prefix; handing control back on v3 firmware writes it).
+    registry_ids are the entity registry's ids of the entities (kept with a pending stop: a
+    rename is followed by them). connector is the key of its connector profile
+    (adapters/profiles.py).
     """
 
     subentry_id: str
@@ -26,6 +28,7 @@ class BatteryConfig:
     entities: Mapping[Role, str]
     work_mode: str | None = field(default=None, compare=False)
     registry_ids: Mapping[Role, str] = field(default_factory=dict, compare=False)
+    connector: str = "esphome"
 
     @classmethod
     def from_subentry(cls, subentry: ConfigSubentry) -> BatteryConfig:
@@ -35,6 +38,7 @@ class BatteryConfig:
             title=subentry.title,
             phase=str(subentry.data.get(CONF_PHASE, PHASES[0])),
             entities={role: subentry.data[role] for role in Role if subentry.data.get(role)},
+            connector=str(subentry.data.get(CONF_CONNECTOR, "esphome")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -46,6 +50,7 @@ class BatteryConfig:
             "entities": {role.value: entity_id for role, entity_id in self.entities.items()},
             "work_mode": self.work_mode,
             "registry_ids": {role.value: rid for role, rid in self.registry_ids.items()},
+            "connector": self.connector,
         }
 
     @classmethod
@@ -58,6 +63,7 @@ class BatteryConfig:
             entities={Role(role): str(entity) for role, entity in data["entities"].items()},
             work_mode=data.get("work_mode"),
             registry_ids=_registry_ids(data.get("registry_ids")),
+            connector=str(data.get("connector", "esphome")),
         )
 
 

@@ -185,6 +185,8 @@ class ReadbackInput:
 
     titles: Sequence[str]
     tracks: list[readback.Track] = field(default_factory=list)
+    # Each battery's thresholds (its connector's polling sets the grace); empty: the defaults.
+    settings: Sequence[readback.ReadbackSettings] = ()
 
     def check(
         self,
@@ -205,7 +207,11 @@ class ReadbackInput:
         for index, title in enumerate(self.titles):
             battery_states = states(index)
             result = readback.check(
-                commanded[index], report(battery_states, has_rs485[index]), self.tracks[index], now
+                commanded[index],
+                report(battery_states, has_rs485[index]),
+                self.tracks[index],
+                now,
+                self.settings[index] if self.settings else None,
             )
             self.tracks[index] = result.track
             if result.adopt is not None:

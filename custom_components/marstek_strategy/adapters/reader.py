@@ -33,6 +33,7 @@ from ..core.readings import (
 )
 from . import inputs
 from .batteries import BatteryConfig
+from .profiles import canonical_state, profile_named
 
 REFRESH_TIMEOUT_S = 5.0
 # Control entities a battery cannot be driven without (RS485 only where configured).
@@ -170,15 +171,17 @@ class Reader:
     # ------------------------------------------------------------------ batteries
 
     def _state(self, battery: BatteryConfig, role: Role) -> State | None:
+        """Return a battery entity's state in the integration's words (its connector's profile)."""
         entity_id = battery.entities.get(role)
-        return self.hass.states.get(entity_id) if entity_id else None
+        state = self.hass.states.get(entity_id) if entity_id else None
+        return canonical_state(profile_named(battery.connector), role, state)
 
     def _value(self, battery: BatteryConfig, role: Role) -> float | None:
         return inputs.value(self._state(battery, role), role)  # powers in W, unit read now
 
     def states(self, battery: BatteryConfig) -> dict[Role, State | None]:
         """Return the states of one battery's entities, per role."""
-        return {role: self.hass.states.get(entity) for role, entity in battery.entities.items()}
+        return {role: self._state(battery, role) for role in battery.entities}
 
     def read_battery(
         self,

@@ -14,23 +14,30 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
-from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE
-from homeassistant.core import Context, HomeAssistant, State
-from homeassistant.helpers import entity_registry as er
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    ATTR_UNIT_OF_MEASUREMENT,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import Context, HomeAssistant, State, split_entity_id
 from homeassistant.util import dt as dt_util
 
 from ..const import LOGGER, Role
 from ..core import control
+from ..core.connector import snap
 from ..core.control import Commanded, Write, WriteKind, WriteRecord
 from ..core.readings import from_watts, parse_number, to_watts
+from . import discovery
 from .batteries import BatteryConfig
+from .profiles import canonical_state, profile_named
 
 WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
 WRITE_LOG_SIZE = 200
-WORK_MODE_SLUG: Final = "user_work_mode"
 STALE: Final = "the readings are older than the stale timeout"
 UNSUPPORTED: Final = "unsupported"  # a hand-back write the board has no option for
 
@@ -64,33 +71,18 @@ def all_done(records: Sequence[WriteRecord]) -> bool:
     return all(record.result in ("ok", "dry_run", UNSUPPORTED) for record in records)
 
 
-def number_value(state: State, value: float) -> float:
-    """Clamp and round value to a number entity's min, max and step."""
+def number_value(state: State, value: float, *, down: bool = False) -> float:
+    """Clamp and round value to a number entity's min, max and step (down: never up)."""
     low = parse_number(str(state.attributes.get("min")))
     high = parse_number(str(state.attributes.get("max")))
     step = parse_number(str(state.attributes.get("step")))
-    if step is not None and step > 0:
-        base = low if low is not None else 0.0
-        value = base + round((value - base) / step) * step
-    if high is not None:
-        value = min(value, high)
-    if low is not None:
-        value = max(value, low)
-    return value
+    return snap(value, low, high, step, down=down)
 
 
 def find_work_mode(hass: HomeAssistant, battery: BatteryConfig) -> str | None:
-    """Return the User Work Mode select on the battery's device, if it has one."""
-    registry = er.async_get(hass)
-    mode_entity = battery.entities.get(Role.FORCIBLE_MODE)
-    entry = registry.async_get(mode_entity) if mode_entity else None
-    if entry is None or entry.device_id is None:
-        return None
-    for candidate in er.async_entries_for_device(registry, entry.device_id):
-        name = (candidate.original_name or "").lower().replace(" ", "_")
-        if candidate.domain == "select" and name.removeprefix("marstek_") == WORK_MODE_SLUG:
-            return candidate.entity_id
-    return None
+    """Return the battery's User Work Mode select, on its device or by its entities' names."""
+    profile = profile_named(battery.connector)
+    return discovery.find_work_mode(hass, battery.entities, profile)
 
 
 class Writer:
@@ -182,7 +174,9 @@ class Writer:
             record = await self._async_write_one(write, deadline, dry_run)
             records.append(record)
             if record.result == "ok":
-                commanded[write.battery] = control.apply_write(now, write)
+                # A number's value as it took it (its step and unit): what the battery was told.
+                told = write if isinstance(write.value, str) else replace(write, value=record.value)
+                commanded[write.battery] = control.apply_write(now, told)
             elif record.result not in ("dry_run", UNSUPPORTED):
                 failed = True
         return records
@@ -212,19 +206,47 @@ class Writer:
             context_id,
         )
 
+    def _state(self, index: int, role: Role | None, entity_id: str | None) -> State | None:
+        """Return an entity's state in the integration's words (adapters/profiles.py)."""
+        profile = profile_named(self.batteries[index].connector)
+        state = self.hass.states.get(entity_id) if entity_id else None
+        return canonical_state(profile, role, state)
+
+    def told_w(self, index: int, mode: str, power_w: int) -> int:
+        """Return the power (W) a battery is told for power_w: its number's step, down.
+
+        A number with steps of 50 W told 123 W takes 100 W, and that is what the battery was
+        told (the read-back then finds no drift, the policy no change to write again).
+        """
+        if power_w <= 0 or mode not in ("charge", "discharge"):
+            return power_w
+        role = Role.CHARGE_POWER if mode == "charge" else Role.DISCHARGE_POWER
+        state = self._state(index, role, self.batteries[index].entities.get(role))
+        if state is None:
+            return power_w
+        unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+        native = from_watts(float(power_w), unit)
+        told = None if native is None else to_watts(number_value(state, native, down=True), unit)
+        return power_w if told is None else max(0, round(told))
+
     async def _async_write_one(self, write: Write, deadline: float, dry_run: bool) -> WriteRecord:
-        _role, domain, service, key = _TARGETS[write.kind]
+        role, domain, service, key = _TARGETS[write.kind]
         entity_id = self._entity_id(write)
         if dry_run:
             return self._record(write, "dry_run", write.value)
-        state = self.hass.states.get(entity_id) if entity_id else None
+        state = self._state(write.battery, role, entity_id)
         # "unknown" is an entity not read yet (an RS485 select after a reboot): it takes writes.
         if entity_id is None or state is None or state.state == STATE_UNAVAILABLE:
             self._log_failure(entity_id or write.kind.value, "not available")
             return self._record(write, "skipped", write.value, "not available")
         value: float | str
         shown: int | str  # what the log records: a power in W, whatever the entity's unit
-        if domain == "number":
+        data: dict[str, float | str] = {}
+        if split_entity_id(entity_id)[0] == "switch":  # RS485 control as a switch: on/off
+            domain, key = "switch", ""
+            service = SERVICE_TURN_ON if write.value == "enable" else SERVICE_TURN_OFF
+            value = shown = str(write.value)
+        elif domain == "number":
             # The unit is read at every write (a board re-flashed to kW gets kW).
             unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
             native = from_watts(float(write.value), unit)
@@ -236,19 +258,25 @@ class Writer:
                 value = int(value)
             shown = round(to_watts(value, unit) or 0)
         else:
-            value = str(write.value)
-            options = state.attributes.get("options")
-            if isinstance(options, list):
-                matched = control.match_option(value, [str(option) for option in options])
+            shown = str(write.value)
+            raw = self.hass.states.get(entity_id)  # the connector's own word for the option
+            offered = raw.attributes.get("options") if raw else None
+            options = [str(option) for option in offered] if isinstance(offered, list) else None
+            profile = profile_named(self.batteries[write.battery].connector)
+            value = profile.vocabulary.native(shown, options)
+            if options is not None and value not in options:
+                # The board's own spelling (anti_feed for anti-feed), never a guess.
+                matched = control.match_option(value, options)
                 if matched is None and write.kind in control.HAND_BACK_ONLY:
                     # Nothing to hand back there: not a stop still to be made (said once).
                     self._log_unsupported(entity_id, value, options)
-                    return self._record(write, UNSUPPORTED, value, "not an option")
+                    return self._record(write, UNSUPPORTED, shown, "not an option")
                 if matched is None:
                     self._log_failure(entity_id, f"{value!r} is not an option")
-                    return self._record(write, "skipped", value, "not an option")
+                    return self._record(write, "skipped", shown, "not an option")
                 value = matched
-            shown = value
+        if key:
+            data[key] = value
         context = Context()
         self._own_contexts.append(context.id)
         try:
@@ -256,7 +284,7 @@ class Writer:
                 await self.hass.services.async_call(
                     domain,
                     service,
-                    {ATTR_ENTITY_ID: entity_id, key: value},
+                    {ATTR_ENTITY_ID: entity_id, **data},
                     blocking=True,
                     context=context,
                 )
@@ -269,7 +297,7 @@ class Writer:
             LOGGER.info("Writing %s works again", entity_id)
         return self._record(write, "ok", shown, None, context.id)
 
-    def _log_unsupported(self, entity_id: str, value: str, options: list[object]) -> None:
+    def _log_unsupported(self, entity_id: str, value: str, options: Sequence[str]) -> None:
         """Log once that a board has no option for a hand-back write."""
         if entity_id in self._unsupported:
             return

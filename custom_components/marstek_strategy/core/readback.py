@@ -24,6 +24,9 @@ Rules:
   excluded for ``backoff_s`` (its power no longer counted as delivered), then probed again;
   it responds again once it delivers while probed.
 * **Inverter fault**: ``Inverter State`` reads ``Fault``: excluded while it does.
+* **Drifts again and again** (``redrift_limit``, for connectors whose writes can fail without
+  an error): adopted that many times without once showing what it was told since: excluded
+  as not responding, like a battery that does not deliver.
 
 Without an AC power sensor only the entities are compared: a battery that ignores its
 setpoints while its entities show them, or delivers nothing, is not seen.
@@ -53,6 +56,7 @@ class ReadbackSettings:
     low_cycles: int = 3  # cycles a contradiction must last
     backoff_s: float = 300.0  # exclusion of a battery that does not respond
     power_tolerance_w: float = 20.0  # a number's step and unit rounding (0.01 kW) allowed
+    redrift_limit: int = 0  # adoptions in a row that exclude it (0: never; silent writes: 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,7 @@ class Track:
     # run, or nothing to judge); None: not yet checked. A battery not seen so for grace_s is
     # judged whatever its modes did since: reversals do not restart the grace.
     ok_at: float | None = None
+    adopted: int = 0  # adoptions since it last showed what it was told
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +194,15 @@ def check(
         adopt = reported
         if not track.drifted:
             events.append(Event.DRIFTED)
-        track = replace(track, drifted=True)
+        track = replace(track, drifted=True, adopted=track.adopted + 1)
     elif not drifted:
-        track = replace(track, drifted=False)  # agrees again: a next drift is logged
+        track = replace(track, drifted=False, adopted=0)  # agrees again: a next drift is logged
+    limit = settings.redrift_limit
+    if limit and track.adopted >= limit and track.health is not Health.EXCLUDED:
+        # Told again and again, never showing it: its writes fail (silently, on some connectors).
+        events.append(Event.NOT_RESPONDING)
+        until = now + settings.backoff_s
+        track = replace(track, adopted=0, health=Health.EXCLUDED, until=until, low=0)
     ac = report.ac_power_w
     running = commanded.mode is not Mode.STOP and commanded.power_for(commanded.mode) > 0
     if adopt is None and not running and ac is not None and abs(ac) > settings.running_w:
