@@ -378,7 +378,7 @@ async def test_engine_error_stops_every_battery(
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
     hub: Hub = await make_hub([(bat1, "L1")], grid=600)
     with patch(
-        "custom_components.marstek_strategy.coordinator.engine.allocate",
+        "custom_components.marstek_strategy.core.engine.allocate",
         side_effect=RuntimeError("boom"),
     ):
         await hub.tick(12, grid=600, step=12)
@@ -406,7 +406,7 @@ async def test_engine_error_in_dry_run_writes_nothing(
     hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_DRY_RUN: True})
     before = list(bat1.writes)
     with patch(
-        "custom_components.marstek_strategy.coordinator.engine.allocate",
+        "custom_components.marstek_strategy.core.engine.allocate",
         side_effect=RuntimeError("boom"),
     ):
         for _ in range(3):
@@ -527,7 +527,7 @@ async def test_failing_stop_in_an_error_keeps_the_loop(
     hub: Hub = await make_hub([(bat1, "L1")], grid=600)
     with (
         patch(
-            "custom_components.marstek_strategy.coordinator.engine.allocate",
+            "custom_components.marstek_strategy.core.engine.allocate",
             side_effect=RuntimeError("boom"),
         ),
         patch(

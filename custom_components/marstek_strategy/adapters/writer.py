@@ -274,7 +274,7 @@ class Writer:
                 if matched is None:
                     self._log_failure(entity_id, f"{value!r} is not an option")
                     return self._record(write, "skipped", shown, "not an option")
-                value = matched
+                value = shown = matched  # the log shows what was written
         if key:
             data[key] = value
         context = Context()

@@ -11,7 +11,6 @@ import math
 from homeassistant.core import State
 from hypothesis import given, strategies as st
 
-from custom_components.marstek_strategy import readback
 from custom_components.marstek_strategy.adapters.profiles import (
     ESPHOME,
     MARSTEK_MODBUS,
@@ -22,6 +21,7 @@ from custom_components.marstek_strategy.adapters.profiles import (
     role_domains,
 )
 from custom_components.marstek_strategy.const import Role
+from custom_components.marstek_strategy.core import readback
 from custom_components.marstek_strategy.core.connector import Vocabulary, readback_grace_s, snap
 from custom_components.marstek_strategy.core.control import Commanded
 from custom_components.marstek_strategy.core.model import Mode
