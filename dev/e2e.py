@@ -598,6 +598,8 @@ class Run:
 #: What Home Assistant's frame and deprecation helpers write about code that uses something
 #: deprecated ("Detected that custom integration 'x' ...", "... which is deprecated ...").
 DEPRECATION = re.compile(r"deprecat|will stop working|Detected that custom integration", re.I)
+#: What Home Assistant logs when a websocket command (the frontend's calls) raised.
+WEBSOCKET_FAILURE = "Error handling message"
 #: The integration's names as a log line gives them (logger, domain, path).
 OURS = re.compile(r"marstek_strategy|custom_components[./]marstek")
 
@@ -623,6 +625,11 @@ def check_log(log: Path) -> None:
     errors = [r for r in records if " ERROR (" in r.split("\n", 1)[0] and "marstek" in r]
     if errors:
         raise E2EError("the integration logged errors:\n" + "\n".join(errors))
+    # A websocket command of the frontend failed (whatever integration): on 2026.11 a failing
+    # get_services left the UI on "Loading..." for good while the HTTP API worked.
+    failed = [r for r in records if WEBSOCKET_FAILURE in r]
+    if failed:
+        raise E2EError("a websocket command of the frontend failed:\n" + "\n".join(failed))
     deprecations = deprecation_lines(records)
     if deprecations:
         raise E2EError("Home Assistant reports deprecated use:\n" + "\n".join(deprecations))
