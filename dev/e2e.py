@@ -20,7 +20,10 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 
 ``--browser`` runs the first hour in Chromium instead (``dev/browser/walkthrough.mjs``): log in,
 add the hub with the three batteries in one flow, a first dashboard with the card, the dry-run
-plan on it, start, the card following a load step; the screenshots go to ``docs/images``.
+plan on it, start, the card following a load step; any error of the page fails it. With
+``--current`` (what ``scripts/e2e`` passes for 2026.11.0) Home Assistant runs in its own
+environment (``scripts/current run``) with its config folder in the repository's ``config/``,
+and the screenshots go to ``docs/images``.
 
 Home Assistant is stopped cleanly; on failure its log is printed. The last line gives the
 convergence time after the load step and the residual grid power.
@@ -48,6 +51,10 @@ from haclient import HAClient
 
 REPO = Path(__file__).resolve().parent.parent
 HASS = Path(sys.executable).parent / "hass"  # the Home Assistant of the venv running this
+#: --current: Home Assistant 2026.11.0 in its environment (the test runs on the host, where the
+#: browser walkthrough's Node and Chromium are; they reach it over loopback).
+CURRENT = (str(REPO / "scripts" / "current"), "run")
+PREPARE_WITH_ITS_PYTHON = 'MARSTEK_PYTHON="$(command -v python)" exec "$0" "$1"'
 BROWSER = REPO / "dev" / "browser"  # --browser: the walkthrough (node, playwright-core)
 IMAGES = REPO / "docs" / "images"
 SCREENSHOTS = (
@@ -115,12 +122,14 @@ class Run:
         long: bool,
         browser: bool = False,
         faults: bool = False,
+        current: bool = False,
     ) -> None:
         """Keep the process and a client for it."""
         self.config = config
         self.long = long
         self.browser = browser
         self.faults = faults
+        self.current = current
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -588,10 +597,11 @@ class Run:
         entry = self.client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
         if entry["num_subentries"] != len(BATTERY_PHASES):
             raise E2EError(f"expected 3 battery subentries after the walkthrough: {entry}")
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        for name in SCREENSHOTS:
-            shutil.copy(shots / f"{name}.png", IMAGES / f"{name}.png")
-        _log(f"screenshots saved to {IMAGES.relative_to(REPO)}: {', '.join(SCREENSHOTS)}")
+        if self.current:  # the docs show the Home Assistant users run
+            IMAGES.mkdir(parents=True, exist_ok=True)
+            for name in SCREENSHOTS:
+                shutil.copy(shots / f"{name}.png", IMAGES / f"{name}.png")
+            _log(f"screenshots saved to {IMAGES.relative_to(REPO)}: {', '.join(SCREENSHOTS)}")
         return result.stdout.strip().splitlines()[-1]
 
 
@@ -662,10 +672,16 @@ def main() -> int:
     if browser and not (BROWSER / "node_modules" / "playwright-core").is_dir():
         print("error: --browser needs playwright-core: (cd dev/browser && npm ci)", file=sys.stderr)
         return 2
-    config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
+    current = "--current" in sys.argv
+    # The current Home Assistant runs in its own environment (scripts/current run, maybe a
+    # chroot that sees only the repository): its config folder is inside the repository.
+    config = Path(tempfile.mkdtemp(prefix="marstek-e2e-", dir=REPO / "config" if current else None))
     shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
+    prepare = [str(REPO / "dev" / "prepare"), str(config)]
+    if current:  # prepare with that environment's Python (it has the frontend)
+        prepare = [*CURRENT, "bash", "-c", PREPARE_WITH_ITS_PYTHON, *prepare]
     pythonpath = subprocess.run(  # noqa: S603 - our own script
-        [str(REPO / "dev" / "prepare"), str(config)],
+        prepare,
         check=True,
         stdout=subprocess.PIPE,
         text=True,
@@ -676,11 +692,12 @@ def main() -> int:
     env["MARSTEK_SIM_SPEED"] = "1"
     env["MARSTEK_SIM_RS485_TIMEOUT"] = str(KEEPALIVE_TIMEOUT_S if long else 0)
     output = (config / "hass-output.log").open("wb")
+    hass = [*CURRENT, "hass"] if current else [str(HASS)]
     _log(f"starting Home Assistant on 127.0.0.1:{port} with config {config}")
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
-        [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
+        [*hass, "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc, long=long, browser=browser, faults=faults)
+    run = Run(config, port, proc, long=long, browser=browser, faults=faults, current=current)
     summary = None
     failure: BaseException | None = None
     try:
