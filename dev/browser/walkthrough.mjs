@@ -81,9 +81,15 @@ const pickEntity = async (scope, label, entityId, name) => {
   await page.keyboard.type(entityId);
   await page.getByRole("option", { name }).first().click();
 };
-// The sidebar's Settings: the UI is there (2025.x: an option of a list, 2026.x: a link).
-const settings = () => page.getByRole("link", { name: /Settings/ })
-  .or(page.getByRole("option", { name: "Settings" }));
+// The UI is there: the sidebar's Settings (2025.x: an option of a list, 2026.x: a link) and
+// the "Loading..." launch screen gone (it covers the sidebar, which renders beneath it, until
+// the frontend has what it asks for at start, get_services among them).
+const uiShown = async () => {
+  const settings = page.getByRole("link", { name: /Settings/ })
+    .or(page.getByRole("option", { name: "Settings" }));
+  return (await settings.first().isVisible().catch(() => false))
+    && (await page.locator("#ha-launch-screen").count()) === 0;
+};
 
 try {
   // 1. Log in; the UI shows (the sidebar's Settings), not "Loading...".
@@ -92,8 +98,7 @@ try {
   await page.getByRole("textbox", { name: "Password" }).fill("dev");
   await page.getByRole("textbox", { name: "Password" }).press("Enter");
   await page.waitForURL((url) => !url.pathname.startsWith("/auth"));
-  const shown = await waitFor("the UI after logging in", async () =>
-    (await settings().count()) > 0, UI_BOUND_S * 1000);
+  const shown = await waitFor("the UI after logging in", uiShown, UI_BOUND_S * 1000);
   await page.waitForFunction(() => document.querySelector("home-assistant")?.hass?.connected);
   log(`logged in; the UI shows ${shown.toFixed(1)} s later`);
 
