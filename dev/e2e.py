@@ -454,13 +454,12 @@ class Run:
 
         def ours() -> list[dict[str, Any]]:
             """Our writes of the mode since the start (stop, or the strategy's own)."""
-            return [
-                w
-                for w in self.board(phase)["last"]
-                if w["time"] >= started and w["register"] == "forcible_mode"
-            ]
+            board = self.board(phase)
+            since = board["count"] - board["app_started_writes"]  # same tick: count, not time
+            later = board["last"][len(board["last"]) - since :] if since > 0 else []
+            return [w for w in later if w["register"] == "forcible_mode"]
 
-        took = wait_for(
+        wait_for(
             f"{phase} stopped or driven by the strategy again after the app started it",
             lambda: bool(ours()),
             timeout=SELF_START_BOUND_S,
@@ -474,6 +473,7 @@ class Run:
             and (p["register"], p["value"]) == ("forcible_mode", "discharge")
         ]
         first = ours()[0]
+        took = first["time"] - started  # simulated seconds (1 s resolution)
         said = self.said(phase, READBACK_NOTICES) - before
         if said != (1 if shown else 0):
             raise E2EError(

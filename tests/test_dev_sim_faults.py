@@ -48,8 +48,10 @@ def test_app_start_shows_at_the_next_poll_unless_stopped_before() -> None:
     assert ("forcible_mode", "discharge") in {(r, v) for _t, r, v in board.published}
 
     board = _board()
+    board.write("rs485_mode", "enable")
     board.app_start(800)
     board.write("forcible_mode", "stop")  # a keep-alive before the poll
+    assert board.write_count - board.app_started_writes == 1  # the writes after the start
     for _ in range(5):
         board.step(1.0)
     assert board.effective == ("stop", 0.0)

@@ -311,6 +311,7 @@ def _register_services(hass: HomeAssistant) -> None:
                 if last
                 else [],
                 "app_started": board.app_started_s,
+                "app_started_writes": board.app_started_writes,
                 "effective_mode": board.effective[0],
                 "effective_power": board.effective[1],
                 "ac_power": round(board.battery.ac_power_w, 1),

@@ -130,6 +130,8 @@ class Board:
         self.published: deque[tuple[float, str, Any]] = deque(maxlen=200)
         #: When the Marstek app last started the battery (simulated time; None: never).
         self.app_started_s: float | None = None
+        #: How many writes the board had taken then (the writes after it are the later ones).
+        self.app_started_writes = 0
 
     # ------------------------------------------------------------------ writes
     def write(self, register: str, value: Any) -> None:
@@ -185,6 +187,7 @@ class Board:
             rs485_mode="enable", forcible_mode="discharge", discharge_power=float(power_w)
         )
         self.app_started_s = self.battery.time_s
+        self.app_started_writes = self.write_count
         self._apply()
 
     def reboot(self) -> None:
