@@ -11,15 +11,19 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
    setpoint, as a real one does, and the others take a load step without taking its power
    over (``--long``: also a meter that stops reporting, and boards that drop RS485 control
    after 90 s without a keep-alive: running boards must keep it, all must answer later);
-   (``--faults``: a battery the Marstek app starts by itself is corrected, a board that
-   reboots (RS485 reads unknown) is enabled again, a board that ignores writes is noticed and
-   the strategy recovers when it answers again);
+   (``--faults``: a battery the Marstek app starts by itself is stopped (or driven by the
+   strategy) again within a bound and the log says so once, a board that reboots (RS485 reads
+   unknown) is enabled again within a bound, a board that ignores writes is said once and the
+   strategy recovers when it answers again);
 4. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
 5. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
 ``--browser`` runs the first hour in Chromium instead (``dev/browser/walkthrough.mjs``): log in,
 add the hub with the three batteries in one flow, a first dashboard with the card, the dry-run
-plan on it, start, the card following a load step; the screenshots go to ``docs/images``.
+plan on it, start, the card following a load step; any error of the page fails it. With
+``--current`` (what ``scripts/e2e`` passes for 2026.11.0) Home Assistant runs in its own
+environment (``scripts/current run``) with its config folder in the repository's ``config/``,
+and the screenshots go to ``docs/images``.
 
 Home Assistant is stopped cleanly; on failure its log is printed. The last line gives the
 convergence time after the load step and the residual grid power.
@@ -39,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -46,6 +51,10 @@ from haclient import HAClient
 
 REPO = Path(__file__).resolve().parent.parent
 HASS = Path(sys.executable).parent / "hass"  # the Home Assistant of the venv running this
+#: --current: Home Assistant 2026.11.0 in its environment (the test runs on the host, where the
+#: browser walkthrough's Node and Chromium are; they reach it over loopback).
+CURRENT = (str(REPO / "scripts" / "current"), "run")
+PREPARE_WITH_ITS_PYTHON = 'MARSTEK_PYTHON="$(command -v python)" exec "$0" "$1"'
 BROWSER = REPO / "dev" / "browser"  # --browser: the walkthrough (node, playwright-core)
 IMAGES = REPO / "docs" / "images"
 SCREENSHOTS = (
@@ -65,6 +74,16 @@ BATTERY_PHASES = ("l1", "l2", "l3")
 KEEPALIVE_TIMEOUT_S = 90.0  # --long: boards drop RS485 control after this without enable
 ROLE_COUNT = 11  # the LilyGo entities a battery subentry maps (const.Role)
 QUIET_S = 8.0  # after off, no writes for longer than one cycle (6.5 s)
+BOARD_PHASES = ("L1", "L2", "L3")
+CYCLE_S = 6.5  # the strategy's cycle (default interval)
+KEEPALIVE_S = 30.0  # the strategy's keep-alive period (default)
+#: --faults: a battery the app started must be stopped (or driven) again within this, less
+#: than a keep-alive period: the read-back must catch it (poll 5 s + a settle cycle 12 s).
+SELF_START_BOUND_S = 25.0
+REBOOT_BOUND_S = 30.0  # --faults: a rebooted board has RS485 enabled again within this
+#: What the integration's read-back logs (once per change) about a battery.
+READBACK_NOTICES = ("reports a state it was not told", "runs although told to stop")
+NOT_DELIVERING = "does not deliver what it is told"
 
 
 class E2EError(AssertionError):
@@ -103,12 +122,14 @@ class Run:
         long: bool,
         browser: bool = False,
         faults: bool = False,
+        current: bool = False,
     ) -> None:
         """Keep the process and a client for it."""
         self.config = config
         self.long = long
         self.browser = browser
         self.faults = faults
+        self.current = current
         self.proc = proc
         self.client = HAClient(f"http://127.0.0.1:{port}")
         self.entities: dict[str, str] = {}
@@ -326,31 +347,38 @@ class Run:
         log = self.config / "home-assistant.log"
         return log.read_text(errors="replace").count(text) if log.exists() else 0
 
+    def said(self, phase: str, notices: tuple[str, ...]) -> int:
+        """How many of the integration's log lines about one battery hold one of notices."""
+        log = self.config / "home-assistant.log"
+        if not log.exists():
+            return 0
+        name = f"Battery LilyGo {phase} "
+        return sum(
+            1
+            for line in log.read_text(errors="replace").splitlines()
+            if name in line and any(notice in line for notice in notices)
+        )
+
+    def board(self, phase: str) -> dict[str, Any]:
+        """One simulated board: its last writes, what its polls published, what it does."""
+        boards: dict[str, dict[str, Any]] = self.client.call_response(
+            "marstek_sim", "get_writes", last=200
+        )
+        return boards[phase]
+
     def board_faults(self) -> None:
         """--faults: a self-started battery, a board reboot, a board that ignores writes."""
         client = self.client
         client.call("marstek_sim", "set_house", **BASE_LOAD)
         self.converge("before the board faults")
-        drifted = "reports a state it was not told"
-        # 1. The app starts a stopped battery: the strategy takes it as it is and corrects it.
-        stopped = [phase for phase in ("L1", "L2", "L3") if phase not in self.running()]
-        if not stopped:
-            raise E2EError("no stopped battery for the self-start fault")
-        phase = stopped[-1]
-        seen = self.log_count(drifted)
-        client.call("marstek_sim", "fault", battery=phase, fault="app_start", power=800)
-        took = wait_for("the self-start noticed", lambda: self.log_count(drifted) > seen, 60)
-        seconds, residual = self.converge(f"after {phase} started by itself")
-        _log(
-            f"{phase} started by the app: noticed {took:.1f} s later, grid within "
-            f"{TOLERANCE_W:.0f} W {seconds:.1f} s after that ({residual:+.0f} W)"
-        )
+        self.self_start()
         # 2. A running board reboots: RS485 reads unknown, stop, 0 W; enable is written again.
         client.call("marstek_sim", "set_house", **{**BASE_LOAD, **STEP_LOAD})
         self.converge("before the reboot")
         phase = self.running()[0]
         selects = self.sim_entities("select", "rs485_control_mode")
         rs485 = dict(zip(("L1", "L2", "L3"), selects, strict=True))[phase]
+        before = self.said(phase, READBACK_NOTICES)
         client.call("marstek_sim", "fault", battery=phase, fault="reboot")
         wait_for(
             "RS485 unknown after the reboot", lambda: client.state(rs485)["state"] == "unknown", 15
@@ -358,30 +386,110 @@ class Run:
         took = wait_for(
             "RS485 enabled again after the reboot",
             lambda: client.state(rs485)["state"] == "enable",
-            timeout=60,
+            timeout=REBOOT_BOUND_S,
         )
         seconds, residual = self.converge(f"after {phase} rebooted")
+        said = self.said(phase, READBACK_NOTICES) - before
+        if said > 1:
+            raise E2EError(f"the reboot of {phase} was logged {said} times, expected once")
         _log(
-            f"{phase} rebooted: RS485 enabled again {took:.1f} s later, grid within "
-            f"{TOLERANCE_W:.0f} W {seconds:.1f} s after that ({residual:+.0f} W)"
+            f"{phase} rebooted: RS485 enabled again {took:.1f} s later (bound "
+            f"{REBOOT_BOUND_S:.0f} s), said {said} time(s); grid within {TOLERANCE_W:.0f} W "
+            f"{seconds:.1f} s after that ({residual:+.0f} W)"
         )
-        # 3. A running board ignores writes while the load drops: noticed, then recovered.
+        # 3. A running board ignores writes while the load drops: said once, then recovered.
         phase = self.running()[0]
-        seen = self.log_count(drifted) + self.log_count("does not deliver what it is told")
+        notices = (*READBACK_NOTICES, NOT_DELIVERING)
+        before = self.said(phase, notices)
         client.call("marstek_sim", "fault", battery=phase, fault="ignore_writes")
         client.call("marstek_sim", "set_house", **BASE_LOAD)
         took = wait_for(
             f"{phase} ignoring writes noticed",
-            lambda: (
-                self.log_count(drifted) + self.log_count("does not deliver what it is told") > seen
-            ),
+            lambda: self.said(phase, notices) > before,
             timeout=90,
         )
+        time.sleep(2 * CYCLE_S)  # a notice said again would show by now
+        said = self.said(phase, notices) - before
         client.call("marstek_sim", "fault", battery=phase, fault="accept_writes")
+        if said != 1:
+            raise E2EError(f"{phase} ignoring writes was logged {said} times, expected once")
         seconds, residual = self.converge(f"after {phase} answers again")
         _log(
-            f"{phase} ignored writes: noticed {took:.1f} s later; answering again, grid within "
-            f"{TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
+            f"{phase} ignored writes: said once, {took:.1f} s later; answering again, grid "
+            f"within {TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
+        )
+
+    def self_start(self) -> None:
+        """The Marstek app starts a stopped battery: back under the strategy, said once.
+
+        The app's start shows at the board's next poll. It is made just after a keep-alive
+        stopped that battery again, so that the read-back, not the next keep-alive, must catch
+        it: the battery must be stopped (or driven by the strategy) again within
+        SELF_START_BOUND_S, less than a keep-alive period, and the log must say it once. (Made
+        just before a keep-alive instead, the keep-alive's stop overwrites the start before
+        any poll shows it: stopped, nothing to say; the outcome is judged the same way.)
+        """
+        client = self.client
+        stopped = [phase for phase in BOARD_PHASES if phase not in self.running()]
+        if not stopped:
+            raise E2EError("no stopped battery for the self-start fault")
+        phase = stopped[-1]
+
+        def stops() -> list[float]:
+            return [
+                w["time"]
+                for w in self.board(phase)["last"]
+                if w["register"] == "forcible_mode" and w["value"] == "stop"
+            ]
+
+        known = max(stops(), default=-1.0)
+        wait_for(
+            f"a keep-alive to stop {phase} again",
+            lambda: max(stops(), default=-1.0) > known,
+            timeout=KEEPALIVE_S + 2 * CYCLE_S,
+        )
+        before = self.said(phase, READBACK_NOTICES)
+        client.call("marstek_sim", "fault", battery=phase, fault="app_start", power=800)
+        started = self.board(phase)["app_started"]
+
+        def ours() -> list[dict[str, Any]]:
+            """Our writes of the mode since the start (stop, or the strategy's own)."""
+            board = self.board(phase)
+            since = board["count"] - board["app_started_writes"]  # same tick: count, not time
+            later = board["last"][len(board["last"]) - since :] if since > 0 else []
+            return [w for w in later if w["register"] == "forcible_mode"]
+
+        wait_for(
+            f"{phase} stopped or driven by the strategy again after the app started it",
+            lambda: bool(ours()),
+            timeout=SELF_START_BOUND_S,
+        )
+        seconds, residual = self.converge(f"after {phase} started by itself")
+        board = self.board(phase)
+        shown = [
+            p
+            for p in board["published"]
+            if p["time"] >= started
+            and (p["register"], p["value"]) == ("forcible_mode", "discharge")
+        ]
+        first = ours()[0]
+        took = first["time"] - started  # simulated seconds (1 s resolution)
+        said = self.said(phase, READBACK_NOTICES) - before
+        if said != (1 if shown else 0):
+            raise E2EError(
+                f"{phase} started by the app, shown {len(shown)} time(s), was logged {said} "
+                f"times (expected {1 if shown else 0}); writes since: {ours()}"
+            )
+        _log(
+            f"{phase} started by the app: {first['value']} written {took:.1f} s later (bound "
+            f"{SELF_START_BOUND_S:.0f} s), "
+            + (
+                f"after a poll showed it {shown[0]['time'] - started:.1f} s after the start; "
+                "said once"
+                if shown
+                else "before any poll showed it; nothing to say"
+            )
+            + f"; grid within {TOLERANCE_W:.0f} W {seconds:.1f} s after that ({residual:+.0f} W)"
         )
 
     def run(self) -> str:
@@ -489,16 +597,19 @@ class Run:
         entry = self.client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
         if entry["num_subentries"] != len(BATTERY_PHASES):
             raise E2EError(f"expected 3 battery subentries after the walkthrough: {entry}")
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        for name in SCREENSHOTS:
-            shutil.copy(shots / f"{name}.png", IMAGES / f"{name}.png")
-        _log(f"screenshots saved to {IMAGES.relative_to(REPO)}: {', '.join(SCREENSHOTS)}")
+        if self.current:  # the docs show the Home Assistant users run
+            IMAGES.mkdir(parents=True, exist_ok=True)
+            for name in SCREENSHOTS:
+                shutil.copy(shots / f"{name}.png", IMAGES / f"{name}.png")
+            _log(f"screenshots saved to {IMAGES.relative_to(REPO)}: {', '.join(SCREENSHOTS)}")
         return result.stdout.strip().splitlines()[-1]
 
 
 #: What Home Assistant's frame and deprecation helpers write about code that uses something
 #: deprecated ("Detected that custom integration 'x' ...", "... which is deprecated ...").
 DEPRECATION = re.compile(r"deprecat|will stop working|Detected that custom integration", re.I)
+#: What Home Assistant logs when a websocket command (the frontend's calls) raised.
+WEBSOCKET_FAILURE = "Error handling message"
 #: The integration's names as a log line gives them (logger, domain, path).
 OURS = re.compile(r"marstek_strategy|custom_components[./]marstek")
 
@@ -524,6 +635,11 @@ def check_log(log: Path) -> None:
     errors = [r for r in records if " ERROR (" in r.split("\n", 1)[0] and "marstek" in r]
     if errors:
         raise E2EError("the integration logged errors:\n" + "\n".join(errors))
+    # A websocket command of the frontend failed (whatever integration): on 2026.11 a failing
+    # get_services left the UI on "Loading..." for good while the HTTP API worked.
+    failed = [r for r in records if WEBSOCKET_FAILURE in r]
+    if failed:
+        raise E2EError("a websocket command of the frontend failed:\n" + "\n".join(failed))
     deprecations = deprecation_lines(records)
     if deprecations:
         raise E2EError("Home Assistant reports deprecated use:\n" + "\n".join(deprecations))
@@ -556,10 +672,16 @@ def main() -> int:
     if browser and not (BROWSER / "node_modules" / "playwright-core").is_dir():
         print("error: --browser needs playwright-core: (cd dev/browser && npm ci)", file=sys.stderr)
         return 2
-    config = Path(tempfile.mkdtemp(prefix="marstek-e2e-"))
+    current = "--current" in sys.argv
+    # The current Home Assistant runs in its own environment (scripts/current run, maybe a
+    # chroot that sees only the repository): its config folder is inside the repository.
+    config = Path(tempfile.mkdtemp(prefix="marstek-e2e-", dir=REPO / "config" if current else None))
     shutil.copy(REPO / "config" / "configuration.yaml", config / "configuration.yaml")
+    prepare = [str(REPO / "dev" / "prepare"), str(config)]
+    if current:  # prepare with that environment's Python (it has the frontend)
+        prepare = [*CURRENT, "bash", "-c", PREPARE_WITH_ITS_PYTHON, *prepare]
     pythonpath = subprocess.run(  # noqa: S603 - our own script
-        [str(REPO / "dev" / "prepare"), str(config)],
+        prepare,
         check=True,
         stdout=subprocess.PIPE,
         text=True,
@@ -570,11 +692,12 @@ def main() -> int:
     env["MARSTEK_SIM_SPEED"] = "1"
     env["MARSTEK_SIM_RS485_TIMEOUT"] = str(KEEPALIVE_TIMEOUT_S if long else 0)
     output = (config / "hass-output.log").open("wb")
+    hass = [*CURRENT, "hass"] if current else [str(HASS)]
     _log(f"starting Home Assistant on 127.0.0.1:{port} with config {config}")
     proc = subprocess.Popen(  # noqa: S603 - the venv's hass
-        [str(HASS), "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
+        [*hass, "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
     )
-    run = Run(config, port, proc, long=long, browser=browser, faults=faults)
+    run = Run(config, port, proc, long=long, browser=browser, faults=faults, current=current)
     summary = None
     failure: BaseException | None = None
     try:

@@ -37,3 +37,15 @@ def test_deprecation_naming_the_integration_fails(tmp_path: Path) -> None:
 
 def test_other_deprecations_pass(tmp_path: Path) -> None:
     e2e.check_log(_log(tmp_path, OTHER))
+
+
+def test_failed_websocket_command_of_any_integration_fails(tmp_path: Path) -> None:
+    """The UI stayed on Loading... when get_services failed in another integration."""
+    failed = (
+        "2026-12-01 21:00:07.000 ERROR (MainThread) [homeassistant.components.websocket_api"
+        ".http.connection] [140] Error handling message: Unknown error (unknown_error) Developer "
+        "from 127.0.0.1 (Chromium)\nTraceback (most recent call last):\n"
+        "ModuleNotFoundError: No module named 'pymicro_vad'"
+    )
+    with pytest.raises(e2e.E2EError, match="websocket command of the frontend failed"):
+        e2e.check_log(_log(tmp_path, failed))

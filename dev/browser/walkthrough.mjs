@@ -1,7 +1,11 @@
 // Scripted browser walkthrough (scripts/e2e --browser): a person's first hour, in Chromium.
 // Logs in, adds the hub with the three simulated batteries in one flow, makes a first dashboard
 // with the integration's card, sees the dry-run plan on it, starts the strategy, and sees the
-// card follow a load step. Saves screenshots.
+// card follow a load step. Saves screenshots. Runs on every supported Home Assistant: the
+// controls are found by role and label, as a person finds them (the entity picker is a text
+// field with a list on 2025.x and a button that opens a search dialog on 2026.x). Fails on any
+// error of the page (an exception, a console error, a failed request) but the brand images of
+// other integrations, which come from the internet.
 //   node walkthrough.mjs <base url> <screenshot dir>
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +18,7 @@ if (!base || !shots) {
 }
 mkdirSync(shots, { recursive: true });
 const DOMAIN = "marstek_strategy";
+const UI_BOUND_S = 60;  // after logging in, the UI (not "Loading...") shows within this
 const log = (message) => console.log(`[browser ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
 const browser = await chromium.launch({
@@ -24,6 +29,32 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 page.setDefaultTimeout(30000);
+
+// Errors of the page. Brand images of other integrations come from the internet (2025.x asks
+// brands.home-assistant.io, 2026.x its own /api/brands proxy, 404 without internet): allowed.
+const errors = [];
+const otherBrand = (url) => url.startsWith("https://brands.home-assistant.io/")
+  || (/\/api\/brands\/integration\//.test(url) && !url.includes(`/integration/${DOMAIN}/`));
+page.on("pageerror", (err) => errors.push(`page error: ${err.stack || err}`));
+page.on("console", (message) => {
+  // A failed resource is judged by its request below (the console does not name it).
+  if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+    errors.push(`console error: ${message.text()}`);
+  }
+});
+page.on("response", (response) => {
+  if (response.status() >= 400 && !otherBrand(response.url())) {
+    errors.push(`HTTP ${response.status()} ${response.request().method()} ${response.url()}`);
+  }
+});
+page.on("requestfailed", (request) => {
+  const failure = request.failure()?.errorText ?? "";
+  // A navigation away aborts what the last page still loaded: not an error of the page.
+  if (!otherBrand(request.url()) && failure !== "net::ERR_ABORTED") {
+    errors.push(`request failed: ${request.method()} ${request.url()} (${failure})`);
+  }
+});
+
 const shot = async (name) => {
   await page.screenshot({ path: join(shots, `${name}.png`) });
   log(`screenshot ${name}.png`);
@@ -38,22 +69,54 @@ const waitFor = async (what, check, timeout = 60000) => {
   }
   throw new Error(`timed out after ${timeout / 1000} s waiting for ${what}`);
 };
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+// Choose an entity in a form's entity picker, found by its label, as a person does: open it,
+// type the entity id into its search, pick the entity by its name in the list.
+const pickEntity = async (scope, label, entityId, name) => {
+  const named = new RegExp(`^${escape(label)}`);
+  const text = scope.getByRole("combobox", { name: named });  // 2025.x: a text field
+  const opener = scope.getByRole("button", { name: named });  // 2026.x: opens a search dialog
+  await ((await text.count()) ? text : opener).first().click();
+  await page.keyboard.type(entityId);
+  await page.getByRole("option", { name }).first().click();
+};
+// The UI is there: the sidebar's Settings (2025.x: an option of a list, 2026.x: a link) and
+// the "Loading..." launch screen gone (it covers the sidebar, which renders beneath it, until
+// the frontend has what it asks for at start, get_services among them).
+const uiShown = async () => {
+  const settings = page.getByRole("link", { name: /Settings/ })
+    .or(page.getByRole("option", { name: "Settings" }));
+  return (await settings.first().isVisible().catch(() => false))
+    && (await page.locator("#ha-launch-screen").count()) === 0;
+};
 
 try {
-  // 1. Log in.
+  // 1. Log in; the UI shows (the sidebar's Settings), not "Loading...".
   await page.goto(`${base}/`);
-  await page.locator('input[name="username"]').fill("dev");
-  await page.locator('input[name="password"]').fill("dev");
-  await page.locator('input[name="password"]').press("Enter");
+  await page.getByRole("textbox", { name: "Username" }).fill("dev");
+  await page.getByRole("textbox", { name: "Password" }).fill("dev");
+  await page.getByRole("textbox", { name: "Password" }).press("Enter");
   await page.waitForURL((url) => !url.pathname.startsWith("/auth"));
+  const shown = await waitFor("the UI after logging in", uiShown, UI_BOUND_S * 1000);
   await page.waitForFunction(() => document.querySelector("home-assistant")?.hass?.connected);
-  log("logged in");
+  log(`logged in; the UI shows ${shown.toFixed(1)} s later`);
 
   // 2. Add the hub with its three batteries, in one flow.
   await page.goto(`${base}/config/integrations/dashboard/add?domain=${DOMAIN}`);
   await page.getByRole("button", { name: "OK" }).click();
   const dialog = page.locator("dialog-data-entry-flow");
-  const title = () => dialog.locator("h2").first().innerText();
+  // The step's title: the text of the dialog's header (2026.x), or its heading (2025.x).
+  const title = async () => {
+    const header = dialog.getByRole("banner");
+    if (!(await header.count())) {
+      return (await dialog.getByRole("heading", { level: 2 }).first().innerText()).trim();
+    }
+    const texts = (await header.first().ariaSnapshot()).split("\n")
+      .map((line) => line.match(/^\s*- (?:text|heading)(?: "([^"]*)"|: (.*))/))
+      .filter(Boolean).map((match) => (match[1] ?? match[2]).replace(/^"(.*)"$/, "$1"));
+    return texts.join(" ").trim();
+  };
   const submit = async () => {
     const before = await title();
     await dialog.getByRole("button", { name: /^submit$/i }).click();
@@ -61,11 +124,9 @@ try {
       (await title().catch(() => before)) !== before);
     await page.waitForTimeout(500);
   };
-  await dialog.locator("ha-entity-picker input").first().click();
-  await dialog.locator("ha-entity-picker input").first().fill("sensor.p1_meter_power");
-  await page.locator("ha-combo-box-item, vaadin-combo-box-item")
-    .filter({ hasText: /sensor\.p1_meter_power\s*$/ }).first().click();
-  await dialog.getByLabel("Three phases").check();
+  // The meter's total power: "P1 meter Power" (2025.x) or "Power", device "P1 meter" (2026.x).
+  await pickEntity(dialog, "Grid power sensor", "sensor.p1_meter_power", /^(P1 meter )?Power(?! phase)/);
+  await dialog.getByRole("radio", { name: "Three phases" }).check();
   await shot("flow-meter");
   await submit();
   log(`step: ${await title()}`);
@@ -83,7 +144,8 @@ try {
   }
   await dialog.getByText(/set up with 3 batteries/).waitFor();  // and it names "Add battery"
   await shot("flow-done");
-  await dialog.getByRole("button", { name: /^finish$/i }).click();
+  // "Finish" (2025.x), "Skip and finish" beside the devices' names and areas (2026.x).
+  await dialog.getByRole("button", { name: /^(skip and )?finish$/i }).click();
   log("hub created with 3 batteries");
 
   const entry = await hass(async (domain) => {
@@ -189,10 +251,14 @@ try {
   await page.getByText("AC power").first().waitFor();
   await page.waitForTimeout(1500);
   await shot("battery-device-page");
+  if (errors.length) throw new Error(`the page reported errors:\n${errors.join("\n")}`);
   console.log(`WALKTHROUGH PASSED: 3 batteries in one flow; dry-run plan shown; followed a load step in ${seconds.toFixed(1)} s`);
 } catch (err) {
   await page.screenshot({ path: join(shots, "failure.png") }).catch(() => {});
   console.error(`WALKTHROUGH FAILED: ${err.stack || err}`);
+  if (errors.length && !String(err).includes("the page reported errors")) {
+    console.error(`errors of the page before that:\n${errors.join("\n")}`);
+  }
   process.exitCode = 1;
 } finally {
   await browser.close();

@@ -295,12 +295,23 @@ def _register_services(hass: HomeAssistant) -> None:
 
     @callback
     def get_writes(call: ServiceCall) -> ServiceResponse:
+        last = call.data["last"]
         return {
             board.phase: {
+                "time": round(board.battery.time_s, 1),
                 "count": board.write_count,
                 "last": [
                     {"time": round(t, 1), "register": r, "value": v} for t, r, v in board.writes
-                ][-call.data["last"] :],
+                ][-last:]
+                if last
+                else [],
+                "published": [
+                    {"time": round(t, 1), "register": r, "value": v} for t, r, v in board.published
+                ][-last:]
+                if last
+                else [],
+                "app_started": board.app_started_s,
+                "app_started_writes": board.app_started_writes,
                 "effective_mode": board.effective[0],
                 "effective_power": board.effective[1],
                 "ac_power": round(board.battery.ac_power_w, 1),

@@ -125,6 +125,13 @@ class Board:
         self.write_count = 0
         #: A fault: the board takes every write and changes nothing (scripts/e2e --faults).
         self.ignore_writes = False
+        #: What the polls published that changed (simulated time, register, value): what Home
+        #: Assistant was shown, and when (scripts/e2e --faults judges the read-back by it).
+        self.published: deque[tuple[float, str, Any]] = deque(maxlen=200)
+        #: When the Marstek app last started the battery (simulated time; None: never).
+        self.app_started_s: float | None = None
+        #: How many writes the board had taken then (the writes after it are the later ones).
+        self.app_started_writes = 0
 
     # ------------------------------------------------------------------ writes
     def write(self, register: str, value: Any) -> None:
@@ -172,10 +179,15 @@ class Board:
             self.battery.command(mode, float(power))
 
     def app_start(self, power_w: float) -> None:
-        """The Marstek app (or cloud) starts a forced discharge: no Home Assistant write."""
+        """The Marstek app (or cloud) starts a forced discharge: no Home Assistant write.
+
+        The board shows it at its next poll, as it shows any register change.
+        """
         self.registers.update(
             rs485_mode="enable", forcible_mode="discharge", discharge_power=float(power_w)
         )
+        self.app_started_s = self.battery.time_s
+        self.app_started_writes = self.write_count
         self._apply()
 
     def reboot(self) -> None:
@@ -184,6 +196,13 @@ class Board:
             rs485_mode="unknown", forcible_mode="stop", charge_power=0.0, discharge_power=0.0
         )
         self._apply()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Show the registers as read now (a poll), noting what changed."""
+        for register, value in self.registers.items():
+            if self.reported.get(register) != value:
+                self.published.append((self.battery.time_s, register, value))
         self.reported.update(self.registers)
 
     def set_soc(self, soc: float) -> None:
@@ -221,7 +240,7 @@ class Board:
         if self._since_poll + 1e-9 >= self.config.poll_s:
             self._since_poll = 0.0
             self.polls += 1
-            self.reported.update(self.registers)
+            self._publish()
 
 
 @dataclass
