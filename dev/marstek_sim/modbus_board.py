@@ -74,55 +74,64 @@ def registers(board: Board) -> dict[int, int]:
     return out
 
 
-#: The base class of a unit's data context (renamed from "slave" to "device" in pymodbus 3.10).
-_BaseContext: Any = (
-    getattr(datastore, "ModbusBaseDeviceContext", None) or datastore.ModbusBaseSlaveContext
-)
+def _contexts() -> tuple[type[Any], Any]:
+    """The server context for this pymodbus: (context class, how to wrap it for the server).
 
+    pymodbus 3.8 (Home Assistant 2025.4) asks a per-unit "slave" context
+    (``async_getValues(fc, address, count)``); 3.13 (2026.11) asks the server context itself
+    (``async_getValues(device_id, fc, address, count)``, errors as ``ExcCodes``).
+    """
+    if hasattr(datastore, "ModbusBaseSlaveContext"):
 
-class _VenusContext(_BaseContext):  # type: ignore[misc]
-    """The holding registers of one Venus; other tables and addresses are illegal."""
+        class _UnitContext(datastore.ModbusBaseSlaveContext):  # type: ignore[misc,name-defined]
+            def __init__(self, owner: ModbusBoard) -> None:
+                self.owner = owner
 
-    def __init__(self, owner: ModbusBoard) -> None:
-        self.owner = owner
+            def reset(self) -> None:
+                """Nothing to reset: the registers are the battery's."""
 
-    def reset(self) -> None:
-        """Nothing to reset: the registers are the battery's."""
+            def validate(self, fc_as_hex: int, address: int, count: int = 1) -> bool:
+                return self.owner.valid(fc_as_hex, address, count)
 
-    def validate(self, fc_as_hex: int, address: int, count: int = 1) -> bool:
-        """Only holding registers (read 3, write 6 and 16) of the map."""
-        if fc_as_hex not in (3, 6, 16):
-            return False
-        if fc_as_hex == 3:
-            known = registers(self.owner.sim)
-            return all(a in known for a in range(address, address + count))
-        return all(a in WRITABLE for a in range(address, address + count))
+            async def async_getValues(  # noqa: N802 - pymodbus's name
+                self, fc_as_hex: int, address: int, count: int = 1
+            ) -> Sequence[int]:
+                return await self.owner.read(address, count)
 
-    async def async_getValues(  # noqa: N802 - pymodbus's name
-        self, fc_as_hex: int, address: int, count: int = 1
-    ) -> Sequence[int]:
-        """Read registers (a silent gateway never answers)."""
-        await self.owner.wait_answering()
-        known = registers(self.owner.sim)
-        return [known.get(a, 0) for a in range(address, address + count)]
+            async def async_setValues(  # noqa: N802 - pymodbus's name
+                self, fc_as_hex: int, address: int, values: Sequence[int | bool]
+            ) -> None:
+                await self.owner.write_many(address, values)
 
-    async def async_setValues(  # noqa: N802 - pymodbus's name
-        self, fc_as_hex: int, address: int, values: Sequence[int | bool]
-    ) -> None:
-        """Write registers through the board (late, if so set)."""
-        await self.owner.wait_answering()
-        for offset, raw in enumerate(values):
-            self.owner.write(address + offset, int(raw))
+        return _UnitContext, lambda unit: datastore.ModbusServerContext(unit, single=True)
 
-    def getValues(self, fc_as_hex: int, address: int, count: int = 1) -> Sequence[int]:  # noqa: N802
-        """Synchronous read (older code paths)."""
-        known = registers(self.owner.sim)
-        return [known.get(a, 0) for a in range(address, address + count)]
+    from pymodbus.constants import ExcCodes  # noqa: PLC0415 - pymodbus 3.13 only
 
-    def setValues(self, fc_as_hex: int, address: int, values: Sequence[int | bool]) -> None:  # noqa: N802
-        """Synchronous write (older code paths)."""
-        for offset, raw in enumerate(values):
-            self.owner.write(address + offset, int(raw))
+    class _ServerContext(datastore.ModbusServerContext):  # type: ignore[misc]
+        def __init__(self, owner: ModbusBoard) -> None:  # no super(): it wants a datastore
+            self.owner = owner
+            self.simdevices: list[Any] = []
+            self._devices: dict[int, Any] = {}
+
+        def device_ids(self) -> list[int]:
+            return [0]
+
+        async def async_getValues(  # noqa: N802 - pymodbus's name
+            self, device_id: int, func_code: int, address: int, count: int = 1
+        ) -> Any:
+            if not self.owner.valid(func_code, address, count):
+                return ExcCodes.ILLEGAL_ADDRESS
+            return await self.owner.read(address, count)
+
+        async def async_setValues(  # noqa: N802 - pymodbus's name
+            self, device_id: int, func_code: int, address: int, values: list[int]
+        ) -> Any:
+            if not self.owner.valid(func_code, address, len(values)):
+                return ExcCodes.ILLEGAL_ADDRESS
+            await self.owner.write_many(address, values)
+            return None
+
+    return _ServerContext, lambda context: context
 
 
 class ModbusBoard:
@@ -138,8 +147,8 @@ class ModbusBoard:
         self.write_delay_s = 0.0
         self._away_until = 0.0
         self._was_available = True
-        context = datastore.ModbusServerContext(_VenusContext(self), single=True)
-        self._server = ModbusTcpServer(context, address=(host, port))
+        context_class, wrap = _contexts()
+        self._server = ModbusTcpServer(wrap(context_class(self)), address=(host, port))
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -151,6 +160,27 @@ class ModbusBoard:
         """Hold a request until the server answers again (the client times out first)."""
         while not self.answering:  # noqa: ASYNC110 - a time and two flags, not one event
             await asyncio.sleep(0.2)
+
+    def valid(self, func_code: int, address: int, count: int) -> bool:
+        """Only holding registers of the map: read (3), write one (6) or several (16)."""
+        if func_code == 3:
+            known = registers(self.sim)
+            return all(a in known for a in range(address, address + count))
+        if func_code in (6, 16):
+            return all(a in WRITABLE for a in range(address, address + count))
+        return False
+
+    async def read(self, address: int, count: int) -> list[int]:
+        """Read registers (a silent gateway never answers)."""
+        await self.wait_answering()
+        known = registers(self.sim)
+        return [known.get(a, 0) for a in range(address, address + count)]
+
+    async def write_many(self, address: int, values: Sequence[int | bool]) -> None:
+        """Write registers through the board (a silent gateway never answers)."""
+        await self.wait_answering()
+        for offset, raw in enumerate(values):
+            self.write(address + offset, int(raw))
 
     async def start(self) -> None:
         """Listen for Modbus TCP clients."""
