@@ -637,8 +637,8 @@ class Run:
                 f"modbus {what}: AC power unavailable after {gone:.1f} s (the mode select "
                 f"then: {mode_then!r}); back {back:.1f} s after the repair"
             )
-        # A reboot: the battery stops; RS485 control reads as neither value (the package's
-        # select is unavailable then; the raw register sensor reads 0).
+        # A reboot: the battery stops; RS485 control reads as neither value (the raw register
+        # sensor reads 0, the package's select unknown).
         client.call("marstek_sim", "fault", battery="L1", fault="reboot")
         raw = rs485[m1].replace("select.", "sensor.") + "_register"
         took = wait_for(
@@ -646,12 +646,22 @@ class Run:
             lambda: client.state(raw)["state"] == "0",
             timeout=60,
         )
-        if client.state(rs485[m1])["state"] not in ("unknown", "unavailable"):
-            raise E2EError(f"{rs485[m1]} after the reboot: {client.state(rs485[m1])}")
+        # Unknown, not unavailable: HA skips select_option on an unavailable entity.
+        wait_for(
+            f"{rs485[m1]} unknown after the reboot",
+            lambda: client.state(rs485[m1])["state"] == "unknown",
+            timeout=15,
+        )
         wait_for("the AC power at 0 W after the reboot", lambda: abs(client.value(ac[m1])) < 1, 30)
         _log(
             f"modbus reboot: RS485 control reads 0 {took:.1f} s later (select "
             f"{client.state(rs485[m1])['state']}), the battery stopped"
+        )
+        client.call("select", "select_option", entity_id=rs485[m1], option="enable")
+        wait_for(
+            "RS485 control enabled again through the unknown select",
+            lambda: client.state(rs485[m1])["state"] == "enable",
+            timeout=30,
         )
         client.call("select", "select_option", entity_id=modes[m1], option="stop")
         client.call("select", "select_option", entity_id=rs485[m1], option="disable")
