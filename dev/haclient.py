@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -37,10 +38,10 @@ PHASE_SENSORS = (
 BATTERIES = (("LilyGo L1", "L1"), ("LilyGo L2", "L2"), ("LilyGo L3", "L3"))
 #: Integrations the onboarding's core_config step sets up; they need packages or network.
 ONBOARDING_EXTRAS = ("google_translate", "met", "radio_browser")
-#: Device name -> device id of the simulator's devices.
+#: Device name -> device id of the boards' devices (the simulator's, or ESPHome's).
 DEVICES_TEMPLATE = (
     "{% set ns = namespace(d={}) %}"
-    "{% for e in integration_entities('marstek_sim') %}"
+    "{% for e in integration_entities('DOMAIN') %}"
     "{% set ns.d = dict(ns.d, **{device_attr(device_id(e), 'name'): device_id(e)}) %}"
     "{% endfor %}{{ ns.d | tojson }}"
 )
@@ -317,8 +318,29 @@ class HAClient:
             result = self.post(f"{index}/{result['flow_id']}", user_input)
         raise HAError(f"flow did not finish in {max_steps} steps: {result}")
 
-    def configure_strategy(self, domain: str = "marstek_strategy") -> dict[str, Any]:
+    def add_esphome_boards(self, host: str, ports: list[int]) -> list[dict[str, Any]]:
+        """Add ESPHome devices as a person does: the ESPHome flow with host and port each."""
+        entries = []
+        for port in ports:
+            result = self.run_flow(
+                "/api/config/config_entries/flow",
+                {"handler": "esphome"},
+                {"host": host, "port": port},
+            )
+            if result["type"] == "abort" and result.get("reason") == "already_configured":
+                continue  # added at an earlier start (scripts/develop)
+            if result["type"] != "create_entry":
+                raise HAError(f"ESPHome flow for {host}:{port} did not create an entry: {result}")
+            entries.append(result["result"])
+        return entries
+
+    def configure_strategy(
+        self, domain: str = "marstek_strategy", board_domain: str = "marstek_sim"
+    ) -> dict[str, Any]:
         """Create the hub entry with the simulated batteries (the hub flow proposes them all).
+
+        board_domain is the integration whose devices are the boards (``esphome`` for the
+        emulated boards).
 
         Batteries missing afterwards (an interrupted earlier run) are added with "Add battery".
         """
@@ -340,7 +362,7 @@ class HAClient:
                 raise HAError(f"hub flow did not create an entry: {result}")
             entry = result["result"]
         entry_id = entry["entry_id"]
-        devices = self.template(DEVICES_TEMPLATE)
+        devices = self.template(DEVICES_TEMPLATE.replace("DOMAIN", board_domain))
         devices = devices if isinstance(devices, dict) else json.loads(devices)
         for name, phase in BATTERIES:
             if name not in devices:
@@ -377,8 +399,15 @@ def main(argv: list[str]) -> int:
         print(f"Onboarding done: log in as {USERNAME} / {PASSWORD}")
     if client.promote_http_config():
         print("The http: configuration (port, loopback) is confirmed")
-    if argv[1] == "configure":
-        entry = client.configure_strategy()
+    board_domain = "marstek_sim"
+    if ports := os.environ.get("MARSTEK_ESPHOME_PORTS"):
+        client.add_esphome_boards("127.0.0.1", [int(p) for p in ports.split(",")])
+        print(f"ESPHome boards added: 127.0.0.1:{ports}")
+        board_domain = "esphome"
+    if argv[1] == "configure" and os.environ.get("MARSTEK_SIM_BOARD_API") == "modbus":
+        print("Modbus batteries have no device: add them in the UI when the flow supports them")
+    elif argv[1] == "configure":
+        entry = client.configure_strategy(board_domain=board_domain)
         print(f"Strategy configured: entry {entry['entry_id']} with the simulated batteries")
     return 0
 

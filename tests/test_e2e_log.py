@@ -49,3 +49,15 @@ def test_failed_websocket_command_of_any_integration_fails(tmp_path: Path) -> No
     )
     with pytest.raises(e2e.E2EError, match="websocket command of the frontend failed"):
         e2e.check_log(_log(tmp_path, failed))
+
+
+def test_errors_of_the_integration_fail_those_of_hubs_named_marstek_pass(tmp_path: Path) -> None:
+    """HA's modbus logs a dead hub with its name (marstek_m1): not the integration's error."""
+    hub = (
+        "2026-12-01 21:00:07.000 ERROR (MainThread) [homeassistant.components.modbus.modbus] "
+        "Pymodbus: marstek_m1: Error: device: 1 address: 32202 -> Modbus Error"
+    )
+    e2e.check_log(_log(tmp_path, hub))
+    ours = "2026-12-01 21:00:08.000 ERROR (MainThread) [custom_components.marstek_strategy] boom"
+    with pytest.raises(e2e.E2EError, match="logged errors"):
+        e2e.check_log(_log(tmp_path, ours))

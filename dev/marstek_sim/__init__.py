@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import importlib
 import time
 from typing import Any
 
@@ -30,8 +31,11 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .const import (
+    BOARD_APIS,
     CONF_AC_POWER_INTERVAL,
+    CONF_API_PORT,
     CONF_BATTERIES,
+    CONF_BOARD_API,
     CONF_HOUSE_BASE,
     CONF_METER_NAME,
     CONF_PHASE,
@@ -85,6 +89,8 @@ CONFIG_SCHEMA = vol.Schema(
                 vol.Optional(CONF_PREFIX, default="Marstek "): str,
                 vol.Optional(CONF_SEPARATOR, default="\u2044"): vol.In(("\u2044", "/", "-")),
                 vol.Optional(CONF_METER_NAME, default="P1 meter"): cv.string,
+                vol.Optional(CONF_BOARD_API, default="entities"): vol.In(BOARD_APIS),
+                vol.Optional(CONF_API_PORT, default=6053): cv.port,
                 vol.Optional(CONF_HOUSE_BASE, default=[180.0, 120.0, 150.0]): THREE_FLOATS,
                 vol.Optional(CONF_PV_PEAK, default=[1200.0, 0.0, 0.0]): THREE_FLOATS,
                 vol.Optional(CONF_BATTERIES, default=DEFAULT_BATTERIES): vol.All(
@@ -103,11 +109,16 @@ SERVICE_SET_AVAILABLE = "set_available"
 SERVICE_GET_WRITES = "get_writes"
 SERVICE_FAULT = "fault"
 FAULTS = ("ignore_writes", "accept_writes", "app_start", "reboot")
+#: Faults of the protocol servers (board_api esphome or modbus; see esphome_board.py and
+#: modbus_board.py): the connection drops once, the server stops answering ("silent", a hung
+#: board or a Modbus gateway that times out) until "answer", writes act "delay" s late.
+PROTOCOL_FAULTS = ("drop_connection", "silent", "answer", "late_writes")
 FAULT_SCHEMA = vol.Schema(
     {
         vol.Required("battery"): cv.string,
-        vol.Required("fault"): vol.In(FAULTS),
+        vol.Required("fault"): vol.In(FAULTS + PROTOCOL_FAULTS),
         vol.Optional("power", default=800.0): vol.All(vol.Coerce(float), vol.Range(0, 2500)),
+        vol.Optional("delay", default=8.0): vol.All(vol.Coerce(float), vol.Range(0, 120)),
     }
 )
 SET_HOUSE_SCHEMA = vol.Schema(
@@ -141,7 +152,16 @@ class SimData:
     prefix: str
     separator: str
     meter_name: str
+    #: "entities", "esphome" or "modbus" (const.CONF_BOARD_API).
+    board_api: str = "entities"
+    #: Board phase -> its protocol server (EsphomeBoard or ModbusBoard), if board_api has one.
+    servers: dict[str, Any] = field(default_factory=dict)
     listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def entity_boards(self) -> list[Board]:
+        """The boards this integration gives entities (none when a protocol server does)."""
+        return self.site.boards if self.board_api == "entities" else []
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -200,8 +220,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SimConfigEntry) -> bool:
         seconds_of_day=_seconds_of_day(conf.get(CONF_START_TIME)),
         speed=conf[CONF_SPEED],
     )
-    data = SimData(site, conf[CONF_PREFIX], conf[CONF_SEPARATOR], conf[CONF_METER_NAME])
+    data = SimData(
+        site, conf[CONF_PREFIX], conf[CONF_SEPARATOR], conf[CONF_METER_NAME], conf[CONF_BOARD_API]
+    )
     entry.runtime_data = data
+    await _start_servers(hass, data, conf[CONF_API_PORT])
+    entry.async_on_unload(lambda: hass.async_create_task(_stop_servers(data)))
     last = time.monotonic()
 
     @callback
@@ -232,6 +256,35 @@ async def async_setup_entry(hass: HomeAssistant, entry: SimConfigEntry) -> bool:
         ", ".join(f"{b.name} on {b.phase}" for b in boards),
     )
     return True
+
+
+async def _start_servers(hass: HomeAssistant, data: SimData, base_port: int) -> None:
+    """Start a protocol server per board (board_api esphome or modbus) on base_port + i."""
+    if data.board_api == "entities":
+        return
+    # Imported only here (only these paths need aioesphomeapi or pymodbus), in the executor:
+    # protobuf's first import blocks.
+    module = await hass.async_add_import_executor_job(
+        importlib.import_module, f".{data.board_api}_board", __package__
+    )
+    for index, board in enumerate(data.site.boards):
+        prefix = data.prefix if board.config.prefix is None else board.config.prefix
+        separator = data.separator if board.config.separator is None else board.config.separator
+        server: Any
+        if data.board_api == "esphome":
+            server = module.EsphomeBoard(
+                board, base_port + index, prefix=prefix, separator=separator, index=index
+            )
+        else:
+            server = module.ModbusBoard(board, base_port + index)
+        await server.start()
+        data.servers[board.phase] = server
+        data.listeners.append(server.step)
+
+
+async def _stop_servers(data: SimData) -> None:
+    for server in data.servers.values():
+        await server.stop()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SimConfigEntry) -> bool:
@@ -286,12 +339,28 @@ def _register_services(hass: HomeAssistant) -> None:
         except KeyError as err:
             raise ServiceValidationError(f"No simulated battery {err}") from err
         kind = call.data["fault"]
+        server = hass.config_entries.async_loaded_entries(DOMAIN)[0].runtime_data.servers.get(
+            board.phase
+        )
+        if kind in PROTOCOL_FAULTS and server is None:
+            raise ServiceValidationError(f"{kind} needs board_api esphome or modbus")
         if kind in ("ignore_writes", "accept_writes"):
             board.ignore_writes = kind == "ignore_writes"
+            if server is not None:
+                server.write_delay_s = 0.0
         elif kind == "app_start":
             board.app_start(call.data["power"])
+        elif kind == "reboot":
+            if server is not None:
+                server.reboot()
+            else:
+                board.reboot()
+        elif kind == "drop_connection":
+            server.drop()
+        elif kind in ("silent", "answer"):
+            server.silent = kind == "silent"
         else:
-            board.reboot()
+            server.write_delay_s = call.data["delay"]
 
     @callback
     def get_writes(call: ServiceCall) -> ServiceResponse:

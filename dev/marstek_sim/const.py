@@ -23,6 +23,13 @@ CONF_RS485_MODE: Final = "rs485_mode"
 CONF_HOUSE_BASE: Final = "house_base_load"
 CONF_PV_PEAK: Final = "pv_peak"
 CONF_METER_NAME: Final = "meter_name"
+#: How Home Assistant reaches the boards: "entities" (this integration's own entities, the fast
+#: path), "esphome" (an ESPHome native API server per board, for HA's esphome integration) or
+#: "modbus" (a Modbus TCP server per board, for HA's modbus integration).
+CONF_BOARD_API: Final = "board_api"
+#: The first board's server port (the others follow: +1, +2, ...).
+CONF_API_PORT: Final = "api_port"
+BOARD_APIS: Final = ("entities", "esphome", "modbus")
 
 DEFAULT_BATTERIES: Final = [
     {"name": "LilyGo L1", "phase": "L1", "soc": 65.0},

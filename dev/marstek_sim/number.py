@@ -51,7 +51,7 @@ async def async_setup_entry(
     data = entry.runtime_data
     async_add_entities(
         BoardNumber(data, board, description)
-        for board in data.site.boards
+        for board in data.entity_boards
         for description in BOARD_NUMBERS
     )
 

@@ -49,7 +49,7 @@ async def async_setup_entry(
     data = entry.runtime_data
     async_add_entities(
         BoardSelect(data, board, description)
-        for board in data.site.boards
+        for board in data.entity_boards
         for description in BOARD_SELECTS
     )
 

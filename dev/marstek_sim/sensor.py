@@ -113,7 +113,7 @@ async def async_setup_entry(
     data = entry.runtime_data
     entities: list[SensorEntity] = [
         BoardSensor(data, board, description)
-        for board in data.site.boards
+        for board in data.entity_boards
         for description in BOARD_SENSORS
     ]
     entities += [SiteSensor(data, description) for description in SITE_SENSORS]

@@ -63,17 +63,17 @@ IN_CHROOT_SCRIPT='
     [ -f /etc/resolv.conf ] && { touch "$root/etc/resolv.conf"; mount --bind /etc/resolv.conf "$root/etc/resolv.conf"; }
     mkdir -p "$root$repo"
     mount --bind "$repo" "$root$repo"
+    # The project variables (MARSTEK_*: the dev port and config, the simulator speed,
+    # board API and ports) and PYTHONPATH cross into the clean environment.
+    keep=()
+    while IFS= read -r line; do keep+=("$line"); done < <(env | grep -E "^(MARSTEK_[A-Z0-9_]+|PYTHONPATH)=" || true)
     exec chroot "$root" /usr/bin/env -i \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" \
       PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
       PIP_CERT=/etc/ssl/certs/ca-certificates.crt SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
       REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
-      ${MARSTEK_DEV_PORT:+MARSTEK_DEV_PORT=$MARSTEK_DEV_PORT} \
-      ${MARSTEK_DEV_CONFIG:+MARSTEK_DEV_CONFIG=$MARSTEK_DEV_CONFIG} \
-      ${MARSTEK_SIM_SPEED:+MARSTEK_SIM_SPEED=$MARSTEK_SIM_SPEED} \
-      ${MARSTEK_SIM_RS485_TIMEOUT:+MARSTEK_SIM_RS485_TIMEOUT=$MARSTEK_SIM_RS485_TIMEOUT} \
-      ${PYTHONPATH:+PYTHONPATH=$PYTHONPATH} \
+      "${keep[@]}" \
       /bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
   '
 # With CHROOT_EXEC=1 the shell is replaced (signals reach the command directly).
