@@ -25,6 +25,7 @@ from .adapters.delivery import Delivery
 from .adapters.learned import LearnedLosses
 from .adapters.reader import MeterReading, Reader
 from .adapters.storage import EntryStore
+from .adapters.told import Told
 from .adapters.writer import Writer, Written, all_done, find_work_mode
 from .const import (
     CONF_DRY_RUN,
@@ -187,7 +188,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             hand_back=self.stop_behavior is StopBehavior.HAND_BACK,
             pending=store.pending,
         )
-        self.commanded: list[Commanded] | None = None  # None until the first cycle
+        self.told = Told(self.reader, self.batteries)  # the one owner of commanded
         self.plan: Plan | None = None
         self.phases: dict[str, PhaseView] = {}  # the last plan's (diagnostics)
         self._last_keepalive: datetime | None = None
@@ -212,6 +213,11 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     def refresh_meter(self) -> bool:
         """Return whether the meter is refreshed before each cycle."""
         return self.reader.refresh_meter
+
+    @property
+    def commanded(self) -> list[Commanded] | None:
+        """Return what each battery was told (None until the first cycle)."""
+        return self.told.commanded
 
     @property
     def write_log(self) -> Any:
@@ -287,7 +293,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             on = self.lifecycle.enabled
             await self._async_event(lifecycle.Switched(self.settings.enabled, self._ids))
             if self.lifecycle.enabled and not on:
-                self.commanded = self.plan = self._last_keepalive = None  # driven by hand?
+                self.told.forget()  # driven by hand meanwhile?
+                self.plan = self._last_keepalive = None
         if self.lifecycle.phase not in (Phase.STARTING, Phase.CLOSED):
             self._due = True
             await self.async_refresh()
@@ -355,7 +362,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if self.lifecycle.phase is Phase.FAIL_SAFE:
             LOGGER.info("Meter is back; the strategy resumes")
         if dry_run:  # plan from what the batteries really do, not from the last plan
-            self.commanded = None
+            self.told.forget()
         commanded = self._commanded_now()
         readings, problems, resynced = self._read_batteries(commanded, meter, dry_run=dry_run)
         readings = self.learned.cycle(dt_util.utcnow(), commanded, readings, learn=not dry_run)
@@ -447,7 +454,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             problems.append(problem)
             before = self._problems.get(battery.subentry_id)
             if problem is None and before in _UNREACHABLE:
-                commanded[index] = self.reader.commanded([battery])[0]
+                self.told.reread(index)
                 resynced = True
             if problem != before:
                 self._problems[battery.subentry_id] = problem
@@ -507,7 +514,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         else:
             writes = tuple(w for w in control.stop_writes(commanded) if w.battery in indices)
         written = await self._write(writes, commanded)
-        self.commanded = commanded[: len(self.batteries)]
+        self.told.take(commanded)
         made = {self.targets[i].subentry_id for i in indices if i not in written.failed}
         await self._async_event(lifecycle.StopsMade(frozenset(made)))
         return written.records
@@ -522,9 +529,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     def _commanded_now(self) -> list[Commanded]:
         """Return what is commanded; on the first call, what the entities say now."""
-        if self.commanded is None:
-            self.commanded = self.reader.commanded(self.batteries)
-        return self.commanded
+        return self.told.now()
 
     def _told(self, reason: str) -> dict[str, BatteryState]:
         """Return each battery as told: stopped, unless a stop of it did not go through."""
@@ -583,7 +588,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             if self.commanded is None or not self.lifecycle.drives or index >= len(self.commanded):
                 return  # off (a person drives them), or a removed battery whose stop is made
             LOGGER.info("%s was changed outside the strategy", event.data[ATTR_ENTITY_ID])
-            self.commanded[index] = self.reader.commanded([battery])[0]
+            self.told.reread(index)
             self._resync = True
 
         unsubs = [
