@@ -10,9 +10,8 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID
-from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.event import (
-    async_call_later,
     async_track_state_change_event,
     async_track_state_report_event,
 )
@@ -25,6 +24,7 @@ from .adapters.delivery import Delivery
 from .adapters.learned import LearnedLosses
 from .adapters.reader import MeterReading, Reader
 from .adapters.storage import EntryStore
+from .adapters.timer import CycleTimer
 from .adapters.told import Told
 from .adapters.writer import Writer, Written, all_done, find_work_mode
 from .const import (
@@ -42,7 +42,6 @@ from .const import (
     CONF_STALE_TIMEOUT,
     CONF_STOP_BEHAVIOR,
     DEFAULT_OPTIONS,
-    DOMAIN,
     LOGGER,
     PHASES,
     Role,
@@ -193,7 +192,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.phases: dict[str, PhaseView] = {}  # the last plan's (diagnostics)
         self._last_keepalive: datetime | None = None
         self._lock = asyncio.Lock()
-        self._unsub_timer: CALLBACK_TYPE | None = None
+        self._timer = CycleTimer(hass, self._async_timer_fired)
         self._due = False  # the next refresh is the loop's own (timer, switch), not a request
         self._settle_until: datetime | None = None
         self._problems: dict[str, Problem | None] = {}
@@ -252,22 +251,11 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     def _schedule(self, delay_s: float) -> None:
         """Run the next cycle after delay_s."""
-        self._cancel_timer()
-        if self.lifecycle.phase is Phase.CLOSED:
-            return
-        self._unsub_timer = async_call_later(
-            self.hass,
-            delay_s,
-            HassJob(self._async_timer_fired, f"{DOMAIN} cycle", cancel_on_shutdown=True),
-        )
+        self._timer.cancel()
+        if self.lifecycle.phase is not Phase.CLOSED:
+            self._timer.schedule(delay_s)
 
-    def _cancel_timer(self) -> None:
-        if self._unsub_timer is not None:
-            self._unsub_timer()
-            self._unsub_timer = None
-
-    async def _async_timer_fired(self, _now: datetime) -> None:
-        self._unsub_timer = None
+    async def _async_timer_fired(self) -> None:
         self._due = True
         await self.async_refresh()
 
@@ -302,12 +290,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     async def async_shutdown(self) -> None:
         """Cancel the next cycle and ignore new ones."""
         self.lifecycle = lifecycle.transition(self.lifecycle, lifecycle.Closing(frozenset()))
-        self._cancel_timer()
+        self._timer.cancel()
         await super().async_shutdown()
 
     async def async_stop_batteries(self) -> None:
         """Close the loop: make the stops it owes (hold stopped or hand back), keep the rest."""
-        self._cancel_timer()
+        self._timer.cancel()
         async with self._lock:
             if self.lifecycle.phase is Phase.CLOSED:
                 return
