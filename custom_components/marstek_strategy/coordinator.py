@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
 from typing import Any
@@ -601,29 +601,3 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     def async_watch_registry(self) -> CALLBACK_TYPE:
         """Raise a repair issue when a configured entity leaves the registry."""
         return self.repairs.async_watch_registry()
-
-    def diagnostics(self) -> dict[str, Any]:
-        """Return the loop's state for diagnostics."""
-        plan = self.plan
-        return {
-            "lifecycle": self.lifecycle.phase,
-            "pending_stops": sorted(
-                b.title for b in self.targets if b.subentry_id in self.lifecycle.pending
-            ),
-            "stop_behavior": self.stop_behavior,
-            "commanded": [
-                {"battery": battery.title, **asdict(commanded)}
-                for battery, commanded in zip(self.batteries, self.commanded or [], strict=False)
-            ],
-            "plan": None
-            if plan is None
-            else {
-                "mode": plan.mode,
-                "setpoints": [
-                    {"mode": s.mode, "power_w": s.power_w, "reason": s.reason}
-                    for s in plan.setpoints
-                ],
-            },
-            "fail_safe": self.lifecycle.cause,
-            "delivery": self.delivery.diagnostics(),
-        }
