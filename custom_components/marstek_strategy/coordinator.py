@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 import math
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID
-from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import (
-    async_call_later,
     async_track_entity_registry_updated_event,
     async_track_state_change_event,
     async_track_state_report_event,
@@ -28,6 +27,8 @@ from .adapters.learned import LearnedLosses
 from .adapters.profiles import profile_named
 from .adapters.reader import MeterReading, Reader
 from .adapters.storage import EntryStore
+from .adapters.timer import CycleTimer
+from .adapters.told import Told
 from .adapters.writer import Writer, Written, all_done, find_work_mode
 from .const import (
     CONF_DRY_RUN,
@@ -45,7 +46,6 @@ from .const import (
     CONF_STALE_TIMEOUT,
     CONF_STOP_BEHAVIOR,
     DEFAULT_OPTIONS,
-    DOMAIN,
     LOGGER,
     PHASES,
     Role,
@@ -207,12 +207,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.peak: PeakMeter = store.peak
         self.steered: grid_mode.Steered | None = None  # the last cycle's
         self.grid_ending: grid_mode.Ending | None = None  # why the last request ended
-        self.commanded: list[Commanded] | None = None  # None until the first cycle
+        self.told = Told(self.reader, self.batteries)  # the one owner of commanded
         self.plan: Plan | None = None
         self.phases: dict[str, PhaseView] = {}  # the last plan's (diagnostics)
         self._last_keepalive: datetime | None = None
         self._lock = asyncio.Lock()
-        self._unsub_timer: CALLBACK_TYPE | None = None
+        self._timer = CycleTimer(hass, self._async_timer_fired)
         self._due = False  # the next refresh is the loop's own (timer, switch), not a request
         self._settle_until: datetime | None = None
         self._problems: dict[str, Problem | None] = {}
@@ -232,6 +232,11 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     def refresh_meter(self) -> bool:
         """Return whether the meter is refreshed before each cycle."""
         return self.reader.refresh_meter
+
+    @property
+    def commanded(self) -> list[Commanded] | None:
+        """Return what each battery was told (None until the first cycle)."""
+        return self.told.commanded
 
     @property
     def write_log(self) -> Any:
@@ -266,22 +271,11 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     def _schedule(self, delay_s: float) -> None:
         """Run the next cycle after delay_s."""
-        self._cancel_timer()
-        if self.lifecycle.phase is Phase.CLOSED:
-            return
-        self._unsub_timer = async_call_later(
-            self.hass,
-            delay_s,
-            HassJob(self._async_timer_fired, f"{DOMAIN} cycle", cancel_on_shutdown=True),
-        )
+        self._timer.cancel()
+        if self.lifecycle.phase is not Phase.CLOSED:
+            self._timer.schedule(delay_s)
 
-    def _cancel_timer(self) -> None:
-        if self._unsub_timer is not None:
-            self._unsub_timer()
-            self._unsub_timer = None
-
-    async def _async_timer_fired(self, _now: datetime) -> None:
-        self._unsub_timer = None
+    async def _async_timer_fired(self) -> None:
         self._due = True
         await self.async_refresh()
 
@@ -307,7 +301,8 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             on = self.lifecycle.enabled
             await self._async_event(lifecycle.Switched(self.settings.enabled, self._ids))
             if self.lifecycle.enabled and not on:
-                self.commanded = self.plan = self._last_keepalive = None  # driven by hand?
+                self.told.forget()  # driven by hand meanwhile?
+                self.plan = self._last_keepalive = None
         if self.lifecycle.phase not in (Phase.STARTING, Phase.CLOSED):
             self._due = True
             await self.async_refresh()
@@ -315,12 +310,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     async def async_shutdown(self) -> None:
         """Cancel the next cycle and ignore new ones."""
         self.lifecycle = lifecycle.transition(self.lifecycle, lifecycle.Closing(frozenset()))
-        self._cancel_timer()
+        self._timer.cancel()
         await super().async_shutdown()
 
     async def async_stop_batteries(self) -> None:
         """Close the loop: make the stops it owes (hold stopped or hand back), keep the rest."""
-        self._cancel_timer()
+        self._timer.cancel()
         async with self._lock:
             if self.lifecycle.phase is Phase.CLOSED:
                 return
@@ -424,7 +419,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if self.lifecycle.phase is Phase.FAIL_SAFE:
             LOGGER.info("Meter is back; the strategy resumes")
         if dry_run:  # plan from what the batteries really do, not from the last plan
-            self.commanded = None
+            self.told.forget()
         commanded = self._commanded_now()
         readings, problems, resynced = self._read_batteries(commanded, meter, dry_run=dry_run)
         readings = self.learned.cycle(dt_util.utcnow(), commanded, readings, learn=not dry_run)
@@ -532,7 +527,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             problems.append(problem)
             before = self._problems.get(battery.subentry_id)
             if problem is None and before in _UNREACHABLE:
-                commanded[index] = self.reader.commanded([battery])[0]
+                self.told.reread(index)
                 resynced = True
             if problem != before:
                 self._problems[battery.subentry_id] = problem
@@ -592,7 +587,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         else:
             writes = tuple(w for w in control.stop_writes(commanded) if w.battery in indices)
         written = await self._write(writes, commanded)
-        self.commanded = commanded[: len(self.batteries)]
+        self.told.take(commanded)
         made = {self.targets[i].subentry_id for i in indices if i not in written.failed}
         await self._async_event(lifecycle.StopsMade(frozenset(made)))
         return written.records
@@ -618,9 +613,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
 
     def _commanded_now(self) -> list[Commanded]:
         """Return what is commanded; on the first call, what the entities say now."""
-        if self.commanded is None:
-            self.commanded = self.reader.commanded(self.batteries)
-        return self.commanded
+        return self.told.now()
 
     def _told(self, reason: str) -> dict[str, BatteryState]:
         """Return each battery as told: stopped, unless a stop of it did not go through."""
@@ -679,7 +672,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             if self.commanded is None or not self.lifecycle.drives or index >= len(self.commanded):
                 return  # off (a person drives them), or a removed battery whose stop is made
             LOGGER.info("%s was changed outside the strategy", event.data[ATTR_ENTITY_ID])
-            self.commanded[index] = self.reader.commanded([battery])[0]
+            self.told.reread(index)
             self._resync = True
 
         unsubs = [
@@ -731,32 +724,3 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         """Keep a pending stop pointing at a renamed entity; reload to write to it."""
         if await self.store.async_follow_rename(old_entity_id, new_entity_id):
             self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
-
-    def diagnostics(self) -> dict[str, Any]:
-        """Return the loop's state for diagnostics."""
-        plan = self.plan
-        return {
-            "lifecycle": self.lifecycle.phase,
-            "pending_stops": sorted(
-                b.title for b in self.targets if b.subentry_id in self.lifecycle.pending
-            ),
-            "stop_behavior": self.stop_behavior,
-            "commanded": [
-                {"battery": battery.title, **asdict(commanded)}
-                for battery, commanded in zip(self.batteries, self.commanded or [], strict=False)
-            ],
-            "plan": None
-            if plan is None
-            else {
-                "mode": plan.mode,
-                "setpoints": [
-                    {"mode": s.mode, "power_w": s.power_w, "reason": s.reason}
-                    for s in plan.setpoints
-                ],
-            },
-            "fail_safe": self.lifecycle.cause,
-            "grid_mode": self.grid_request.as_dict(),
-            "peak_cap_w": self.peak_cap_w,
-            "peak": self.peak.as_dict(),
-            "delivery": self.delivery.diagnostics(),
-        }

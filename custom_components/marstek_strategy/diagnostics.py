@@ -49,13 +49,44 @@ async def async_get_config_entry_diagnostics(
             "keepalive_s": coordinator.keepalive_s,
             "refresh_meter": coordinator.refresh_meter,
             "dry_run": coordinator.dry_run,
-            **coordinator.diagnostics(),
+            **_loop(coordinator),
         },
         "last_cycle": _cycle(coordinator.data, coordinator),
         "phase_limits": _phase_limits(entry, coordinator),
         "readback": _readback(coordinator),
         "write_log": [_write(record) for record in coordinator.write_log],
         "learned_losses": coordinator.learned.diagnostics(),
+    }
+
+
+def _loop(coordinator: MarstekCoordinator) -> dict[str, Any]:
+    """Return the loop's state: lifecycle, pending stops, what was told, the plan."""
+    plan = coordinator.plan
+    return {
+        "lifecycle": coordinator.lifecycle.phase,
+        "pending_stops": sorted(
+            b.title for b in coordinator.targets if b.subentry_id in coordinator.lifecycle.pending
+        ),
+        "stop_behavior": coordinator.stop_behavior,
+        "commanded": [
+            {"battery": battery.title, **asdict(commanded)}
+            for battery, commanded in zip(
+                coordinator.batteries, coordinator.commanded or [], strict=False
+            )
+        ],
+        "plan": None
+        if plan is None
+        else {
+            "mode": plan.mode,
+            "setpoints": [
+                {"mode": s.mode, "power_w": s.power_w, "reason": s.reason} for s in plan.setpoints
+            ],
+        },
+        "fail_safe": coordinator.lifecycle.cause,
+        "grid_mode": coordinator.grid_request.as_dict(),
+        "peak_cap_w": coordinator.peak_cap_w,
+        "peak": coordinator.peak.as_dict(),
+        "delivery": coordinator.delivery.diagnostics(),
     }
 
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from custom_components.marstek_strategy.core import engine
+from custom_components.marstek_strategy.core import efficiency, engine
 from tests.engine_cases import FIXTURE, RUNS, SPLITS, run, split_lines
 
 RECORDED = json.loads(FIXTURE.read_text())
@@ -35,10 +35,10 @@ def test_plans_are_the_same_when_the_kept_shapes_are_dropped_often(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The shapes and settled pairs kept across cycles only save time: dropping them is safe."""
-    monkeypatch.setattr(engine, "_MAX_SHAPES", 2)
-    monkeypatch.setattr(engine, "_MAX_SETTLED", 4)
-    engine._SHAPES.clear()
+    monkeypatch.setattr(efficiency, "_MAX_SHAPES", 2)
+    monkeypatch.setattr(efficiency, "_MAX_SETTLED", 4)
+    efficiency._SHAPES.clear()
     seed = RUNS[0][0]
     expected = RECORDED["allocate"][str(seed)][:400]
     assert list(run(engine, seed, 400)) == expected
-    engine._SHAPES.clear()
+    efficiency._SHAPES.clear()

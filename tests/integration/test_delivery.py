@@ -155,7 +155,7 @@ async def test_dry_run_feeds_what_the_batteries_do(
     hub: Hub = await make_hub([(bat1, "L1")], grid=0, options={CONF_INTERVAL: 2.0, "dry_run": True})
     assert not lilygo_fleet.writes
     assert hub.coordinator.delivery.models[0].target_w == pytest.approx(-500 * 1.045)
-    assert hub.coordinator.diagnostics()["delivery"] == [
+    assert hub.coordinator.delivery.diagnostics() == [
         {"battery": "lilygo-bat1", "ac_power_sensor": True, "target_w": -522.5}
     ]
 

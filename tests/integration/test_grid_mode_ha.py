@@ -25,6 +25,7 @@ from custom_components.marstek_strategy.const import (
     Role,
 )
 from custom_components.marstek_strategy.core.grid_mode import GridMode
+from custom_components.marstek_strategy.diagnostics import _loop
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
 
@@ -397,7 +398,7 @@ async def test_the_peak_cap_limits_a_charge_and_discharges_in_hold(
     assert peak is not None
     assert float(peak.state) > 0
     assert peak.attributes["month"] == dt_util.now().strftime("%Y-%m")
-    assert hub.coordinator.diagnostics()["peak_cap_w"] == 2500.0
+    assert _loop(hub.coordinator)["peak_cap_w"] == 2500.0
     # The month's peak and the running quarter hour survive a reload (the store keeps them).
     month_peak = float(peak.state)
     assert await hass.config_entries.async_unload(hub.entry.entry_id)

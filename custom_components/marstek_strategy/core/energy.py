@@ -2,7 +2,7 @@
 
 The batteries' AC power (W, positive = discharging) is integrated over time, each value
 holding until the next (what a sampled power meter shows). The conversion loss applies the
-engine's loss model (``engine.loss_w``) to the actual powers; the saving is the loss an even
+engine's loss model (``efficiency.loss_w``) to the actual powers; the saving is the loss an even
 split of the same power over the same batteries would have had, minus the actual loss.
 Nothing here imports Home Assistant.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final
 
-from .engine import loss_w, water_fill
+from .efficiency import loss_w, water_fill
 from .model import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
 
 WS_PER_KWH: Final = 3_600_000.0

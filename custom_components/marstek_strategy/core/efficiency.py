@@ -1,0 +1,538 @@
+"""The least-loss split: how a total is shared over batteries with the least modelled loss.
+
+Pure and used by the engine's ``efficiency`` strategy (``optimal_split`` and its parts) and
+by ``equal`` (``even_split``); the benchmark's bounds call ``optimal_split`` too. Per-table
+whole-watt loss arrays (``_curve``) and per-fleet hull segments (``_SHAPES``) are cached, both
+bounded.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise, product
+import math
+
+from .model import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
+
+
+def even_split(total: int, members: Sequence[int], caps: Sequence[int]) -> dict[int, int]:
+    """Split total as evenly as caps allow over members (water filling, whole watts).
+
+    Members that cannot take an even share get their cap; the rest is shared again. Odd
+    watts go to the earliest members.
+    """
+    shares: dict[int, int] = {}
+    open_members = sorted(members, key=lambda i: (caps[i], i))
+    left = total
+    while open_members:
+        share = left // len(open_members)
+        smallest = open_members[0]
+        if caps[smallest] <= share:
+            shares[smallest] = caps[smallest]
+            left -= caps[smallest]
+            open_members.pop(0)
+            continue
+        extra = left - share * len(open_members)
+        for position, index in enumerate(sorted(open_members)):
+            shares[index] = share + (1 if position < extra else 0)
+        left = 0
+        break
+    return shares
+
+
+# --------------------------------------------------------------------------------------
+# efficiency: the least modelled conversion loss
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A battery that may take part in a split: its most W, its table and its idle draw."""
+
+    max_w: int
+    table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE
+    standby_w: float = 0.0  # W it draws while idle; counted when a set leaves it out
+
+
+#: Whole watts every loss array covers from the start (extended for larger caps).
+_ARRAY_W = 2500
+#: Sets of batteries tried exhaustively up to this many; beyond, a bounded family.
+_MAX_SETS = 16
+#: How many of the most promising sets get the exact pairwise refinement.
+_REFINED = 3
+#: Bounded family only: sets whose batteries would run below this on average are not tried
+#: (on the measured table only the 63 W row makes two batteries at under 400 W lose less
+#: than one, by at most a few W).
+_LEAST_SHARE_W = 400
+
+
+class _Curve:
+    """One table's loss curve for one mode, built once: rows, whole-watt array, bends, hulls.
+
+    ``loss[w]`` is the loss at w whole watts (``loss[0]`` = 0, stopped), computed with the
+    same arithmetic as ``at``; lookups in the hot path index it and hash nothing.
+    """
+
+    __slots__ = ("_bends", "bends", "hulls", "loss", "xs", "ys")
+
+    def __init__(self, mode: Mode, table: EfficiencyTable) -> None:
+        rows = sorted(table)
+        if not rows:
+            raise ValueError("efficiency table is empty")
+        self.xs = [float(row[0]) for row in rows]
+        if mode is Mode.CHARGE:
+            self.ys = [ac * (1.0 - charge) for ac, charge, _ in rows]
+        else:
+            self.ys = [ac * (1.0 / discharge - 1.0) for ac, _, discharge in rows]
+        bends = {1}
+        for x in self.xs:
+            if x >= 1:
+                bends.update((math.floor(x), math.ceil(x)))
+        self._bends = sorted(bends)
+        self.bends: dict[int, tuple[int, ...]] = {}
+        self.hulls: dict[int, tuple[tuple[float, float], ...]] = {}
+        self.loss: list[float] = [0.0]
+        self._extend(_ARRAY_W)
+
+    def at(self, ac_w: float) -> float:
+        """Return the loss (W) of a running battery at ac_w > 0 AC watts (interpolated)."""
+        xs, ys = self.xs, self.ys
+        if ac_w <= xs[0]:
+            return ys[0]
+        if ac_w >= xs[-1]:
+            return ys[-1] * ac_w / xs[-1]
+        i = bisect_right(xs, ac_w)
+        return ys[i - 1] + (ys[i] - ys[i - 1]) * (ac_w - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+    def _extend(self, cap: int) -> None:
+        """Extend ``loss`` to cover 0..cap whole watts (segment by segment, as ``at``)."""
+        xs, ys, loss = self.xs, self.ys, self.loss
+        start = len(loss)
+        low = min(cap + 1, max(start, math.floor(xs[0]) + 1))
+        loss.extend(ys[0] for _ in range(start, low))  # up to the first row: fixed cost
+        for i in range(1, len(xs)):
+            x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+            high = min(cap + 1, math.ceil(x1) if x1 != math.floor(x1) else int(x1))
+            high = max(high, len(loss))
+            loss.extend(y0 + (y1 - y0) * (w - x0) / (x1 - x0) for w in range(len(loss), high))
+        loss.extend(ys[-1] * w / xs[-1] for w in range(len(loss), cap + 1))
+
+    def array(self, cap: int) -> list[float]:
+        """Return the loss array, covering at least 0..cap."""
+        if cap >= len(self.loss):
+            self._extend(cap)
+        return self.loss
+
+    def bends_to(self, cap: int) -> tuple[int, ...]:
+        """Return the whole watts in 1..cap where the curve bends or ends (ascending)."""
+        bends = self.bends.get(cap)
+        if bends is None:
+            bends = self.bends[cap] = (*(b for b in self._bends if b < cap), cap)
+        return bends
+
+    def hull(self, cap: int) -> tuple[tuple[float, float], ...]:
+        """Return the lower convex hull of the running loss on (0, cap] as segments.
+
+        Each segment is (length W, W of loss per W); the slopes rise strictly.
+        """
+        segments = self.hulls.get(cap)
+        if segments is None:
+            points = [(0.0, self.at(self.xs[0]))]  # just above 0 W: the fixed cost
+            points += [(x, self.at(x)) for x in self.xs if 0 < x < cap]
+            points.append((float(cap), self.at(cap)))
+            hull: list[tuple[float, float]] = []
+            for point in points:
+                while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) <= 0:
+                    hull.pop()
+                hull.append(point)
+            segments = tuple(
+                (b[0] - a[0], (b[1] - a[1]) / (b[0] - a[0])) for a, b in pairwise(hull)
+            )
+            self.hulls[cap] = segments
+        return segments
+
+
+_CURVES: dict[tuple[int, Mode], tuple[EfficiencyTable, _Curve]] = {}
+_BY_VALUE: dict[tuple[Mode, EfficiencyTable], _Curve] = {}
+
+
+def _curve(mode: Mode, table: EfficiencyTable) -> _Curve:
+    """Return table's curve for mode: found by the table's identity, hashed only when new."""
+    key = (id(table), mode)
+    hit = _CURVES.get(key)
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    curve = _BY_VALUE.get((mode, table))
+    if curve is None:
+        if len(_BY_VALUE) >= 64:
+            _BY_VALUE.clear()
+        curve = _BY_VALUE[(mode, table)] = _Curve(mode, table)
+    if len(_CURVES) >= 256:
+        _CURVES.clear()
+    _CURVES[key] = (table, curve)  # holding the table keeps its id from being reused
+    return curve
+
+
+def loss_w(mode: Mode, ac_w: float, table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE) -> float:
+    """Return the modelled conversion loss (W) of one battery running at ac_w AC watts.
+
+    Charge loss is AC * (1 - efficiency), discharge loss AC * (1 / efficiency - 1), linear
+    between the table's rows; below the first row a running inverter costs the first row's
+    loss, above the last row the efficiency holds. 0 when stopped (ac_w <= 0 or mode stop).
+    Stable API: the benchmark's bounds use it (the simulator models loss the same way).
+    """
+    if mode is Mode.STOP or ac_w <= 0:
+        return 0.0
+    curve = _curve(mode, table)
+    if isinstance(ac_w, int) and ac_w < len(curve.loss):
+        return curve.loss[ac_w]
+    return curve.at(ac_w)
+
+
+def split_loss_w(mode: Mode, powers: Sequence[float], candidates: Sequence[Candidate]) -> float:
+    """Return the modelled loss (W) of running candidates at powers (AC W), idle ones' standby."""
+    return sum(
+        loss_w(mode, power, candidate.table) if power > 0 else candidate.standby_w
+        for power, candidate in zip(powers, candidates, strict=True)
+    )
+
+
+def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Return the z of (a - o) x (b - o): positive for a counter-clockwise turn."""
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def water_fill(total: float, caps: Sequence[float]) -> list[float]:
+    """Split total as evenly as caps allow (floats; more than their sum: the caps).
+
+    Stable API: energy.py splits the actual power evenly with it for the saving.
+    """
+    shares = [0.0] * len(caps)
+    waiting = sorted(range(len(caps)), key=lambda i: caps[i])
+    left = total
+    while waiting:
+        share = left / len(waiting)
+        if caps[waiting[0]] <= share:
+            index = waiting.pop(0)
+            shares[index] = caps[index]
+            left -= caps[index]
+            continue
+        for index in waiting:
+            shares[index] = share
+        break
+    return shares
+
+
+#: Per batteries (index, curve, cap): their arrays, bends, sorted hull segments and the
+#: pairs ``_Fleet.refine`` found it cannot improve, with the two numbers that pack a pair's
+#: (i, j, power i, power j) into one int (all of it depends only on the key). The pairs are
+#: ints in a dict so that the garbage collector never walks them.
+type _Shape = tuple[
+    dict[int, list[float]],
+    dict[int, tuple[int, ...]],
+    list[tuple[float, int, float]],
+    dict[int, None],
+    int,
+    int,
+]
+_SHAPES: dict[tuple[tuple[int, _Curve, int], ...], _Shape] = {}
+#: Most shapes kept, and most settled pairs per shape (then it starts again).
+_MAX_SHAPES = 128
+_MAX_SETTLED = 2048
+
+
+class _Fleet:
+    """One split problem, indexed by battery: caps, arrays, bends and all hull segments.
+
+    ``segments`` holds every battery's hull segments sorted by slope (kept in ``_SHAPES``
+    for the same batteries, curves and caps); a set's hull split walks it and skips the
+    batteries outside the set.
+    """
+
+    __slots__ = (
+        "arrays",
+        "bends",
+        "bits",
+        "caps",
+        "idle",
+        "order",
+        "rank",
+        "segments",
+        "settled",
+        "width",
+    )
+
+    def __init__(
+        self,
+        order: Sequence[int],
+        curves: Sequence[_Curve],
+        caps: Sequence[int],
+        idle: Sequence[float],
+    ) -> None:
+        self.order = tuple(order)
+        self.caps = caps
+        self.idle = idle
+        self.rank = {i: position for position, i in enumerate(order)}
+        key = tuple((i, curves[i], caps[i]) for i in sorted(self.order))
+        shape = _SHAPES.get(key)
+        if shape is None:
+            if len(_SHAPES) >= _MAX_SHAPES:
+                _SHAPES.clear()
+            arrays = {i: curves[i].array(caps[i]) for i in order}
+            bends = {i: curves[i].bends_to(caps[i]) for i in order}
+            segments = sorted(
+                (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
+            )
+            bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
+            width = max(order, default=0) + 1  # an index < width
+            shape = _SHAPES[key] = (arrays, bends, segments, {}, bits, width)
+        self.arrays, self.bends, self.segments, self.settled, self.bits, self.width = shape
+        if len(self.settled) > _MAX_SETTLED:
+            self.settled.clear()
+
+    def hull_split(self, total: float, members: set[int]) -> dict[int, float]:
+        """Return the split of total over members that is optimal on their loss hulls.
+
+        Segments are taken cheapest slope first (equal marginal loss); equal slopes share
+        evenly, so identical batteries get equal power.
+        """
+        powers = dict.fromkeys(members, 0.0)
+        segments = self.segments  # all batteries': the walk skips the others
+        left = float(total)
+        position, count = 0, len(segments)
+        while position < count and left > 0:
+            slope, i, part = segments[position]
+            if i not in members:
+                position += 1
+                continue
+            end = position + 1
+            while end < count and segments[end][0] - slope <= 1e-12:
+                end += 1
+            if end == position + 1:  # no tie: the common case
+                step = min(part, left)
+                powers[i] += step
+                left -= step
+                position = end
+                continue
+            group = [segment for segment in segments[position:end] if segment[1] in members]
+            position = end
+            if len(group) == 1:
+                step = min(part, left)
+                powers[i] += step
+                left -= step
+                continue
+            length = sum(segment[2] for segment in group)
+            if length <= left:
+                for _, j, piece in group:
+                    powers[j] += piece
+                left -= length
+            else:
+                shares = water_fill(left, [segment[2] for segment in group])
+                for (_, j, _), share in zip(group, shares, strict=True):
+                    powers[j] += share
+                left = 0.0
+        return powers
+
+    def whole(self, powers: dict[int, float], total: int) -> dict[int, int]:
+        """Round powers to whole watts within 0..cap that add up to total."""
+        caps, floor = self.caps, math.floor
+        whole = {i: min(caps[i], max(0, floor(power))) for i, power in powers.items()}
+        left = total - sum(whole.values())
+        if left <= 0:
+            return whole
+        order = sorted(
+            (i for i, power in powers.items() if power > 0),
+            key=lambda i: (whole[i] - powers[i], i),
+        )
+        while left > 0:  # rounds of one watt each to those below their cap, in order
+            below = [i for i in order if whole[i] < caps[i]]
+            if not below:
+                break
+            for i in below[:left]:
+                whole[i] += 1
+            left -= min(left, len(below))
+        return whole
+
+    def loss(self, powers: dict[int, int]) -> float:
+        """Return the modelled loss of the running batteries plus the idle ones' draw."""
+        arrays, idle, get = self.arrays, self.idle, powers.get
+        return sum([arrays[i][p] if (p := get(i, 0)) > 0 else idle[i] for i in self.order])
+
+    def split(self, total: int, chosen: tuple[int, ...]) -> dict[int, int]:
+        """Return the hull optimum of total over chosen, in whole watts (not yet refined)."""
+        total = min(total, sum(map(self.caps.__getitem__, chosen)))
+        return self.whole(self.hull_split(total, set(chosen)), total)
+
+    def best_split(
+        self,
+        total: int,
+        chosen: tuple[int, ...],
+        hull: dict[int, int],
+        hull_loss: float | None = None,
+    ) -> dict[int, int]:
+        """Return the better of hull and the even split over chosen, refined onto the bends.
+
+        hull_loss: ``loss(hull)`` when the caller has it.
+        """
+        total = min(total, sum(map(self.caps.__getitem__, chosen)))
+        even = even_split(total, chosen, self.caps)
+        if hull_loss is None:
+            hull_loss = self.loss(hull)
+        return self.refine(even if self.loss(even) < hull_loss else hull)
+
+    def refine(self, powers: dict[int, int]) -> dict[int, int]:
+        """Improve a split by moving power between two running batteries onto a bend.
+
+        On whole watts the loss curves are linear between their bends, so an optimum has
+        all running batteries but one on a bend (or at 1 W or their max). Moving pairs onto
+        bends finds the exact optimum for two batteries and repairs the convex-hull split
+        where a curve is not convex. Array lookups only; at most three passes.
+
+        A pair's move depends only on its two powers, so a pair at powers already found
+        not to improve (``settled``, shared by every set of this fleet) is skipped.
+        """
+        powers = dict(powers)
+        running = [i for i, power in powers.items() if power > 0]
+        if len(running) < 2:
+            return powers
+        arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
+        bits, width = self.bits, self.width
+        for _ in range(3):
+            improved = False
+            for i in running:
+                li, bi, row = arrays[i], bends[i], i * width
+                for j in running:
+                    if i == j:
+                        continue
+                    pi, pj = powers[i], powers[j]
+                    pair_key = (row + j) << bits  # (i, j, pi, pj) as one int
+                    if (((pair_key | pi) << bits) | pj) in settled:
+                        continue
+                    lj, pair = arrays[j], pi + pj
+                    bar = li[pi] + lj[pj] - 1e-9  # a move must cost less than this
+                    # the bends x of i with 1 <= pair - x <= the cap of j
+                    for x in bi[bisect_left(bi, pair - caps[j]) : bisect_left(bi, pair)]:
+                        cost = li[x] + lj[pair - x]
+                        if cost < bar:
+                            powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
+                    settled[(((pair_key | powers[i]) << bits) | powers[j])] = None
+            if not improved:
+                break
+        return powers
+
+    def family(
+        self, curves: Sequence[_Curve], total: int, first: int | None
+    ) -> list[tuple[int, ...]]:
+        """Return the sets of batteries worth trying for total, each in order.
+
+        Batteries are interchangeable only when both table and cap match, so of those only
+        the first few in order run. Up to ``_MAX_SETS`` sets every such choice is tried;
+        beyond, for each size the batteries cheapest per W at that size's share, and the
+        first in order (a bounded family, sizes from the fewest that may carry total to
+        ``ceil(total / _LEAST_SHARE_W)``). All of order is always tried. A set holds
+        ``first`` when given (the battery behind).
+        """
+        order, caps = self.order, self.caps
+        classes: dict[tuple[_Curve, int], list[int]] = {}
+        for i in order:
+            classes.setdefault((curves[i], caps[i]), []).append(i)
+        largest = sorted((caps[i] for i in order), reverse=True)
+        fewest = next(
+            (k for k in range(1, len(order) + 1) if sum(largest[:k]) >= total), len(order)
+        )
+        most = max(fewest, -(-total // _LEAST_SHARE_W))
+        sets: list[tuple[int, ...]] = []
+        groups = list(classes.values())
+        if math.prod(len(group) + 1 for group in groups) <= _MAX_SETS:
+            for counts in product(*(range(len(group) + 1) for group in groups)):
+                if not any(counts):
+                    continue
+                chosen = {i for group, k in zip(groups, counts, strict=True) for i in group[:k]}
+                if first is None or first in chosen:
+                    sets.append(tuple(i for i in order if i in chosen))
+        else:
+            rank, arrays = self.rank, self.arrays
+            for k in range(fewest, min(most, len(order)) + 1):
+                share = -(-total // k)
+                # cheapest per W at the share (ties by rank, which is unique)
+                keyed = sorted(
+                    [
+                        (arrays[i][watts] / watts, rank[i], i)
+                        for i in order
+                        for watts in (min(caps[i], share),)
+                    ]
+                )
+                for ranked in ([entry[2] for entry in keyed], order):
+                    chosen = set(ranked[:k])
+                    if first is not None and first not in chosen:
+                        chosen = {*ranked[: k - 1], first}
+                    option = tuple(i for i in order if i in chosen)
+                    if option not in sets:
+                        sets.append(option)
+        if order not in sets:
+            sets.append(order)
+        return sets
+
+
+def _options(
+    fleet: _Fleet,
+    curves: Sequence[_Curve],
+    total: int,
+    *,
+    first: int | None = None,
+    keep: tuple[int, ...] = (),
+) -> dict[tuple[int, ...], tuple[dict[int, int], float]]:
+    """Return the most promising sets that carry total, each with its split and set cost.
+
+    The cost is the modelled loss of the running batteries plus the idle draw of the
+    batteries of the fleet that stay idle. Every set of the family that carries total (and
+    all of the fleet) is split; the ``_REFINED`` cheapest, and ``keep`` when it carries
+    total, are refined and returned.
+    """
+    order, caps, rank = fleet.order, fleet.caps, fleet.rank
+    sets = fleet.family(curves, total, first)
+    if keep and keep not in sets and (first is None or first in keep):
+        sets.append(keep)
+    rough: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
+    everyone, cap_of = len(order), caps.__getitem__
+    for chosen in sets:
+        if len(chosen) < everyone and sum(map(cap_of, chosen)) < total:
+            continue
+        powers = fleet.split(total, chosen)
+        rough[chosen] = (powers, fleet.loss(powers))
+    ranked = sorted(rough, key=lambda c: (rough[c][1], len(c), [rank[i] for i in c]))
+    picked = ranked[:_REFINED]
+    if keep in rough and keep not in picked:
+        picked.append(keep)
+    options: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
+    for chosen in picked:
+        powers = fleet.best_split(total, chosen, *rough[chosen])
+        options[chosen] = (powers, fleet.loss(powers))
+    return options
+
+
+def optimal_split(demand_w: int, candidates: Sequence[Candidate], mode: Mode) -> tuple[int, ...]:
+    """Return the loss-minimal split of demand_w (whole W) over candidates; 0 = stays idle.
+
+    Delivers min(demand_w, sum of max_w) in mode (charge or discharge). Candidates with the
+    same table and max are interchangeable (the earlier runs first); an idle candidate costs
+    its ``standby_w``. The least cost wins, then the fewest batteries. Within a set: the
+    better of the equal-marginal-loss (convex hull) optimum and the even split, refined
+    onto the bends. Stable API: the benchmark's bounds use it.
+    """
+    result = [0] * len(candidates)
+    usable = [i for i, candidate in enumerate(candidates) if candidate.max_w > 0]
+    total = min(int(demand_w), sum(candidates[i].max_w for i in usable))
+    if total <= 0:
+        return tuple(result)
+    curves = [_curve(mode, candidate.table) for candidate in candidates]
+    caps = [max(0, candidate.max_w) for candidate in candidates]
+    fleet = _Fleet(usable, curves, caps, [candidate.standby_w for candidate in candidates])
+    options = _options(fleet, curves, total)
+    rank = fleet.rank
+    best = min(options, key=lambda c: (options[c][1], len(c), [rank[i] for i in c]))
+    for i, power in options[best][0].items():
+        result[i] = power
+    return tuple(result)
