@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custom_components.marstek_strategy.const import Role
+from custom_components.marstek_strategy.const import CONF_KEEPALIVE, Role
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
 
@@ -36,7 +36,7 @@ async def test_a_tolerantly_matched_option_is_read_back_as_written(
     entity._attr_options = ["disable", "Enable"]  # type: ignore[attr-defined]
     entity.async_write_ha_state()
     _follows_capitalised_enable(bat1)
-    hub: Hub = await make_hub([(bat1, "L1")], grid=600)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_KEEPALIVE: 0})
     await hub.tick(120, grid=600, step=6.5)
     written = bat1.values(Role.RS485_MODE)
     assert written[:1] == ["Enable"]
