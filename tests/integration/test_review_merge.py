@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.core import State
+
+from custom_components.marstek_strategy.adapters.profiles import MARSTEK_MODBUS, canonical_state
 from custom_components.marstek_strategy.const import CONF_KEEPALIVE, Role
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
@@ -42,3 +45,14 @@ async def test_a_tolerantly_matched_option_is_read_back_as_written(
     assert written[:1] == ["Enable"]
     assert written.count("Enable") == 1, written
     assert hub.state("sensor", "reason", bat1) != "not_responding"
+
+
+def test_a_connectors_word_in_another_spelling_is_read_as_its_option() -> None:
+    """The writer writes ``Standby`` to a board offering it for the connector's ``standby``
+    (stop); reading it must give ``stop`` again, not a mode that is none."""
+    state = State("select.venus_force_mode", "Standby", {"options": ["Standby", "Charge"]})
+    read = canonical_state(MARSTEK_MODBUS, Role.FORCIBLE_MODE, state)
+    assert read is not None
+    assert read.state == "stop"
+    charging = State("select.venus_force_mode", "Charge")
+    assert canonical_state(MARSTEK_MODBUS, Role.FORCIBLE_MODE, charging).state == "charge"  # type: ignore[union-attr]
