@@ -218,7 +218,14 @@ def canonical_state(profile: Profile, role: Role | None, state: State | None) ->
     elif domain == "select":
         value = profile.vocabulary.canonical(value)
         if (known := CANONICAL_OPTIONS.get(role)) is not None and value not in known:
-            value = match_option(value, known) or value
+            # Either word, in another spelling (``Standby`` for the connector's ``standby``).
+            spelled = {
+                spelling: option
+                for option in known
+                for spelling in (option, profile.vocabulary.native(option))
+            }
+            matched = match_option(value, list(spelled))
+            value = value if matched is None else spelled[matched]
     attributes = canonical_attributes(profile, role, domain, state.attributes)
     if value == state.state and attributes == dict(state.attributes):
         return state
