@@ -25,6 +25,8 @@ from homeassistant.core import State, split_entity_id
 
 from ..const import Role
 from ..core.connector import SWITCH_OPTIONS, Vocabulary, readback_grace_s
+from ..core.control import RS485_DISABLE_OPTION, RS485_ENABLE_OPTION, match_option
+from ..core.model import Mode
 
 READBACK_GRACE_S: Final = 15.0  # the read-back's grace for a connector that reads often
 
@@ -154,6 +156,12 @@ MARSTEK_MODBUS: Final = Profile(
     fault_checked=False,  # Sleep, Standby, Charge, Discharge, Backup Mode, OTA Upgrade, Bypass
 )
 PROFILES: Final[tuple[Profile, ...]] = (ESPHOME, MODBUS_YAML, MARSTEK_MODBUS)
+# The options the integration reads in a role's select: a board's spelling of one of them
+# (``Enable``, as the writer matches it tolerantly) is read as it.
+CANONICAL_OPTIONS: Final[dict[Role, tuple[str, ...]]] = {
+    Role.FORCIBLE_MODE: tuple(mode.value for mode in Mode),
+    Role.RS485_MODE: (RS485_ENABLE_OPTION, RS485_DISABLE_OPTION),
+}
 BY_KEY: Final[dict[str, Profile]] = {profile.key: profile for profile in PROFILES}
 
 
@@ -209,6 +217,15 @@ def canonical_state(profile: Profile, role: Role | None, state: State | None) ->
         value = switch.get(value, value)
     elif domain == "select":
         value = profile.vocabulary.canonical(value)
+        if (known := CANONICAL_OPTIONS.get(role)) is not None and value not in known:
+            # Either word, in another spelling (``Standby`` for the connector's ``standby``).
+            spelled = {
+                spelling: option
+                for option in known
+                for spelling in (option, profile.vocabulary.native(option))
+            }
+            matched = match_option(value, list(spelled))
+            value = value if matched is None else spelled[matched]
     attributes = canonical_attributes(profile, role, domain, state.attributes)
     if value == state.state and attributes == dict(state.attributes):
         return state

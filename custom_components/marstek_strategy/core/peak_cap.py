@@ -176,6 +176,12 @@ class PeakMeter:
         counts = (meter.energy_j, meter.seen_s, meter.month_peak_w)
         if not all(math.isfinite(n) and n >= 0 for n in counts) or not math.isfinite(meter.last_w):
             return cls()
+        if (  # a last reading past its quarter's end: damaged (walking the gap would hang)
+            meter.quarter is not None
+            and meter.last is not None
+            and meter.last >= meter.quarter + timedelta(seconds=QUARTER_S)
+        ):
+            return cls()
         return meter
 
 
