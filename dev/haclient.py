@@ -282,6 +282,14 @@ class HAClient:
             raise HAError(f"{entity_id} has no device")
         return device
 
+    def subentries(self, entry_id: str) -> list[dict[str, Any]]:
+        """Return a config entry's subentries (id, type, title, unique id)."""
+        answer = self.websocket({"type": "config_entries/subentries/list", "entry_id": entry_id})
+        if not answer.get("success"):
+            raise HAError(f"listing the subentries failed: {answer}")
+        result: list[dict[str, Any]] = answer["result"]
+        return result
+
     # ---------------------------------------------------------------- flows
     def run_flow(
         self, index: str, start: dict[str, Any], answers: dict[str, Any], max_steps: int = 8
@@ -364,10 +372,16 @@ class HAClient:
         entry_id = entry["entry_id"]
         devices = self.template(DEVICES_TEMPLATE.replace("DOMAIN", board_domain))
         devices = devices if isinstance(devices, dict) else json.loads(devices)
+        # The hub's own flow proposes every battery found; a device battery's unique id is its
+        # device id. Only those still missing go through "Add battery" (whose form, with
+        # nothing left to choose, would ask for entities by hand).
+        used = {s.get("unique_id") for s in self.subentries(entry_id)}
         for name, phase in BATTERIES:
             if name not in devices:
                 raise HAError(f"no simulated device {name!r} (found {sorted(devices)})")
             device = devices[name]
+            if device in used:
+                continue
             try:
                 result = self.run_flow(
                     "/api/config/config_entries/subentries/flow",
