@@ -24,8 +24,8 @@ ESPHome flow with host and port; ``--faults`` then also drops a board's connecti
 board answer writes late and lets one hang (a half-open connection). ``--modbus`` checks Home
 Assistant's own ``modbus`` integration and the template package ``dev/modbus`` against the
 Modbus TCP emulators (read, write, availability when a server drops or a gateway times out, a
-reboot); the strategy part runs once the battery flow can take entities without a device
-(issue 20), and is skipped with a note until then.
+reboot), then sets up the hub with the package's device-less entity groups (``marstek_mN_``)
+in the hub's own flow and runs the strategy checks 1-5 through them.
 
 ``--browser`` runs the first hour in Chromium instead (``dev/browser/walkthrough.mjs``): log in,
 add the hub with the three batteries in one flow, a first dashboard with the card, the dry-run
@@ -82,6 +82,8 @@ STEP_LOAD = {"load_l1": 2200.0}  # a kettle on L1: +1500 W
 BATTERY_PHASES = ("l1", "l2", "l3")
 KEEPALIVE_TIMEOUT_S = 90.0  # --long: boards drop RS485 control after this without enable
 ROLE_COUNT = 11  # the LilyGo entities a battery subentry maps (const.Role)
+#: dev/modbus's package: no cutoff numbers, the inverter state only as a raw register sensor.
+MODBUS_ROLE_COUNT = 9
 QUIET_S = 8.0  # after off, no writes for longer than one cycle (6.5 s)
 BOARD_PHASES = ("L1", "L2", "L3")
 CYCLE_S = 6.5  # the strategy's cycle (default interval)
@@ -269,6 +271,7 @@ class Run:
 
     def check_discovery(self, entry_id: str) -> None:
         """Every battery matched all ten LilyGo roles on its own board (read from diagnostics)."""
+        count = MODBUS_ROLE_COUNT if self.api == "modbus" else ROLE_COUNT
         diagnostics = self.client.get(f"/api/diagnostics/config_entry/{entry_id}")
         subentries = diagnostics["data"]["entry"]["subentries"]
         for subentry in subentries:
@@ -276,9 +279,9 @@ class Run:
             roles = {k: v for k, v in data.items() if k.endswith("_entity")}
             board = self.board_prefix(data["phase"])
             wrong = {k: v for k, v in roles.items() if board not in v}
-            if len(roles) != ROLE_COUNT or wrong:
+            if len(roles) != count or wrong:
                 raise E2EError(f"{subentry['title']}: matched {roles}; wrong board: {wrong}")
-        _log(f"discovery: every battery matched {ROLE_COUNT} roles on its own board")
+        _log(f"discovery: every battery matched {count} roles on its own board")
 
     def board_prefix(self, phase: str) -> str:
         """The start of a board's entity ids after the domain (lilygo_l1_, or marstek_m1_)."""
@@ -774,66 +777,73 @@ class Run:
         client.call("select", "select_option", entity_id=modes[m1], option="stop")
         client.call("select", "select_option", entity_id=rs485[m1], option="disable")
 
-    def configure_modbus_batteries(self) -> bool:
-        """Add the Modbus batteries (entities without a device) to the strategy, once the
-        battery flow can take them (issue 20); False while it cannot (the flow has no such
-        path yet: it aborts without devices)."""
+    def configure_modbus_batteries(self) -> None:
+        """Set up the hub with the three Modbus batteries in its own flow, as a person does:
+        the flow must offer the package's device-less entity groups (``marstek_mN_``) with
+        their entities matched; each is put on its phase (M1 on L1, ...)."""
         client = self.client
-        roles = {
-            "soc_entity": "sensor",
-            "ac_power_entity": "sensor",
-            "battery_power_entity": "sensor",
-            "forcible_mode_entity": "select",
-            "rs485_mode_entity": "select",
-            "charge_power_entity": "number",
-            "discharge_power_entity": "number",
+        expected = {
+            "soc_entity": ("sensor", "battery_state_of_charge"),
+            "ac_power_entity": ("sensor", "ac_power"),
+            "battery_power_entity": ("sensor", "battery_power"),
+            "forcible_mode_entity": ("select", "forcible_charge_discharge"),
+            "rs485_mode_entity": ("select", "rs485_control_mode"),
+            "charge_power_entity": ("number", "forcible_charge_power"),
+            "discharge_power_entity": ("number", "forcible_discharge_power"),
         }
-        suffixes = {
-            "soc_entity": "battery_state_of_charge",
-            "ac_power_entity": "ac_power",
-            "battery_power_entity": "battery_power",
-            "forcible_mode_entity": "forcible_charge_discharge",
-            "rs485_mode_entity": "rs485_control_mode",
-            "charge_power_entity": "forcible_charge_power",
-            "discharge_power_entity": "forcible_discharge_power",
+        wanted = {
+            role: self.sim_entities(domain, suffix) for role, (domain, suffix) in expected.items()
         }
-        hub = client.run_flow(
-            "/api/config/config_entries/flow",
-            {"handler": "marstek_strategy"},
-            {
-                "grid_sensor": GRID_SENSOR,
-                "phase_count": "3",
-                **dict(
-                    zip(
-                        ("phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor"),
-                        PHASE_SENSORS,
-                        strict=True,
-                    )
-                ),
-            },
-        )
-        if hub["type"] != "create_entry":
-            raise E2EError(f"hub flow did not create an entry: {hub}")
-        entry_id = hub["result"]["entry_id"]
-        for index, phase in enumerate(("L1", "L2", "L3")):
-            answers: dict[str, object] = {"phase": phase}
-            for role, domain in roles.items():
-                answers[role] = self.sim_entities(domain, suffixes[role])[index]
-            result = client.run_flow(
-                "/api/config/config_entries/subentries/flow",
-                {"handler": [entry_id, "battery"]},
-                answers,
-            )
-            if result["type"] == "abort" and result.get("reason") == "no_devices":
-                _log(
-                    "modbus: the strategy part is skipped: the battery flow cannot add entities "
-                    "without a device yet (issue 20); it runs here once it can"
+        meter = {
+            "grid_sensor": GRID_SENSOR,
+            "phase_count": "3",
+            **dict(
+                zip(
+                    ("phase_l1_sensor", "phase_l2_sensor", "phase_l3_sensor"),
+                    PHASE_SENSORS,
+                    strict=True,
                 )
-                client.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
-                return False
-            if result["type"] != "create_entry":
-                raise E2EError(f"battery flow for M{index + 1}: {result}")
-        return True
+            ),
+        }
+        index = "/api/config/config_entries/flow"
+        result = client.post(index, {"handler": "marstek_strategy"})
+        groups: list[str] = []
+        for _ in range(10):
+            if result.get("type") != "form":
+                break
+            if result.get("errors"):
+                raise E2EError(f"hub flow: form {result['step_id']} has errors: {result}")
+            step = result["step_id"]
+            fields = {f["name"]: f for f in result.get("data_schema", [])}
+            if step == "batteries":
+                options = fields["batteries"]["selector"]["select"]["options"]
+                groups = [o["value"] for o in options]
+                prefixes = [f"marstek_m{n}_" for n in range(1, 4)]
+                if not all(any(g.endswith(p) for g in groups) for p in prefixes):
+                    raise E2EError(f"hub flow: the Modbus groups are not offered: {options}")
+                answer: dict[str, Any] = {"batteries": groups, "manual": 0}
+                _log(f"hub flow offers the device-less groups: {', '.join(groups)}")
+            elif step == "battery":
+                number = int(result["description_placeholders"]["index"])
+                suggested = {
+                    name: (f.get("description") or {}).get("suggested_value")
+                    for name, f in fields.items()
+                }
+                wrong = {
+                    role: suggested.get(role)
+                    for role, ids in wanted.items()
+                    if suggested.get(role) != ids[number - 1]
+                }
+                if wrong:
+                    raise E2EError(f"hub flow: battery {number} matched wrongly: {wrong}")
+                answer = {k: v for k, v in suggested.items() if v is not None}
+                answer["phase"] = BOARD_PHASES[number - 1]
+            else:
+                answer = {k: v for k, v in meter.items() if k in fields}
+            result = client.post(f"{index}/{result['flow_id']}", answer)
+        if result.get("type") != "create_entry":
+            raise E2EError(f"hub flow did not create an entry: {result}")
+        _log(f"hub flow: {result.get('description_placeholders', {}).get('batteries')}")
 
     def run(self) -> str:
         """Run the checks; return the summary line."""
@@ -850,8 +860,7 @@ class Run:
             self.add_esphome_boards()
         if self.api == "modbus":
             self.check_modbus()
-            if not self.configure_modbus_batteries():
-                return "modbus: emulator, HA modbus and the template package checked"
+            self.configure_modbus_batteries()
         else:
             client.configure_strategy(board_domain=self.board_domain)
         entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]

@@ -36,6 +36,8 @@ PHASE_SENSORS = (
     "sensor.p1_meter_power_phase_3",
 )
 BATTERIES = (("LilyGo L1", "L1"), ("LilyGo L2", "L2"), ("LilyGo L3", "L3"))
+#: A register the dev/modbus package reads every 5 s: no value means modbus never connected.
+MODBUS_PROBE = "sensor.marstek_m1_ac_power"
 #: Integrations the onboarding's core_config step sets up; they need packages or network.
 ONBOARDING_EXTRAS = ("google_translate", "met", "radio_browser")
 #: Device name -> device id of the boards' devices (the simulator's, or ESPHome's).
@@ -282,6 +284,31 @@ class HAClient:
             raise HAError(f"{entity_id} has no device")
         return device
 
+    def modbus_reload_if_dead(self, entity_id: str = MODBUS_PROBE, wait: float = 15.0) -> bool:
+        """Reload HA's modbus when entity_id has no value after wait seconds; True if it did.
+
+        HA's modbus connects once at its start and never retries a server that was not up
+        then (dev/marstek_sim starts its Modbus servers after modbus set up).
+        """
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            try:
+                if self.state(entity_id)["state"] not in ("unknown", "unavailable"):
+                    return False
+            except HAError:
+                pass  # not there yet
+            time.sleep(0.5)
+        self.call("modbus", "reload")
+        return True
+
+    def subentries(self, entry_id: str) -> list[dict[str, Any]]:
+        """Return a config entry's subentries (id, type, title, unique id)."""
+        answer = self.websocket({"type": "config_entries/subentries/list", "entry_id": entry_id})
+        if not answer.get("success"):
+            raise HAError(f"listing the subentries failed: {answer}")
+        result: list[dict[str, Any]] = answer["result"]
+        return result
+
     # ---------------------------------------------------------------- flows
     def run_flow(
         self, index: str, start: dict[str, Any], answers: dict[str, Any], max_steps: int = 8
@@ -362,12 +389,23 @@ class HAClient:
                 raise HAError(f"hub flow did not create an entry: {result}")
             entry = result["result"]
         entry_id = entry["entry_id"]
+        # The hub's own flow proposes every battery found (devices and device-less groups);
+        # a device battery's unique id is its device id. Only those still missing go through
+        # "Add battery" (whose form, with nothing left to choose, asks for entities by hand).
+        subentries = self.subentries(entry_id)
+        if len(subentries) >= len(BATTERIES):
+            return entry
+        if board_domain == "modbus":
+            raise HAError(f"the hub flow added {len(subentries)} of the Modbus batteries")
+        used = {s.get("unique_id") for s in subentries}
         devices = self.template(DEVICES_TEMPLATE.replace("DOMAIN", board_domain))
         devices = devices if isinstance(devices, dict) else json.loads(devices)
         for name, phase in BATTERIES:
             if name not in devices:
                 raise HAError(f"no simulated device {name!r} (found {sorted(devices)})")
             device = devices[name]
+            if device in used:
+                continue
             try:
                 result = self.run_flow(
                     "/api/config/config_entries/subentries/flow",
@@ -404,9 +442,11 @@ def main(argv: list[str]) -> int:
         client.add_esphome_boards("127.0.0.1", [int(p) for p in ports.split(",")])
         print(f"ESPHome boards added: 127.0.0.1:{ports}")
         board_domain = "esphome"
-    if argv[1] == "configure" and os.environ.get("MARSTEK_SIM_BOARD_API") == "modbus":
-        print("Modbus batteries have no device: add them in the UI when the flow supports them")
-    elif argv[1] == "configure":
+    if os.environ.get("MARSTEK_SIM_BOARD_API") == "modbus":
+        board_domain = "modbus"
+        if client.modbus_reload_if_dead():
+            print("modbus reloaded: its servers were not up when Home Assistant started")
+    if argv[1] == "configure":
         entry = client.configure_strategy(board_domain=board_domain)
         print(f"Strategy configured: entry {entry['entry_id']} with the simulated batteries")
     return 0
