@@ -1,4 +1,4 @@
-"""Review of today's merges: defects found, each shown by a test that fails on main."""
+"""Select options in a board's own spelling: written once, read back as written, never rewritten."""
 
 from __future__ import annotations
 

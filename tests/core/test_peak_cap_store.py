@@ -1,4 +1,4 @@
-"""Review of today's merges: pure defects, each shown by a test that fails on main."""
+"""A stored peak meter far behind its last reading starts fresh (it could block the loop)."""
 
 from __future__ import annotations
 
