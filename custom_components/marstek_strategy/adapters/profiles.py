@@ -27,25 +27,13 @@ from ..const import Role
 from ..core.connector import SWITCH_OPTIONS, Vocabulary, readback_grace_s
 from ..core.control import RS485_DISABLE_OPTION, RS485_ENABLE_OPTION, match_option
 from ..core.model import Mode
+from .lilygo import ROLE_SLUGS
 
 READBACK_GRACE_S: Final = 15.0  # the read-back's grace for a connector that reads often
 
 # The slugs the ESPHome configs' names give (after an optional "Marstek " prefix); the modbus
 # YAML packages use the same words in their object ids (marstek_m1_<slug>).
-LILYGO_KEYS: Final[dict[Role, tuple[str, str]]] = {
-    Role.SOC: ("sensor", "battery_state_of_charge"),
-    Role.FORCIBLE_MODE: ("select", "forcible_charge_discharge"),
-    Role.CHARGE_POWER: ("number", "forcible_charge_power"),
-    Role.DISCHARGE_POWER: ("number", "forcible_discharge_power"),
-    Role.RS485_MODE: ("select", "rs485_control_mode"),
-    Role.AC_POWER: ("sensor", "ac_power"),
-    Role.BATTERY_POWER: ("sensor", "battery_power"),
-    Role.MAX_CHARGE_POWER: ("number", "max_charge_power"),
-    Role.MAX_DISCHARGE_POWER: ("number", "max_discharge_power"),
-    Role.CHARGE_CUTOFF: ("number", "charging_cutoff_capacity"),
-    Role.DISCHARGE_CUTOFF: ("number", "discharging_cutoff_capacity"),
-    Role.INVERTER_STATE: ("sensor", "inverter_state"),
-}
+LILYGO_KEYS: Final = ROLE_SLUGS
 POWER_NUMBERS: Final = (
     Role.CHARGE_POWER,
     Role.DISCHARGE_POWER,
