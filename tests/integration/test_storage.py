@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 import json
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 from hypothesis import given, settings as hyp_settings, strategies as st
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.marstek_strategy.adapters.batteries import BatteryConfig
 from custom_components.marstek_strategy.adapters.storage import (
@@ -192,5 +195,9 @@ async def test_a_damaged_store_still_makes_its_pending_stops(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
+    # The first cycle is scheduled (START_DELAY_S) once Home Assistant has started: let it
+    # come (without this the test passed or failed by the run's timing).
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1))
+    await hass.async_block_till_done()
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"store_damaged_{entry.entry_id}")
