@@ -20,27 +20,31 @@ TO_REDACT: set[str] = set()
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: MarstekConfigEntry
 ) -> dict[str, Any]:
-    """Return what a support request needs."""
-    coordinator = entry.runtime_data.coordinator
-    settings = entry.runtime_data.settings
+    """Return what a support request needs (only the entry while it is not loaded)."""
+    entry_data = async_redact_data(
+        {
+            "title": entry.title,
+            "data": dict(entry.data),
+            "options": dict(entry.options),
+            "subentries": [
+                {
+                    "subentry_id": subentry.subentry_id,
+                    "type": subentry.subentry_type,
+                    "title": subentry.title,
+                    "data": dict(subentry.data),
+                }
+                for subentry in entry.subentries.values()
+            ],
+        },
+        TO_REDACT,
+    )
+    runtime = getattr(entry, "runtime_data", None)
+    if runtime is None:  # asked while it loads, reloads or failed to: no loop to show
+        return {"entry": entry_data}
+    coordinator = runtime.coordinator
+    settings = runtime.settings
     return {
-        "entry": async_redact_data(
-            {
-                "title": entry.title,
-                "data": dict(entry.data),
-                "options": dict(entry.options),
-                "subentries": [
-                    {
-                        "subentry_id": subentry.subentry_id,
-                        "type": subentry.subentry_type,
-                        "title": subentry.title,
-                        "data": dict(subentry.data),
-                    }
-                    for subentry in entry.subentries.values()
-                ],
-            },
-            TO_REDACT,
-        ),
+        "entry": entry_data,
         "settings": asdict(settings),
         "loop": {
             "interval_s": coordinator.interval_s,

@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 
 from custom_components.marstek_strategy.const import Role
 from custom_components.marstek_strategy.diagnostics import async_get_config_entry_diagnostics
-from tests.conftest import Hub, LilyGoFleet
+from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 
 async def test_diagnostics(
@@ -60,3 +60,19 @@ async def test_diagnostics_before_the_first_cycle(
     result = await async_get_config_entry_diagnostics(hass, hub.entry)
     assert result["last_cycle"] is None
     assert result["loop"]["plan"] is None
+
+
+async def test_diagnostics_of_an_entry_not_loaded(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
+) -> None:
+    """Asked while the entry is not loaded (a reload, a failed set-up): the entry, no error.
+
+    The e2e on 2026.11.0 asked during a reload and got a 500 (no runtime_data).
+    """
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1")
+    entry = make_hub_entry(p1_meter, [(bat1, "L1")])
+    entry.add_to_hass(hass)
+    data = await async_get_config_entry_diagnostics(hass, entry)
+    assert set(data) == {"entry"}
+    assert [s["title"] for s in data["entry"]["subentries"]] == [bat1.name]
+    json.dumps(data)
