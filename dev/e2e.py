@@ -232,7 +232,26 @@ class Run:
     def switch_off_and_check(self, *, quiet: bool = True) -> None:
         """Switch the strategy off; every battery must reach stop and 0 W, then no writes."""
         client = self.client
+        wait_for(
+            "the strategy switch to be available",
+            lambda: client.state(self.entities["switch"])["state"] in ("on", "off"),
+            timeout=30,
+        )
         client.call("switch", "turn_off", entity_id=self.entities["switch"])
+        if client.state(self.entities["switch"])["state"] != "off":
+            raise E2EError(
+                f"the strategy switch is not off: {client.state(self.entities['switch'])}"
+            )
+        # The batteries themselves first: a mode select can still show the stop it had before
+        # the strategy's first write was published.
+        wait_for(
+            "every simulated battery at stop",
+            lambda: all(
+                b["effective_mode"] == "stop"
+                for b in client.call_response("marstek_sim", "get_writes", last=0).values()
+            ),
+            timeout=20,
+        )
         modes = self.sim_entities("select", "forcible_charge_discharge")
         powers = self.sim_entities("sensor", "ac_power")
         wait_for(
@@ -869,6 +888,16 @@ class Run:
             "/api/config/config_entries/options/flow",
             {"handler": entry["entry_id"]},
             {"dry_run": False},
+        )
+        # New options reload the entry: wait for the reloaded one (a service call made while
+        # its entities are being replaced finds no entity and does nothing).
+        wait_for(
+            "the hub entry to be loaded again after its options",
+            lambda: (
+                client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]["state"]
+                == "loaded"
+            ),
+            timeout=30,
         )
         entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
         _log(f"hub entry {entry['state']}, {entry['num_subentries']} battery subentries")
