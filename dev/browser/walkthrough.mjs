@@ -78,8 +78,13 @@ const pickEntity = async (scope, label, entityId, name) => {
   const text = scope.getByRole("combobox", { name: named });  // 2025.x: a text field
   const opener = scope.getByRole("button", { name: named });  // 2026.x: opens a search dialog
   await ((await text.count()) ? text : opener).first().click();
-  // 2026.x: typed before its search field has focus, the id's "e" opens the quick bar.
-  await page.waitForTimeout(1000);
+  // 2026.x: typed before its search field has focus, the id's "e" opens the quick bar; so
+  // type only once the focus (through the shadow roots) is in a text field.
+  await waitFor(`a text field with the focus after opening "${label}"`, () => page.evaluate(() => {
+    let element = document.activeElement;
+    while (element?.shadowRoot?.activeElement) element = element.shadowRoot.activeElement;
+    return element?.tagName === "INPUT" || element?.tagName === "TEXTAREA";
+  }), 15000);
   await page.keyboard.type(entityId);
   await page.getByRole("option", { name }).first().click();
 };
