@@ -69,6 +69,20 @@ const waitFor = async (what, check, timeout = 60000) => {
   }
   throw new Error(`timed out after ${timeout / 1000} s waiting for ${what}`);
 };
+// Open a page of the frontend. A navigation the frontend starts itself at that moment (after a
+// flow closes, or when a new dashboard's panel arrives) aborts ours: then open it again.
+const open = async (path) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.goto(`${base}${path}`);
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes("ERR_ABORTED")) throw error;
+      log(`opening ${path} was aborted by another navigation; again`);
+      await page.waitForTimeout(1000);
+    }
+  }
+};
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 // Choose an entity in a form's entity picker, found by its label, as a person does: open it,
@@ -100,7 +114,7 @@ const uiShown = async () => {
 
 try {
   // 1. Log in; the UI shows (the sidebar's Settings), not "Loading...".
-  await page.goto(`${base}/`);
+  await open("/");
   await page.getByRole("textbox", { name: "Username" }).fill("dev");
   await page.getByRole("textbox", { name: "Password" }).fill("dev");
   await page.getByRole("textbox", { name: "Password" }).press("Enter");
@@ -110,7 +124,7 @@ try {
   log(`logged in; the UI shows ${shown.toFixed(1)} s later`);
 
   // 2. Add the hub with its three batteries, in one flow.
-  await page.goto(`${base}/config/integrations/dashboard/add?domain=${DOMAIN}`);
+  await open(`/config/integrations/dashboard/add?domain=${DOMAIN}`);
   await page.getByRole("button", { name: "OK" }).click();
   const dialog = page.locator("dialog-data-entry-flow");
   // The step's title: the text of the dialog's header (2026.x), or its heading (2025.x).
@@ -173,7 +187,7 @@ try {
     await ha.callWS({ type: "lovelace/config/save", url_path: "marstek-batteries",
                       config: { views: [{ title: "Batteries", cards: [{ type: "custom:marstek-strategy-card" }] }] } });
   });
-  await page.goto(`${base}/marstek-batteries/0`);
+  await open("/marstek-batteries/0");
   const card = page.locator("marstek-strategy-card");
   await card.waitFor();
   await waitFor("three batteries on the card", async () => (await card.locator(".battery").count()) === 3);
@@ -253,7 +267,7 @@ try {
     const ha = document.querySelector("home-assistant").hass;
     return Object.values(ha.devices).find((d) => d.name === "LilyGo L1 strategy")?.id;
   });
-  await page.goto(`${base}/config/devices/device/${deviceId}`);
+  await open(`/config/devices/device/${deviceId}`);
   await page.getByText("State of charge").first().waitFor();
   await page.getByText("AC power").first().waitFor();
   await page.waitForTimeout(1500);
