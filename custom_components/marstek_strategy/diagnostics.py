@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_MAIN_FUSE_A, CONF_PHASE_FEED_IN_LIMIT_W, DEFAULT_OPTIONS
@@ -38,9 +39,9 @@ async def async_get_config_entry_diagnostics(
         },
         TO_REDACT,
     )
-    runtime = getattr(entry, "runtime_data", None)
-    if runtime is None:  # asked while it loads, reloads or failed to: no loop to show
-        return {"entry": entry_data}
+    if entry.state is not ConfigEntryState.LOADED:
+        return {"entry": entry_data}  # asked while it loads, reloads or failed to: no loop
+    runtime = entry.runtime_data
     coordinator = runtime.coordinator
     settings = runtime.settings
     return {
