@@ -68,7 +68,7 @@ BAD_REQUEST_FIELD: dict[str, st.SearchStrategy[Any]] = {
 
 
 @st.composite
-def _stored_requests(draw: st.DrawFn) -> dict[str, Any]:
+def stored_requests(draw: st.DrawFn) -> dict[str, Any]:
     """A request as the integration stores it (charge, discharge or hold, with an end)."""
     mode = draw(st.sampled_from([GridMode.CHARGE, GridMode.DISCHARGE, GridMode.HOLD]))
     target = None if mode is GridMode.HOLD else draw(st.none() | st.floats(0, 100))
@@ -86,7 +86,7 @@ def _stored_requests(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @hyp_settings(max_examples=400, deadline=None)
-@given(stored=_stored_requests(), data=st.data())
+@given(stored=stored_requests(), data=st.data())
 def test_a_request_with_one_bad_field_is_no_request(stored: dict[str, Any], data: Any) -> None:
     """Any one field of the wrong type or range: zero, whatever the rest says."""
     field = data.draw(st.sampled_from(sorted(BAD_REQUEST_FIELD)))
@@ -175,7 +175,7 @@ BAD_METER_FIELD: dict[str, st.SearchStrategy[Any]] = {
 
 
 @st.composite
-def _stored_meters(draw: st.DrawFn) -> dict[str, Any]:
+def stored_meters(draw: st.DrawFn) -> dict[str, Any]:
     """A meter as the integration stores it: readings in a quarter after a peak quarter."""
     meter = PeakMeter()
     moment = QUARTER - timedelta(seconds=QUARTER_S)
@@ -191,7 +191,7 @@ def _stored_meters(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @hyp_settings(max_examples=400, deadline=None)
-@given(stored=_stored_meters(), data=st.data())
+@given(stored=stored_meters(), data=st.data())
 def test_a_meter_with_one_bad_field_starts_again(stored: dict[str, Any], data: Any) -> None:
     """Any one field of the wrong type or range: a fresh meter, nothing half read."""
     field = data.draw(st.sampled_from(sorted(BAD_METER_FIELD)))
