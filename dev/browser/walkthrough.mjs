@@ -242,6 +242,30 @@ try {
   log(`followed the step after ${seconds.toFixed(1)} s: ${JSON.stringify(state.batteries)}`);
   await shot("card-load-step");
 
+  // 6b. A grid mode through the service: the card shows the mode, its power and end in the
+  // user's language (the select's state and attributes, formatted by the frontend).
+  const gridLine = () => card.evaluate((el) => {
+    const line = el.shadowRoot.querySelector(".grid-mode");
+    return line && { mode: line.dataset.mode, name: line.querySelector(".mode-name")?.textContent,
+                     power: line.querySelector(".power b")?.textContent, until: line.querySelector(".until b")?.textContent };
+  });
+  const zeroLine = await gridLine();
+  if (!zeroLine || zeroLine.mode !== "zero" || !zeroLine.name || zeroLine.name === "zero") {
+    throw new Error(`no translated grid mode on the card: ${JSON.stringify(zeroLine)}`);
+  }
+  await hass(() => document.querySelector("home-assistant").hass.callService(
+    "marstek_strategy", "set_grid_mode", { mode: "charge", power: 1200, duration: { minutes: 10 } }));
+  await waitFor("the card to show the charge", async () => (await gridLine())?.mode === "charge");
+  const chargeLine = await gridLine();
+  log(`grid mode on the card: ${JSON.stringify(chargeLine)}`);
+  if (chargeLine.name === "charge" || !/1.?200 W/.test(chargeLine.power || "")
+      || !chargeLine.until || /\d{4}-\d\d-\d\dT/.test(chargeLine.until)) {
+    throw new Error(`the card's charge line is not formatted: ${JSON.stringify(chargeLine)}`);
+  }
+  await hass(() => document.querySelector("home-assistant").hass.callService(
+    "marstek_strategy", "set_grid_mode", { mode: "zero" }));
+  await waitFor("the card to show zero again", async () => (await gridLine())?.mode === "zero");
+
   // 7. A battery's device page: state of charge and AC power beside the setpoint, and a link
   // to its LilyGo device.
   const deviceId = await hass(() => {
