@@ -85,7 +85,7 @@ def stored_requests(draw: st.DrawFn) -> dict[str, Any]:
     return stored
 
 
-@hyp_settings(max_examples=400, deadline=None)
+@hyp_settings(max_examples=250, deadline=None)
 @given(stored=stored_requests(), data=st.data())
 def test_a_request_with_one_bad_field_is_no_request(stored: dict[str, Any], data: Any) -> None:
     """Any one field of the wrong type or range: zero, whatever the rest says."""
@@ -130,7 +130,7 @@ def test_no_request_is_stored_as_zero() -> None:
     assert GridRequest.parse({"mode": "zero"}) == GridRequest()
 
 
-@hyp_settings(max_examples=300, deadline=None)
+@hyp_settings(max_examples=150, deadline=None)
 @given(data=JSON | st.dictionaries(st.sampled_from(sorted(BAD_REQUEST_FIELD)), JSON))
 def test_any_stored_value_gives_a_request_of_the_right_types(data: Any) -> None:
     """Never raises; what is kept has its own types and ranges and always ends."""
@@ -190,7 +190,7 @@ def stored_meters(draw: st.DrawFn) -> dict[str, Any]:
     return stored
 
 
-@hyp_settings(max_examples=400, deadline=None)
+@hyp_settings(max_examples=250, deadline=None)
 @given(stored=stored_meters(), data=st.data())
 def test_a_meter_with_one_bad_field_starts_again(stored: dict[str, Any], data: Any) -> None:
     """Any one field of the wrong type or range: a fresh meter, nothing half read."""
@@ -205,6 +205,7 @@ def test_a_meter_with_one_bad_field_starts_again(stored: dict[str, Any], data: A
     ("field", "value"),
     [
         ("energy_j", True),  # float(True) was 1.0
+        ("last_w", 10**400),  # an int no float holds
         ("seen_s", "60"),  # float("60") was 60.0
         ("month_peak_w", "5000"),
         ("month", 202701),  # str(202701) was a month
@@ -217,7 +218,7 @@ def test_values_a_cast_would_have_accepted_start_the_meter_again(field: str, val
     assert PeakMeter.from_dict({**stored, field: value}) == PeakMeter()
 
 
-@hyp_settings(max_examples=300, deadline=None)
+@hyp_settings(max_examples=150, deadline=None)
 @given(data=JSON | st.dictionaries(st.sampled_from(sorted(BAD_METER_FIELD)), JSON))
 def test_any_stored_value_gives_a_meter_that_runs(data: Any) -> None:
     """Never raises, and the meter it gives takes the next reading at once."""

@@ -426,7 +426,7 @@ async def test_the_peak_cap_limits_a_charge_and_discharges_in_hold(
 GOOD_SETTINGS = {"enabled": False, "strategy": "equal", "grid_target_w": 25.0, "batteries": {}}
 
 
-@hyp_settings(max_examples=200, deadline=None)
+@hyp_settings(max_examples=120, deadline=None)
 @given(stored=stored_requests(), meter=stored_meters(), data=st.data())
 def test_a_bad_request_or_meter_in_the_store_loses_nothing_else(
     stored: dict[str, Any], meter: dict[str, Any], data: Any
