@@ -1,7 +1,7 @@
 // Scripted browser walkthrough (scripts/e2e --browser): a person's first hour, in Chromium.
 // Logs in, adds the hub with the three simulated batteries in one flow, makes a first dashboard
-// with the integration's card, sees the dry-run plan on it, starts the strategy, and sees the
-// card follow a load step. Saves screenshots. Runs on every supported Home Assistant: the
+// with the integration's card, sees the dry-run plan on it, starts the strategy, sees the
+// card follow a load step and show a charge asked through the service. Saves screenshots. Runs on every supported Home Assistant: the
 // controls are found by role and label, as a person finds them (the entity picker is a text
 // field with a list on 2025.x and a button that opens a search dialog on 2026.x). Fails on any
 // error of the page (an exception, a console error, a failed request) but the brand images of
