@@ -233,3 +233,16 @@ async def test_card_shows_the_grid_mode_its_power_end_and_limit(
     assert shown["parts"]["power"] == "800 W"
     assert shown["parts"]["target-soc"] == "target_soc:20"  # JSON gives 20.0 as 20
     assert "until" in shown["parts"]  # at most MAX_LENGTH: a target alone still has an end
+    # Hold from the select: it keeps the requested power for later, but runs at none.
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": hub.entity_id("select", "grid_mode"), "option": "hold"},
+        blocking=True,
+    )
+    await hub.tick(13, grid=0.0)
+    select = hass.states.get(hub.entity_id("select", "grid_mode"))
+    assert select is not None
+    assert select.attributes["power"] is None
+    shown = await _render_grid_mode(hass, tmp_path)
+    assert (shown["mode"], sorted(shown["parts"])) == ("hold", ["until"])
