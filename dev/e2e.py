@@ -15,6 +15,12 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
    strategy) again within a bound and the log says so once, a board that reboots (RS485 reads
    unknown) is enabled again within a bound, a board that ignores writes is said once and the
    strategy recovers when it answers again);
+   (``--modes``: each grid mode through ``marstek_strategy.set_grid_mode`` with a 10 A fuse
+   and an 800 W feed-in limit per phase: charge and discharge run about the requested power
+   and, asked more, stop at the fuse and the feed-in limit on every phase; hold never
+   discharges and soaks up export; its duration returns the hub to zero by itself; an
+   invalid call gets the validation message, HTTP 400 where Home Assistant's REST API gives
+   it (2026.x));
 4. switching the strategy off leaves every simulated battery at ``stop``, with no more writes;
 5. stopping Home Assistant while the strategy runs leaves every simulated battery at ``stop``.
 
@@ -29,7 +35,8 @@ in the hub's own flow and runs the strategy checks 1-5 through them.
 
 ``--browser`` runs the first hour in Chromium instead (``dev/browser/walkthrough.mjs``): log in,
 add the hub with the three batteries in one flow, a first dashboard with the card, the dry-run
-plan on it, start, the card following a load step; any error of the page fails it. With
+plan on it, start, the card following a load step and showing a charge asked through the
+service (its translated grid mode line); any error of the page fails it. With
 ``--current`` (what ``scripts/e2e`` passes for 2026.11.0) Home Assistant runs in its own
 environment (``scripts/current run``) with its config folder in the repository's ``config/``,
 and the screenshots go to ``docs/images``.
@@ -41,6 +48,7 @@ convergence time after the load step and the residual grid power.
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 import os
 from pathlib import Path
 import re
@@ -56,7 +64,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from haclient import GRID_SENSOR, PHASE_SENSORS, HAClient
+from haclient import GRID_SENSOR, PHASE_SENSORS, HAClient, HAError
 
 REPO = Path(__file__).resolve().parent.parent
 HASS = Path(sys.executable).parent / "hass"  # the Home Assistant of the venv running this
@@ -99,6 +107,20 @@ NOT_DELIVERING = "does not deliver what it is told"
 #: swings the grid by +-1.2 kW after a load drop and does not settle within 75 s).
 LATE_WRITE_S = 3.0
 ESPHOME_ENTITIES = 13  # the entities of one emulated board (esphome_board.ENTITIES)
+#: --modes: the hub's phase limits for the grid modes (options): a 10 A fuse carries
+#: 10 A x 230 V x 0.9 = 2070 W per phase (PhaseLimits.from_fuse), the feed-in limit 800 W.
+MODES_FUSE_A = 10.0
+MODES_FUSE_W = MODES_FUSE_A * 230.0 * 0.9
+MODES_FEED_IN_W = 800.0
+#: --modes: a phase may read this far past its limit (the meter's rounding, nothing more).
+LIMIT_TOLERANCE_W = 25.0
+#: --modes: the fleet may miss the requested power by this much (W) once settled.
+FLEET_TOLERANCE_W = 60.0
+#: --modes: the hold's duration; it must return to zero by itself after it.
+HOLD_DURATION_S = 90.0
+#: What the integration answers to a power out of range (strings.json, exceptions).
+#: (Home Assistant drops the final full stop of a translated message.)
+POWER_OUT_OF_RANGE = "The power must be between 0 and 20000 W"
 
 
 class E2EError(AssertionError):
@@ -153,6 +175,7 @@ class Run:
         long: bool,
         browser: bool = False,
         faults: bool = False,
+        modes: bool = False,
         current: bool = False,
         api: str = "entities",
         api_ports: tuple[int, ...] = (),
@@ -162,6 +185,7 @@ class Run:
         self.long = long
         self.browser = browser
         self.faults = faults
+        self.modes = modes
         self.current = current
         #: How Home Assistant reaches the boards: the simulator's entities, esphome or modbus.
         self.api = api
@@ -639,6 +663,286 @@ class Run:
             f"{TOLERANCE_W:.0f} W {seconds:.1f} s after ({residual:+.0f} W)"
         )
 
+    # ------------------------------------------------------------------ --modes
+    def fleet(self) -> dict[str, dict[str, Any]]:
+        """The simulated batteries: what each acts on and its AC power (+ discharging)."""
+        boards: dict[str, dict[str, Any]] = self.client.call_response(
+            "marstek_sim", "get_writes", last=0
+        )
+        return boards
+
+    def phases(self) -> list[float]:
+        """The meter's phases (W, + import)."""
+        return [self.client.value(sensor) for sensor in PHASE_SENSORS]
+
+    def set_grid_mode(self, **data: Any) -> dict[str, Any]:
+        """Call marstek_strategy.set_grid_mode with return_response; return the response."""
+        response: dict[str, Any] = self.client.call_response(
+            "marstek_strategy", "set_grid_mode", **data
+        )
+        if response.get("mode") != data["mode"]:
+            raise E2EError(f"set_grid_mode {data}: the response is {response}")
+        return response
+
+    def watch(
+        self,
+        what: str,
+        done: Callable[[float, list[float], float], bool],
+        *,
+        lowest_w: float = -math.inf,
+        highest_w: float = math.inf,
+        never: tuple[str, Callable[[], bool]] | None = None,
+        timeout: float = CONVERGE_TIMEOUT_S,
+    ) -> tuple[float, float, float]:
+        """Poll the meter and the batteries until done(grid, phases, fleet) holds for HOLD_S.
+
+        Every phase of every sample on the way must lie within lowest_w..highest_w (the
+        feed-in limit and the fuse, with LIMIT_TOLERANCE_W): a limit is never passed, not
+        even while the fleet moves; never (a name and a check) must not happen either.
+        Return (seconds, mean grid, mean fleet AC power).
+        """
+        start = time.monotonic()
+        since: float | None = None
+        window: list[tuple[float, float]] = []
+        grid = fleet = math.nan
+        while time.monotonic() - start < timeout:
+            phases = self.phases()
+            grid = sum(phases)
+            fleet = sum(board["ac_power"] for board in self.fleet().values())
+            if min(phases) < lowest_w - LIMIT_TOLERANCE_W:
+                raise E2EError(
+                    f"{what}: a phase exports past the limit {-lowest_w:.0f} W: {phases}"
+                )
+            if max(phases) > highest_w + LIMIT_TOLERANCE_W:
+                raise E2EError(
+                    f"{what}: a phase imports above the fuse {highest_w:.0f} W: {phases}"
+                )
+            if never is not None and never[1]():
+                raise E2EError(f"{what}: {never[0]}: {self.fleet()}")
+            now = time.monotonic()
+            if done(grid, phases, fleet):
+                if since is None:
+                    since, window = now, []
+                window.append((grid, fleet))
+                if now - since >= HOLD_S:
+                    return (
+                        since - start,
+                        statistics.fmean(g for g, _ in window),
+                        statistics.fmean(f for _, f in window),
+                    )
+            else:
+                since = None
+            time.sleep(0.5)
+        raise E2EError(
+            f"{what}: not reached within {timeout:.0f} s (grid {grid:.0f} W, fleet {fleet:.0f} W,"
+            f" batteries {self.fleet()}, select {self.client.state(self.entities['grid_mode'])})"
+        )
+
+    def limited_by(self) -> str | None:
+        """What the grid mode select says keeps the fleet from the mode's goal."""
+        limit: str | None = self.client.state(self.entities["grid_mode"])["attributes"].get(
+            "limited_by"
+        )
+        return limit
+
+    def grid_modes(self, entry_id: str) -> None:
+        """--modes: each grid mode through the service, judged by the batteries and the meter.
+
+        The hub gets a 10 A fuse and an 800 W feed-in limit per phase (options) so that both
+        bind: charge and discharge first at a power the phases allow (the fleet runs about
+        it, the grid moves by about it), then above it (the phases stop at their limits and
+        the select names the phase limit); hold soaks up export and never discharges, and
+        ends by its duration back at zero; an invalid call gets the validation message.
+        """
+        client = self.client
+        started = time.monotonic()
+        ids = client.integration_entities("marstek_strategy")
+        self.entities["grid_mode"] = next(i for i in ids if i.endswith("_grid_mode"))
+        client.call("marstek_sim", "set_house", **BASE_LOAD, pv_l1=0, pv_l2=0, pv_l3=0)
+        house = sum(BASE_LOAD.values())
+        client.run_flow(
+            "/api/config/config_entries/options/flow",
+            {"handler": entry_id},
+            {"main_fuse_a": MODES_FUSE_A, "phase_feed_in_limit_w": MODES_FEED_IN_W},
+        )
+        wait_for(
+            "the hub entry to be loaded again after its phase limits",
+            lambda: (
+                client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]["state"]
+                == "loaded"
+            ),
+            timeout=30,
+        )
+        wait_for("a battery running again", lambda: bool(self.running()), timeout=45)
+        self.converge("zero, before the grid modes")
+        limits = {"lowest_w": -MODES_FEED_IN_W, "highest_w": MODES_FUSE_W}
+        _log(
+            f"grid modes: {MODES_FUSE_A:.0f} A fuse ({MODES_FUSE_W:.0f} W a phase), "
+            f"{MODES_FEED_IN_W:.0f} W feed-in limit; house {house:.0f} W"
+        )
+
+        def none_discharges() -> bool:
+            return all(b["effective_mode"] != "discharge" for b in self.fleet().values())
+
+        # Charge 3000 W: the fleet charges about that, the import rises by about that.
+        response = self.set_grid_mode(mode="charge", power=3000, duration={"minutes": 10})
+        if response["power"] != 3000 or not response["until"]:
+            raise E2EError(f"charge: response {response}")
+        seconds, grid, fleet = self.watch(
+            "charge 3000 W",
+            lambda g, _p, f: (
+                abs(g - (house + 3000)) <= TOLERANCE_W and abs(f + 3000) <= FLEET_TOLERANCE_W
+            ),
+            **limits,
+        )
+        _log(
+            f"charge 3000 W: the fleet charges {-fleet:.0f} W, grid {grid:.0f} W "
+            f"(house {house:.0f} W + 3000) after {seconds:.1f} s; every phase under the fuse"
+        )
+        # Charge 6000 W: more than the fuse allows; every phase stays under it.
+        self.set_grid_mode(mode="charge", power=6000, duration={"minutes": 10})
+        seconds, grid, fleet = self.watch(
+            "charge 6000 W under the fuse",
+            lambda _g, phases, f: (
+                -f > 3500
+                and max(phases) > MODES_FUSE_W - 400
+                and self.limited_by() == "phase_limit"
+            ),
+            **limits,
+        )
+        _log(
+            f"charge 6000 W: held by the fuse at {-fleet:.0f} W, grid {grid:.0f} W, phases "
+            f"{self.phases()} (fuse {MODES_FUSE_W:.0f} W) after {seconds:.1f} s; limited by "
+            "phase_limit"
+        )
+        # Discharge 2000 W: the fleet delivers about that, the grid falls by about that.
+        self.set_grid_mode(mode="discharge", power=2000, duration={"minutes": 10})
+        seconds, grid, fleet = self.watch(
+            "discharge 2000 W",
+            lambda g, _p, f: (
+                abs(g - (house - 2000)) <= TOLERANCE_W and abs(f - 2000) <= FLEET_TOLERANCE_W
+            ),
+            **limits,
+        )
+        _log(
+            f"discharge 2000 W: the fleet delivers {fleet:.0f} W, grid {grid:.0f} W "
+            f"(house {house:.0f} W - 2000) after {seconds:.1f} s; no phase past the feed-in limit"
+        )
+        # Discharge 5000 W: more than the feed-in limits allow; no phase exports past them.
+        self.set_grid_mode(mode="discharge", power=5000, duration={"minutes": 10})
+        seconds, grid, fleet = self.watch(
+            "discharge 5000 W within the feed-in limit",
+            lambda _g, phases, f: (
+                f > 2800
+                and min(phases) < -MODES_FEED_IN_W + 400
+                and self.limited_by() == "phase_limit"
+            ),
+            **limits,
+        )
+        _log(
+            f"discharge 5000 W: held by the feed-in limit at {fleet:.0f} W, grid {grid:.0f} W, "
+            f"phases {self.phases()} after {seconds:.1f} s; limited by phase_limit"
+        )
+        # Hold, ending by its duration: the discharge stops (the house imports, nothing
+        # discharges); then PV exports 1000 W and the fleet soaks it up, never discharging.
+        called = time.monotonic()
+        self.set_grid_mode(mode="hold", duration={"seconds": HOLD_DURATION_S})
+        seconds, grid, fleet = self.watch(
+            "hold with the house importing",
+            lambda g, _p, f: abs(g - house) <= TOLERANCE_W and abs(f) < 1 and none_discharges(),
+            **limits,
+        )
+        _log(
+            f"hold: the discharge stops: the fleet at {fleet:.0f} W, grid {grid:.0f} W (the "
+            f"house) after {seconds:.1f} s"
+        )
+        export = {"pv_l1": 1300.0, "pv_l2": 650.0, "pv_l3": 550.0}  # 1000 W, each phase < 800
+        client.call("marstek_sim", "set_house", **export)
+        seconds, grid, fleet = self.watch(
+            "hold soaking up 1000 W of export",
+            lambda g, _p, f: abs(g) <= TOLERANCE_W and f < -900,
+            never=("a battery discharges in hold", lambda: not none_discharges()),
+            **limits,
+        )
+        _log(
+            f"hold: soaks up the export: the fleet charges {-fleet:.0f} W, grid {grid:.0f} W "
+            f"after {seconds:.1f} s; no battery discharged"
+        )
+        client.call("marstek_sim", "set_house", pv_l1=0, pv_l2=0, pv_l3=0)
+        if time.monotonic() - called >= HOLD_DURATION_S:
+            raise E2EError(f"the hold checks took longer than its {HOLD_DURATION_S:.0f} s")
+
+        def back_at_zero() -> bool:
+            if client.state(self.entities["grid_mode"])["state"] == "zero":
+                return True
+            if not none_discharges():
+                raise E2EError(f"a battery discharges in hold: {self.fleet()}")
+            return False
+
+        wait_for(
+            "the hold to end by its duration, back at zero",
+            back_at_zero,
+            timeout=HOLD_DURATION_S + 2 * CYCLE_S,
+        )
+        ended = client.state(self.entities["grid_mode"])["attributes"].get("ended")
+        after = time.monotonic() - called
+        if ended != "time" or after < HOLD_DURATION_S - 1:
+            raise E2EError(f"the hold ended after {after:.0f} s, ended {ended!r}")
+        seconds, residual = self.converge("zero after the hold ended")  # the batteries again
+        _log(
+            f"hold ended by itself {after:.0f} s after the call (duration "
+            f"{HOLD_DURATION_S:.0f} s, ended {ended!r}); zero again: grid within "
+            f"{TOLERANCE_W:.0f} W of the target {seconds:.1f} s later ({residual:+.0f} W)"
+        )
+        self.invalid_grid_mode()
+        _log(f"grid modes: {time.monotonic() - started:.0f} s")
+
+    def invalid_grid_mode(self) -> None:
+        """An invalid call: the validation message, and nothing changes.
+
+        Home Assistant's REST API answers a ServiceValidationError with HTTP 400 and its
+        message from 2026.x on; 2025.4's answers 500 (it catches only schema errors), so
+        there the call goes through the websocket API, as the UI and automations call it.
+        """
+        client = self.client
+        data = {"mode": "charge", "power": 50000, "duration": {"minutes": 10}}
+        before = client.state(self.entities["grid_mode"])["state"]
+        if self.current:
+            try:
+                client.post("/api/services/marstek_strategy/set_grid_mode?return_response", data)
+            except HAError as err:
+                answer = str(err)
+            else:
+                raise E2EError("a power of 50000 W was accepted")
+            if " -> 400: " not in answer or POWER_OUT_OF_RANGE not in answer:
+                raise E2EError(f"an invalid call: expected 400 and the message, got {answer}")
+            _log(f"invalid call: HTTP 400, {answer.split(' -> ', 1)[1]}")
+        result = client.websocket(
+            {
+                "type": "call_service",
+                "domain": "marstek_strategy",
+                "service": "set_grid_mode",
+                "service_data": data,
+                "return_response": True,
+            }
+        )
+        error = result.get("error") or {}
+        if result.get("success") or error.get("code") != "service_validation_error":
+            raise E2EError(f"an invalid call over the websocket: {result}")
+        if POWER_OUT_OF_RANGE not in error.get("message", ""):
+            raise E2EError(f"an invalid call: not the validation message: {error}")
+        _log(f"invalid call over the websocket: {error['code']}: {error['message']}")
+        try:  # a mode the schema does not know: 400 on every version
+            client.post("/api/services/marstek_strategy/set_grid_mode", {"mode": "boost"})
+        except HAError as err:
+            if " -> 400: " not in str(err):
+                raise E2EError(f"an unknown mode: expected HTTP 400, got {err}") from err
+        else:
+            raise E2EError("an unknown mode was accepted")
+        after = client.state(self.entities["grid_mode"])["state"]
+        if after != before:
+            raise E2EError(f"an invalid call changed the grid mode: {before} -> {after}")
+
     def add_esphome_boards(self) -> None:
         """Add the three emulated boards through the ESPHome flow (host and port), as a
         person does; wait until Home Assistant's esphome integration has their entities."""
@@ -948,6 +1252,8 @@ class Run:
         if self.long:
             self.meter_fail_safe("stale", available=True, reporting=False, timeout=60)
             self.hold_past_rs485_timeout()
+        if self.modes:
+            self.grid_modes(entry["entry_id"])
 
         # 3. Off: every battery at stop, and no more writes.
         self.switch_off_and_check()
@@ -1057,6 +1363,7 @@ def main() -> int:
     keep = "--keep" in sys.argv
     long = "--long" in sys.argv
     faults = "--faults" in sys.argv
+    modes = "--modes" in sys.argv
     browser = "--browser" in sys.argv
     api = (
         "esphome" if "--esphome" in sys.argv else "modbus" if "--modbus" in sys.argv else "entities"
@@ -1103,6 +1410,7 @@ def main() -> int:
         long=long,
         browser=browser,
         faults=faults,
+        modes=modes,
         current=current,
         api=api,
         api_ports=api_ports,

@@ -107,7 +107,10 @@ class GridModeSelect(MarstekHubEntity, SelectEntity):
         data = self.coordinator.data
         ending = self.coordinator.grid_ending
         return {
-            "power": current.power_w if current.mode is not GridMode.ZERO else None,
+            # hold runs at no power of its own (a power it was stored with is not shown)
+            "power": current.power_w
+            if current.mode in (GridMode.CHARGE, GridMode.DISCHARGE)
+            else None,
             "until": None if current.until is None else dt_util.as_local(current.until),
             "target_soc": current.target_soc,
             "soak": current.soak if current.mode is GridMode.HOLD else None,

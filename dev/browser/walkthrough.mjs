@@ -1,7 +1,7 @@
 // Scripted browser walkthrough (scripts/e2e --browser): a person's first hour, in Chromium.
 // Logs in, adds the hub with the three simulated batteries in one flow, makes a first dashboard
-// with the integration's card, sees the dry-run plan on it, starts the strategy, and sees the
-// card follow a load step. Saves screenshots. Runs on every supported Home Assistant: the
+// with the integration's card, sees the dry-run plan on it, starts the strategy, sees the
+// card follow a load step and show a charge asked through the service. Saves screenshots. Runs on every supported Home Assistant: the
 // controls are found by role and label, as a person finds them (the entity picker is a text
 // field with a list on 2025.x and a button that opens a search dialog on 2026.x). Fails on any
 // error of the page (an exception, a console error, a failed request) but the brand images of
@@ -260,6 +260,30 @@ try {
   state = await cardState();
   log(`followed the step after ${seconds.toFixed(1)} s: ${JSON.stringify(state.batteries)}`);
   await shot("card-load-step");
+
+  // 6b. A grid mode through the service: the card shows the mode, its power and end in the
+  // user's language (the select's state and attributes, formatted by the frontend).
+  const gridLine = () => card.evaluate((el) => {
+    const line = el.shadowRoot.querySelector(".grid-mode");
+    return line && { mode: line.dataset.mode, name: line.querySelector(".mode-name")?.textContent,
+                     power: line.querySelector(".power b")?.textContent, until: line.querySelector(".until b")?.textContent };
+  });
+  const zeroLine = await gridLine();
+  if (!zeroLine || zeroLine.mode !== "zero" || !zeroLine.name || zeroLine.name === "zero") {
+    throw new Error(`no translated grid mode on the card: ${JSON.stringify(zeroLine)}`);
+  }
+  await hass(() => document.querySelector("home-assistant").hass.callService(
+    "marstek_strategy", "set_grid_mode", { mode: "charge", power: 1200, duration: { minutes: 10 } }));
+  await waitFor("the card to show the charge", async () => (await gridLine())?.mode === "charge");
+  const chargeLine = await gridLine();
+  log(`grid mode on the card: ${JSON.stringify(chargeLine)}`);
+  if (chargeLine.name === "charge" || !/1.?200 W/.test(chargeLine.power || "")
+      || !chargeLine.until || /\d{4}-\d\d-\d\dT/.test(chargeLine.until)) {
+    throw new Error(`the card's charge line is not formatted: ${JSON.stringify(chargeLine)}`);
+  }
+  await hass(() => document.querySelector("home-assistant").hass.callService(
+    "marstek_strategy", "set_grid_mode", { mode: "zero" }));
+  await waitFor("the card to show zero again", async () => (await gridLine())?.mode === "zero");
 
   // 7. A battery's device page: state of charge and AC power beside the setpoint, and a link
   // to its LilyGo device.

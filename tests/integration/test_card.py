@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 import json
 import shutil
 import subprocess
@@ -112,3 +113,136 @@ def test_card_shows_no_negative_zero(tmp_path: Any) -> None:
         "loss": "0.00 kWh",
         "saved": "0.00",
     }
+
+
+# The card rendered in node from the real states of a hub: the hub's entities as the
+# frontend's hass.entities and hass.states give them; prints the grid mode line's parts.
+_RENDER_GRID_MODE = r"""
+globalThis.window = globalThis;
+globalThis.HTMLElement = class { attachShadow() { this.shadowRoot = { innerHTML: "" }; } };
+globalThis.customElements = {
+  get: () => undefined,
+  define: (name, cls) => { globalThis.Card = cls; },
+};
+const fs = await import("node:fs");
+await import(process.argv[2]);
+const { entities, states } = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
+const card = new Card();
+card.setConfig({});
+card.hass = {
+  entities, states, devices: {}, language: "en",
+  formatEntityState: (s) => `state:${s.state}`,
+  formatEntityAttributeValue: (s, name) => `${name}:${s.attributes[name]}`,
+};
+const line = card._html.match(
+  /<div class="grid-mode" data-mode="(\w*)" data-limit="(\w*)">([\s\S]*?)<\/div>/);
+const parts = line
+  ? [...line[3].matchAll(/<span class="([\w-]+)"><span>[^<]*<\/span> <b>([^<]*)<\/b>/g)] : [];
+console.log(JSON.stringify(line && {
+  mode: line[1], limit: line[2], name: line[3].match(/class="mode-name">([^<]*)</)[1],
+  parts: Object.fromEntries(parts.map((m) => [m[1], m[2]])),
+}));
+"""
+
+
+async def _render_grid_mode(hass: HomeAssistant, tmp_path: Any) -> Any:
+    """Render the card in node from the integration's entities and states; its grid mode line."""
+    from homeassistant.helpers import entity_registry as er
+    from homeassistant.helpers.json import JSONEncoder
+
+    entities: dict[str, Any] = {}
+    states: dict[str, Any] = {}
+    for entry in er.async_get(hass).entities.values():
+        if (
+            entry.platform != "marstek_strategy"
+            or (state := hass.states.get(entry.entity_id)) is None
+        ):
+            continue
+        entities[entry.entity_id] = {
+            "entity_id": entry.entity_id,
+            "platform": entry.platform,
+            "translation_key": entry.translation_key,
+            "device_id": entry.device_id,
+        }
+        states[entry.entity_id] = state.as_dict()
+    data = tmp_path / "hass.json"
+    data.write_text(json.dumps({"entities": entities, "states": states}, cls=JSONEncoder))
+    script = tmp_path / "render.mjs"
+    script.write_text(_RENDER_GRID_MODE)
+    result = await hass.async_add_executor_job(
+        partial(
+            subprocess.run,
+            ["node", str(script), str(CARD_FILE), str(data)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    )
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+async def test_card_shows_the_grid_mode_its_power_end_and_limit(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, freezer: Any, tmp_path: Any
+) -> None:
+    """The card's grid mode line is the grid mode select's state and attributes, as the
+    integration sets them: zero alone; a charge with its power, its end and the peak cap that
+    limits it; a discharge down to a state of charge."""
+    from custom_components.marstek_strategy.const import CONF_PEAK_CAP_KW, DOMAIN
+
+    freezer.move_to("2027-01-14T16:01:00+00:00")
+    bat1 = await lilygo_fleet.add_battery("LilyGo L1", soc=50)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=1500.0, options={CONF_PEAK_CAP_KW: 2.5})
+    await hub.tick(13, grid=1500.0)
+    assert await _render_grid_mode(hass, tmp_path) == {
+        "mode": "zero",
+        "limit": "none",
+        "name": "state:zero",
+        "parts": {},
+    }
+    await hass.services.async_call(
+        DOMAIN,
+        "set_grid_mode",
+        {"mode": "charge", "power": 3000, "duration": "01:00:00"},
+        blocking=True,
+    )
+    await hub.tick(13, grid=1500.0)
+    select = hass.states.get(hub.entity_id("select", "grid_mode"))
+    assert select is not None
+    assert select.attributes["limited_by"] == "peak_cap"  # the house alone is near the cap
+    shown = await _render_grid_mode(hass, tmp_path)
+    assert shown == {
+        "mode": "charge",
+        "limit": "peak_cap",
+        "name": "state:charge",
+        "parts": {
+            "power": "3,000 W",
+            "until": f"until:{select.attributes['until'].isoformat()}",
+            "limit": "limited_by:peak_cap",
+        },
+    }
+    await hass.services.async_call(
+        DOMAIN,
+        "set_grid_mode",
+        {"mode": "discharge", "power": 800, "target_soc": 20},
+        blocking=True,
+    )
+    await hub.tick(13, grid=0.0)
+    shown = await _render_grid_mode(hass, tmp_path)
+    assert shown["mode"] == "discharge"
+    assert shown["parts"]["power"] == "800 W"
+    assert shown["parts"]["target-soc"] == "target_soc:20"  # JSON gives 20.0 as 20
+    assert "until" in shown["parts"]  # at most MAX_LENGTH: a target alone still has an end
+    # Hold from the select: it keeps the requested power for later, but runs at none.
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": hub.entity_id("select", "grid_mode"), "option": "hold"},
+        blocking=True,
+    )
+    await hub.tick(13, grid=0.0)
+    select = hass.states.get(hub.entity_id("select", "grid_mode"))
+    assert select is not None
+    assert select.attributes["power"] is None
+    shown = await _render_grid_mode(hass, tmp_path)
+    assert (shown["mode"], sorted(shown["parts"])) == ("hold", ["until"])

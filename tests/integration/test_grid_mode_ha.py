@@ -14,19 +14,29 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
+from hypothesis import assume, given, settings as hyp_settings, strategies as st
 import pytest
 import voluptuous as vol
 
+from custom_components.marstek_strategy.adapters.storage import read_store
 from custom_components.marstek_strategy.const import (
     CONF_PEAK_CAP_KW,
     DOMAIN,
     SERVICE_SET_GRID_MODE,
     Role,
 )
-from custom_components.marstek_strategy.core.grid_mode import GridMode
-from custom_components.marstek_strategy.diagnostics import _loop
+from custom_components.marstek_strategy.core.grid_mode import GridMode, GridRequest
+from custom_components.marstek_strategy.core.peak_cap import PeakMeter
+from custom_components.marstek_strategy.diagnostics import async_get_config_entry_diagnostics
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
+from tests.core.test_grid_mode_store import (
+    BAD_METER_FIELD,
+    BAD_REQUEST_FIELD,
+    stored_meters,
+    stored_requests,
+)
 
 
 def _signed(battery: FakeBattery) -> float:
@@ -398,7 +408,9 @@ async def test_the_peak_cap_limits_a_charge_and_discharges_in_hold(
     assert peak is not None
     assert float(peak.state) > 0
     assert peak.attributes["month"] == dt_util.now().strftime("%Y-%m")
-    assert _loop(hub.coordinator)["peak_cap_w"] == 2500.0
+    diagnostics = await async_get_config_entry_diagnostics(hass, hub.entry)
+    assert diagnostics["loop"]["peak_cap_w"] == 2500.0
+    assert diagnostics["loop"]["grid_mode"]["mode"] == "hold"
     # The month's peak and the running quarter hour survive a reload (the store keeps them).
     month_peak = float(peak.state)
     assert await hass.config_entries.async_unload(hub.entry.entry_id)
@@ -407,3 +419,72 @@ async def test_the_peak_cap_limits_a_charge_and_discharges_in_hold(
     kept = hass.states.get(hub.entity_id("sensor", "month_peak_import"))
     assert kept is not None
     assert float(kept.state) == month_peak
+
+
+# A damaged store: the grid request and the peak meter are read item by item with the rest.
+
+GOOD_SETTINGS = {"enabled": False, "strategy": "equal", "grid_target_w": 25.0, "batteries": {}}
+
+
+@hyp_settings(max_examples=120, deadline=None)
+@given(stored=stored_requests(), meter=stored_meters(), data=st.data())
+def test_a_bad_request_or_meter_in_the_store_loses_nothing_else(
+    stored: dict[str, Any], meter: dict[str, Any], data: Any
+) -> None:
+    """One bad field in the grid request (or the peak meter): that item alone is dropped,
+    named, and given its safe default; the settings, stops and the other item are kept."""
+    which = data.draw(st.sampled_from(["grid_mode", "peak"]))
+    fields = BAD_REQUEST_FIELD if which == "grid_mode" else BAD_METER_FIELD
+    field = data.draw(st.sampled_from(sorted(fields)))
+    value = data.draw(fields[field])
+    if (which, field, stored["mode"]) == ("grid_mode", "target_soc", "hold"):
+        assume(value is not None)
+    good = {"settings": GOOD_SETTINGS, "pending": [], "grid_mode": stored, "peak": meter}
+    document = {**good, which: {**good[which], field: value}}
+    kept, read = read_store(good), read_store(document)
+    assert read.dropped == [which]
+    assert (read.settings, read.pending) == (kept.settings, kept.pending)
+    assert read.settings is not None
+    assert read.settings.grid_target_w == 25.0
+    if which == "grid_mode":
+        assert (read.grid_request, read.peak) == (GridRequest(), kept.peak)
+    else:
+        assert (read.grid_request, read.peak) == (kept.grid_request, PeakMeter())
+
+
+def test_an_old_store_without_a_grid_mode_drops_nothing() -> None:
+    """A store of a version before the grid modes: no request, a fresh meter, nothing named."""
+    read = read_store({"settings": GOOD_SETTINGS, "pending": []})
+    assert (read.dropped, read.grid_request, read.peak) == ([], GridRequest(), PeakMeter())
+
+
+async def test_a_hold_stored_with_soak_false_as_text_is_no_request(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A hold whose soak reads "false" (a text) came back as a soaking hold; now the hub
+    is at zero, says so in a repair issue, and keeps its settings."""
+    hub = await _hub(lilygo_fleet, make_hub)
+    await _set(hass, mode="hold", duration={"hours": 2}, soak=False)
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {"entity_id": hub.entity_id("number", "grid_target"), "value": 40},
+        blocking=True,
+    )
+    await _run(hub, 0.0, 13)
+    assert hub.state("select", "grid_mode") == "hold"
+    assert await hass.config_entries.async_unload(hub.entry.entry_id)
+    data = hass_storage[f"{DOMAIN}.{hub.entry.entry_id}"]["data"]
+    assert data["grid_mode"]["soak"] is False
+    data["grid_mode"]["soak"] = "false"
+    assert await hass.config_entries.async_setup(hub.entry.entry_id)
+    await _run(hub, 0.0, 13)
+    assert hub.state("select", "grid_mode") == "zero"
+    assert float(hub.state("number", "grid_target")) == 40.0  # the settings are kept
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"store_damaged_{hub.entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["dropped"] == "grid_mode"

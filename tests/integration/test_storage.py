@@ -106,7 +106,7 @@ def _document(settings: Any, batteries: Any, pending: list[Any]) -> dict[str, An
 @given(data=JSON)
 def test_any_json_reads_without_raising(data: Any) -> None:
     """Whatever the store holds, reading it never raises; what it cannot read is named."""
-    settings, pending, dropped = read_store(data)
+    settings, pending, dropped, _request, _peak = read_store(data)
     assert data is None or isinstance(data, dict) or dropped == ["store"]
     assert all(isinstance(battery, BatteryConfig) for battery in pending.values())
     assert settings is None or isinstance(settings, Settings)
@@ -117,7 +117,7 @@ def test_any_json_reads_without_raising(data: Any) -> None:
 def test_a_damaged_item_drops_itself_only(item: Any, batteries: Any, settings: Any) -> None:
     """A good pending stop next to any damaged one is kept, and a damaged item is named."""
     data = _document(settings, batteries, [GOOD_PENDING, item])
-    _settings, pending, dropped = read_store(data)
+    _settings, pending, dropped, _request, _peak = read_store(data)
     assert pending["sub1"] == BatteryConfig.from_dict(GOOD_PENDING)
     if not isinstance(item, dict):
         assert "pending[1]" in dropped

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
@@ -126,25 +126,43 @@ def pending_from_list(data: Any, dropped: list[str]) -> dict[str, BatteryConfig]
     return pending
 
 
-def read_store(
-    data: Any,
-) -> tuple[Settings | None, dict[str, BatteryConfig], list[str]]:
-    """Return (settings, pending stops, what was dropped) from a store's data, item by item.
+class Stored(NamedTuple):
+    """What a store's data holds, each item read on its own (``read_store``)."""
 
-    Nothing stored (None) gives (None, {}, []); data that is no mapping is dropped whole.
+    settings: Settings | None  # None: nothing stored yet
+    pending: dict[str, BatteryConfig]
+    dropped: list[str]  # what could not be read
+    grid_request: GridRequest  # a broken one: no request (zero)
+    peak: PeakMeter  # a broken one: a fresh meter
+
+
+def read_store(data: Any) -> Stored:
+    """Return the settings, pending stops, grid request and peak meter of a store's data.
+
+    Item by item: what cannot be read is named in dropped and the rest is kept. A broken
+    grid request is no request (the hub holds the grid at its target), a broken peak meter
+    starts again. Nothing stored (None) gives nothing and drops nothing; data that is no
+    mapping is dropped whole.
     """
     dropped: list[str] = []
     if data is None:
-        return None, {}, dropped
+        return Stored(None, {}, dropped, GridRequest(), PeakMeter())
     if not isinstance(data, Mapping):
-        return None, {}, ["store"]
+        return Stored(None, {}, ["store"], GridRequest(), PeakMeter())
     settings: Settings | None = None
     stored = data.get("settings")
     if isinstance(stored, Mapping):
         settings = settings_from_dict(stored, dropped)
     elif stored is not None:
         dropped.append("settings")
-    return settings, pending_from_list(data.get("pending", []), dropped), dropped
+    pending = pending_from_list(data.get("pending", []), dropped)
+    grid_request = GridRequest.parse(data.get("grid_mode"))
+    if grid_request is None and data.get("grid_mode") is not None:
+        dropped.append("grid_mode")
+    peak = PeakMeter.parse(data.get("peak"))
+    if peak is None and data.get("peak") is not None:
+        dropped.append("peak")
+    return Stored(settings, pending, dropped, grid_request or GridRequest(), peak or PeakMeter())
 
 
 class _EntryStore(Store[dict[str, Any]]):
@@ -186,9 +204,11 @@ class EntryStore:
         except Exception:  # a corrupt file must not keep the entry from loading
             LOGGER.exception("Could not load the stored settings of %s", self.title)
             data, dropped = None, ["store"]
-        self.settings, pending, read_dropped = read_store(data)
-        self.pending = {key: self._followed(battery) for key, battery in pending.items()}
-        self.dropped = dropped = dropped + read_dropped
+        stored = read_store(data)
+        self.settings = stored.settings
+        self.pending = {key: self._followed(battery) for key, battery in stored.pending.items()}
+        self.grid_request, self.peak = stored.grid_request, stored.peak
+        self.dropped = dropped = dropped + stored.dropped
         if dropped:
             LOGGER.warning(
                 "The stored data of %s was damaged; dropped: %s (the rest is kept)",
@@ -205,11 +225,6 @@ class EntryStore:
                 translation_key=DAMAGED_ISSUE,
                 translation_placeholders={"name": self.title, "dropped": ", ".join(dropped)},
             )
-        stored: Any = data if isinstance(data, Mapping) else {}
-        # Read on their own: a broken request is no request (the hub holds the grid at its
-        # target), a broken peak meter starts again.
-        self.grid_request = GridRequest.from_dict(stored.get("grid_mode"))
-        self.peak = PeakMeter.from_dict(stored.get("peak"))
 
     def _data(self) -> dict[str, Any]:
         return {

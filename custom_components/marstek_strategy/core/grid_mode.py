@@ -90,25 +90,73 @@ class GridRequest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> GridRequest:
-        """Return a stored request; anything broken (or without an end) is ``zero``."""
+        """Return a stored request; anything broken (or without an end) is ``zero``.
+
+        Each field must have its own type and range (``parse``): nothing is coerced, so a
+        ``soak`` of ``"false"`` is broken, not true.
+        """
+        return cls.parse(data) or cls()
+
+    @classmethod
+    def parse(cls, data: Any) -> GridRequest | None:
+        """Return a stored request, or None when a field has the wrong type or range.
+
+        A missing field takes its default (``power_w`` 0, ``target_soc`` none, ``soak``
+        on); ``zero`` with no other field set is the stored form of no request. A request
+        other than ``zero`` needs an aware end and, for charge and discharge, a power above
+        0 W (as ``problem`` asks of a new one); hold takes no target state of charge.
+        """
         if not isinstance(data, Mapping):
+            return None
+        mode_text = data.get("mode")
+        if not isinstance(mode_text, str) or mode_text not in set(GridMode):
+            return None
+        mode = GridMode(mode_text)
+        power = _number(data.get("power_w", 0.0))
+        target_soc = data.get("target_soc")
+        soak = data.get("soak", True)
+        until = _aware(data.get("until"))
+        if until is None and data.get("until") is not None:
+            return None
+        if power is None or not 0.0 <= power <= MAX_POWER_W or not isinstance(soak, bool):
+            return None
+        if target_soc is not None:
+            target_soc = _number(target_soc)
+            if target_soc is None or not 0.0 <= target_soc <= 100.0:
+                return None
+        if mode is GridMode.ZERO:  # no request: nothing else may be set
+            if until is not None or power or target_soc is not None or not soak:
+                return None
             return cls()
-        try:
-            mode = GridMode(str(data.get("mode")))
-            power = float(data.get("power_w", 0.0))
-            until_text = data.get("until")
-            until = None if until_text is None else datetime.fromisoformat(str(until_text))
-            target = data.get("target_soc")
-            target_soc = None if target is None else float(target)
-        except (TypeError, ValueError):
-            return cls()
-        if mode is GridMode.ZERO or until is None or until.tzinfo is None:
-            return cls()
-        if not math.isfinite(power) or power < 0 or power > MAX_POWER_W:
-            return cls()
-        if target_soc is not None and not 0.0 <= target_soc <= 100.0:
-            return cls()
-        return cls(mode, power, until, target_soc, bool(data.get("soak", True)))
+        if until is None:
+            return None
+        if mode is GridMode.HOLD and target_soc is not None:
+            return None
+        if mode is not GridMode.HOLD and power <= 0.0:
+            return None
+        return cls(mode, power, until, target_soc, soak)
+
+
+def _number(value: Any) -> float | None:
+    """Return value when it is a finite int or float (not a bool, not a text), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _aware(value: Any) -> datetime | None:
+    """Return an ISO text as an aware time (None: none, not a text, or naive)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def request(
@@ -179,6 +227,8 @@ def ended(current: GridRequest, now: datetime, soc: float | None) -> Ending | No
     if current.mode is GridMode.ZERO:
         return None
     if current.until is None or now >= current.until:
+        return Ending.TIME
+    if current.until - now > MAX_LENGTH:  # no request made by now ends this late: damaged
         return Ending.TIME
     if current.target_soc is not None and soc is not None:
         if current.mode is GridMode.CHARGE and soc >= current.target_soc:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 import math
+import re
 from typing import Any, Final
 
 #: A quarter hour (s).
@@ -33,6 +34,8 @@ QUARTER_S: Final = 900
 MAX_GAP_S: Final = 60.0
 #: The shortest time left the allowance spreads the budget over (s).
 HORIZON_S: Final = 60.0
+#: The most W a stored count may hold: far above any household connection (3 x 80 A is 55 kW).
+MAX_W: Final = 1_000_000.0
 #: W the allowance keeps below the cap: meter delay and the batteries' response.
 MARGIN_W: Final = 100.0
 
@@ -157,42 +160,80 @@ class PeakMeter:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> PeakMeter:
-        """Return a stored meter (anything broken: a fresh one)."""
+        """Return a stored meter (anything broken: a fresh one; see ``parse``)."""
+        return cls.parse(data) or cls()
+
+    @classmethod
+    def parse(cls, data: Any) -> PeakMeter | None:
+        """Return a stored meter, or None when a field has the wrong type or range.
+
+        Nothing is coerced (a text is no number, a bool no count); a missing field takes
+        its default. Times are aware ISO texts, the running quarter starts on a quarter
+        hour, counts lie within what a household connection can carry (``MAX_W``).
+        """
         if not isinstance(data, Mapping):
-            return cls()
-        try:
-            meter = cls(
-                quarter=_time(data.get("quarter")),
-                energy_j=float(data.get("energy_j", 0.0)),
-                seen_s=float(data.get("seen_s", 0.0)),
-                last=_time(data.get("last")),
-                last_w=float(data.get("last_w", 0.0)),
-                month=str(data.get("month", "")),
-                month_peak_w=float(data.get("month_peak_w", 0.0)),
-                month_peak_at=_time(data.get("month_peak_at")),
-            )
-        except (TypeError, ValueError):
-            return cls()
-        counts = (meter.energy_j, meter.seen_s, meter.month_peak_w)
-        if not all(math.isfinite(n) and n >= 0 for n in counts) or not math.isfinite(meter.last_w):
-            return cls()
-        if (  # a last reading past its quarter's end: damaged (walking the gap would hang)
-            meter.quarter is not None
-            and meter.last is not None
-            and meter.last >= meter.quarter + timedelta(seconds=QUARTER_S)
+            return None
+        times = [data.get(key) for key in ("quarter", "last", "month_peak_at")]
+        quarter, last, peak_at = (_time(value) for value in times)
+        if any(
+            moment is None and value is not None
+            for moment, value in zip((quarter, last, peak_at), times, strict=True)
         ):
-            return cls()
-        return meter
+            return None
+        energy = _number(data.get("energy_j", 0.0), 0.0, MAX_W * QUARTER_S)
+        seen = _number(data.get("seen_s", 0.0), 0.0, QUARTER_S)
+        last_w = _number(data.get("last_w", 0.0), -MAX_W, MAX_W)
+        peak = _number(data.get("month_peak_w", 0.0), 0.0, MAX_W)
+        month = data.get("month", "")
+        if energy is None or seen is None or last_w is None or peak is None:
+            return None
+        if not isinstance(month, str) or not (month == "" or _MONTH.fullmatch(month)):
+            return None
+        if quarter is not None and quarter_start(quarter) != quarter:
+            return None
+        if (  # a last reading past its quarter's end: damaged (walking the gap would hang)
+            quarter is not None
+            and last is not None
+            and last >= quarter + timedelta(seconds=QUARTER_S)
+        ):
+            return None
+        return cls(
+            quarter=quarter,
+            energy_j=energy,
+            seen_s=seen,
+            last=last,
+            last_w=last_w,
+            month=month,
+            month_peak_w=peak,
+            month_peak_at=peak_at,
+        )
+
+
+#: A stored month: "YYYY-MM".
+_MONTH: Final = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def _time(text: Any) -> datetime | None:
-    if text is None:
+def _time(value: Any) -> datetime | None:
+    """Return an aware ISO text as a time (None: not a text, not ISO, or naive)."""
+    if not isinstance(value, str):
         return None
-    moment = datetime.fromisoformat(str(text))
-    if moment.tzinfo is None:
-        raise ValueError("naive time")
-    return moment
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _number(value: Any, low: float, high: float) -> float | None:
+    """Return value when it is an int or float (not a bool) within low..high, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if low <= number <= high else None

@@ -9,19 +9,23 @@ const TEXT = {
   en: { title: "Marstek batteries", grid: "Grid", total: "Total", soc: "State of charge",
         setpoint: "Setpoint", actual: "Actual", charged: "Charged", discharged: "Discharged",
         loss: "Loss today", saved: "Saved today", none: "No battery yet: add one with \"Add battery\"",
-        missing: "The Marstek strategy is not set up." },
+        missing: "The Marstek strategy is not set up.",
+        gridMode: "Grid mode", power: "Power", until: "Until", targetSoc: "Until state of charge", limitedBy: "Limited by" },
   nl: { title: "Marstek-batterijen", grid: "Net", total: "Totaal", soc: "Laadtoestand",
         setpoint: "Setpoint", actual: "Werkelijk", charged: "Geladen", discharged: "Ontladen",
         loss: "Verlies vandaag", saved: "Bespaard vandaag", none: "Nog geen batterij: voeg er een toe met \"Batterij toevoegen\"",
-        missing: "De Marstek-strategie is niet ingesteld." },
+        missing: "De Marstek-strategie is niet ingesteld.",
+        gridMode: "Netmodus", power: "Vermogen", until: "Tot", targetSoc: "Tot laadtoestand", limitedBy: "Begrensd door" },
   de: { title: "Marstek-Batterien", grid: "Netz", total: "Gesamt", soc: "Ladezustand",
         setpoint: "Sollwert", actual: "Ist", charged: "Geladen", discharged: "Entladen",
         loss: "Verlust heute", saved: "Gespart heute", none: "Noch keine Batterie: mit „Batterie hinzufügen“ hinzufügen",
-        missing: "Die Marstek-Strategie ist nicht eingerichtet." },
+        missing: "Die Marstek-Strategie ist nicht eingerichtet.",
+        gridMode: "Netzmodus", power: "Leistung", until: "Bis", targetSoc: "Bis Ladezustand", limitedBy: "Begrenzt durch" },
   fr: { title: "Batteries Marstek", grid: "Réseau", total: "Total", soc: "État de charge",
         setpoint: "Consigne", actual: "Réel", charged: "Chargé", discharged: "Déchargé",
         loss: "Pertes aujourd’hui", saved: "Économisé aujourd’hui", none: "Aucune batterie : ajoutez-en une avec « Ajouter une batterie »",
-        missing: "La stratégie Marstek n’est pas configurée." },
+        missing: "La stratégie Marstek n’est pas configurée.",
+        gridMode: "Mode réseau", power: "Puissance", until: "Jusqu’à", targetSoc: "Jusqu’à l’état de charge", limitedBy: "Limité par" },
 };
 
 const escape = (value) =>
@@ -123,9 +127,36 @@ class MarstekStrategyCard extends HTMLElement {
         <span class="status" data-state="${escape(status?.state)}">${escape(this._format(hub.status))}</span></div>
       <div class="card-content">
         <div class="phases"><span class="label">${escape(this._text("grid"))}</span>${phaseCells.join("")}</div>
+        ${this._gridMode(hub.grid_mode)}
         ${rows || `<div class="empty">${escape(this._text("none"))}</div>`}
         <div class="energy">${energy}</div>
       </div></ha-card>`;
+  }
+
+  // The grid mode select: its mode, and its attributes as the select has them (the power
+  // and end of the request in force, what limits the fleet); nothing else computes them.
+  _gridMode(entityId) {
+    const state = this._state(entityId);
+    if (!state) return "";
+    const attributes = state.attributes || {};
+    const value = (name) => (this._hass.formatEntityAttributeValue
+      ? this._hass.formatEntityAttributeValue(state, name) : String(attributes[name]));
+    const parts = [];
+    if (attributes.power !== null && attributes.power !== undefined) {
+      parts.push(["power", this._text("power"), this._w(Number(attributes.power))]);
+    }
+    if (attributes.target_soc !== null && attributes.target_soc !== undefined) {
+      parts.push(["target-soc", this._text("targetSoc"), value("target_soc")]);
+    }
+    if (attributes.until) parts.push(["until", this._text("until"), value("until")]);
+    if (attributes.limited_by && attributes.limited_by !== "none") {
+      parts.push(["limit", this._text("limitedBy"), value("limited_by")]);
+    }
+    const cells = parts
+      .map(([key, label, text]) => `<span class="${key}"><span>${escape(label)}</span> <b>${escape(text)}</b></span>`)
+      .join("");
+    return `<div class="grid-mode" data-mode="${escape(state.state)}" data-limit="${escape(attributes.limited_by ?? "")}">
+      <span class="label">${escape(this._text("gridMode"))}</span> <b class="mode-name">${escape(this._format(entityId))}</b>${cells}</div>`;
   }
 
   _name(keys) {
@@ -178,6 +209,9 @@ const STYLE = `
   .phase span, .label, .figure span, .powers { color: var(--secondary-text-color); font-size: 0.85em; }
   .phase.import b { color: var(--error-color, #c62828); }
   .phase.export b { color: var(--success-color, #2e7d32); }
+  .grid-mode { display: flex; gap: 4px 12px; align-items: baseline; flex-wrap: wrap; margin-bottom: 8px; }
+  .grid-mode > span > span { color: var(--secondary-text-color); font-size: 0.85em; }
+  .grid-mode[data-limit="peak_cap"] .limit b, .grid-mode[data-limit="phase_limit"] .limit b { color: var(--warning-color, #ef6c00); }
   .battery { border-top: 1px solid var(--divider-color); padding: 8px 0; }
   .line { display: flex; gap: 12px; align-items: baseline; }
   .line .name { flex: 1; }
@@ -199,6 +233,6 @@ if (!customElements.get("marstek-strategy-card")) {
   window.customCards.push({
     type: "marstek-strategy-card",
     name: "Marstek strategy",
-    description: "Per-phase grid power, each battery's setpoint, actual power and reason, energy.",
+    description: "Per-phase grid power, the grid mode and what limits it, each battery's setpoint, actual power and reason, energy.",
   });
 }
