@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 import math
 from typing import Any
@@ -12,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_MAIN_FUSE_A, CONF_PHASE_FEED_IN_LIMIT_W, DEFAULT_OPTIONS
 from .coordinator import CycleData, MarstekConfigEntry, MarstekCoordinator, WriteRecord
 from .core.model import Reason
+from .core.phase_limits import PhaseView
 
 # Nothing the integration stores is secret (entity ids and numbers); kept for new fields.
 TO_REDACT: set[str] = set()
@@ -49,10 +51,10 @@ async def async_get_config_entry_diagnostics(
         "loop": {
             "interval_s": coordinator.interval_s,
             "settle_s": coordinator.settle_s,
-            "stale_s": coordinator.stale_s,
-            "keepalive_s": coordinator.keepalive_s,
-            "refresh_meter": coordinator.refresh_meter,
-            "dry_run": coordinator.dry_run,
+            "stale_s": coordinator.reader.stale_s,
+            "keepalive_s": coordinator.options.keepalive_s,
+            "refresh_meter": coordinator.reader.refresh_meter,
+            "dry_run": coordinator.options.dry_run,
             **_loop(coordinator),
         },
         "last_cycle": _cycle(coordinator.data, coordinator),
@@ -71,7 +73,7 @@ def _loop(coordinator: MarstekCoordinator) -> dict[str, Any]:
         "pending_stops": sorted(
             b.title for b in coordinator.targets if b.subentry_id in coordinator.lifecycle.pending
         ),
-        "stop_behavior": coordinator.stop_behavior,
+        "stop_behavior": coordinator.options.stop_behavior,
         "commanded": [
             {"battery": battery.title, **asdict(commanded)}
             for battery, commanded in zip(
@@ -87,9 +89,9 @@ def _loop(coordinator: MarstekCoordinator) -> dict[str, Any]:
             ],
         },
         "fail_safe": coordinator.lifecycle.cause,
-        "grid_mode": coordinator.grid_request.as_dict(),
-        "peak_cap_w": coordinator.peak_cap_w,
-        "peak": coordinator.peak.as_dict(),
+        "grid_mode": coordinator.grid.request.as_dict(),
+        "peak_cap_w": coordinator.grid.peak_cap_w,
+        "peak": coordinator.grid.peak.as_dict(),
         "delivery": coordinator.delivery.diagnostics(),
     }
 
@@ -132,7 +134,7 @@ def _number(value: float | None) -> float | None:
 def _phase_limits(entry: MarstekConfigEntry, coordinator: MarstekCoordinator) -> dict[str, Any]:
     """Return the configured phase limits and each phase's budgets of the last cycle."""
     options = {**DEFAULT_OPTIONS, **entry.options}
-    limits = coordinator.phase_limits
+    limits = coordinator.options.phase_limits
     titles = [battery.title for battery in coordinator.batteries]
     setpoints = coordinator.plan.setpoints if coordinator.plan else ()
     limited = {
@@ -158,14 +160,20 @@ def _phase_limits(entry: MarstekConfigEntry, coordinator: MarstekCoordinator) ->
                     titles[i] for i in view.batteries if i in limited and i < len(titles)
                 ],
             }
-            for phase, view in coordinator.phases.items()
+            for phase, view in _phases(coordinator).items()
         },
     }
 
 
+def _phases(coordinator: MarstekCoordinator) -> Mapping[str, PhaseView]:
+    """Return the phase views of the last plan (none before the first)."""
+    steered = coordinator.grid.steered
+    return {} if steered is None else steered.phases
+
+
 def _readback(coordinator: MarstekCoordinator) -> list[dict[str, Any]]:
     """Return each battery's read-back memory (readback.Track)."""
-    readback = coordinator.readback
+    readback = coordinator.reads.readback
     return [
         {"battery": title, **asdict(track)}
         for title, track in zip(readback.titles, readback.tracks, strict=False)

@@ -218,7 +218,7 @@ class RequestedPowerNumber(MarstekHubEntity, NumberEntity):
     @property
     def native_value(self) -> float:
         """Return the power the grid modes charge or discharge at."""
-        current = self.coordinator.grid_request
+        current = self.coordinator.grid.request
         if current.power_w > 0:
             return current.power_w
         return self._settings.requested_power_w

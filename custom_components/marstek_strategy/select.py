@@ -98,14 +98,14 @@ class GridModeSelect(MarstekHubEntity, SelectEntity):
     @property
     def current_option(self) -> str:
         """Return the grid mode in force."""
-        return self.coordinator.grid_request.mode.value
+        return self.coordinator.grid.request.mode.value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """Return the request's power and end, and what limits the plan."""
-        current = self.coordinator.grid_request
+        current = self.coordinator.grid.request
         data = self.coordinator.data
-        ending = self.coordinator.grid_ending
+        ending = self.coordinator.grid.ending
         return {
             "power": current.power_w if current.mode is not GridMode.ZERO else None,
             "until": None if current.until is None else dt_util.as_local(current.until),
