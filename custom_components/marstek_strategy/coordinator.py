@@ -249,17 +249,14 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
     @callback
     def async_track_states(self) -> CALLBACK_TYPE:
         """Follow the meter's reports and changes made to the batteries by someone else."""
-        unsub = watchers.async_track_states(
-            self.hass, self.reader, (), stops=self.stops, told=self.told, writer=self.writer
+        return watchers.async_track_states(
+            self.hass,
+            self.reader,
+            self.delivery.followed,
+            stops=self.stops,
+            told=self.told,
+            writer=self.writer,
         )
-        unsub_delivery = self.delivery.async_track()
-
-        @callback
-        def _unsub() -> None:
-            unsub()
-            unsub_delivery()
-
-        return _unsub
 
     @callback
     def async_watch_registry(self) -> CALLBACK_TYPE:
