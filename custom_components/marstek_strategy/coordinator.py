@@ -1,80 +1,46 @@
 """The control loop: one cycle reads, plans, decides and writes, as its lifecycle says.
 
 The cycle follows one direction of data (docs/architecture.md): Home Assistant's states ->
-adapters (the meter, the batteries against what they were told, what is still on its way) ->
-the pure core's plan (the grid mode steers the engine; the phase views come with it) -> the
-pure write policy -> adapters (the writer) -> the batteries' entities. The jobs around the
-cycle have their own files: the options (adapters/loop_options.py), the lifecycle and its
-stops (adapters/stops.py), the watchers (adapters/watchers.py), the grid mode and the peak
-meter (adapters/grid.py), what each battery was told (adapters/told.py), and what a cycle
-shows (core/cycle.py).
+adapters -> the pure core's plan -> the pure write policy -> adapters -> the writes. The
+loop around the cycles is adapters/loop.py; each other job has its own file there or in core/.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .adapters import watchers
-from .adapters.batteries import BatteryConfig, battery_configs
+from .adapters.batteries import battery_configs
 from .adapters.battery_reads import BatteryReads
 from .adapters.delivery import Delivery
 from .adapters.grid import GridModes
 from .adapters.learned import LearnedLosses
+from .adapters.loop import ControlLoop
 from .adapters.loop_options import LoopOptions, meter_reader, readback_input
 from .adapters.stops import Stops
 from .adapters.storage import EntryStore
-from .adapters.timer import CycleTimer
 from .adapters.told import Told, as_told
 from .adapters.writer import Writer, find_work_mode
 from .const import LOGGER, Role, StopBehavior
 from .core import control, grid_mode, lifecycle, model, readback
-from .core.control import Commanded, WriteRecord
+from .core.control import Commanded
 from .core.cycle import (
     REASON_DISABLED,
-    REASON_FAIL_SAFE,
-    STATUS_OF_PHASE,
-    BatteryState,
     CycleData,
-    Status,
     battery_states,
     in_force,
-    signed_power,
-    told_states,
 )
 from .core.grid_mode import GridRequest
 from .core.lifecycle import Action, Phase
 from .core.model import Plan
-from .core.readings import BatterySettings, Cause, Problem, Settings
-from .repairs import Repairs, async_delete_issues
-
-__all__ = [
-    "REASON_DISABLED",
-    "REASON_FAIL_SAFE",
-    "BatteryConfig",
-    "BatteryState",
-    "CycleData",
-    "Status",
-    "WriteRecord",
-    "async_delete_issues",
-    "battery_configs",
-    "signed_power",
-]
-
-START_DELAY_S = 0.0
-_READBACK_EXCLUSIONS = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT)
-
-
-def _excluded(problems: list[Problem | None]) -> set[int]:
-    """Return the batteries the read-back took out (their power is not delivered)."""
-    return {index for index, problem in enumerate(problems) if problem in _READBACK_EXCLUSIONS}
+from .core.readings import BatterySettings, Settings
+from .repairs import Repairs
 
 
 @dataclass(slots=True)
@@ -98,8 +64,8 @@ class MarstekData:
 type MarstekConfigEntry = ConfigEntry[MarstekData]
 
 
-class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
-    """Runs one control cycle, then waits the policy's delay before the next."""
+class MarstekCoordinator(ControlLoop):
+    """Runs one control cycle (adapters/loop.py runs them on time, as the lifecycle says)."""
 
     config_entry: MarstekConfigEntry
 
@@ -107,7 +73,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self, hass: HomeAssistant, entry: MarstekConfigEntry, settings: Settings, store: EntryStore
     ) -> None:
         """Set up the loop for entry; it starts with async_start."""
-        super().__init__(hass, LOGGER, config_entry=entry, name=entry.title)
+        super().__init__(hass, config_entry=entry, name=entry.title)
         self.settings = settings
         self.store = store
         self.options = options = LoopOptions.of(entry.options)
@@ -148,15 +114,6 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         self.stops = Stops(store, self.targets, self.told, self.writer, state)
         self.grid = GridModes(store, options.peak_cap_w)  # the grid mode and the peak meter
         self.plan: Plan | None = None  # the plan in force
-        self._lock = asyncio.Lock()
-        self._timer = CycleTimer(hass, self._async_timer_fired)
-        self._due = False  # the next refresh is the loop's own (timer, switch), not a request
-        self._settle_until: datetime | None = None
-
-    @property
-    def lifecycle(self) -> lifecycle.Lifecycle:
-        """Return the loop's lifecycle (core/lifecycle.py), owned by its stops."""
-        return self.stops.state
 
     @property
     def commanded(self) -> list[Commanded] | None:
@@ -169,82 +126,9 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         """Return the last writes (oldest first)."""
         return self.writer.log
 
-    @property
-    def _ids(self) -> frozenset[str]:
-        return frozenset(battery.subentry_id for battery in self.batteries)
-
-    # ------------------------------------------------------------ start, stop, timer
-
-    def _schedule(self, delay_s: float) -> None:
-        """Run the next cycle after delay_s."""
-        self._timer.cancel()
-        if self.lifecycle.phase is not Phase.CLOSED:
-            self._timer.schedule(delay_s)
-
-    async def _async_timer_fired(self) -> None:
-        self._due = True
-        await self.async_refresh()
-
-    async def _async_run_now(self) -> None:
-        """Run a cycle now (a switch, a grid mode), unless the loop has not started or closed."""
-        if self.lifecycle.phase not in (Phase.STARTING, Phase.CLOSED):
-            self._due = True
-            await self.async_refresh()
-
-    @callback
-    def async_settings_restored(self) -> None:
-        """Take the switch as the entities restored it (before the loop starts)."""
-        if self.lifecycle.phase is Phase.STARTING and not self.lifecycle.switched_early:
-            self.stops.state = lifecycle.restore(
-                enabled=self.settings.enabled,
-                dry_run=self.options.dry_run,
-                hand_back=self.lifecycle.hand_back,
-                pending=self.lifecycle.pending,
-            )
-
-    async def async_start(self) -> None:
-        """Run the first cycle now (call once Home Assistant has started)."""
-        await self.stops.async_event(lifecycle.Started(self._ids))
-        self._schedule(START_DELAY_S)
-
-    async def async_cycle_now(self) -> None:
-        """Run a cycle at once after the switch changed (only a stop cycle if it started)."""
-        async with self._lock:
-            on = self.lifecycle.enabled
-            await self.stops.async_event(lifecycle.Switched(self.settings.enabled, self._ids))
-            if self.lifecycle.enabled and not on:
-                self.told.forget()  # driven by hand meanwhile?
-                self.plan = self.stops.keepalive.last = None
-        await self._async_run_now()
-
-    async def async_shutdown(self) -> None:
-        """Cancel the next cycle and ignore new ones."""
-        self.stops.event(lifecycle.Closing(frozenset()))
-        self._timer.cancel()
-        await super().async_shutdown()
-
-    async def async_stop_batteries(self) -> None:
-        """Close the loop: make the stops it owes (hold stopped or hand back), keep the rest."""
-        self._timer.cancel()
-        async with self._lock:
-            if self.lifecycle.phase is Phase.CLOSED:
-                return
-            await self.stops.async_event(lifecycle.Closing(self._ids))
-            LOGGER.debug("Closing: stopping %s", sorted(self.lifecycle.pending))
-            await self.stops.async_make()
-
     async def async_set_grid_request(self, request: GridRequest) -> None:
         """Put a grid mode in force: stored at once, the next cycle runs it."""
-        async with self._lock:
-            await self.grid.async_set(request)
-        LOGGER.info(
-            "Grid mode %s (%s W) until %s",
-            request.mode,
-            f"{request.power_w:g}",
-            request.until.isoformat() if request.until else "-",
-        )
-        self.async_update_listeners()
-        await self._async_run_now()
+        await self.async_change(partial(self.grid.async_set, request))
 
     @callback
     def async_track_states(self) -> CALLBACK_TYPE:
@@ -268,35 +152,6 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             self.store,
             self.config_entry.entry_id,
         )
-
-    # ------------------------------------------------------------------------- cycle
-
-    async def _async_update_data(self) -> CycleData | None:
-        """Run one cycle; never raises, so the loop always goes on."""
-        async with self._lock:
-            due, self._due = self._due, False
-            until = self._settle_until if self.lifecycle.phase is Phase.SETTLING else None
-            if not due and until is not None and dt_util.utcnow() < until:
-                return self.data  # a refresh asked for never shortens the settle delay
-            try:
-                data = await self._async_cycle()
-            except Exception:
-                LOGGER.exception("Control cycle failed; stopping every battery")
-                try:  # a loop that drives nothing (dry run, stopping) writes nothing here
-                    data = await self._async_fail_safe(
-                        Cause.ERROR, None, dry_run=self.lifecycle.action is not Action.RUN
-                    )
-                except Exception:
-                    LOGGER.exception("Stopping the batteries failed; retrying next cycle")
-                    data = CycleData(
-                        dt_util.utcnow(), Status.FAIL_SAFE, self.interval_s, cause=Cause.ERROR
-                    )
-            self.delivery.record(self.told.commanded)  # the setpoints in force now
-            self._settle_until = None
-            if data.status is Status.SETTLING:
-                self._settle_until = data.time + timedelta(seconds=data.delay_s)
-            self._schedule(data.delay_s)
-            return data
 
     async def _async_cycle(self) -> CycleData:
         """Read, plan, decide, write: the architecture's one direction of data."""
@@ -333,7 +188,7 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
         if dry_run or previous is None or resynced or changed:
             previous = control.plan_from_commanded(commanded, self.has_rs485)
         # A battery the read-back took out delivers nothing.
-        previous = readback.discount(previous, _excluded(problems))
+        previous = readback.discount(previous, readback.taken_out(problems))
         strategy = model.StrategySettings(
             strategy=self.settings.strategy, phase_limits=self.options.phase_limits
         )
@@ -371,40 +226,4 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
             grid_mode=self.grid.request.mode,
             grid_limit=steered.limit,
             grid_goal_w=steered.target.grid_w,
-        )
-
-    async def _async_fail_safe(
-        self, cause: Cause, entity_id: str | None, *, dry_run: bool = False
-    ) -> CycleData:
-        """Stop every battery (adapters/stops.py); show each one as it was told."""
-        records, self.plan = await self.stops.async_fail_safe(
-            cause, entity_id, self.has_rs485, self.loop_settings, dry_run=dry_run
-        )
-        return self._cycle_data(
-            self._told(REASON_FAIL_SAFE),
-            status=Status.FAIL_SAFE,
-            cause=cause,
-            cause_entity_id=entity_id,
-            writes=records,
-        )
-
-    def _told(self, reason: str) -> dict[str, BatteryState]:
-        """Return each battery as told: stopped, unless a stop of it did not go through."""
-        ids = [battery.subentry_id for battery in self.batteries]
-        return told_states(ids, self.told.commanded, reason)
-
-    def _cycle_data(
-        self,
-        batteries: dict[str, BatteryState],
-        *,
-        status: Status | None = None,
-        delay_s: float | None = None,
-        **values: Any,
-    ) -> CycleData:
-        return CycleData(
-            dt_util.utcnow(),
-            status or STATUS_OF_PHASE[self.lifecycle.phase],
-            self.interval_s if delay_s is None else delay_s,
-            batteries=batteries,
-            **values,
         )

@@ -11,7 +11,9 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_MAIN_FUSE_A, CONF_PHASE_FEED_IN_LIMIT_W, DEFAULT_OPTIONS
-from .coordinator import CycleData, MarstekConfigEntry, MarstekCoordinator, WriteRecord
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
+from .core.control import WriteRecord
+from .core.cycle import CycleData
 from .core.model import Reason
 from .core.phase_limits import PhaseView
 

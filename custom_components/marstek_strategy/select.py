@@ -11,7 +11,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.util import dt as dt_util
 
-from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
+from .adapters.batteries import BatteryConfig
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
 from .core.grid_mode import GridMode
 from .core.model import Strategy
 from .core.readings import BatterySettings, Participation, Settings

@@ -27,15 +27,14 @@ from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
+from .adapters.batteries import BatteryConfig
 from .const import DOMAIN, Role
-from .coordinator import (
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
+from .core.cycle import (
     REASON_DISABLED,
     REASON_FAIL_SAFE,
-    BatteryConfig,
     BatteryState,
     CycleData,
-    MarstekConfigEntry,
-    MarstekCoordinator,
     Status,
     signed_power,
 )

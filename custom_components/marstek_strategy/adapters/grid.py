@@ -35,6 +35,12 @@ class GridModes:
         await self.store.async_save_grid_request(request)
         self.request = request
         self.ending = None
+        LOGGER.info(
+            "Grid mode %s (%s W) until %s",
+            request.mode,
+            f"{request.power_w:g}",
+            request.until.isoformat() if request.until else "-",
+        )
 
     async def async_expire(self, soc: float | None) -> None:
         """Return to zero when the request is over (its time, or its target state of charge)."""

@@ -2,9 +2,10 @@
 
 It reads the list from the entities on first use and is the one place that changes it: the
 writer tells it what a write that went through set (``written``), the read-back what it
-adopted from a battery's reports (``adopt``), the loop when a battery is taken again as its
-entities say (``reread``) or forgotten (``forget``). The removed batteries whose stop is still
-to be made (orphans) are read again for each round of stops (``with_orphans``).
+adopted from a battery's reports (``adopt``), the loop and its watchers when a battery is
+taken again as its entities say (``reread``, ``changed_by_hand``) or forgotten (``forget``).
+The removed batteries whose stop is still to be made (orphans) are read again for each round
+of stops (``with_orphans``).
 """
 
 from __future__ import annotations
