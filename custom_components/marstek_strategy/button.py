@@ -7,7 +7,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
+from .adapters.batteries import BatteryConfig
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
 from .entity import MarstekBatteryEntity
 
 PARALLEL_UPDATES = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 import math
 from typing import Any
@@ -11,8 +12,11 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_MAIN_FUSE_A, CONF_PHASE_FEED_IN_LIMIT_W, DEFAULT_OPTIONS
-from .coordinator import CycleData, MarstekConfigEntry, MarstekCoordinator, WriteRecord
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
+from .core.control import WriteRecord
+from .core.cycle import CycleData
 from .core.model import Reason
+from .core.phase_limits import PhaseView
 
 # Nothing the integration stores is secret (entity ids and numbers); kept for new fields.
 TO_REDACT: set[str] = set()
@@ -50,10 +54,10 @@ async def async_get_config_entry_diagnostics(
         "loop": {
             "interval_s": coordinator.interval_s,
             "settle_s": coordinator.settle_s,
-            "stale_s": coordinator.stale_s,
-            "keepalive_s": coordinator.keepalive_s,
-            "refresh_meter": coordinator.refresh_meter,
-            "dry_run": coordinator.dry_run,
+            "stale_s": coordinator.reader.stale_s,
+            "keepalive_s": coordinator.options.keepalive_s,
+            "refresh_meter": coordinator.reader.refresh_meter,
+            "dry_run": coordinator.options.dry_run,
             **_loop(coordinator),
         },
         "last_cycle": _cycle(coordinator.data, coordinator),
@@ -72,7 +76,7 @@ def _loop(coordinator: MarstekCoordinator) -> dict[str, Any]:
         "pending_stops": sorted(
             b.title for b in coordinator.targets if b.subentry_id in coordinator.lifecycle.pending
         ),
-        "stop_behavior": coordinator.stop_behavior,
+        "stop_behavior": coordinator.options.stop_behavior,
         "commanded": [
             {"battery": battery.title, **asdict(commanded)}
             for battery, commanded in zip(
@@ -88,9 +92,9 @@ def _loop(coordinator: MarstekCoordinator) -> dict[str, Any]:
             ],
         },
         "fail_safe": coordinator.lifecycle.cause,
-        "grid_mode": coordinator.grid_request.as_dict(),
-        "peak_cap_w": coordinator.peak_cap_w,
-        "peak": coordinator.peak.as_dict(),
+        "grid_mode": coordinator.grid.request.as_dict(),
+        "peak_cap_w": coordinator.grid.peak_cap_w,
+        "peak": coordinator.grid.peak.as_dict(),
         "delivery": coordinator.delivery.diagnostics(),
     }
 
@@ -133,7 +137,7 @@ def _number(value: float | None) -> float | None:
 def _phase_limits(entry: MarstekConfigEntry, coordinator: MarstekCoordinator) -> dict[str, Any]:
     """Return the configured phase limits and each phase's budgets of the last cycle."""
     options = {**DEFAULT_OPTIONS, **entry.options}
-    limits = coordinator.phase_limits
+    limits = coordinator.options.phase_limits
     titles = [battery.title for battery in coordinator.batteries]
     setpoints = coordinator.plan.setpoints if coordinator.plan else ()
     limited = {
@@ -159,14 +163,20 @@ def _phase_limits(entry: MarstekConfigEntry, coordinator: MarstekCoordinator) ->
                     titles[i] for i in view.batteries if i in limited and i < len(titles)
                 ],
             }
-            for phase, view in coordinator.phases.items()
+            for phase, view in _phases(coordinator).items()
         },
     }
 
 
+def _phases(coordinator: MarstekCoordinator) -> Mapping[str, PhaseView]:
+    """Return the phase views of the last plan (none before the first)."""
+    steered = coordinator.grid.steered
+    return {} if steered is None else steered.phases
+
+
 def _readback(coordinator: MarstekCoordinator) -> list[dict[str, Any]]:
     """Return each battery's read-back memory (readback.Track)."""
-    readback = coordinator.readback
+    readback = coordinator.reads.readback
     return [
         {"battery": title, **asdict(track)}
         for title, track in zip(readback.titles, readback.tracks, strict=False)

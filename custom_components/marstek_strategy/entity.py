@@ -5,8 +5,9 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .adapters.batteries import BatteryConfig
 from .const import CONF_DEVICE_ID, DOMAIN
-from .coordinator import BatteryConfig, MarstekCoordinator
+from .coordinator import MarstekCoordinator
 
 
 class MarstekHubEntity(CoordinatorEntity[MarstekCoordinator]):

@@ -18,8 +18,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .adapters.batteries import BatteryConfig
 from .const import DOMAIN
-from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
 from .core.grid_mode import MAX_POWER_W as MAX_REQUESTED_W
 from .core.readings import MAX_POWER_W, BatterySettings, Settings
 from .entity import MarstekBatteryEntity, MarstekHubEntity
@@ -218,7 +219,7 @@ class RequestedPowerNumber(MarstekHubEntity, NumberEntity):
     @property
     def native_value(self) -> float:
         """Return the power the grid modes charge or discharge at."""
-        current = self.coordinator.grid_request
+        current = self.coordinator.grid.request
         if current.power_w > 0:
             return current.power_w
         return self._settings.requested_power_w

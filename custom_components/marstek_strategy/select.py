@@ -11,7 +11,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.util import dt as dt_util
 
-from .coordinator import BatteryConfig, MarstekConfigEntry, MarstekCoordinator
+from .adapters.batteries import BatteryConfig
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
 from .core.grid_mode import GridMode
 from .core.model import Strategy
 from .core.readings import BatterySettings, Participation, Settings
@@ -98,14 +99,14 @@ class GridModeSelect(MarstekHubEntity, SelectEntity):
     @property
     def current_option(self) -> str:
         """Return the grid mode in force."""
-        return self.coordinator.grid_request.mode.value
+        return self.coordinator.grid.request.mode.value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """Return the request's power and end, and what limits the plan."""
-        current = self.coordinator.grid_request
+        current = self.coordinator.grid.request
         data = self.coordinator.data
-        ending = self.coordinator.grid_ending
+        ending = self.coordinator.grid.ending
         return {
             # hold runs at no power of its own (a power it was stored with is not shown)
             "power": current.power_w

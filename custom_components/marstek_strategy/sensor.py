@@ -27,15 +27,14 @@ from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
+from .adapters.batteries import BatteryConfig
 from .const import DOMAIN, Role
-from .coordinator import (
+from .coordinator import MarstekConfigEntry, MarstekCoordinator
+from .core.cycle import (
     REASON_DISABLED,
     REASON_FAIL_SAFE,
-    BatteryConfig,
     BatteryState,
     CycleData,
-    MarstekConfigEntry,
-    MarstekCoordinator,
     Status,
     signed_power,
 )
@@ -243,8 +242,8 @@ class PeakSensorDescription(SensorEntityDescription):
 
 
 def _quarter_attrs(coordinator: MarstekCoordinator, now: datetime) -> dict[str, Any]:
-    peak = coordinator.peak
-    cap = coordinator.peak_cap_w
+    peak = coordinator.grid.peak
+    cap = coordinator.grid.peak_cap_w
     return {
         "projected": _rounded(peak.projected_w(now)),
         "last_quarter": _rounded(peak.last_quarter_w),
@@ -264,7 +263,7 @@ PEAK_SENSORS: tuple[PeakSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=0,
-        value_fn=lambda coordinator, now: _rounded(coordinator.peak.running_w(now)),
+        value_fn=lambda coordinator, now: _rounded(coordinator.grid.peak.running_w(now)),
         attrs_fn=_quarter_attrs,
     ),
     PeakSensorDescription(
@@ -273,12 +272,12 @@ PEAK_SENSORS: tuple[PeakSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=0,
-        value_fn=lambda coordinator, _now: _rounded(coordinator.peak.month_peak_w),
+        value_fn=lambda coordinator, _now: _rounded(coordinator.grid.peak.month_peak_w),
         attrs_fn=lambda coordinator, _now: {
             "quarter_start": None
-            if coordinator.peak.month_peak_at is None
-            else dt_util.as_local(coordinator.peak.month_peak_at),
-            "month": coordinator.peak.month or None,
+            if coordinator.grid.peak.month_peak_at is None
+            else dt_util.as_local(coordinator.grid.peak.month_peak_at),
+            "month": coordinator.grid.peak.month or None,
         },
     ),
 )

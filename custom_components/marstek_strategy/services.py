@@ -135,7 +135,7 @@ async def async_set_grid_mode(call: ServiceCall) -> ServiceResponse:
 async def async_set_power(entry: MarstekConfigEntry, power_w: float) -> None:
     """Change the requested power; a charge or discharge in force takes it (same end)."""
     data = entry.runtime_data
-    current = data.coordinator.grid_request
+    current = data.coordinator.grid.request
     running = current.mode in (GridMode.CHARGE, GridMode.DISCHARGE)
     if running and not power_w:
         raise _invalid("power_required")

@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings as hyp_settings, strategies as st
 import pytest
 
 from custom_components.marstek_strategy.core import grid_mode, peak_cap
-from custom_components.marstek_strategy.core.engine import grid_without_batteries
+from custom_components.marstek_strategy.core.engine import grid_without_batteries, views_of
 from custom_components.marstek_strategy.core.grid_mode import (
     MAX_LENGTH,
     Ending,
@@ -354,6 +354,19 @@ def test_charge_never_lifts_a_phase_above_its_fuse() -> None:
     assert after <= LIMIT_W - FUSE_25A.margin_w + 1e-6
     assert steered.plan.mode is Mode.CHARGE
     assert steered.limit is Limit.PHASE_LIMIT
+
+
+def test_the_phase_views_come_with_the_plan() -> None:
+    """steer returns the phases' views the plan was made with (none without phase limits)."""
+    fleet = [_battery("L1", LIMIT_W - 1000.0), _battery("L1", LIMIT_W - 1000.0)]
+    settings = StrategySettings(strategy=Strategy.EFFICIENCY, phase_limits=FUSE_25A)
+    current = request(GridMode.CHARGE, NOW, power_w=5000)
+    steered = steer(current, LIMIT_W - 1000.0, fleet, Plan.all_stop(2), settings, zero_target_w=0.0)
+    assert steered.phases == views_of(fleet, Plan.all_stop(2), settings)
+    assert steered.phases["L1"].batteries == (0, 1)
+    assert steered.phases["L1"].charge_budget_w is not None
+    unlimited = StrategySettings(strategy=Strategy.EFFICIENCY, phase_limits=None)
+    assert steer(current, 0.0, fleet, Plan.all_stop(2), unlimited, zero_target_w=0.0).phases == {}
 
 
 def test_discharge_never_exports_past_the_feed_in_limit() -> None:

@@ -151,6 +151,19 @@ def test_report_clock_is_monotonic() -> None:
     assert clock.age("sensor.y", 100.0 + STALE + 1) == STALE + 1
 
 
+def test_report_clock_keeps_our_refreshes_apart() -> None:
+    """One clock: a report our refresh caused dates the value, never the meter's liveness."""
+    clock = ReportClock()
+    clock.seed("sensor.grid", 100.0, 5.0)
+    assert clock.age("sensor.grid", 100.0) == clock.latest_age("sensor.grid", 100.0) == 5.0
+    clock.report("sensor.grid", 110.0, own=True)  # homeassistant.update_entity of a dead meter
+    assert clock.age("sensor.grid", 112.0) == 17.0
+    assert clock.latest_age("sensor.grid", 112.0) == 2.0
+    clock.report("sensor.grid", 120.0)  # the meter by itself
+    assert clock.age("sensor.grid", 121.0) == clock.latest_age("sensor.grid", 121.0) == 1.0
+    assert clock.latest_age("sensor.ac", 121.0) is None
+
+
 @given(st.floats(0, 1e6), st.floats(0, 1e6))
 def test_report_clock_age_never_negative(reported: float, now: float) -> None:
     clock = ReportClock()

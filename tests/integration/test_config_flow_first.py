@@ -10,7 +10,7 @@ from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers import entity_registry as er
 import pytest
 
-from custom_components.marstek_strategy.config_flow import default_phase, phase_from_name
+from custom_components.marstek_strategy.adapters.phases import default_phase, phase_from_name
 from custom_components.marstek_strategy.const import (
     CONF_DEVICE_ID,
     CONF_GRID_SENSOR,

@@ -387,7 +387,7 @@ async def test_engine_error_stops_every_battery(
         assert bat1.state(Role.FORCIBLE_MODE) == "stop"
         assert float(bat1.state(Role.DISCHARGE_POWER)) == 0
         with patch(
-            "custom_components.marstek_strategy.coordinator.control.decide",
+            "custom_components.marstek_strategy.core.control.decide",
             side_effect=RuntimeError("boom again"),
         ):
             await hub.tick(6.5, grid=600, step=6.5)
@@ -531,7 +531,7 @@ async def test_failing_stop_in_an_error_keeps_the_loop(
             side_effect=RuntimeError("boom"),
         ),
         patch(
-            "custom_components.marstek_strategy.coordinator.control.stop_writes",
+            "custom_components.marstek_strategy.core.control.stop_writes",
             side_effect=RuntimeError("no stop"),
         ),
     ):

@@ -155,7 +155,7 @@ async def test_invalid_input(
     assert caught.value.translation_domain == DOMAIN
     assert caught.value.translation_key == key
     assert hub.state("select", "grid_mode") == "zero"
-    assert hub.coordinator.grid_request.mode is GridMode.ZERO
+    assert hub.coordinator.grid.request.mode is GridMode.ZERO
 
 
 async def test_schema_refuses_an_unknown_mode(
@@ -245,7 +245,7 @@ async def test_the_target_state_of_charge_ends_it(
         battery.set(Role.SOC, 82)
     await _run(hub, 0.0, 13)
     assert hub.state("select", "grid_mode") == "zero"
-    assert hub.coordinator.grid_ending == "target_soc"
+    assert hub.coordinator.grid.ending == "target_soc"
 
 
 async def test_the_end_holds_across_a_restart(
@@ -287,7 +287,7 @@ async def test_the_select_and_the_number(
     )
     await _run(hub, 0.0, 13)
     assert _fleet_w(lilygo_fleet) * 1.045 == pytest.approx(-1200.0, abs=15)
-    until = hub.coordinator.grid_request.until
+    until = hub.coordinator.grid.request.until
     assert until is not None
     assert until - dt_util.utcnow() <= timedelta(hours=24)
     await hass.services.async_call(
@@ -295,7 +295,7 @@ async def test_the_select_and_the_number(
     )
     await _run(hub, 0.0, 13)
     assert _fleet_w(lilygo_fleet) * 1.045 == pytest.approx(-2400.0, abs=20)
-    assert hub.coordinator.grid_request.until == until  # the same end
+    assert hub.coordinator.grid.request.until == until  # the same end
     with pytest.raises(ServiceValidationError):  # charge needs a power
         await hass.services.async_call(
             "number", "set_value", {"entity_id": number, "value": 0}, blocking=True
@@ -383,7 +383,7 @@ async def test_the_peak_cap_limits_a_charge_and_discharges_in_hold(
     hub = await _hub(lilygo_fleet, make_hub, grid=1500.0, options={CONF_PEAK_CAP_KW: 2.5})
     await _set(hass, mode="charge", power=3000, duration="01:00:00")
     await _run(hub, 1500.0, 26)
-    allowed = hub.coordinator.import_allowed_w()
+    allowed = hub.coordinator.grid.import_allowed_w()
     # under the cap less its 100 W margin, with what the quarter's first seconds left over
     assert 2400.0 <= allowed < 2500.0
     charged = -_fleet_w(lilygo_fleet) * 1.045
@@ -397,7 +397,7 @@ async def test_the_peak_cap_limits_a_charge_and_discharges_in_hold(
     # discharges for the cap: the import follows the allowance within a cycle's lag, under
     # the cap itself (the margin covers the lag)
     assert 4000.0 - _fleet_w(lilygo_fleet) * 0.975 <= 2500.0
-    assert 4000.0 - _fleet_w(lilygo_fleet) * 0.975 <= hub.coordinator.import_allowed_w() + 50
+    assert 4000.0 - _fleet_w(lilygo_fleet) * 0.975 <= hub.coordinator.grid.import_allowed_w() + 50
     quarter = hass.states.get(hub.entity_id("sensor", "quarter_hour_import"))
     assert quarter is not None
     assert float(quarter.state) > 0

@@ -280,7 +280,7 @@ async def test_renamed_entity_is_followed(
     hub.meter.set(600)
     await hub.tick(6.5, step=6.5)
     assert hub.coordinator.data.batteries[hub.subentry_id(bat1)].problem is None
-    assert hub.coordinator.grid_sensor == "sensor.grid_power"
+    assert hub.coordinator.reader.grid_sensor == "sensor.grid_power"
 
 
 async def test_issues_go_with_the_battery_and_the_entry(

@@ -662,7 +662,7 @@ async def test_hub_keeps_a_phase_within_the_limits_set_in_the_options(
         {**DEFAULT_OPTIONS, CONF_MAIN_FUSE_A: 10.0, CONF_PHASE_FEED_IN_LIMIT_W: 1000.0},
     )
     await hass.async_block_till_done()
-    limits = hub.coordinator.phase_limits
+    limits = hub.coordinator.options.phase_limits
     assert (limits.import_w, limits.export_w) == (pytest.approx(2070.0), 1000.0)
     house = _House(hub, [(bat1, "L1"), (bat2, "L1"), (bat3, "L2")])
     house.load.update(L1=100.0, L2=1700.0, L3=1700.0)

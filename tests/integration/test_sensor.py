@@ -8,7 +8,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 
-from custom_components.marstek_strategy.coordinator import Status
+from custom_components.marstek_strategy.core.cycle import Status
 from custom_components.marstek_strategy.core.engine import Mode, Reason, Setpoint
 from custom_components.marstek_strategy.core.explain import REASON_STATES
 from custom_components.marstek_strategy.core.readings import Cause
@@ -73,7 +73,7 @@ def test_every_state_is_translated() -> None:
 
 
 def test_signed_power() -> None:
-    from custom_components.marstek_strategy.coordinator import signed_power
+    from custom_components.marstek_strategy.core.cycle import signed_power
 
     assert signed_power(Setpoint(Mode.DISCHARGE, 500)) == 500
     assert signed_power(Setpoint(Mode.CHARGE, 500)) == -500

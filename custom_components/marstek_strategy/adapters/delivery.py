@@ -13,8 +13,9 @@ when every battery has an AC power sensor: without one nothing corrects a model 
 wrong for that battery (a battery slower than the model rings at 2 s in the benchmark with
 the model alone), so such a hub runs at 6.5 s, as the seed.
 
-Times are monotonic (the reader's clock): the meter's and the AC sensors' reports are
-followed as they happen; a wall-clock time (``last_reported``) only seeds a first report.
+Times are monotonic, on the reader's one clock of reports (``Reader.clock``): the meter's
+and the AC sensors' reports are followed as they happen (adapters/watchers.py); a wall-clock
+time (``last_reported``) only seeds a first report.
 """
 
 from __future__ import annotations
@@ -23,12 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from homeassistant.const import ATTR_ENTITY_ID
-from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.helpers.event import (
-    async_track_state_change_event,
-    async_track_state_report_event,
-)
+from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
 from ..const import LOGGER, Role
@@ -43,7 +39,6 @@ from ..core.inflight import (
     rise_range,
 )
 from ..core.model import BatteryReading
-from ..core.readings import ReportClock
 from . import inputs
 from .batteries import BatteryConfig
 from .reader import Reader
@@ -90,7 +85,7 @@ class Delivery:
         self.ac_sensors = [battery.entities.get(Role.AC_POWER) for battery in batteries]
         self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in batteries]
         self.models: list[InFlight | None] = [None] * len(batteries)
-        self.clock = ReportClock()  # every report of the grid sensor and the AC sensors
+        self.clock = reader.clock  # the one clock of reports: the meter's and the AC sensors'
         self.active = False  # the estimate is used (a short interval is in force)
 
     @property
@@ -110,33 +105,17 @@ class Delivery:
             )
         return times
 
-    @callback
-    def async_track(self) -> CALLBACK_TYPE:
-        """Follow the reports of the grid sensor and the AC power sensors."""
-        entities = [self.reader.grid_sensor, *(s for s in self.ac_sensors if s is not None)]
-
-        @callback
-        def _reported(event: Event[Any]) -> None:
-            self.clock.report(event.data[ATTR_ENTITY_ID], self.reader.monotonic())
-
-        unsubs = [
-            async_track_state_change_event(self.hass, entities, _reported),
-            async_track_state_report_event(self.hass, entities, _reported),
-        ]
-
-        @callback
-        def _unsub() -> None:
-            for unsub in unsubs:
-                unsub()
-
-        return _unsub
+    @property
+    def followed(self) -> list[str]:
+        """Return the AC power sensors (their reports go to the reader's clock)."""
+        return [sensor for sensor in self.ac_sensors if sensor is not None]
 
     def _reported_at(self, entity_id: str, now: float) -> float | None:
         """Return the monotonic time of entity_id's last report (seeded from last_reported)."""
         if state := self.hass.states.get(entity_id):
             age = (dt_util.utcnow() - state.last_reported).total_seconds()
             self.clock.seed(entity_id, now, age)
-        age_s = self.clock.age(entity_id, now)
+        age_s = self.clock.latest_age(entity_id, now)
         return None if age_s is None else now - age_s
 
     def _model(self, index: int, commanded: Commanded) -> InFlight:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from homeassistant.core import HomeAssistant, split_entity_id
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import slugify
 
 from ..const import DOMAIN, Role
-from .lilygo import device_name, find_battery_devices
+from .lilygo import ROLE_SLUGS, device_name, find_battery_devices
 from .profiles import ESPHOME, MODBUS_YAML, PROFILES, Profile, profile_of_platform
 
 GROUP_PREFIX = "group:"  # a found battery's key without a device: group:<profile>:<prefix>
@@ -233,3 +234,29 @@ def find_work_mode(
     if hass.states.get(work_mode) is not None or registry.async_get(work_mode) is not None:
         return work_mode
     return None
+
+
+def device_of(hass: HomeAssistant, user_input: Mapping[str, Any]) -> str | None:
+    """Return the device of the battery's mode select, for entities picked by hand."""
+    entity_id = user_input.get(Role.FORCIBLE_MODE.value)
+    entry = er.async_get(hass).async_get(entity_id) if entity_id else None
+    return entry.device_id if entry is not None else None
+
+
+def enable_entities(hass: HomeAssistant, found: FoundBattery) -> None:
+    """Enable the control entities the connector created disabled (it reloads them)."""
+    registry = er.async_get(hass)
+    for entity_id in found.disabled.values():
+        registry.async_update_entity(entity_id, disabled_by=None)
+
+
+def manual_title(hass: HomeAssistant, user_input: Mapping[str, Any], fallback: str) -> str:
+    """Return the title of a battery picked by hand: its mode select's device or prefix."""
+    entity_id = str(user_input.get(Role.FORCIBLE_MODE.value, ""))
+    entry = er.async_get(hass).async_get(entity_id) if entity_id else None
+    device = dr.async_get(hass).async_get(entry.device_id) if entry and entry.device_id else None
+    if device is not None:
+        return device_name(device)
+    object_id = split_entity_id(entity_id)[1] if "." in entity_id else ""
+    slug = ROLE_SLUGS[Role.FORCIBLE_MODE][1]
+    return object_id.removesuffix(slug).rstrip("_") or object_id or fallback

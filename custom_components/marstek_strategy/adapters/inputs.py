@@ -192,18 +192,19 @@ class ReadbackInput:
         self,
         states: Callable[[int], Mapping[Role, State | None]],
         has_rs485: Sequence[bool],
-        commanded: list[Commanded],
+        commanded: Sequence[Commanded],
         own_contexts: Collection[str],
         now: float,
-    ) -> tuple[list[Problem | None], bool]:
-        """Check every battery; adopt what it reports into commanded where it must.
+    ) -> tuple[list[Problem | None], dict[int, Commanded]]:
+        """Check every battery against commanded; nothing here changes commanded.
 
-        Returns each battery's exclusion and whether anything was adopted.
+        Returns each battery's exclusion, and what to adopt from the reports (index ->
+        commanded) where the read-back must: the owner of commanded (told.py) takes it.
         """
         if not self.tracks:
             self.tracks = [readback.Track() for _ in self.titles]
         excluded: list[Problem | None] = []
-        adopted = False
+        adopted: dict[int, Commanded] = {}
         for index, title in enumerate(self.titles):
             battery_states = states(index)
             result = readback.check(
@@ -215,8 +216,7 @@ class ReadbackInput:
             )
             self.tracks[index] = result.track
             if result.adopt is not None:
-                commanded[index] = result.adopt
-                adopted = True
+                adopted[index] = result.adopt
             for event in result.events:
                 level = logging.INFO if event in _GOOD_NEWS else logging.WARNING
                 source = who(battery_states.get(Role.FORCIBLE_MODE), own_contexts)

@@ -28,6 +28,7 @@ from ..core.readings import (
     BatteryValues,
     Cause,
     Problem,
+    ReportClock,
     agreement,
     battery_reading,
 )
@@ -104,15 +105,19 @@ class Reader:
         """Return the meter's power and current sensors (their reports are followed)."""
         return self.meter.followed
 
+    @property
+    def clock(self) -> ReportClock:
+        """Return the one clock of reports (the meter's, and the batteries' AC power)."""
+        return self.meter.clock
+
     @callback
     def async_reported(self, event: Event[Any]) -> None:
-        """Note a meter report (not one we caused by refreshing it).
+        """Note a report; one we caused by refreshing the meter is marked as ours.
 
         homeassistant.update_entity rewrites an entity's state, which moves last_reported
-        even when the meter is dead; reports made while we refresh are not counted.
+        even when the meter is dead: reports made while we refresh do not make it live.
         """
-        if not self._refreshing:
-            self.meter.clock.report(event.data[ATTR_ENTITY_ID], self.monotonic())
+        self.meter.clock.report(event.data[ATTR_ENTITY_ID], self.monotonic(), own=self._refreshing)
 
     async def async_read_meter(self) -> MeterReading:
         """Refresh the meter if configured, then read and judge it (readings.judge_meter)."""

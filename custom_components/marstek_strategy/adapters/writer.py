@@ -30,11 +30,12 @@ from homeassistant.util import dt as dt_util
 from ..const import LOGGER, Role
 from ..core import control
 from ..core.connector import snap
-from ..core.control import Commanded, Write, WriteKind, WriteRecord
+from ..core.control import Write, WriteKind, WriteRecord
 from ..core.readings import from_watts, parse_number, to_watts
 from . import discovery
 from .batteries import BatteryConfig
 from .profiles import canonical_state, profile_named
+from .told import Told
 
 WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
 WRITE_LOG_SIZE = 200
@@ -109,12 +110,12 @@ class Writer:
     async def async_write(
         self,
         writes: Sequence[Write],
-        commanded: list[Commanded],
+        told: Told,
         *,
         dry_run: bool = False,
         fresh_until: float | None = None,
     ) -> Written:
-        """Make writes; what succeeds updates commanded (not in dry run). Never raises.
+        """Make writes; told takes what succeeds (not in dry run). Never raises.
 
         fresh_until is the event-loop time after which the readings are too old to start or
         raise a battery on.
@@ -127,15 +128,13 @@ class Writer:
         lowering = [
             index
             for index, battery_writes in per_battery.items()
-            if all(control.reduces(write, commanded[index]) for write in battery_writes)
+            if all(control.reduces(write, told.at(index)) for write in battery_writes)
         ]
         records: dict[int, list[WriteRecord]] = {}
         for wave in (lowering, [index for index in per_battery if index not in lowering]):
             done = await asyncio.gather(
                 *(
-                    self._async_battery(
-                        per_battery[index], commanded, deadline, fresh_until, dry_run
-                    )
+                    self._async_battery(per_battery[index], told, deadline, fresh_until, dry_run)
                     for index in wave
                 )
             )
@@ -148,7 +147,7 @@ class Writer:
     async def _async_battery(
         self,
         writes: Sequence[Write],
-        commanded: list[Commanded],
+        told: Told,
         deadline: float,
         fresh_until: float | None,
         dry_run: bool,
@@ -158,7 +157,7 @@ class Writer:
         records: list[WriteRecord] = []
         failed = False
         for write in writes:
-            now = commanded[write.battery]
+            now = told.at(write.battery)
             lowers = control.reduces(write, now)
             skip = None
             if failed and not lowers:
@@ -175,8 +174,8 @@ class Writer:
             records.append(record)
             if record.result == "ok":
                 # A number's value as it took it (its step and unit): what the battery was told.
-                told = write if isinstance(write.value, str) else replace(write, value=record.value)
-                commanded[write.battery] = control.apply_write(now, told)
+                made = write if isinstance(write.value, str) else replace(write, value=record.value)
+                told.written(write.battery, control.apply_write(now, made))
             elif record.result not in ("dry_run", UNSUPPORTED):
                 failed = True
         return records

@@ -311,3 +311,16 @@ class WriteRecord:
     result: str  # ok, failed, skipped, dry_run, unsupported
     detail: str | None = None
     context_id: str | None = None
+
+
+@dataclass(slots=True)
+class Keepalive:
+    """When the loop last asserted its writes in full (a keep-alive, or a fail-safe stop)."""
+
+    last: datetime | None = None
+
+    def since(self, now: datetime) -> float:
+        """Return the seconds since the last keep-alive (infinite: none yet)."""
+        if self.last is None:
+            return math.inf
+        return (now - self.last).total_seconds()

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from . import model
-from .control import WriteRecord
+from .control import Commanded, WriteRecord, plan_from_commanded
 from .grid_mode import GridMode, Limit
 from .lifecycle import Phase
-from .model import Mode, Setpoint
-from .readings import Cause, Problem
+from .model import Mode, Plan, Setpoint
+from .readings import SHOWN_PROBLEMS, Cause, Problem
 
 
 class Status(StrEnum):
@@ -84,3 +84,48 @@ def signed_power(setpoint: Setpoint) -> int:
     if setpoint.mode is Mode.CHARGE:
         return -setpoint.power_w
     return 0
+
+
+def told_states(
+    ids: Sequence[str], commanded: Sequence[Commanded] | None, reason: str
+) -> dict[str, BatteryState]:
+    """Return each battery as told: stopped, unless a stop of it did not go through."""
+    told = plan_from_commanded(commanded or [Commanded()] * len(ids))
+    return {
+        subentry_id: BatteryState(None, None, setpoint, reason)
+        for subentry_id, setpoint in zip(ids, told.setpoints, strict=True)
+    }
+
+
+def in_force(
+    plan: Plan, commanded: Sequence[Commanded], failed: Collection[int], *, dry_run: bool
+) -> tuple[Plan, list[Setpoint]]:
+    """Return the plan in force after the writes, and each battery's setpoint to show.
+
+    Both are what the batteries were told: a battery whose write failed keeps what it had;
+    a dry run, which tells nothing, shows its plan.
+    """
+    told = plan_from_commanded(commanded)
+    shown = [
+        told.setpoints[i] if i in failed and not dry_run else setpoint
+        for i, setpoint in enumerate(plan.setpoints)
+    ]
+    return (plan if dry_run or not failed else told), shown
+
+
+def battery_states(
+    ids: Sequence[str],
+    readings: Sequence[model.BatteryReading],
+    problems: Sequence[Problem | None],
+    shown: Sequence[Setpoint],
+    plan: Plan,
+) -> dict[str, BatteryState]:
+    """Return each battery's state: its reading, its problem, its setpoint and the reason."""
+    return {
+        subentry_id: BatteryState(
+            reading, problem, setpoint, problem.value if problem in SHOWN_PROBLEMS else reason.value
+        )
+        for subentry_id, reading, problem, setpoint, reason in zip(
+            ids, readings, problems, shown, (s.reason for s in plan.setpoints), strict=True
+        )
+    }

@@ -25,7 +25,7 @@ of charge. The integration persists it, so an end also holds across a restart.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 import math
@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from . import engine
 from .model import BatteryReading, Mode, Plan, Reason, Setpoint, StrategySettings
+from .phase_limits import PhaseView
 
 
 class GridMode(StrEnum):
@@ -298,12 +299,13 @@ def limit(
 
 @dataclass(frozen=True, slots=True)
 class Steered:
-    """One cycle's plan under the grid mode, and what set and limited it."""
+    """One cycle's plan under the grid mode, what set and limited it, and its phase views."""
 
     plan: Plan
     target: Target
     house_w: float  # the grid without the batteries
     limit: Limit
+    phases: Mapping[str, PhaseView] = field(default_factory=dict)  # the plan's (diagnostics)
 
 
 def steer(
@@ -325,7 +327,11 @@ def steer(
     planned = sum(engine_effect(setpoint, settings) for setpoint in plan.setpoints)
     phase_limited = any(setpoint.reason is Reason.LIMITED_BY_PHASE for setpoint in plan.setpoints)
     return Steered(
-        plan, goal, house, limit(current, goal, house, planned, phase_limited=phase_limited)
+        plan,
+        goal,
+        house,
+        limit(current, goal, house, planned, phase_limited=phase_limited),
+        engine.views_of(batteries, previous, settings),
     )
 
 

@@ -34,8 +34,10 @@ setpoints while its entities show them, or delivers nothing, is not seen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Final
 
 from .control import Commanded
 from .model import Mode, Plan, Setpoint
@@ -278,3 +280,12 @@ def discount(plan: Plan, excluded: set[int]) -> Plan:
         for index, setpoint in enumerate(plan.setpoints)
     )
     return replace(plan, setpoints=setpoints)
+
+
+#: The read-back's verdicts that take a battery out: its power is not delivered.
+TAKEN_OUT: Final = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT)
+
+
+def taken_out(problems: Sequence[Problem | None]) -> set[int]:
+    """Return the batteries (indices) the read-back took out this cycle."""
+    return {index for index, problem in enumerate(problems) if problem in TAKEN_OUT}

@@ -300,19 +300,24 @@ def agreement(
 
 
 class ReportClock:
-    """When each meter entity last reported by itself, on a monotonic clock.
+    """When each followed entity last reported, on a monotonic clock: the one clock of reports.
 
-    Wall-clock time (NTP, a manual change) never enters an age: a step neither makes a dead
-    meter look live nor a live one dead.
+    Two times per entity: its last report by itself (``age``: the meter's liveness), and its
+    last report of any kind, a refresh we asked for included (``latest_age``: when its value
+    was sampled, for the in-flight estimate). Wall-clock time (NTP, a manual change) never
+    enters an age: a step neither makes a dead meter look live nor a live one dead.
     """
 
     def __init__(self) -> None:
         """Start with no reports."""
         self._reported: dict[str, float] = {}
+        self._latest: dict[str, float] = {}
 
-    def report(self, entity_id: str, now: float) -> None:
-        """Record a report of entity_id at monotonic time now."""
-        self._reported[entity_id] = now
+    def report(self, entity_id: str, now: float, *, own: bool = False) -> None:
+        """Record a report of entity_id at monotonic time now (own: caused by our refresh)."""
+        self._latest[entity_id] = now
+        if not own:
+            self._reported[entity_id] = now
 
     def seed(self, entity_id: str, now: float, age_s: float) -> None:
         """Take a first report age_s ago (from the state's own time), if none is known.
@@ -320,12 +325,18 @@ class ReportClock:
         A negative age (the wall clock stepped back since) counts as 0: the entity is then
         judged live for at most the stale timeout, until its own reports say otherwise.
         """
-        if entity_id not in self._reported:
-            self._reported[entity_id] = now - max(0.0, age_s)
+        for reported in (self._reported, self._latest):
+            if entity_id not in reported:
+                reported[entity_id] = now - max(0.0, age_s)
 
     def age(self, entity_id: str, now: float) -> float | None:
-        """Return the seconds since entity_id last reported (None: never)."""
+        """Return the seconds since entity_id last reported by itself (None: never)."""
         reported = self._reported.get(entity_id)
+        return None if reported is None else max(0.0, now - reported)
+
+    def latest_age(self, entity_id: str, now: float) -> float | None:
+        """Return the seconds since entity_id's last report of any kind (None: never)."""
+        reported = self._latest.get(entity_id)
         return None if reported is None else max(0.0, now - reported)
 
 

@@ -1,0 +1,205 @@
+"""The loop around the cycles: start, switch, close, the timer and the settle delay.
+
+``ControlLoop`` is the coordinator's base. It runs a cycle when the timer fires, the switch
+changes or a grid mode is set; a refresh asked for never shortens a settle delay; a cycle
+that fails becomes a fail-safe; the lifecycle (``adapters/stops.py``) moves on at start,
+switch and close. What one cycle does is the coordinator's ``_async_cycle``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from ..const import LOGGER
+from ..core import lifecycle
+from ..core.control import LoopSettings
+from ..core.cycle import (
+    REASON_FAIL_SAFE,
+    STATUS_OF_PHASE,
+    BatteryState,
+    CycleData,
+    Status,
+    told_states,
+)
+from ..core.lifecycle import Action, Phase
+from ..core.model import Plan
+from ..core.readings import Cause, Settings
+from .batteries import BatteryConfig
+from .delivery import Delivery
+from .loop_options import LoopOptions
+from .stops import Stops
+from .timer import CycleTimer
+from .told import Told
+
+START_DELAY_S = 0.0
+
+
+class ControlLoop(DataUpdateCoordinator[CycleData | None]):
+    """Run cycles on time, as the lifecycle allows; the subclass says what a cycle does."""
+
+    settings: Settings
+    options: LoopOptions
+    batteries: list[BatteryConfig]
+    delivery: Delivery
+    told: Told
+    stops: Stops
+    interval_s: float
+    loop_settings: LoopSettings
+    has_rs485: list[bool]
+    plan: Plan | None
+
+    def __init__(self, hass: HomeAssistant, **kwargs: Any) -> None:
+        """Hold no pending cycle; the loop starts with async_start."""
+        super().__init__(hass, LOGGER, **kwargs)
+        self._lock = asyncio.Lock()
+        self._timer = CycleTimer(hass, self._async_timer_fired)
+        self._due = False  # the next refresh is the loop's own (timer, switch), not a request
+        self._settle_until: datetime | None = None
+
+    @property
+    def lifecycle(self) -> lifecycle.Lifecycle:
+        """Return the loop's lifecycle (core/lifecycle.py), owned by its stops."""
+        return self.stops.state
+
+    @property
+    def _ids(self) -> frozenset[str]:
+        return frozenset(battery.subentry_id for battery in self.batteries)
+
+    async def _async_cycle(self) -> CycleData:
+        """Run one cycle: read, plan, decide, write."""
+        raise NotImplementedError
+
+    def _schedule(self, delay_s: float) -> None:
+        """Run the next cycle after delay_s."""
+        self._timer.cancel()
+        if self.lifecycle.phase is not Phase.CLOSED:
+            self._timer.schedule(delay_s)
+
+    async def _async_timer_fired(self) -> None:
+        self._due = True
+        await self.async_refresh()
+
+    async def async_change(self, change: Callable[[], Awaitable[None]]) -> None:
+        """Make a change under the loop's lock (a grid mode), show it, then run a cycle now."""
+        async with self._lock:
+            await change()
+        self.async_update_listeners()
+        await self._async_run_now()
+
+    async def _async_run_now(self) -> None:
+        """Run a cycle now (a switch, a grid mode), unless the loop has not started or closed."""
+        if self.lifecycle.phase not in (Phase.STARTING, Phase.CLOSED):
+            self._due = True
+            await self.async_refresh()
+
+    @callback
+    def async_settings_restored(self) -> None:
+        """Take the switch as the entities restored it (before the loop starts)."""
+        if self.lifecycle.phase is Phase.STARTING and not self.lifecycle.switched_early:
+            self.stops.state = lifecycle.restore(
+                enabled=self.settings.enabled,
+                dry_run=self.options.dry_run,
+                hand_back=self.lifecycle.hand_back,
+                pending=self.lifecycle.pending,
+            )
+
+    async def async_start(self) -> None:
+        """Run the first cycle now (call once Home Assistant has started)."""
+        await self.stops.async_event(lifecycle.Started(self._ids))
+        self._schedule(START_DELAY_S)
+
+    async def async_cycle_now(self) -> None:
+        """Run a cycle at once after the switch changed (only a stop cycle if it started)."""
+        async with self._lock:
+            on = self.lifecycle.enabled
+            await self.stops.async_event(lifecycle.Switched(self.settings.enabled, self._ids))
+            if self.lifecycle.enabled and not on:
+                self.told.forget()  # driven by hand meanwhile?
+                self.plan = self.stops.keepalive.last = None
+        await self._async_run_now()
+
+    async def async_shutdown(self) -> None:
+        """Cancel the next cycle and ignore new ones."""
+        self.stops.event(lifecycle.Closing(frozenset()))
+        self._timer.cancel()
+        await super().async_shutdown()
+
+    async def async_stop_batteries(self) -> None:
+        """Close the loop: make the stops it owes (hold stopped or hand back), keep the rest."""
+        self._timer.cancel()
+        async with self._lock:
+            if self.lifecycle.phase is Phase.CLOSED:
+                return
+            await self.stops.async_event(lifecycle.Closing(self._ids))
+            LOGGER.debug("Closing: stopping %s", sorted(self.lifecycle.pending))
+            await self.stops.async_make()
+
+    async def _async_update_data(self) -> CycleData | None:
+        """Run one cycle; never raises, so the loop always goes on."""
+        async with self._lock:
+            due, self._due = self._due, False
+            until = self._settle_until if self.lifecycle.phase is Phase.SETTLING else None
+            if not due and until is not None and dt_util.utcnow() < until:
+                return self.data  # a refresh asked for never shortens the settle delay
+            try:
+                data = await self._async_cycle()
+            except Exception:
+                LOGGER.exception("Control cycle failed; stopping every battery")
+                try:  # a loop that drives nothing (dry run, stopping) writes nothing here
+                    data = await self._async_fail_safe(
+                        Cause.ERROR, None, dry_run=self.lifecycle.action is not Action.RUN
+                    )
+                except Exception:
+                    LOGGER.exception("Stopping the batteries failed; retrying next cycle")
+                    data = CycleData(
+                        dt_util.utcnow(), Status.FAIL_SAFE, self.interval_s, cause=Cause.ERROR
+                    )
+            self.delivery.record(self.told.commanded)  # the setpoints in force now
+            self._settle_until = None
+            if data.status is Status.SETTLING:
+                self._settle_until = data.time + timedelta(seconds=data.delay_s)
+            self._schedule(data.delay_s)
+            return data
+
+    async def _async_fail_safe(
+        self, cause: Cause, entity_id: str | None, *, dry_run: bool = False
+    ) -> CycleData:
+        """Stop every battery (adapters/stops.py); show each one as it was told."""
+        records, self.plan = await self.stops.async_fail_safe(
+            cause, entity_id, self.has_rs485, self.loop_settings, dry_run=dry_run
+        )
+        return self._cycle_data(
+            self._told(REASON_FAIL_SAFE),
+            status=Status.FAIL_SAFE,
+            cause=cause,
+            cause_entity_id=entity_id,
+            writes=records,
+        )
+
+    def _told(self, reason: str) -> dict[str, BatteryState]:
+        """Return each battery as told: stopped, unless a stop of it did not go through."""
+        ids = [battery.subentry_id for battery in self.batteries]
+        return told_states(ids, self.told.commanded, reason)
+
+    def _cycle_data(
+        self,
+        batteries: dict[str, BatteryState],
+        *,
+        status: Status | None = None,
+        delay_s: float | None = None,
+        **values: Any,
+    ) -> CycleData:
+        return CycleData(
+            dt_util.utcnow(),
+            status or STATUS_OF_PHASE[self.lifecycle.phase],
+            self.interval_s if delay_s is None else delay_s,
+            batteries=batteries,
+            **values,
+        )

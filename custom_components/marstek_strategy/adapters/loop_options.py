@@ -1,0 +1,112 @@
+"""The hub's options as the loop runs them, and the meter reader and read-back built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+
+from ..const import (
+    CONF_DRY_RUN,
+    CONF_GRID_SENSOR,
+    CONF_INTERVAL,
+    CONF_KEEPALIVE,
+    CONF_MAIN_FUSE_A,
+    CONF_PEAK_CAP_KW,
+    CONF_PHASE_COUNT,
+    CONF_PHASE_CURRENT_SENSORS,
+    CONF_PHASE_FEED_IN_LIMIT_W,
+    CONF_PHASE_SENSORS,
+    CONF_REFRESH_METER,
+    CONF_SETTLE_DELAY,
+    CONF_STALE_TIMEOUT,
+    CONF_STOP_BEHAVIOR,
+    DEFAULT_OPTIONS,
+    PHASES,
+    StopBehavior,
+)
+from ..core import readback
+from ..core.model import PhaseLimits
+from ..core.readings import VOLTS_PER_PHASE
+from .batteries import BatteryConfig
+from .inputs import ReadbackInput
+from .profiles import profile_named
+from .reader import Reader
+
+
+@dataclass(frozen=True, slots=True)
+class LoopOptions:
+    """The entry's options, defaults filled in (interval and settle as asked, see delivery)."""
+
+    keepalive_s: float  # 0: off
+    dry_run: bool
+    phase_limits: PhaseLimits
+    stop_behavior: StopBehavior
+    peak_cap_w: float
+    interval_s: float
+    settle_s: float
+    stale_s: float
+    refresh_meter: bool
+    fuse_a: float
+
+    @classmethod
+    def of(cls, entry_options: Mapping[str, Any]) -> LoopOptions:
+        """Return the options of an entry."""
+        options = {**DEFAULT_OPTIONS, **entry_options}
+        fuse_a = float(options[CONF_MAIN_FUSE_A])
+        return cls(
+            keepalive_s=float(options[CONF_KEEPALIVE]),
+            dry_run=bool(options[CONF_DRY_RUN]),
+            phase_limits=PhaseLimits.from_fuse(
+                fuse_a, float(options[CONF_PHASE_FEED_IN_LIMIT_W]), VOLTS_PER_PHASE
+            ),
+            stop_behavior=StopBehavior(options.get(CONF_STOP_BEHAVIOR, StopBehavior.HOLD_STOPPED)),
+            peak_cap_w=max(0.0, float(options.get(CONF_PEAK_CAP_KW, 0.0))) * 1000.0,
+            interval_s=float(options[CONF_INTERVAL]),
+            settle_s=float(options[CONF_SETTLE_DELAY]),
+            stale_s=float(options[CONF_STALE_TIMEOUT]),
+            refresh_meter=bool(options[CONF_REFRESH_METER]),
+            fuse_a=fuse_a,
+        )
+
+
+def meter_reader(hass: HomeAssistant, data: Mapping[str, Any], options: LoopOptions) -> Reader:
+    """Return the reader of the hub's meter: the grid sensor, and on three phases their sensors."""
+    phase_sensors: dict[str, str] = {}
+    current_sensors: dict[str, str] = {}
+    if int(data.get(CONF_PHASE_COUNT, 1)) == 3:
+        phase_sensors = {
+            phase: data[key]
+            for phase, key in zip(PHASES, CONF_PHASE_SENSORS, strict=True)
+            if data.get(key)
+        }
+        current_sensors = {
+            phase: data[key]
+            for phase, key in zip(PHASES, CONF_PHASE_CURRENT_SENSORS, strict=True)
+            if data.get(key) and phase in phase_sensors
+        }
+    return Reader(
+        hass,
+        data[CONF_GRID_SENSOR],
+        phase_sensors,
+        options.stale_s,
+        options.refresh_meter,
+        fuse_a=options.fuse_a,  # meter plausibility: the same option
+        current_sensors=current_sensors,
+    )
+
+
+def readback_input(batteries: Sequence[BatteryConfig]) -> ReadbackInput:
+    """Return the read-back of batteries: a report lags a write by the connector's polling."""
+    return ReadbackInput(
+        [battery.title for battery in batteries],
+        settings=[
+            readback.ReadbackSettings(
+                grace_s=profile_named(b.connector).readback_grace_s,
+                redrift_limit=3 if profile_named(b.connector).silent_write_failures else 0,
+            )
+            for b in batteries
+        ],
+    )

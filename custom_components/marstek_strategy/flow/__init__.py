@@ -1,0 +1,1 @@
+"""The config flow's parts: forms, the battery subentry flow, the options flow."""

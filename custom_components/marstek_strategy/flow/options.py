@@ -1,0 +1,157 @@
+"""The hub's options flow: timing, dry run, stop behaviour, phase limits and the peak cap."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
+from homeassistant.const import UnitOfElectricCurrent, UnitOfPower, UnitOfTime
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+)
+import voluptuous as vol
+
+from ..const import (
+    CONF_DRY_RUN,
+    CONF_INTERVAL,
+    CONF_KEEPALIVE,
+    CONF_MAIN_FUSE_A,
+    CONF_PEAK_CAP_KW,
+    CONF_PHASE_FEED_IN_LIMIT_W,
+    CONF_REFRESH_METER,
+    CONF_SETTLE_DELAY,
+    CONF_STALE_TIMEOUT,
+    CONF_STOP_BEHAVIOR,
+    DEFAULT_INTERVAL,
+    DEFAULT_OPTIONS,
+    SUBENTRY_BATTERY,
+    Role,
+    StopBehavior,
+)
+from ..core.inflight import allowed_interval, interval_allowed
+from .forms import form_schema
+
+# Options: (minimum, maximum, step) in seconds.
+OPTION_RANGES: Final[dict[str, tuple[float, float, float]]] = {
+    CONF_INTERVAL: (2.0, 60.0, 0.5),
+    CONF_SETTLE_DELAY: (0.0, 120.0, 0.5),
+    CONF_STALE_TIMEOUT: (5.0, 600.0, 1.0),
+    # Some firmware drops RS485 control after 90 to 120 s without a write.
+    CONF_KEEPALIVE: (5.0, 90.0, 1.0),
+}
+
+
+class MarstekStrategyOptionsFlow(OptionsFlow):
+    """The hub's timing, dry-run and phase-limit options; the update listener reloads the entry."""
+
+    def _ac_power_everywhere(self) -> bool:
+        """Return whether every battery has an AC power sensor (the short intervals need it)."""
+        return all(
+            subentry.data.get(Role.AC_POWER)
+            for subentry in self.config_entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_BATTERY
+        )
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Edit the options."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if not interval_allowed(user_input[CONF_INTERVAL]):
+                errors[CONF_INTERVAL] = "interval_not_allowed"
+            elif user_input[CONF_INTERVAL] < DEFAULT_INTERVAL and not self._ac_power_everywhere():
+                errors[CONF_INTERVAL] = "interval_needs_ac_power"
+            elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
+                errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
+            errors.update(phase_limit_errors(user_input))
+            if not errors:
+                return self.async_create_entry(data=user_input)
+        fields: dict[vol.Marker, Any] = {}
+        for key in (CONF_INTERVAL, CONF_SETTLE_DELAY, CONF_STALE_TIMEOUT):
+            fields[vol.Required(key)] = _seconds_selector(key)
+        fields[vol.Required(CONF_REFRESH_METER)] = BooleanSelector()
+        fields[vol.Required(CONF_KEEPALIVE)] = _seconds_selector(CONF_KEEPALIVE)
+        fields[vol.Required(CONF_DRY_RUN)] = BooleanSelector()
+        fields[vol.Required(CONF_STOP_BEHAVIOR)] = SelectSelector(
+            SelectSelectorConfig(
+                options=[behavior.value for behavior in StopBehavior],
+                translation_key=CONF_STOP_BEHAVIOR,
+                mode=SelectSelectorMode.LIST,
+            )
+        )
+        fields.update(_phase_limit_fields())
+        fields[vol.Optional(CONF_PEAK_CAP_KW)] = NumberSelector(
+            NumberSelectorConfig(
+                min=0.0,
+                max=50.0,
+                step=0.1,
+                unit_of_measurement=UnitOfPower.KILO_WATT,
+                mode=NumberSelectorMode.BOX,
+            )
+        )
+        suggested = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        if user_input is None:  # an interval stored before the allowed ones: as it runs
+            suggested[CONF_INTERVAL] = allowed_interval(float(suggested[CONF_INTERVAL]))
+        return self.async_show_form(
+            step_id="init",
+            data_schema=form_schema(self, vol.Schema(fields), suggested),
+            errors=errors,
+        )
+
+
+def phase_limit_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Return the errors of the phase limits: neither may be left empty.
+
+    An empty main fuse ran silently on 25 A (a 16 A site allowed 5175 W per phase instead of
+    3312 W); an empty feed-in limit silently meant none. The fuse must be given; no feed-in
+    limit is an explicit 0.
+    """
+    errors: dict[str, str] = {}
+    if user_input.get(CONF_MAIN_FUSE_A) is None:
+        errors[CONF_MAIN_FUSE_A] = "main_fuse_required"
+    if user_input.get(CONF_PHASE_FEED_IN_LIMIT_W) is None:
+        errors[CONF_PHASE_FEED_IN_LIMIT_W] = "feed_in_limit_required"
+    return errors
+
+
+def _phase_limit_fields() -> dict[vol.Marker, Any]:
+    """Return the per-phase limit options: the main fuse (A) and the feed-in limit (W)."""
+    return {
+        vol.Optional(CONF_MAIN_FUSE_A): NumberSelector(
+            NumberSelectorConfig(
+                min=6.0,
+                max=100.0,
+                step=1.0,
+                unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+        vol.Optional(CONF_PHASE_FEED_IN_LIMIT_W): NumberSelector(
+            NumberSelectorConfig(
+                min=0.0,
+                max=25000.0,
+                step=10.0,
+                unit_of_measurement=UnitOfPower.WATT,
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+    }
+
+
+def _seconds_selector(key: str) -> NumberSelector:
+    minimum, maximum, step = OPTION_RANGES[key]
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=minimum,
+            max=maximum,
+            step=step,
+            unit_of_measurement=UnitOfTime.SECONDS,
+            mode=NumberSelectorMode.BOX,
+        )
+    )
