@@ -378,7 +378,9 @@ def _faults(names: list[str] | None, *, as_json: bool) -> int:
     wanted = tuple(c for c in (names or faults.CONTROLLERS) if available(c))
     figures = faults.suite(wanted)
     if as_json:
-        json.dump([asdict(f) for f in figures], sys.stdout, indent=1)
+        met, detail = faults.verdict(figures)
+        doc = {"faults": [asdict(f) for f in figures], "met": met, "detail": detail}
+        json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(faults.table(figures))

@@ -14,7 +14,11 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
    (``--faults``: a battery the Marstek app starts by itself is stopped (or driven by the
    strategy) again within a bound and the log says so once, a board that reboots (RS485 reads
    unknown) is enabled again within a bound, a board that ignores writes is said once and the
-   strategy recovers when it answers again);
+   strategy recovers when it answers again, a running battery removed while its board is
+   offline and then its entities renamed is stopped within a bound once its board is back,
+   and after Home Assistant stopped, the hub's store damaged (two items) with a stop still
+   owed: the next start loads, makes that stop within a bound, says so once and raises a
+   repair issue naming what was dropped);
    (``--modes``: each grid mode through ``marstek_strategy.set_grid_mode`` with a 10 A fuse
    and an 800 W feed-in limit per phase: charge and discharge run about the requested power
    and, asked more, stop at the fuse and the feed-in limit on every phase; hold never
@@ -48,6 +52,7 @@ convergence time after the load step and the residual grid power.
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 import math
 import os
 from pathlib import Path
@@ -100,6 +105,13 @@ KEEPALIVE_S = 30.0  # the strategy's keep-alive period (default)
 #: than a keep-alive period: the read-back must catch it (poll 5 s + a settle cycle 12 s).
 SELF_START_BOUND_S = 25.0
 REBOOT_BOUND_S = 30.0  # --faults: a rebooted board has RS485 enabled again within this
+#: --faults: a removed battery's pending stop is made this soon after its board is back (the
+#: board's next poll shows it available, then one cycle).
+REMOVED_STOP_BOUND_S = 20.0
+#: --faults: after a start on a damaged store, a stop it kept is made this soon after Home
+#: Assistant answers (the first cycle runs once it has started).
+DAMAGED_STOP_BOUND_S = 30.0
+STORE_DAMAGED_ISSUE = "store_damaged"
 #: What the integration's read-back logs (once per change) about a battery.
 READBACK_NOTICES = ("reports a state it was not told", "runs although told to stop")
 NOT_DELIVERING = "does not deliver what it is told"
@@ -510,6 +522,101 @@ class Run:
         _log(
             f"{phase} ignored writes: said once, {took:.1f} s later; answering again, grid "
             f"within {TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
+        )
+
+    def _entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = self.client.get(
+            "/api/config/config_entries/entry?domain=marstek_strategy"
+        )[0]
+        return entry
+
+    def removed_while_offline_then_renamed(self) -> None:
+        """--faults: a running battery removed while its board is offline, then its entities
+        renamed: its stop is owed, follows the rename, and is made (once) when the board is
+        back. Issue 18.3: it went to the old entity ids for ever."""
+        client = self.client
+        client.call("marstek_sim", "set_house", **{**BASE_LOAD, **STEP_LOAD})
+        self.converge("before removing a battery")
+        phase = max(self.running(), key=lambda p: abs(self.board(p)["effective_power"]))
+        entry = self._entry()
+        subentry = next(
+            s for s in client.subentries(entry["entry_id"]) if s["title"].endswith(f" {phase}")
+        )
+        client.call("marstek_sim", "set_available", target=phase, available=False)
+        time.sleep(CYCLE_S)
+        answer = client.websocket(
+            {
+                "type": "config_entries/subentries/delete",
+                "entry_id": entry["entry_id"],
+                "subentry_id": subentry["subentry_id"],
+            }
+        )
+        if not answer.get("success"):
+            raise E2EError(f"removing {subentry['title']} failed: {answer}")
+        wait_for(
+            "the hub loaded again with two batteries",
+            lambda: (e := self._entry())["state"] == "loaded" and e["num_subentries"] == 2,
+            timeout=30,
+        )
+        time.sleep(CYCLE_S)
+        if phase not in self.running():
+            raise E2EError(f"{phase} stopped while its board was offline (the sim must not)")
+        # Rename every entity of its board (lilygo_l1_x -> lilygo_l1_moved_x).
+        prefix = self.board_prefix(phase)
+        board_entities = [
+            e
+            for e in client.integration_entities(self.board_domain)
+            if e.split(".", 1)[1].startswith(prefix)
+        ]
+        for entity_id in board_entities:
+            domain, name = entity_id.split(".", 1)
+            new_id = f"{domain}.{prefix}moved_{name.removeprefix(prefix)}"
+            answer = client.websocket(
+                {
+                    "type": "config/entity_registry/update",
+                    "entity_id": entity_id,
+                    "new_entity_id": new_id,
+                }
+            )
+            if not answer.get("success"):
+                raise E2EError(f"renaming {entity_id} failed: {answer}")
+        self.entities.pop("sim", None)  # the board's entity ids changed
+        time.sleep(2.0)  # the renames reload the hub (the stop now goes to the new ids)
+        wait_for(
+            "the hub loaded again after the renames",
+            lambda: self._entry()["state"] == "loaded",
+            timeout=30,
+        )
+        count = self.board(phase)["count"]
+        client.call("marstek_sim", "set_available", target=phase, available=True)
+        took = wait_for(
+            f"the removed {phase} stopped once its board is back",
+            lambda: self.board(phase)["effective_mode"] == "stop",
+            timeout=REMOVED_STOP_BOUND_S,
+        )
+        # Made once: nothing more is written to the removed battery, and nothing is owed.
+        time.sleep(3 * CYCLE_S)
+        board = self.board(phase)
+        writes = board["count"] - count
+        # The stop is mode, charge and discharge power (4 writes with RS485); written again
+        # every cycle it would be 12 and more by now.
+        if writes > 6 or board["effective_mode"] != "stop":
+            raise E2EError(f"the removed {phase} got {writes} writes: {board['last'][-writes:]}")
+        stored = self.config / ".storage" / f"marstek_strategy.{entry['entry_id']}"
+        pending = json.loads(stored.read_text())["data"].get("pending") if stored.exists() else []
+        if pending:
+            raise E2EError(f"a stop is still owed after it was made: {pending}")
+        setpoints = [
+            i
+            for i in client.integration_entities("marstek_strategy")
+            if i.startswith("sensor.") and i.endswith("_setpoint_power")
+        ]
+        self.entities["setpoints"] = ",".join(sorted(setpoints))
+        self.converge(f"with {phase} removed")
+        _log(
+            f"{phase} removed while offline, its entities renamed: stopped {took:.1f} s after "
+            f"its board was back (bound {REMOVED_STOP_BOUND_S:.0f} s) with "
+            f"{writes} writes to the new ids; nothing owed after"
         )
 
     def self_start(self) -> None:
@@ -1252,6 +1359,8 @@ class Run:
         if self.long:
             self.meter_fail_safe("stale", available=True, reporting=False, timeout=60)
             self.hold_past_rs485_timeout()
+        if self.faults and self.api == "entities":
+            self.removed_while_offline_then_renamed()
         if self.modes:
             self.grid_modes(entry["entry_id"])
 
@@ -1344,6 +1453,89 @@ def check_log(log: Path) -> None:
             _log(f"integration warning: {first}")
 
 
+def damage_store(config: Path) -> tuple[str, str]:
+    """--faults: damage the hub's store between a stop and a start; return (entry, phase).
+
+    The store says the hub was switched off with one battery's stop still owed (its board
+    was offline), and two of its items are damaged: the batteries' settings (null) and a
+    pending stop that is not a mapping. The battery is started by the simulator as Home
+    Assistant starts (left running), so only the kept stop can stop it.
+    """
+    entries = json.loads((config / ".storage" / "core.config_entries").read_text())
+    entry = next(e for e in entries["data"]["entries"] if e["domain"] == "marstek_strategy")
+    subentry = entry["subentries"][0]
+    data = subentry["data"]
+    owed = {
+        "subentry_id": subentry["subentry_id"],
+        "title": subentry["title"],
+        "phase": data["phase"],
+        "entities": {k: v for k, v in data.items() if k.endswith("_entity") and v},
+        "connector": data.get("connector", "esphome"),
+    }
+    path = config / ".storage" / f"marstek_strategy.{entry['entry_id']}"
+    stored = json.loads(path.read_text())
+    stored["data"]["settings"]["enabled"] = False
+    stored["data"]["settings"]["batteries"] = None  # damaged
+    stored["data"]["pending"] = [owed, 42]  # the second one is damaged
+    path.write_text(json.dumps(stored))
+    return entry["entry_id"], str(data["phase"])
+
+
+def check_damaged_store_start(client: HAClient, config: Path, entry_id: str, phase: str) -> str:
+    """The entry loads on the damaged store, makes the stop it kept (once), and a repair
+    issue names what was dropped."""
+    # Its services fail (an error in the log) until the simulator is loaded.
+    wait_for(
+        "the simulator loaded",
+        lambda: any(
+            e["state"] == "loaded"
+            for e in client.get("/api/config/config_entries/entry?domain=marstek_sim")
+        ),
+        timeout=DAMAGED_STOP_BOUND_S,
+    )
+    took = wait_for(
+        f"{phase}, left running, stopped by the stop the damaged store kept",
+        lambda: (
+            client.call_response("marstek_sim", "get_writes", last=0)[phase]["effective_mode"]
+            == "stop"
+        ),
+        timeout=DAMAGED_STOP_BOUND_S,
+    )
+    board = client.call_response("marstek_sim", "get_writes", last=20)[phase]
+    stops = [w for w in board["last"] if (w["register"], w["value"]) == ("forcible_mode", "stop")]
+    if board["app_started"] is None or not stops:
+        raise E2EError(f"{phase} was not left running, or not stopped by a write: {board}")
+    entry = client.get("/api/config/config_entries/entry?domain=marstek_strategy")[0]
+    if entry["state"] != "loaded":
+        raise E2EError(f"the hub did not load on a damaged store: {entry}")
+    issues = client.websocket({"type": "repairs/list_issues"})["result"]["issues"]
+    damaged = [i for i in issues if i["issue_id"] == f"{STORE_DAMAGED_ISSUE}_{entry_id}"]
+    if not damaged:
+        raise E2EError(f"no repair issue for the damaged store: {issues}")
+    dropped = damaged[0].get("translation_placeholders", {}).get("dropped", "")
+    if "batteries" not in dropped or "pending" not in dropped:
+        raise E2EError(f"the repair issue does not name what was dropped: {damaged[0]}")
+    count = client.call_response("marstek_sim", "get_writes", last=0)[phase]["count"]
+    time.sleep(3 * CYCLE_S)  # switched off: nothing more is written once the stop is made
+    later = client.call_response("marstek_sim", "get_writes", last=0)[phase]["count"]
+    if later != count:
+        raise E2EError(f"{phase} written again after its kept stop was made: {count} -> {later}")
+    pending = json.loads((config / ".storage" / f"marstek_strategy.{entry_id}").read_text())[
+        "data"
+    ].get("pending")
+    if pending:
+        raise E2EError(f"a stop is still owed after it was made: {pending}")
+    log = (config / "home-assistant.log").read_text(errors="replace")
+    said = log.count("was damaged; dropped:")
+    if said != 1:
+        raise E2EError(f"the damaged store was logged {said} times, expected once")
+    return (
+        f"damaged store: the hub loaded, {phase} (left running) stopped {took:.1f} s after "
+        f"Home Assistant answered (bound {DAMAGED_STOP_BOUND_S:.0f} s), said once, repair "
+        f"issue names {dropped}"
+    )
+
+
 def stop(proc: subprocess.Popen[bytes]) -> int | None:
     """Stop Home Assistant cleanly (SIGTERM), killing it only if it hangs."""
     if proc.poll() is not None:
@@ -1433,6 +1625,34 @@ def main() -> int:
             check_log(config / "home-assistant.log")
         except E2EError as err:
             failure = err
+    if failure is None and faults and api == "entities" and not browser:
+        # Between a stop and a start the hub's store is damaged: the next start must load.
+        started = time.monotonic()
+        entry_id, phase = damage_store(config)
+        env["MARSTEK_SIM_RUNNING_AT_START"] = f"{phase}:800"
+        output = (config / "hass-output.log").open("ab")
+        _log(f"starting Home Assistant again on a damaged store, {phase} left running")
+        proc = subprocess.Popen(  # noqa: S603 - the venv's hass
+            [*hass, "-c", str(config), "--skip-pip"], env=env, stdout=output, stderr=output
+        )
+        try:
+            client = HAClient(f"http://127.0.0.1:{port}")
+            client.wait_until_up(timeout=180, proc=proc)
+            client.login()
+            _log(check_damaged_store_start(client, config, entry_id, phase))
+        except Exception as err:
+            failure = err
+        finally:
+            code = stop(proc)
+            output.close()
+        if failure is None and code not in (0, None):
+            failure = E2EError(f"Home Assistant exited with code {code} after the restart")
+        if failure is None:
+            try:
+                check_log(config / "home-assistant.log")
+            except E2EError as err:
+                failure = err
+        _log(f"the damaged-store start took {time.monotonic() - started:.0f} s")
     if failure is not None:
         print("=" * 30 + " Home Assistant log " + "=" * 30)
         log = config / "home-assistant.log"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,35 @@ def test_errors_of_the_integration_fail_those_of_hubs_named_marstek_pass(tmp_pat
     ours = "2026-12-01 21:00:08.000 ERROR (MainThread) [custom_components.marstek_strategy] boom"
     with pytest.raises(e2e.E2EError, match="logged errors"):
         e2e.check_log(_log(tmp_path, ours))
+
+
+def test_the_e2e_damages_the_store_as_the_store_reads_damage(tmp_path: Path) -> None:
+    """--faults' damaged store (two items) is read by the integration's own reader: the
+    stop it owes is kept, and both damaged items are named (what the repair issue shows)."""
+    from custom_components.marstek_strategy.adapters.storage import read_store
+
+    storage = tmp_path / ".storage"
+    storage.mkdir()
+    entities = {"forcible_mode_entity": "select.lilygo_l2_mode", "soc_entity": "sensor.l2_soc"}
+    entry = {
+        "entry_id": "hub1",
+        "domain": "marstek_strategy",
+        "subentries": [
+            {"subentry_id": "s2", "title": "LilyGo L2", "data": {"phase": "L2", **entities}}
+        ],
+    }
+    (storage / "core.config_entries").write_text(
+        json.dumps({"data": {"entries": [{"domain": "other"}, entry]}})
+    )
+    settings = {"enabled": True, "strategy": "priority", "batteries": {"s2": {}}}
+    (storage / "marstek_strategy.hub1").write_text(
+        json.dumps({"version": 2, "data": {"settings": settings, "pending": []}})
+    )
+    assert e2e.damage_store(tmp_path) == ("hub1", "L2")
+    data = json.loads((storage / "marstek_strategy.hub1").read_text())["data"]
+    read, pending, dropped = read_store(data)
+    assert read is not None
+    assert not read.enabled
+    assert list(pending) == ["s2"]
+    assert dict(pending["s2"].entities) == entities
+    assert dropped == ["settings.batteries", "pending[1]"]

@@ -12,6 +12,7 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE
 from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from hypothesis import given, strategies as st
 import pytest
@@ -546,3 +547,62 @@ async def test_battery_power_role_in_reconfigure(
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], data)
     assert result["type"] is FlowResultType.ABORT
     assert Role.BATTERY_POWER.value not in entry.subentries[subentry_id].data
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"version": STORAGE_VERSION, "minor_version": 1, "data": {"version": 2, "bins": None}},
+        {"version": STORAGE_VERSION, "minor_version": 1, "data": ["not", "a", "learner"]},
+        {"key": "no version", "data": {}},  # Home Assistant's Store cannot read it at all
+    ],
+)
+async def test_a_damaged_learned_store_loads_and_raises_a_repair_issue(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    hass_storage: dict[str, Any],
+    stored: dict[str, Any],
+) -> None:
+    """Issue 18: the entry loads on a damaged learned store, and the user is told once."""
+    bat = await lilygo_fleet.add_battery("lilygo-bat1")
+    entry = make_hub_entry(p1_meter, [(bat, "L1")])
+    (subentry_id,) = entry.subentries
+    hass_storage[_key(subentry_id)] = stored
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    learned = entry.runtime_data.coordinator.learned[subentry_id]
+    assert learned.learner.measured_share() == 0
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"learned_damaged_{subentry_id}")
+    assert issue is not None
+    assert issue.translation_key == "learned_damaged"
+    assert issue.translation_placeholders == {"name": learned.title}
+    # The fresh learner is written on unload: the next start finds nothing damaged.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert hass_storage[_key(subentry_id)]["data"] == BatteryLearner().to_dict()
+    # Removing the battery's learned losses withdraws the issue.
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"learned_damaged_{subentry_id}") is None
+
+
+async def test_another_version_of_the_learned_store_is_no_damage(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    hass_storage: dict[str, Any],
+) -> None:
+    """An older learner (another Store version or table) starts afresh without an issue."""
+    bat = await lilygo_fleet.add_battery("lilygo-bat1")
+    entry = make_hub_entry(p1_meter, [(bat, "L1")])
+    (subentry_id,) = entry.subentries
+    hass_storage[_key(subentry_id)] = {"version": 1, "key": _key(subentry_id), "data": {}}
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not [
+        issue
+        for (domain, _id), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue.translation_key == "learned_damaged"
+    ]

@@ -16,7 +16,7 @@ pure :func:`gate` lets through, and what the engine gets from it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +24,7 @@ import math
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 
 from ..const import DOMAIN, LOGGER, Role
@@ -44,6 +45,7 @@ FACTOR_CONFIDENCE: Final = 0.5  # a learned factor counts from this blend weight
 FACTOR_BAND: Final = 0.08  # a learned factor stays within this share of the seed's
 ROUND: Final = 3  # decimals of the efficiencies the engine gets
 _DIRECTIONS: Final = (Mode.CHARGE, Mode.DISCHARGE)
+LEARNED_DAMAGED_ISSUE: Final = "learned_damaged"  # + the battery's subentry id
 
 
 class Verdict(StrEnum):
@@ -172,14 +174,51 @@ class LearnedBattery:
         )
 
     async def async_load(self) -> None:
-        """Take what the Store holds (a broken or foreign one: a fresh learner)."""
+        """Take what the Store holds; a damaged one is named (log, repair issue).
+
+        Another version's Store is a fresh learner by design. A damaged one is a fresh learner
+        too, and written again soon (the issue is not raised again at the next start).
+        """
+        damaged = False
         try:
-            data = await self.store.async_load()
-        except Exception:  # a corrupt file must not keep the entry from loading
-            LOGGER.exception("Could not load the learned losses of %s", self.battery.title)
+            data: Any = await self.store.async_load()
+        except NotImplementedError:  # another version of the Store: no migration, afresh
+            LOGGER.info("The learned losses of %s start afresh (another version)", self.title)
             data = None
-        if isinstance(data, Mapping):
-            self.learner = BatteryLearner.from_dict(data)
+        except Exception:  # a corrupt file must not keep the entry from loading
+            LOGGER.exception("Could not load the learned losses of %s", self.title)
+            data, damaged = None, True
+        self.learner, unreadable = learning.read_stored(data)
+        if damaged or unreadable:
+            LOGGER.warning(
+                "The learned losses of %s were damaged; they start again from the default table",
+                self.title,
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.issue_id,
+                is_fixable=False,
+                is_persistent=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=LEARNED_DAMAGED_ISSUE,
+                translation_placeholders={"name": self.title},
+            )
+            self.schedule_save()
+
+    @property
+    def title(self) -> str:
+        """Return the battery's name."""
+        return self.battery.title
+
+    @property
+    def issue_id(self) -> str:
+        """Return the id of the repair issue of a damaged Store."""
+        return f"{LEARNED_DAMAGED_ISSUE}_{self.battery.subentry_id}"
+
+    def delete_issue(self) -> None:
+        """Withdraw the damaged-Store issue (the learner was forgotten or removed)."""
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
     def _data(self) -> dict[str, Any]:
         self._save_pending = False
@@ -201,6 +240,7 @@ class LearnedBattery:
         self.learner = BatteryLearner()
         self.table = self.refreshed = self.last_sample = None
         self._save_pending = False
+        self.delete_issue()
         await self.store.async_remove()
 
     def observe(self, now: float, commanded: Commanded, reading: BatteryReading) -> None:
@@ -311,7 +351,9 @@ class LearnedLosses:
         """Remove the Stores of the batteries no longer configured (a removed subentry)."""
         keep = set(configured)
         for subentry_id in [s for s in self.batteries if s not in keep]:
-            await self.batteries.pop(subentry_id).store.async_remove()
+            battery = self.batteries.pop(subentry_id)
+            battery.delete_issue()
+            await battery.store.async_remove()
             self._order.remove(subentry_id)
 
     def cycle(
@@ -373,4 +415,5 @@ class LearnedLosses:
 async def async_remove_stores(hass: HomeAssistant, subentry_ids: Iterable[str]) -> None:
     """Remove the learned-loss Stores of batteries (the entry is removed)."""
     for subentry_id in subentry_ids:
+        ir.async_delete_issue(hass, DOMAIN, f"{LEARNED_DAMAGED_ISSUE}_{subentry_id}")
         await _store(hass, subentry_id).async_remove()

@@ -210,28 +210,48 @@ class BatteryLearner:
         cls, data: Mapping[str, Any], default_table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE
     ) -> BatteryLearner:
         """Return the learner data describes; a fresh one when it does not fit the table."""
-        learner = cls(default_table)
-        try:
-            if data.get("version") != STORAGE_VERSION or list(data["powers"]) != [
-                row[0] for row in learner.default_table
-            ]:
-                return learner
-            for mode in _DIRECTIONS:
-                bins = data["bins"][mode.value]
-                counts = [int(count) for count in data["counts"][mode.value]]
-                if len(bins) != len(learner.default_table) or len(counts) != len(bins):
-                    return cls(default_table)
-                learner._bins[mode] = [
-                    _Window(_plausible(values, 1.0), count)
-                    for values, count in zip(bins, counts, strict=True)
-                ]
-                learner._ratios[mode] = _Window(
-                    _plausible(data["ratios"][mode.value], 2.0),
-                    int(data["ratio_counts"][mode.value]),
-                )
-        except (KeyError, TypeError, ValueError):
-            return cls(default_table)
-        return learner
+        return read_stored(data, default_table)[0]
+
+    def _fill(self, data: Mapping[str, Any]) -> None:
+        """Take the bins and ratios of data (same version and table); raise where damaged."""
+        for mode in _DIRECTIONS:
+            bins = data["bins"][mode.value]
+            counts = [int(count) for count in data["counts"][mode.value]]
+            if len(bins) != len(self.default_table) or len(counts) != len(bins):
+                raise ValueError("bins do not fit the table")
+            self._bins[mode] = [
+                _Window(_plausible(values, 1.0), count)
+                for values, count in zip(bins, counts, strict=True)
+            ]
+            self._ratios[mode] = _Window(
+                _plausible(data["ratios"][mode.value], 2.0),
+                int(data["ratio_counts"][mode.value]),
+            )
+
+
+def read_stored(
+    data: Any, default_table: EfficiencyTable = DEFAULT_EFFICIENCY_TABLE
+) -> tuple[BatteryLearner, bool]:
+    """Return the learner a Store's data describes, and whether that data was damaged.
+
+    Nothing stored (None), another version of the learner or another table is no damage:
+    the learner starts afresh by design. Data that is not a mapping, has no version, or
+    whose items cannot be read is damaged: a fresh learner too, but the user is told.
+    """
+    if data is None:
+        return BatteryLearner(default_table), False
+    if not isinstance(data, Mapping) or "version" not in data:
+        return BatteryLearner(default_table), True
+    if data["version"] != STORAGE_VERSION:
+        return BatteryLearner(default_table), False
+    learner = BatteryLearner(default_table)
+    try:
+        if list(data["powers"]) != [row[0] for row in default_table]:
+            return learner, False
+        learner._fill(data)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return BatteryLearner(default_table), True
+    return learner, False
 
 
 def _plausible(values: Sequence[Any], high: float) -> list[float]:
