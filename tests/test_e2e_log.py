@@ -88,9 +88,9 @@ def test_the_e2e_damages_the_store_as_the_store_reads_damage(tmp_path: Path) -> 
     )
     assert e2e.damage_store(tmp_path) == ("hub1", "L2")
     data = json.loads((storage / "marstek_strategy.hub1").read_text())["data"]
-    read, pending, dropped = read_store(data)
-    assert read is not None
-    assert not read.enabled
-    assert list(pending) == ["s2"]
-    assert dict(pending["s2"].entities) == entities
-    assert dropped == ["settings.batteries", "pending[1]"]
+    stored = read_store(data)
+    assert stored.settings is not None
+    assert not stored.settings.enabled
+    assert list(stored.pending) == ["s2"]
+    assert dict(stored.pending["s2"].entities) == entities
+    assert stored.dropped == ["settings.batteries", "pending[1]"]
