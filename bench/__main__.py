@@ -187,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--calls", type=int, default=2000, help="--engine: calls per case")
     parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="--engine: empty the split caches before every call (calls no cache has seen)",
+    )
+    parser.add_argument(
         "--faults", action="store_true", help="run the fault suite instead (bench/faults.py)"
     )
     parser.add_argument(
@@ -218,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine:
         from bench import engine_cost
 
-        rows = engine_cost.run(args.calls)
+        rows = engine_cost.run(args.calls, cold=args.cold)
         if args.json:
             json.dump({"engine": rows}, sys.stdout, indent=1)
             sys.stdout.write("\n")

@@ -7,6 +7,11 @@ table (efficiencies shifted by up to 5 points, rows shifted in power). Tables ar
 call that sees them (reported as ``first``); median, p99 and worst are of the calls after it.
 Times are the thread's CPU time (``time.thread_time_ns``), so a busy machine inflates them
 less than wall time would; they still vary with the load.
+
+``cold`` (``--engine --cold``): every call finds the split caches empty (the per-fleet hull
+segments and settled pairs of ``efficiency._SHAPES`` are dropped before it), so each call
+pays what a call no cache has seen pays; only the per-table loss arrays stay (they are
+built once per table, as a learned table is refreshed at most every few minutes).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import statistics
 import time
 from typing import Any
 
-from bench.core import engine
+from bench.core import engine, load
+
+efficiency = load("efficiency")
 
 STRATEGIES = ("priority", "equal", "efficiency")
 
@@ -48,8 +55,13 @@ def _fleet(rng: random.Random, n: int, distinct: bool) -> list[Any]:
     ]
 
 
-def measure(strategy: str, n: int, distinct: bool, calls: int, seed: int = 1) -> dict[str, float]:
-    """Time calls cycles of strategy on n batteries; figures in microseconds."""
+def measure(
+    strategy: str, n: int, distinct: bool, calls: int, seed: int = 1, *, cold: bool = False
+) -> dict[str, float]:
+    """Time calls cycles of strategy on n batteries; figures in microseconds.
+
+    cold: the split caches are emptied before every call (see the module's docstring).
+    """
     rng = random.Random(seed * 1000 + n * 10 + distinct)
     settings = engine.StrategySettings(strategy=engine.Strategy(strategy))
     fleet = _fleet(rng, n, distinct)
@@ -63,6 +75,8 @@ def measure(strategy: str, n: int, distinct: bool, calls: int, seed: int = 1) ->
             grid += rng.gauss(0.0, 300.0)
         if k % 50 == 0:
             fleet = [replace(b, soc=rng.uniform(12.0, 100.0)) for b in fleet]
+        if cold:
+            efficiency._SHAPES.clear()
         started = time.thread_time_ns()
         plan = engine.allocate(grid, fleet, plan, settings)
         times.append((time.thread_time_ns() - started) / 1000.0)
@@ -80,13 +94,13 @@ def measure(strategy: str, n: int, distinct: bool, calls: int, seed: int = 1) ->
     }
 
 
-def run(calls: int = 2000, sizes: range = range(1, 9)) -> list[dict[str, Any]]:
-    """Every strategy, fleet size and table kind."""
+def run(calls: int = 2000, sizes: range = range(1, 9), cold: bool = False) -> list[dict[str, Any]]:
+    """Every strategy, fleet size and table kind (cold: caches emptied before every call)."""
     rows: list[dict[str, Any]] = []
     for strategy in STRATEGIES:
         for distinct in (False, True):
             for n in sizes:
-                figures = measure(strategy, n, distinct, calls)
+                figures = measure(strategy, n, distinct, calls, cold=cold)
                 kind = "distinct" if distinct else "identical"
                 rows.append({"strategy": strategy, "tables": kind, "batteries": n, **figures})
     return rows

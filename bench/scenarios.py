@@ -223,7 +223,7 @@ def variants() -> tuple[Scenario, ...]:
             "cloudy; the plant's curve unlike the model (low-power loss +20 % discharging, "
             "-20 % charging, rows 15 % higher in power)",
             batteries=tuple(replace(b, params=off) for b in cloudy.batteries),
-            extra=("efficiency_known",),
+            extra=("efficiency_known", "efficiency_learned"),
         ),
         _variant(
             "v_mixed_fleet",
@@ -235,7 +235,7 @@ def variants() -> tuple[Scenario, ...]:
                     params=BatteryParams(efficiency_table=worse(MEASURED_EFFICIENCY, 5.0)),
                 ),
             ),
-            extra=("efficiency_known",),
+            extra=("efficiency_known", "efficiency_learned"),
         ),
         _variant(
             "v_one_800w",

@@ -214,6 +214,8 @@ def run(engine: Any, seed: int, count: int) -> Iterator[str]:
         settings_in = dict(case["settings"])
         strategy = engine.Strategy(settings_in.pop("strategy"))
         limits = settings_in.pop("phase_limits", None)
+        if "start_cost_wh" in engine.StrategySettings.__dataclass_fields__:
+            settings_in["start_cost_wh"] = 0.0  # the recorded engine had no start cost
         settings = engine.StrategySettings(
             strategy=strategy,
             phase_limits=None if limits is None else phase_limits(*limits),

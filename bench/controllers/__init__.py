@@ -8,7 +8,7 @@ from bench.loop import Controller, Sim
 
 from .bounds import IdealController, LossBoundController, Meter1sController
 from .crossover import CrossoverController
-from .engine_ctl import EngineController, strategy_available
+from .engine_ctl import EngineController, LearnedController, strategy_available
 from .peers import ASTRA_DEFAULT_M_W, AstraController, OmniController
 from .seed import SeedController
 
@@ -46,12 +46,29 @@ DEFAULT = (
 
 
 #: Run only in the scenarios that name them (``Scenario.extra``): efficiency told each
-#: battery's true table, as the next issue's learning would.
-EXTRA = ("efficiency_known",)
+#: battery's true table (perfect learning), and efficiency learning its tables from a cold
+#: start during the day (the integration's learning, bench/learn.py's CurveLearner).
+EXTRA = ("efficiency_known", "efficiency_learned")
+
+
+def _tuned(name: str) -> dict[str, float] | None:
+    """The settings of ``efficiency[key=value,...]`` (a tuning run), else None."""
+    if not (name.startswith("efficiency[") and name.endswith("]")):
+        return None
+    settings: dict[str, float] = {}
+    for part in name[len("efficiency[") : -1].split(","):
+        key, _, value = part.partition("=")
+        try:
+            settings[key.strip()] = float(value)
+        except ValueError:
+            return None
+    return settings
 
 
 def available(name: str) -> bool:
     """Whether controller name can run (an engine strategy may not exist yet)."""
+    if _tuned(name) is not None:
+        return True
     if name in ENGINE_STRATEGIES:
         return strategy_available(name)
     return name in ALL or name in EXTRA or _astra_m(name)
@@ -72,8 +89,15 @@ def make(name: str) -> Controller:
     """A fresh controller called name."""
     if name in ENGINE_STRATEGIES:
         return EngineController(name)
+    tuned = _tuned(name)
+    if tuned is not None:  # efficiency[start_cost_wh=0.5,...]: StrategySettings tuned
+        controller = EngineController("efficiency", **tuned)
+        controller.name = name
+        return controller
     if name == "efficiency_known":
         return EngineController("efficiency", known_tables=True)
+    if name == "efficiency_learned":
+        return LearnedController()
     if name == "seed":
         return SeedController()
     if name == "crossover":
@@ -101,7 +125,7 @@ def make(name: str) -> Controller:
 
 def known(name: str) -> bool:
     """Whether name is a controller the bench can make (available or not yet in the engine)."""
-    return name in ALL or name in EXTRA or _astra_m(name)
+    return name in ALL or name in EXTRA or _astra_m(name) or _tuned(name) is not None
 
 
 class _ToldStandby(EngineController):

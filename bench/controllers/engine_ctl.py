@@ -22,12 +22,19 @@ def commanded_of(sim: Sim) -> list[Any]:
     ]
 
 
-def readings_of(sim: Sim, known_tables: bool = False) -> list[Any]:
+def readings_of(sim: Sim, known_tables: bool = False, tables: Any = None) -> list[Any]:
     """The engine's view of every battery: reported (whole %) SoC, settings, phase power.
 
     known_tables: each battery's reading carries its plant's efficiency table (what learning
-    the tables would give the engine); otherwise the engine uses its default model.
+    the tables would give the engine); tables: an object whose ``table(i)`` gives battery i's
+    learned table (None: not yet); otherwise the engine uses its default model.
     """
+
+    def table_of(i: int) -> Any:
+        if known_tables:
+            return sim.batteries[i].params.efficiency_table
+        return tables.table(i) if tables is not None else None
+
     return [
         engine.BatteryReading(
             soc=float(sim.soc(i)),
@@ -38,7 +45,7 @@ def readings_of(sim: Sim, known_tables: bool = False) -> list[Any]:
             phase_w=sim.phase_w(i),
             # As the coordinator: the phase's name where it has a phase sensor.
             phase=setup.phase if sim.scenario.phase_count == 3 else None,
-            efficiency_table=sim.batteries[i].params.efficiency_table if known_tables else None,
+            efficiency_table=table_of(i),
         )
         for i, setup in enumerate(sim.setups)
     ]
@@ -78,6 +85,7 @@ class EngineController:
         self.loop_settings = control.LoopSettings()
         self.plan: Any = None
         self.last_keepalive = -math.inf
+        self.tables: Any = None  # a learner of the tables (``LearnedController``)
 
     def start(self, sim: Sim) -> float:
         return 0.0
@@ -85,9 +93,10 @@ class EngineController:
     def cycle(self, sim: Sim) -> float:
         commanded = commanded_of(sim)
         previous = self.plan if self.plan is not None else control.plan_from_commanded(commanded)
-        plan = engine.allocate(
-            sim.grid_w(), readings_of(sim, self.known_tables), previous, self.settings
-        )
+        if self.tables is not None:
+            self.tables.observe(sim)
+        readings = readings_of(sim, self.known_tables, self.tables)
+        plan = engine.allocate(sim.grid_w(), readings, previous, self.settings)
         decision = carry_out(sim, plan, commanded, self.last_keepalive, self.loop_settings)
         if decision.keepalive:
             self.last_keepalive = sim.now
@@ -96,3 +105,21 @@ class EngineController:
 
     def second(self, sim: Sim, k: int) -> None:
         raise NotImplementedError
+
+
+class LearnedController(EngineController):
+    """``efficiency`` with curves learned from a cold start during the run, as the integration
+    learns them (``learning.BatteryLearner`` per battery fed steady samples of the AC power as
+    polled and the DC power, both with 1 % noise; tables refreshed every 15 min:
+    ``bench.learn.CurveLearner``). A fresh installation: nothing learned at the start.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("efficiency")
+        self.name = "efficiency_learned"
+
+    def start(self, sim: Sim) -> float:
+        from bench.learn import CurveLearner  # bench.learn imports the controllers
+
+        self.tables = CurveLearner(len(sim.boards))
+        return super().start(sim)

@@ -23,10 +23,13 @@ from custom_components.marstek_strategy.core.engine import (
     loss_w,
     optimal_split,
     split_loss_w,
+    start_penalty_w,
 )
 
 EFFICIENCY = StrategySettings(strategy=Strategy.EFFICIENCY)
-NO_STANDBY = replace(EFFICIENCY, standby_w=0.0)  # crossovers of the loss curves alone
+#: No start cost: the tests below it pin the loss model's choice; the start cost has its own.
+NO_START = replace(EFFICIENCY, start_cost_wh=0.0)
+NO_STANDBY = replace(NO_START, standby_w=0.0)  # crossovers of the loss curves alone
 BIG = Candidate(2500)
 WORSE_TABLE = tuple(
     (ac, charge - 0.05, discharge - 0.05) for ac, charge, discharge in DEFAULT_EFFICIENCY_TABLE
@@ -194,7 +197,7 @@ def test_above_the_crossover_two_share_evenly() -> None:
 def test_the_standby_of_an_idle_battery_counts_in_the_set_cost() -> None:
     """2 x 1200 W lose 235.8 W plus 7 W standby; 3 x 800 W lose 238.2 W: three run."""
     fleet = [bat(60), bat(80), bat(70)]
-    plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(3), EFFICIENCY)
+    plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(3), NO_START)
     assert powers(plan) == [800, 800, 800]
 
 
@@ -223,6 +226,54 @@ def test_hysteresis_keeps_one_battery_a_little_above_the_crossover() -> None:
     assert powers(allocate(grid, fleet, previous, NO_STANDBY)) == [1560, 0]  # 3.4 W < 5 W
     from_stop = allocate(discharge_grid(1560), fleet, Plan.all_stop(2), NO_STANDBY)
     assert powers(from_stop) == [780, 780]
+
+
+def test_a_start_must_pay_back_its_cost() -> None:
+    """One battery runs at 1600 W: a second would save 12.4 W (its standby counted).
+
+    That is more than the 5 W hysteresis: with no start cost it starts. At 1 Wh per start over
+    300 s (12 W more) it does not; at 2000 W (33.8 W saved) it does again.
+    """
+    fleet = [bat(60), bat(80)]
+    free = NO_START
+    costly = replace(EFFICIENCY, start_cost_wh=1.0, start_payback_s=300.0)
+    previous = running((Mode.STOP, 0), (Mode.DISCHARGE, 1600))
+    grid = -1600 * EFFICIENCY.discharge_release_factor + discharge_grid(1600)
+    assert powers(allocate(grid, fleet, previous, free))[0] > 0
+    assert powers(allocate(grid, fleet, previous, costly)) == [0, 1600]
+    grid = -1600 * EFFICIENCY.discharge_release_factor + discharge_grid(2000)
+    assert powers(allocate(grid, fleet, previous, costly))[0] > 0
+
+
+def test_from_stop_the_start_cost_favours_fewer_batteries() -> None:
+    """2 x 1200 W lose 4.6 W more than 3 x 800 W: not worth a third start at 12 W a start."""
+    fleet = [bat(60), bat(80), bat(70)]
+    costly = replace(EFFICIENCY, start_cost_wh=1.0, start_payback_s=300.0)
+    plan = allocate(discharge_grid(2400), fleet, Plan.all_stop(3), costly)
+    assert powers(plan) == [0, 1200, 1200]
+    assert allocate(discharge_grid(2400), fleet, Plan.all_stop(3), EFFICIENCY) == plan  # default
+
+
+def test_a_stop_is_charged_its_share_of_a_restart() -> None:
+    """Two run at 1500 W in all: one alone would lose 7.0 W less, a stop share of 1 keeps two."""
+    fleet = [bat(60), bat(80)]
+    previous = running((Mode.DISCHARGE, 750), (Mode.DISCHARGE, 750))
+    grid = -1500 * EFFICIENCY.discharge_release_factor + discharge_grid(1400)
+    sticky = replace(NO_STANDBY, hysteresis_w=0.0, start_cost_wh=1.0, stop_share=1.0)
+    loose = replace(sticky, stop_share=0.0)
+    assert powers(allocate(grid, fleet, previous, loose)) == [0, 1400]
+    assert powers(allocate(grid, fleet, previous, sticky)) == [700, 700]
+
+
+@pytest.mark.parametrize(
+    ("cost", "payback", "penalty"),
+    [(1.0, 300.0, 12.0), (0.25, 300.0, 3.0), (0.0, 300.0, 0.0), (1.0, 0.0, 0.0)],
+)
+def test_the_start_penalty_is_the_cost_over_its_payback(
+    cost: float, payback: float, penalty: float
+) -> None:
+    settings = replace(EFFICIENCY, start_cost_wh=cost, start_payback_s=payback)
+    assert start_penalty_w(settings) == pytest.approx(penalty)
 
 
 def test_running_set_that_cannot_carry_the_demand_grows() -> None:

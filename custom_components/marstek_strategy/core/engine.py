@@ -24,8 +24,9 @@ One cycle (``allocate``):
    * ``equal``: the demand split evenly over every battery that may run;
    * ``efficiency``: the set of batteries and the split with the least modelled conversion
      loss (``loss_w``, ``optimal_split``: each battery's table, else the measured one,
-     interpolated; an idle battery's standby counts), keeping the seed's release and behind
-     rules, with hysteresis on the running set. Its cost is bounded: per-table whole-watt
+     interpolated; an idle battery's standby counts, and each start from stop its cost over
+     its payback, ``start_penalty_w``), keeping the seed's release and behind rules, with
+     hysteresis on the running set. Its cost is bounded: per-table whole-watt
      loss arrays built once, a bounded family of sets, pairwise refinement of the best few.
 
 6. With ``phase_limits`` in the settings, no phase may exceed its fuse or feed-in limit: the
@@ -414,10 +415,12 @@ def _least_loss(
     """Run the set of batteries with the least modelled loss that carries demand.
 
     The cost of a set counts the standby (``standby_w``) of the batteries of order it
-    leaves idle. Each battery has its own table (its reading's, else the settings'). Ties
-    go to fewer batteries, then to the set earlier in order. Hysteresis: the set running
-    now stays while it carries the demand and no other set saves more than
-    ``hysteresis_w``.
+    leaves idle, ``start_penalty_w`` for each battery it starts from stop and
+    ``stop_share`` of that for each running one it stops: a start (relay, inverter, wear,
+    seconds of lag) must pay for itself, so a small saving starts nothing. Each battery
+    has its own table (its reading's, else the settings'). Ties go to fewer batteries,
+    then to the set earlier in order. Hysteresis: the set running now stays while it
+    carries the demand and no other set costs less by more than ``hysteresis_w``.
     """
     if not order or demand <= 0:
         return {}
@@ -431,10 +434,27 @@ def _least_loss(
     now = tuple(i for i in order if cycle.kept[i] > 0)
     options = _options(fleet, curves, demand, first=first, keep=now)
     rank = fleet.rank
-    best = min(options, key=lambda c: (options[c][1], len(c), [rank[i] for i in c]))
-    if now in options and options[now][1] <= options[best][1] + settings.hysteresis_w:
+    kept = cycle.kept
+    start_w = start_penalty_w(settings)
+
+    def score(chosen: tuple[int, ...]) -> float:
+        """Return a set's modelled loss plus its starts' cost spread over their payback."""
+        starts = sum(1 for i in chosen if kept[i] == 0)
+        stops = sum(1 for i in now if i not in chosen)
+        return options[chosen][1] + start_w * (starts + settings.stop_share * stops)
+
+    best = min(options, key=lambda c: (score(c), len(c), [rank[i] for i in c]))
+    if now in options and score(now) <= score(best) + settings.hysteresis_w:
         best = now
     return options[best][0]
+
+
+def start_penalty_w(settings: StrategySettings) -> float:
+    """Return the W of modelled loss one start from stop must save (its cost over payback)."""
+    cost, payback = settings.start_cost_wh, settings.start_payback_s
+    if not (math.isfinite(cost) and math.isfinite(payback)) or cost <= 0 or payback <= 0:
+        return 0.0
+    return cost * 3600.0 / payback
 
 
 def _ease_in(cycle: Cycle, powers: dict[int, int]) -> None:

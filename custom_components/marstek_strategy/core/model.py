@@ -143,6 +143,13 @@ class StrategySettings:
     hysteresis_w: float = 5.0  # efficiency: W of modelled loss a change of set must save
     standby_w: float = 7.0  # efficiency: W an idle battery draws (counted in a set's cost)
     join_w: int = 250  # efficiency: most W a battery joining running ones starts with
+    # efficiency: a battery started from stop (relay, inverter start, wear, seconds of lag) is
+    # reckoned to cost start_cost_wh, to be paid back within start_payback_s: a set that starts
+    # one must save start_cost_wh * 3600 / start_payback_s W more (12 W). stop_share: the share
+    # of that a set that stops a running battery pays (its likely restart; 0: none).
+    start_cost_wh: float = 1.0
+    start_payback_s: float = 300.0
+    stop_share: float = 0.0
     phase_limits: PhaseLimits | None = None  # per-phase fuse and feed-in limits; None: none
 
 
