@@ -519,6 +519,12 @@ class MarstekCoordinator(DataUpdateCoordinator[CycleData | None]):
                 self.writer.own_contexts,
                 self.reader.monotonic(),
             )
+            # Writes that time out (writer.py): not counted on; what it was told still flows.
+            silent = self.writer.not_answering
+            excluded = [
+                e or (Problem.NOT_RESPONDING if i in silent else None)
+                for i, e in enumerate(excluded)
+            ]
         readings, problems = [], []
         for index, battery in enumerate(self.batteries):
             settings = self.settings.batteries[battery.subentry_id]
