@@ -8,8 +8,9 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 2. after a load step the grid power is back within 50 W of the target (time measured);
 3. a meter that goes unavailable stops every battery (status ``fail_safe``) and the strategy
    resumes by itself when it is back; a running board that goes offline keeps its last
-   setpoint, as a real one does, and the others take a load step without taking its power
-   over (``--long``: also a meter that stops reporting, and boards that drop RS485 control
+   setpoint, as a real one does; once the integration has noticed (its reason
+   ``readings_unavailable`` or ``not_responding``) the others take a load step without taking
+   its power over (``--long``: also a meter that stops reporting, and boards that drop RS485 control
    after 90 s without a keep-alive: running boards must keep it, all must answer later);
    (``--faults``: a battery the Marstek app starts by itself is stopped (or driven by the
    strategy) again within a bound and the log says so once, a board that reboots (RS485 reads
