@@ -8,8 +8,9 @@ HTTP flow endpoints the UI uses, switches the strategy on, and checks through th
 2. after a load step the grid power is back within 50 W of the target (time measured);
 3. a meter that goes unavailable stops every battery (status ``fail_safe``) and the strategy
    resumes by itself when it is back; a running board that goes offline keeps its last
-   setpoint, as a real one does, and the others take a load step without taking its power
-   over (``--long``: also a meter that stops reporting, and boards that drop RS485 control
+   setpoint, as a real one does; once the integration has noticed (its reason
+   ``readings_unavailable`` or ``not_responding``) the others take a load step without taking
+   its power over (``--long``: also a meter that stops reporting, and boards that drop RS485 control
    after 90 s without a keep-alive: running boards must keep it, all must answer later);
    (``--faults``: a battery the Marstek app starts by itself is stopped (or driven by the
    strategy) again within a bound and the log says so once, a board that reboots (RS485 reads
@@ -133,6 +134,11 @@ HOLD_DURATION_S = 90.0
 #: What the integration answers to a power out of range (strings.json, exceptions).
 #: (Home Assistant drops the final full stop of a translated message.)
 POWER_OUT_OF_RANGE = "The power must be between 0 and 20000 W"
+#: A board gone offline is noticed within this: its entities unavailable (ESPHome, the
+#: simulator), or through Modbus its register reads (12 s each) or a write (10 s deadline;
+#: one at the latest at the next 30 s keep-alive) time out.
+NOTICE_OFFLINE_S = 60.0
+OFFLINE_REASONS = ("readings_unavailable", "not_responding")
 
 
 class E2EError(AssertionError):
@@ -394,20 +400,44 @@ class Run:
         )
 
     def battery_unavailable(self) -> None:
-        """A board that goes offline keeps its last setpoint; the others must carry on."""
+        """A board that goes offline keeps its last setpoint; the others must carry on.
+
+        The grid is judged once the integration has noticed (the battery's reason
+        readings_unavailable, or not_responding when its writes time out, as through a dead
+        Modbus gateway whose entities keep their last state): before that it may pass on
+        the old setpoints alone.
+        """
         client = self.client
         phase = self.running()[0]
+        reason = self.reason_sensor(phase)
         client.call("marstek_sim", "set_available", target=phase, available=False)
         client.call("marstek_sim", "set_house", load_l2=1450.0)  # +1000 W on L2
+        noticed = wait_for(
+            f"the integration to notice {phase} offline",
+            lambda: client.state(reason)["state"] in OFFLINE_REASONS,
+            timeout=NOTICE_OFFLINE_S,
+        )
         seconds, residual = self.converge(f"with {phase} offline")
+        running = self.board(phase)["effective_mode"]
         _log(
-            f"{phase} offline and +1000 W on L2: grid within {TOLERANCE_W:.0f} W "
-            f"{seconds:.1f} s later ({residual:+.0f} W); setpoints {self.setpoints()}"
+            f"{phase} offline and +1000 W on L2: noticed after {noticed:.1f} s (reason "
+            f"{client.state(reason)['state']}, the battery itself: {running}); grid within "
+            f"{TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W); setpoints "
+            f"{self.setpoints()}"
         )
         client.call("marstek_sim", "set_available", target=phase, available=True)
         client.call("marstek_sim", "set_house", load_l2=BASE_LOAD["load_l2"])
         seconds, residual = self.converge(f"with {phase} back")
         _log(f"{phase} back, L2 load off: grid within {TOLERANCE_W:.0f} W {seconds:.1f} s later")
+
+    def reason_sensor(self, phase: str) -> str:
+        """The reason sensor of the battery on a phase (L1: the first board's)."""
+        board = self.board_prefix(phase)
+        ids = self.client.integration_entities("marstek_strategy")
+        found = [i for i in ids if i.startswith(f"sensor.{board}") and i.endswith("_reason")]
+        if len(found) != 1:
+            raise E2EError(f"expected one reason sensor of {board}: {found}")
+        return found[0]
 
     def hold_past_rs485_timeout(self) -> None:
         """Hold past the boards' RS485 timeout: the running boards must keep control, and

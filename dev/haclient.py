@@ -36,8 +36,12 @@ PHASE_SENSORS = (
     "sensor.p1_meter_power_phase_3",
 )
 BATTERIES = (("LilyGo L1", "L1"), ("LilyGo L2", "L2"), ("LilyGo L3", "L3"))
-#: A register the dev/modbus package reads every 5 s: no value means modbus never connected.
-MODBUS_PROBE = "sensor.marstek_m1_ac_power"
+#: The dev/modbus package's selects (their registers are read every 10 s).
+MODBUS_PROBES = tuple(
+    f"select.marstek_m{n}_{key}"
+    for n in (1, 2, 3)
+    for key in ("forcible_charge_discharge", "rs485_control_mode")
+)
 #: Integrations the onboarding's core_config step sets up; they need packages or network.
 ONBOARDING_EXTRAS = ("google_translate", "met", "radio_browser")
 #: Device name -> device id of the boards' devices (the simulator's, or ESPHome's).
@@ -284,21 +288,35 @@ class HAClient:
             raise HAError(f"{entity_id} has no device")
         return device
 
-    def modbus_reload_if_dead(self, entity_id: str = MODBUS_PROBE, wait: float = 15.0) -> bool:
-        """Reload HA's modbus when entity_id has no value after wait seconds; True if it did.
+    def modbus_reload_if_dead(self, wait: float = 15.0) -> bool:
+        """Reload HA's modbus when the package's selects have no value after wait seconds,
+        then wait for them; True if it reloaded.
 
         HA's modbus connects once at its start and never retries a server that was not up
-        then (dev/marstek_sim starts its Modbus servers after modbus set up).
+        then (dev/marstek_sim starts its Modbus servers after modbus set up). The hub's flow
+        needs the values: an unavailable template select has no options, and the flow
+        refuses it as no mode select.
         """
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
+
+        def valued() -> bool:
             try:
-                if self.state(entity_id)["state"] not in ("unknown", "unavailable"):
-                    return False
+                return all(self.state(e)["state"] != "unavailable" for e in MODBUS_PROBES)
             except HAError:
-                pass  # not there yet
-            time.sleep(0.5)
+                return False  # not there yet
+
+        def wait_valued(seconds: float) -> bool:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                if valued():
+                    return True
+                time.sleep(0.5)
+            return False
+
+        if wait_valued(wait):
+            return False
         self.call("modbus", "reload")
+        if not wait_valued(60.0):
+            raise HAError(f"the modbus selects have no value after a reload: {MODBUS_PROBES}")
         return True
 
     def subentries(self, entry_id: str) -> list[dict[str, Any]]:

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+import contextlib
+import logging
 from typing import Any
 from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
+import pytest
 
 from custom_components.marstek_strategy.const import CONF_KEEPALIVE, Role
 from tests.conftest import Hub, LilyGoFleet
@@ -154,3 +158,103 @@ async def test_a_refresh_asked_for_does_not_shorten_the_settle_delay(
     assert lilygo_fleet.writes == []  # 11.5 s: still settling
     await hub.tick(0.5, grid=900)
     assert float(bat1.state(Role.DISCHARGE_POWER)) > 800 or bat1.writes
+
+
+async def test_a_battery_whose_writes_time_out_holds_neither_the_cycle_nor_the_others(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A dead Modbus gateway: its battery's writes time out, its readings still look valid.
+
+    It goes on with its last setpoint and cannot be stopped. After its first timeout it is
+    not counted on (reason not_responding, said once): the other battery covers the demand,
+    written at once (not after the dead one's stop timed out); each later cycle waits
+    PROBE_TIMEOUT_S for it, not the full deadline; its stop goes as soon as it answers (the
+    e2e --modbus board-offline check: the grid stayed 1.2 kW off for 75 s, L1's stop holding
+    every cycle for the whole deadline).
+    """
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    from custom_components.marstek_strategy.adapters.writer import (
+        PROBE_TIMEOUT_S,
+        WRITE_TIMEOUT_S,
+    )
+
+    caplog.set_level(logging.INFO)
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=90, max_discharge_power=2500)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80, max_discharge_power=2500)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=500)
+    await hub.tick(12, grid=0, step=12)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"  # the first in priority
+    assert bat2.state(Role.FORCIBLE_MODE) == "stop"
+    told = float(bat1.state(Role.DISCHARGE_POWER))
+    loop = asyncio.get_running_loop()
+    tried: list[float] = []
+
+    answer = asyncio.Event()  # set on the way out: nothing left hanging at teardown
+
+    async def dead(*_args: Any) -> None:
+        tried.append(loop.time())
+        await answer.wait()
+
+    async def step(grid: float) -> None:
+        hub.meter.set(grid)
+        hub.freezer.tick(0.5)
+        async_fire_time_changed(hass)
+        for _ in range(300):  # no block_till_done: writes hang
+            await asyncio.sleep(0)
+
+    async def until(done: Callable[[], bool], grid: float, what: str) -> None:
+        for _ in range(80):  # 40 s at most
+            if done():
+                return
+            await step(grid)
+        pytest.fail(f"not within 40 s: {what}")
+
+    async def cycle(grid: float) -> float:
+        """Let the next cycle run; return how long it wrote (from its first try of bat1)."""
+        cycles, attempts = len(hub.cycles), len(tried)
+        await until(lambda: len(tried) > attempts, grid, "a write to bat1")
+        start = tried[attempts]
+        await until(lambda: len(hub.cycles) > cycles, grid, "the end of the cycle")
+        return loop.time() - start
+
+    writers = (
+        (Role.FORCIBLE_MODE, "async_select_option"),
+        (Role.RS485_MODE, "async_select_option"),
+        (Role.CHARGE_POWER, "async_set_native_value"),
+        (Role.DISCHARGE_POWER, "async_set_native_value"),
+    )
+    with contextlib.ExitStack() as gateway_dead:
+        gateway_dead.callback(answer.set)
+        for role, method in writers:
+            gateway_dead.enter_context(patch.object(bat1.entities[role], method, dead))
+        took = await cycle(-200)  # less load: bat1 is lowered; the write hangs
+        assert took >= WRITE_TIMEOUT_S - 0.5  # (0.5 s steps)
+        assert hub.coordinator.writer.not_answering == frozenset({0})
+        # A kettle: bat1 goes on with its setpoint; the house imports 1.2 kW more.
+        attempts = len(tried)
+        await until(lambda: len(tried) > attempts, 1200, "bat1's stop")
+        # bat2 is written at once, while bat1's stop is still being tried
+        assert bat2.state(Role.FORCIBLE_MODE) == "discharge"
+        assert float(bat2.state(Role.DISCHARGE_POWER)) > 1000  # the whole demand
+        cycles = len(hub.cycles)
+        await until(lambda: len(hub.cycles) > cycles, 0, "the end of the cycle")
+        assert loop.time() - tried[attempts] <= PROBE_TIMEOUT_S + 0.5
+        assert hub.state("sensor", "reason", bat1) == "not_responding"
+        assert bat1.state(Role.FORCIBLE_MODE) == "discharge"  # it goes on: shown as it is
+        assert hub.state("sensor", "setpoint_mode", bat1) == "discharge"
+        assert float(hub.state("sensor", "setpoint_power", bat1)) == told
+        took = await cycle(0)  # its stop is tried again, PROBE_TIMEOUT_S long
+        assert took <= PROBE_TIMEOUT_S + 0.5
+    said = [r for r in caplog.records if "does not answer" in r.getMessage()]
+    assert len(said) == 1
+    assert said[0].levelno == logging.WARNING
+    modes = len(bat1.values(Role.FORCIBLE_MODE))
+    await hub.tick(20, grid=0)  # it answers again: its stop goes first, then it takes part
+    assert bat1.values(Role.FORCIBLE_MODE)[modes:][0] == "stop"
+    assert hub.coordinator.writer.not_answering == frozenset()
+    assert hub.state("sensor", "reason", bat1) != "not_responding"
+    assert "Battery lilygo-bat1 answers again" in caplog.text

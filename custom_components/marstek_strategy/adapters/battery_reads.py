@@ -1,7 +1,8 @@
 """Read every battery after the read-back compared it with what it was told.
 
 The read-back (``core/readback.py`` through ``inputs.ReadbackInput``) may take a battery out
-or adopt what it reports (``told.adopt``); a battery back after its entities were gone is
+or adopt what it reports (``told.adopt``); a battery whose writes time out (the writer's
+``not_answering``) is out too; a battery back after its entities were gone is
 taken as its entities say (``told.reread``). Each battery that stops or starts taking part
 is logged once.
 """
@@ -41,7 +42,7 @@ class BatteryReads:
         self.batteries = list(batteries)
         self.readback = readback
         self.told = told
-        self.writer = writer  # its own contexts: the read-back logs who wrote
+        self.writer = writer  # its own contexts (the read-back logs who wrote); who answers
         self.has_rs485 = list(has_rs485)
         self._problems: dict[str, Problem | None] = {}
 
@@ -66,6 +67,12 @@ class BatteryReads:
             for index, commanded in adopted.items():
                 self.told.adopt(index, commanded)
             resynced = bool(adopted)
+            # Writes that time out (writer.py): not counted on; what it was told still flows.
+            silent = self.writer.not_answering
+            excluded = [
+                problem or (Problem.NOT_RESPONDING if index in silent else None)
+                for index, problem in enumerate(excluded)
+            ]
         readings, problems = [], []
         for index, battery in enumerate(self.batteries):
             battery_settings = settings.batteries[battery.subentry_id]

@@ -7,6 +7,12 @@ hung board delays the cycle by that deadline at most, not once per write. After 
 write, a battery gets only the writes that lower its power (a mode must not follow a power it
 depends on but did not get). A write that starts or raises a battery is not made once the
 readings it was planned on are older than the stale timeout (``fresh_until``).
+
+A battery whose write timed out does not answer (a dead Modbus gateway, a hung board): it
+goes on with what it was told last and cannot be stopped. Until a write of it goes through
+again (``not_answering``; said once), its writes get ``PROBE_TIMEOUT_S`` only and run beside
+both waves: it holds neither the cycle nor the others' raises for the full deadline, cycle
+after cycle, while the stop it is owed is still tried every cycle.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from homeassistant.util import dt as dt_util
 from ..const import LOGGER, Role
 from ..core import control
 from ..core.connector import snap
-from ..core.control import Write, WriteKind, WriteRecord
+from ..core.control import Commanded, Write, WriteKind, WriteRecord
 from ..core.readings import from_watts, parse_number, to_watts
 from . import discovery
 from .batteries import BatteryConfig
@@ -38,6 +44,9 @@ from .profiles import canonical_state, profile_named
 from .told import Told
 
 WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
+#: How long the writes of a battery that does not answer may take in a cycle (a write to a
+#: board that answers takes well under a second, a Modbus write waiting for its hub a bit more).
+PROBE_TIMEOUT_S = 2.0
 WRITE_LOG_SIZE = 200
 STALE: Final = "the readings are older than the stale timeout"
 UNSUPPORTED: Final = "unsupported"  # a hand-back write the board has no option for
@@ -97,6 +106,12 @@ class Writer:
         self._own_contexts: deque[str] = deque(maxlen=100)
         self._failing: set[str] = set()
         self._unsupported: set[str] = set()
+        self._silent: set[int] = set()  # batteries whose last write timed out
+
+    @property
+    def not_answering(self) -> frozenset[int]:
+        """Return the batteries (indices) whose last write timed out: not to be counted on."""
+        return frozenset(self._silent)
 
     def is_own(self, context: Context) -> bool:
         """Return whether a state change came from one of our writes."""
@@ -121,28 +136,68 @@ class Writer:
         raise a battery on.
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + WRITE_TIMEOUT_S
+        start = loop.time()
+        deadline = start + WRITE_TIMEOUT_S
         per_battery: dict[int, list[Write]] = {}
         for write in writes:
             per_battery.setdefault(write.battery, []).append(write)
+        silent = [index for index in per_battery if index in self._silent and not dry_run]
         lowering = [
             index
             for index, battery_writes in per_battery.items()
-            if all(control.reduces(write, told.at(index)) for write in battery_writes)
+            if index not in silent
+            and all(control.reduces(write, told.at(index)) for write in battery_writes)
         ]
+        raising = [index for index in per_battery if index not in silent + lowering]
         records: dict[int, list[WriteRecord]] = {}
-        for wave in (lowering, [index for index in per_battery if index not in lowering]):
+
+        async def batteries(indices: list[int], until: float) -> None:
             done = await asyncio.gather(
                 *(
-                    self._async_battery(per_battery[index], told, deadline, fresh_until, dry_run)
-                    for index in wave
+                    self._async_battery(per_battery[index], told, until, fresh_until, dry_run)
+                    for index in indices
                 )
             )
-            records.update(zip(wave, done, strict=True))
+            records.update(zip(indices, done, strict=True))
+
+        async def waves() -> None:
+            for wave in (lowering, raising):
+                await batteries(wave, deadline)
+
+        await asyncio.gather(waves(), batteries(silent, start + PROBE_TIMEOUT_S))
         ordered = tuple(record for index in per_battery for record in records[index])
         self.log.extend(ordered)
+        if not dry_run:
+            for index in per_battery:
+                self._note_answer(index, records[index], told.at(index))
         failed = frozenset(index for index in per_battery if not all_done(records[index]))
         return Written(ordered, failed)
+
+    def _note_answer(
+        self, index: int, records: Sequence[WriteRecord], commanded: Commanded
+    ) -> None:
+        """Follow whether a battery answers: its last write made went, or timed out."""
+        made = [record for record in records if record.result in ("ok", "failed")]
+        if not made:
+            return
+        title = self.batteries[index].title
+        if made[-1].result == "ok":
+            if index in self._silent:
+                self._silent.discard(index)
+                LOGGER.info("Battery %s answers again", title)
+            return
+        if made[-1].detail != "timed out" or index in self._silent:
+            return
+        self._silent.add(index)
+        power = commanded.power_for(commanded.mode)
+        LOGGER.warning(
+            "Battery %s does not answer (a write timed out): it goes on with what it was told "
+            "last (%s, %d W) until it answers; the strategy does not count on it and tries its "
+            "writes (its stop) again every cycle",
+            title,
+            commanded.mode.value,
+            power,
+        )
 
     async def _async_battery(
         self,
