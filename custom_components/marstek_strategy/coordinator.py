@@ -200,7 +200,14 @@ class MarstekCoordinator(ControlLoop):
         # The pure write policy, then the adapters write.
         now = dt_util.utcnow()
         since = self.stops.keepalive.since(now)
-        decision = control.decide(plan, commanded, self.has_rs485, since, self.loop_settings)
+        decision = control.decide(
+            plan,
+            commanded,
+            self.has_rs485,
+            since,
+            self.loop_settings,
+            probe=self.writer.not_answering,  # its stop again, until a write of it goes
+        )
         written = await self.writer.async_write(
             decision.writes, self.told, dry_run=dry_run, fresh_until=meter.fresh_until
         )

@@ -238,6 +238,21 @@ def test_keepalive_off() -> None:
     assert decision.keepalive is False
 
 
+def test_a_battery_that_does_not_answer_gets_its_stop_every_cycle() -> None:
+    """Probe: told stop, its stop is written again (a write that goes is how it answers)."""
+    loop = LoopSettings(keepalive_s=0)
+    target = plan((Mode.STOP, 0), (Mode.DISCHARGE, 500))
+    told = [STOP, Commanded(Mode.DISCHARGE, 0, 500, True)]
+    assert decide(target, told, [True, True], 0.0, loop).writes == ()
+    probed = decide(target, told, [True, True], 0.0, loop, probe={0})
+    assert [(w.battery, w.kind) for w in probed.writes] == [(0, ENABLE), (0, MODE)]
+    assert probed.writes[1].value == "stop"
+    assert probed.commanded == (Commanded(Mode.STOP, 0, 0, True), told[1])
+    # Only a stop is probed: a battery planned to run is written as the plan says.
+    running = decide(plan((Mode.DISCHARGE, 500)), [told[1]], [True], 0.0, loop, probe={0})
+    assert running.writes == ()
+
+
 def test_custom_timing() -> None:
     loop = LoopSettings(interval_s=5.0, settle_s=9.0, keepalive_s=60.0)
     assert run(plan((Mode.CHARGE, 100)), [STOP], loop=loop).delay_s == 9.0

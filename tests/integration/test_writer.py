@@ -258,3 +258,52 @@ async def test_a_battery_whose_writes_time_out_holds_neither_the_cycle_nor_the_o
     assert hub.coordinator.writer.not_answering == frozenset()
     assert hub.state("sensor", "reason", bat1) != "not_responding"
     assert "Battery lilygo-bat1 answers again" in caplog.text
+
+
+async def test_a_battery_whose_start_timed_out_is_tried_again_every_cycle(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A start that timed out leaves it told stop: its stop is written again every cycle.
+
+    Without the probe nothing was to be written to it (the plan stops it, and it was told
+    stop), so nothing told that it answers again: with the keep-alive off it stayed out of
+    the strategy for good (a review found it).
+    """
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=90, max_discharge_power=2500)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80, max_discharge_power=2500)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=0, options={CONF_KEEPALIVE: 0})
+    await hub.tick(12, grid=0, step=12)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    answer = asyncio.Event()
+
+    async def dead(*_args: Any) -> None:
+        await answer.wait()
+
+    async def step(grid: float) -> None:
+        hub.meter.set(grid)
+        hub.freezer.tick(0.5)
+        async_fire_time_changed(hass)
+        for _ in range(300):  # no block_till_done: writes hang
+            await asyncio.sleep(0)
+
+    writers = (
+        (Role.FORCIBLE_MODE, "async_select_option"),
+        (Role.RS485_MODE, "async_select_option"),
+        (Role.CHARGE_POWER, "async_set_native_value"),
+        (Role.DISCHARGE_POWER, "async_set_native_value"),
+    )
+    with contextlib.ExitStack() as gateway_dead:
+        gateway_dead.callback(answer.set)
+        for role, method in writers:
+            gateway_dead.enter_context(patch.object(bat1.entities[role], method, dead))
+        for _ in range(40):  # 20 s: a start of bat1 is tried and times out
+            await step(600)
+            if hub.coordinator.writer.not_answering:
+                break
+        assert hub.coordinator.writer.not_answering == frozenset({0})
+        assert hub.coordinator.commanded[0].mode.value == "stop"  # the start never went
+    await hub.tick(30, grid=600)  # the gateway is back
+    assert hub.coordinator.writer.not_answering == frozenset()
+    assert hub.state("sensor", "reason", bat1) != "not_responding"

@@ -107,7 +107,14 @@ class Stops:
             records = (await self.writer.async_write(writes, self.told)).records
         else:  # only what is still not stopped (a stop that failed)
             count = len(self.told.now())
-            stop = control.decide(Plan.all_stop(count), self.told.now(), has_rs485, 0.0, settings)
+            stop = control.decide(
+                Plan.all_stop(count),
+                self.told.now(),
+                has_rs485,
+                0.0,
+                settings,
+                probe=self.writer.not_answering,
+            )
             records = (await self.writer.async_write(stop.writes, self.told)).records
         await self.async_event(lifecycle.MeterBad(cause))
         count = len(self.told.now())

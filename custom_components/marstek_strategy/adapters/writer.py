@@ -10,16 +10,18 @@ readings it was planned on are older than the stale timeout (``fresh_until``).
 
 A battery whose write timed out does not answer (a dead Modbus gateway, a hung board): it
 goes on with what it was told last and cannot be stopped. Until a write of it goes through
-again (``not_answering``; said once), its writes get ``PROBE_TIMEOUT_S`` only and run beside
-both waves: it holds neither the cycle nor the others' raises for the full deadline, cycle
-after cycle, while the stop it is owed is still tried every cycle.
+again (``not_answering``; said once), its writes get ``PROBE_TIMEOUT_S`` only (the full
+deadline every ``PROBE_FULL_EVERY``-th time, for a slow hub that does answer); those that
+lower run beside both waves, those that raise with the second: it holds neither the cycle
+nor the others' raises for the full deadline, cycle after cycle, while the stop it is owed
+is tried every cycle (``control.decide``'s probe).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -47,6 +49,7 @@ WRITE_TIMEOUT_S = 10.0  # the deadline of all the writes of one cycle
 #: How long the writes of a battery that does not answer may take in a cycle (a write to a
 #: board that answers takes well under a second, a Modbus write waiting for its hub a bit more).
 PROBE_TIMEOUT_S = 2.0
+PROBE_FULL_EVERY = 5
 WRITE_LOG_SIZE = 200
 STALE: Final = "the readings are older than the stale timeout"
 UNSUPPORTED: Final = "unsupported"  # a hand-back write the board has no option for
@@ -107,6 +110,7 @@ class Writer:
         self._failing: set[str] = set()
         self._unsupported: set[str] = set()
         self._silent: set[int] = set()  # batteries whose last write timed out
+        self._probes = 0  # the calls that wrote to a battery that does not answer
 
     @property
     def not_answering(self) -> frozenset[int]:
@@ -141,30 +145,43 @@ class Writer:
         per_battery: dict[int, list[Write]] = {}
         for write in writes:
             per_battery.setdefault(write.battery, []).append(write)
-        silent = [index for index in per_battery if index in self._silent and not dry_run]
-        lowering = [
+        silent = {index for index in per_battery if index in self._silent and not dry_run}
+        reducing = {
             index
             for index, battery_writes in per_battery.items()
-            if index not in silent
-            and all(control.reduces(write, told.at(index)) for write in battery_writes)
-        ]
-        raising = [index for index in per_battery if index not in silent + lowering]
+            if all(control.reduces(write, told.at(index)) for write in battery_writes)
+        }
+        # A battery that does not answer gets less time (every PROBE_FULL_EVERY-th try the
+        # full deadline: a slow hub that answers is not taken for a dead one for good).
+        probe_until = deadline
+        if silent:
+            self._probes += 1
+            if self._probes % PROBE_FULL_EVERY:
+                probe_until = start + PROBE_TIMEOUT_S
         records: dict[int, list[WriteRecord]] = {}
 
-        async def batteries(indices: list[int], until: float) -> None:
+        async def batteries(indices: Iterable[int], until: float) -> None:
+            ordered = list(indices)
             done = await asyncio.gather(
                 *(
                     self._async_battery(per_battery[index], told, until, fresh_until, dry_run)
-                    for index in indices
+                    for index in ordered
                 )
             )
-            records.update(zip(indices, done, strict=True))
+            records.update(zip(ordered, done, strict=True))
 
         async def waves() -> None:
-            for wave in (lowering, raising):
-                await batteries(wave, deadline)
+            # First what lowers; what raises only then (a battery that does not answer
+            # lowers beside both waves, and raises with the second).
+            await batteries((i for i in per_battery if i in reducing - silent), deadline)
+            await asyncio.gather(
+                batteries((i for i in per_battery if i not in reducing | silent), deadline),
+                batteries((i for i in per_battery if i in silent - reducing), probe_until),
+            )
 
-        await asyncio.gather(waves(), batteries(silent, start + PROBE_TIMEOUT_S))
+        await asyncio.gather(
+            waves(), batteries((i for i in per_battery if i in silent & reducing), probe_until)
+        )
         ordered = tuple(record for index in per_battery for record in records[index])
         self.log.extend(ordered)
         if not dry_run:

@@ -24,7 +24,7 @@ Rules of ``decide``:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -208,12 +208,17 @@ def decide(
     has_rs485: Sequence[bool],
     since_keepalive_s: float,
     settings: LoopSettings,
+    *,
+    probe: Collection[int] = (),
 ) -> Decision:
     """Return the writes that carry out plan, given what is commanded now.
 
     ``since_keepalive_s`` is the time since the last decision that returned
     ``keepalive=True`` (the caller keeps that clock). A setpoint with mode charge or
-    discharge but no power is carried out as a stop.
+    discharge but no power is carried out as a stop. A battery in ``probe`` (its last write
+    timed out) that is to stop gets its stop written again every cycle, as at a keep-alive:
+    a write that goes through is how it is known to answer again, and a write that timed out
+    may still have reached it.
     """
     count = len(plan.setpoints)
     if len(commanded) != count or len(has_rs485) != count:
@@ -228,7 +233,7 @@ def decide(
     for index in _order(plan, commanded):
         target, now = plan.setpoints[index], commanded[index]
         if target.mode is Mode.STOP or target.power_w <= 0:
-            battery_writes = _stop_battery(index, now, has_rs485[index], hold)
+            battery_writes = _stop_battery(index, now, has_rs485[index], hold or index in probe)
         else:
             entered = entered or now.mode is not target.mode
             battery_writes = _run_battery(index, target, now, has_rs485[index], refresh)
