@@ -31,7 +31,7 @@ from enum import StrEnum
 import math
 from typing import Any, Final
 
-from . import engine
+from . import engine, stored
 from .model import BatteryReading, Mode, Plan, Reason, Setpoint, StrategySettings
 from .phase_limits import PhaseView
 
@@ -113,16 +113,16 @@ class GridRequest:
         if not isinstance(mode_text, str) or mode_text not in set(GridMode):
             return None
         mode = GridMode(mode_text)
-        power = _number(data.get("power_w", 0.0))
+        power = stored.number(data.get("power_w", 0.0))
         target_soc = data.get("target_soc")
         soak = data.get("soak", True)
-        until = _aware(data.get("until"))
+        until = stored.aware_time(data.get("until"))
         if until is None and data.get("until") is not None:
             return None
         if power is None or not 0.0 <= power <= MAX_POWER_W or not isinstance(soak, bool):
             return None
         if target_soc is not None:
-            target_soc = _number(target_soc)
+            target_soc = stored.number(target_soc)
             if target_soc is None or not 0.0 <= target_soc <= 100.0:
                 return None
         if mode is GridMode.ZERO:  # no request: nothing else may be set
@@ -136,28 +136,6 @@ class GridRequest:
         if mode is not GridMode.HOLD and power <= 0.0:
             return None
         return cls(mode, power, until, target_soc, soak)
-
-
-def _number(value: Any) -> float | None:
-    """Return value when it is a finite int or float (not a bool, not a text), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _aware(value: Any) -> datetime | None:
-    """Return an ISO text as an aware time (None: none, not a text, or naive)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def request(

@@ -28,6 +28,8 @@ import math
 import re
 from typing import Any, Final
 
+from . import stored
+
 #: A quarter hour (s).
 QUARTER_S: Final = 900
 #: The longest a reading holds (s).
@@ -174,16 +176,16 @@ class PeakMeter:
         if not isinstance(data, Mapping):
             return None
         times = [data.get(key) for key in ("quarter", "last", "month_peak_at")]
-        quarter, last, peak_at = (_time(value) for value in times)
+        quarter, last, peak_at = (stored.aware_time(value) for value in times)
         if any(
             moment is None and value is not None
             for moment, value in zip((quarter, last, peak_at), times, strict=True)
         ):
             return None
-        energy = _number(data.get("energy_j", 0.0), 0.0, MAX_W * QUARTER_S)
-        seen = _number(data.get("seen_s", 0.0), 0.0, QUARTER_S)
-        last_w = _number(data.get("last_w", 0.0), -MAX_W, MAX_W)
-        peak = _number(data.get("month_peak_w", 0.0), 0.0, MAX_W)
+        energy = stored.number(data.get("energy_j", 0.0), 0.0, MAX_W * QUARTER_S)
+        seen = stored.number(data.get("seen_s", 0.0), 0.0, QUARTER_S)
+        last_w = stored.number(data.get("last_w", 0.0), -MAX_W, MAX_W)
+        peak = stored.number(data.get("month_peak_w", 0.0), 0.0, MAX_W)
         month = data.get("month", "")
         if energy is None or seen is None or last_w is None or peak is None:
             return None
@@ -215,25 +217,3 @@ _MONTH: Final = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
-
-
-def _time(value: Any) -> datetime | None:
-    """Return an aware ISO text as a time (None: not a text, not ISO, or naive)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def _number(value: Any, low: float, high: float) -> float | None:
-    """Return value when it is an int or float (not a bool) within low..high, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        return None
-    return number if low <= number <= high else None
