@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 import contextlib
 import logging
 from typing import Any
@@ -19,6 +19,44 @@ from tests.conftest import Hub, LilyGoFleet
 
 async def _hang(*_args: Any) -> None:
     await asyncio.sleep(3600)
+
+
+#: The write methods of a battery's entities, patched to hang while its gateway is dead.
+_WRITERS = (
+    (Role.FORCIBLE_MODE, "async_select_option"),
+    (Role.RS485_MODE, "async_select_option"),
+    (Role.CHARGE_POWER, "async_set_native_value"),
+    (Role.DISCHARGE_POWER, "async_set_native_value"),
+)
+
+
+@contextlib.contextmanager
+def _gateway_dead(battery: Any, tried: list[float] | None = None) -> Iterator[None]:
+    """Every write to battery hangs (noted in tried) until the block ends: a dead gateway."""
+    answer = asyncio.Event()  # set on the way out: nothing left hanging at teardown
+    loop = asyncio.get_running_loop()
+
+    async def dead(*_args: Any) -> None:
+        if tried is not None:
+            tried.append(loop.time())
+        await answer.wait()
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(answer.set)
+        for role, method in _WRITERS:
+            stack.enter_context(patch.object(battery.entities[role], method, dead))
+        yield
+
+
+async def _step(hass: HomeAssistant, hub: Hub, grid: float) -> None:
+    """Half a second with the meter at grid; no block_till_done (writes hang)."""
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    hub.meter.set(grid)
+    hub.freezer.tick(0.5)
+    async_fire_time_changed(hass)
+    for _ in range(300):
+        await asyncio.sleep(0)
 
 
 async def test_hung_boards_do_not_delay_the_others(
@@ -175,7 +213,6 @@ async def test_a_battery_whose_writes_time_out_holds_neither_the_cycle_nor_the_o
     e2e --modbus board-offline check: the grid stayed 1.2 kW off for 75 s, L1's stop holding
     every cycle for the whole deadline).
     """
-    from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
     from custom_components.marstek_strategy.adapters.writer import (
         PROBE_TIMEOUT_S,
@@ -193,24 +230,11 @@ async def test_a_battery_whose_writes_time_out_holds_neither_the_cycle_nor_the_o
     loop = asyncio.get_running_loop()
     tried: list[float] = []
 
-    answer = asyncio.Event()  # set on the way out: nothing left hanging at teardown
-
-    async def dead(*_args: Any) -> None:
-        tried.append(loop.time())
-        await answer.wait()
-
-    async def step(grid: float) -> None:
-        hub.meter.set(grid)
-        hub.freezer.tick(0.5)
-        async_fire_time_changed(hass)
-        for _ in range(300):  # no block_till_done: writes hang
-            await asyncio.sleep(0)
-
     async def until(done: Callable[[], bool], grid: float, what: str) -> None:
         for _ in range(80):  # 40 s at most
             if done():
                 return
-            await step(grid)
+            await _step(hass, hub, grid)
         pytest.fail(f"not within 40 s: {what}")
 
     async def cycle(grid: float) -> float:
@@ -221,16 +245,7 @@ async def test_a_battery_whose_writes_time_out_holds_neither_the_cycle_nor_the_o
         await until(lambda: len(hub.cycles) > cycles, grid, "the end of the cycle")
         return loop.time() - start
 
-    writers = (
-        (Role.FORCIBLE_MODE, "async_select_option"),
-        (Role.RS485_MODE, "async_select_option"),
-        (Role.CHARGE_POWER, "async_set_native_value"),
-        (Role.DISCHARGE_POWER, "async_set_native_value"),
-    )
-    with contextlib.ExitStack() as gateway_dead:
-        gateway_dead.callback(answer.set)
-        for role, method in writers:
-            gateway_dead.enter_context(patch.object(bat1.entities[role], method, dead))
+    with _gateway_dead(bat1, tried):
         took = await cycle(-200)  # less load: bat1 is lowered; the write hangs
         assert took >= WRITE_TIMEOUT_S - 0.5  # (0.5 s steps)
         assert hub.coordinator.writer.not_answering == frozenset({0})
@@ -269,37 +284,15 @@ async def test_a_battery_whose_start_timed_out_is_tried_again_every_cycle(
     stop), so nothing told that it answers again: with the keep-alive off it stayed out of
     the strategy for good (a review found it).
     """
-    from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=90, max_discharge_power=2500)
     bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80, max_discharge_power=2500)
     hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=0, options={CONF_KEEPALIVE: 0})
     await hub.tick(12, grid=0, step=12)
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
-    answer = asyncio.Event()
-
-    async def dead(*_args: Any) -> None:
-        await answer.wait()
-
-    async def step(grid: float) -> None:
-        hub.meter.set(grid)
-        hub.freezer.tick(0.5)
-        async_fire_time_changed(hass)
-        for _ in range(300):  # no block_till_done: writes hang
-            await asyncio.sleep(0)
-
-    writers = (
-        (Role.FORCIBLE_MODE, "async_select_option"),
-        (Role.RS485_MODE, "async_select_option"),
-        (Role.CHARGE_POWER, "async_set_native_value"),
-        (Role.DISCHARGE_POWER, "async_set_native_value"),
-    )
-    with contextlib.ExitStack() as gateway_dead:
-        gateway_dead.callback(answer.set)
-        for role, method in writers:
-            gateway_dead.enter_context(patch.object(bat1.entities[role], method, dead))
+    with _gateway_dead(bat1):
         for _ in range(40):  # 20 s: a start of bat1 is tried and times out
-            await step(600)
+            await _step(hass, hub, 600)
             if hub.coordinator.writer.not_answering:
                 break
         assert hub.coordinator.writer.not_answering == frozenset({0})
