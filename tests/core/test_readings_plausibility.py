@@ -7,12 +7,9 @@ import math
 from hypothesis import given, strategies as st
 
 from custom_components.marstek_strategy.core.readings import (
-    MISMATCH_HOLD_S,
-    Agreement,
     Cause,
     MeterSample,
     ReportClock,
-    agreement,
     from_watts,
     implausible,
     judge_meter,
@@ -127,14 +124,6 @@ def test_never_acts_on_a_silent_entity_that_contradicts(
         assert not phases_disagree(total_w, phase_w)
     if verdict.cause is None:
         assert abs(verdict.grid_w) <= meter_limit_w(FUSE, 3)
-
-
-def test_agreement_times_a_disagreement() -> None:
-    assert agreement(False, None, 100.0) == (Agreement.AGREE, None)
-    assert agreement(True, None, 100.0) == (Agreement.PENDING, 100.0)
-    assert agreement(True, 100.0, 100.0 + MISMATCH_HOLD_S - 0.1)[0] is Agreement.PENDING
-    assert agreement(True, 100.0, 100.0 + MISMATCH_HOLD_S) == (Agreement.FAULT, 100.0)
-    assert agreement(False, 100.0, 200.0) == (Agreement.AGREE, None)
 
 
 def test_report_clock_is_monotonic() -> None:

@@ -27,6 +27,7 @@ from ..core.readings import (
     BatterySettings,
     BatteryValues,
     Cause,
+    Mismatch,
     Problem,
     ReportClock,
     agreement,
@@ -91,7 +92,7 @@ class Reader:
         self.fuse_a = fuse_a
         self.monotonic: Callable[[], float] = time.monotonic  # ages never use the wall clock
         self.meter = inputs.MeterInput(hass, grid_sensor, phase_sensors, current_sensors)
-        self._mismatch_since: float | None = None  # monotonic start of a total/phase conflict
+        self._mismatch = Mismatch()  # total against phases over time (readings.agreement)
         self._refresh_failed = False
         self._refreshing = False
 
@@ -127,7 +128,7 @@ class Reader:
         verdict = self.meter.judge(now, self.stale_s, self.fuse_a)
         if verdict.cause is not None:
             return MeterReading(0.0, cause=verdict.cause, cause_entity_id=verdict.entity_id)
-        agree, self._mismatch_since = agreement(verdict.disagree, self._mismatch_since, now)
+        agree, self._mismatch = agreement(self._mismatch, verdict.disagree, now)
         if agree is Agreement.FAULT:
             return MeterReading(
                 0.0, cause=Cause.METER_INCONSISTENT, cause_entity_id=self.grid_sensor

@@ -257,8 +257,16 @@ TOTAL_PHASES = 3
 # separate DSMR fields.
 MISMATCH_MIN_W = 200.0
 MISMATCH_SHARE = 0.1
-# A contradiction that lasts this long is a fault (a shorter one: the loop holds still).
+# Contradictions that add up to this long within MISMATCH_WINDOW_S are a fault (shorter ones:
+# the loop holds still while they last); after a fault, agreement lasting this long resumes.
 MISMATCH_HOLD_S = 5.0
+MISMATCH_WINDOW_S = 4 * MISMATCH_HOLD_S
+# The most one lone disagreeing reading counts (its start is somewhere since the previous
+# reading): a total and its phases landing a moment apart at a load step. Four of them in one
+# window stay below MISMATCH_HOLD_S, so lone blips more than MISMATCH_WINDOW_S / 4 apart never
+# fault; one every 4 s seen at every other 2 s cycle does (it is the total contradicting
+# its phases most of the time, with a brief agreement in between).
+MISMATCH_BLIP_S = 1.2
 
 
 def meter_limit_w(fuse_a: float, phases: int) -> float:
@@ -282,18 +290,75 @@ class Agreement(StrEnum):
     """How the total and the phases agree over time."""
 
     AGREE = "agree"
-    PENDING = "pending"  # they disagree, not yet for MISMATCH_HOLD_S: hold still
-    FAULT = "fault"  # they have disagreed for MISMATCH_HOLD_S or more
+    PENDING = "pending"  # they disagree, not (yet) for MISMATCH_HOLD_S in the window: hold still
+    FAULT = "fault"  # they disagreed for MISMATCH_HOLD_S in the window; not yet agreed as long
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """What ``agreement`` remembers between cycles (monotonic seconds); the start: all agree.
+
+    spans are the disagreeing time spans (start, end) that end within the window; last is the
+    previous reading's time and whether it disagreed; in fault, agree_since is when the
+    agreement now running was first seen (None: the last reading disagreed).
+    """
+
+    spans: tuple[tuple[float, float], ...] = ()
+    last: tuple[float, bool] | None = None
+    fault: bool = False
+    agree_since: float | None = None
+
+    def disagreeing_s(self, now: float, window_s: float = MISMATCH_WINDOW_S) -> float:
+        """Return the disagreeing time within the window ending at now."""
+        start = now - window_s
+        return sum(max(0.0, min(end, now) - max(begin, start)) for begin, end in self.spans)
 
 
 def agreement(
-    disagree: bool, since: float | None, now: float, hold_s: float = MISMATCH_HOLD_S
-) -> tuple[Agreement, float | None]:
-    """Return the verdict and the (monotonic) time the disagreement started (None: agree)."""
-    if not disagree:
-        return Agreement.AGREE, None
-    start = now if since is None else since
-    return (Agreement.FAULT if now - start >= hold_s else Agreement.PENDING), start
+    state: Mismatch,
+    disagree: bool,
+    now: float,
+    *,
+    hold_s: float = MISMATCH_HOLD_S,
+    window_s: float = MISMATCH_WINDOW_S,
+    blip_s: float = MISMATCH_BLIP_S,
+) -> tuple[Agreement, Mismatch]:
+    """Judge one reading of total against phases (disagree) at monotonic time now.
+
+    A state machine over a sliding window, so that neither one agreeing reading now and then
+    hides a contradiction that lasts (it would reset a plain timer for good), nor a lone blip
+    (the total and its phases landing a moment apart at a load step) stops anything:
+
+    * Disagreeing time: from the previous reading to this one when both disagree (the whole
+      gap), at most blip_s before a disagreeing reading that follows an agreeing one.
+    * AGREE -> PENDING on a disagreeing reading; PENDING -> FAULT once the disagreeing time
+      within the last window_s adds up to hold_s: a disagreement that lasts faults at the
+      latest hold_s after it is first seen, whatever came before.
+    * FAULT -> AGREE only after agreeing readings for hold_s (a disagreeing one restarts
+      that), with the window emptied: no start and stop on every other reading.
+    """
+    last = state.last
+    spans = [span for span in state.spans if span[1] > now - window_s]
+    if disagree:
+        if last is not None and last[1]:  # still disagreeing: the whole gap disagreed
+            begin = last[0]
+            if spans and spans[-1][1] == last[0]:
+                begin = spans.pop()[0]
+        else:
+            gap = 0.0 if last is None else max(0.0, now - last[0])
+            begin = now - min(gap, blip_s)
+        spans.append((begin, now))
+    judged = Mismatch(tuple(spans), (now, disagree), state.fault, state.agree_since)
+    if not judged.fault and judged.disagreeing_s(now, window_s) >= hold_s:
+        judged = Mismatch(judged.spans, judged.last, fault=True)
+    if not judged.fault:
+        return (Agreement.PENDING if disagree else Agreement.AGREE), judged
+    if disagree:
+        return Agreement.FAULT, Mismatch(judged.spans, judged.last, fault=True)
+    since = now if judged.agree_since is None else judged.agree_since
+    if now - since >= hold_s:
+        return Agreement.AGREE, Mismatch(last=(now, False))
+    return Agreement.FAULT, Mismatch(judged.spans, judged.last, fault=True, agree_since=since)
 
 
 # ------------------------------------------------------------------------ liveness
