@@ -143,14 +143,14 @@ async def test_a_report_during_a_settle_does_not_shorten_it(
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
     hub: Hub = await make_hub([(bat1, "L1")], grid=800, options=METER)
     assert hub.state("sensor", "status") == "settling"
-    cycles = len(hub.cycles)
+    cycles, data = len(hub.cycles), hub.coordinator.data
     await hub.tick(3.5, grid=800)  # seven reports within the settle: no cycle
     assert len(hub.cycles) == cycles
+    await hub.coordinator.async_refresh()  # nor a refresh asked for (an entity, a service)
+    assert hub.coordinator.data is data
     await hub.tick(0.5, grid=800)
-    assert len(hub.cycles) == cycles + 1  # at 4 s, the settle's end
-    # and a refresh asked for (an entity, a service) does not either
-    await hub.coordinator.async_request_refresh()
-    await hass.async_block_till_done()
+    assert hub.coordinator.data is not data  # at 4 s, the settle's end
+    assert (hub.coordinator.data.time - data.time).total_seconds() == 4.0
 
 
 def _power_writes(battery: FakeBattery) -> int:
