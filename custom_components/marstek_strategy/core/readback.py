@@ -282,8 +282,8 @@ def discount(plan: Plan, excluded: set[int]) -> Plan:
     return replace(plan, setpoints=setpoints)
 
 
-#: The read-back's verdicts that take a battery out: its power is not delivered.
-TAKEN_OUT: Final = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT)
+#: The verdicts that take a battery out: its power is not delivered (frozen.py's too).
+TAKEN_OUT: Final = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT, Problem.READINGS_FROZEN)
 
 
 def taken_out(problems: Sequence[Problem | None]) -> set[int]:
