@@ -541,23 +541,26 @@ class Run:
         # 3. A running board ignores writes while the load drops: said once, then recovered.
         phase = self.running()[0]
         notices = (*READBACK_NOTICES, NOT_DELIVERING)
-        before = self.said(phase, notices)
+        before = {notice: self.said(phase, (notice,)) for notice in notices}
         client.call("marstek_sim", "fault", battery=phase, fault="ignore_writes")
         client.call("marstek_sim", "set_house", **BASE_LOAD)
         took = wait_for(
             f"{phase} ignoring writes noticed",
-            lambda: self.said(phase, notices) > before,
+            lambda: self.said(phase, notices) > sum(before.values()),
             timeout=90,
         )
         time.sleep(2 * CYCLE_S)  # a notice said again would show by now
-        said = self.said(phase, notices) - before
+        said = {n: self.said(phase, (n,)) - count for n, count in before.items()}
         client.call("marstek_sim", "fault", battery=phase, fault="accept_writes")
-        if said != 1:
-            raise E2EError(f"{phase} ignoring writes was logged {said} times, expected once")
+        # It reports what it was not told and may deliver what it was not told: each said
+        # once at most (the read-back's window may see both in the same cycle).
+        if max(said.values()) > 1:
+            raise E2EError(f"{phase} ignoring writes was logged more than once: {said}")
         seconds, residual = self.converge(f"after {phase} answers again")
         _log(
-            f"{phase} ignored writes: said once, {took:.1f} s later; answering again, grid "
-            f"within {TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
+            f"{phase} ignored writes: said {sum(said.values())} time(s), each once "
+            f"({', '.join(n for n, c in said.items() if c)}), {took:.1f} s later; answering "
+            f"again, grid within {TOLERANCE_W:.0f} W {seconds:.1f} s later ({residual:+.0f} W)"
         )
 
     def _entry(self) -> dict[str, Any]:
