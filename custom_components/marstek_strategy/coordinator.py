@@ -136,7 +136,7 @@ class MarstekCoordinator(ControlLoop):
         return watchers.async_track_states(
             self.hass,
             self.reader,
-            self.delivery.followed,
+            list(dict.fromkeys([*self.delivery.followed, *self.reads.followed])),
             stops=self.stops,
             told=self.told,
             writer=self.writer,

@@ -45,10 +45,16 @@ class Problem(StrEnum):
     UNIT_UNSUPPORTED = "unit_unsupported"  # a power entity in a unit that is not power
     NOT_RESPONDING = "not_responding"  # delivers far less than commanded (read-back)
     INVERTER_FAULT = "inverter_fault"  # Inverter State reads Fault (read-back)
+    READINGS_FROZEN = "readings_frozen"  # told to run, its sensors silent (frozen.py)
 
 
 # Problems shown as a battery's reason (the others show the engine's "unavailable").
-SHOWN_PROBLEMS = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT, Problem.UNIT_UNSUPPORTED)
+SHOWN_PROBLEMS = (
+    Problem.NOT_RESPONDING,
+    Problem.INVERTER_FAULT,
+    Problem.UNIT_UNSUPPORTED,
+    Problem.READINGS_FROZEN,
+)
 
 UNAVAILABLE_STATES = frozenset({"unavailable", "unknown"})
 
