@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
-import math
 from typing import Any, NamedTuple
 
 from homeassistant.core import HomeAssistant
@@ -21,7 +20,16 @@ from ..const import DOMAIN, LOGGER
 from ..core.grid_mode import MAX_POWER_W, GridRequest
 from ..core.model import Strategy
 from ..core.peak_cap import PeakMeter
-from ..core.readings import BatterySettings, Participation, Settings
+from ..core.readings import (
+    CHARGE_CUTOFF_RANGE,
+    DISCHARGE_CUTOFF_RANGE,
+    GRID_TARGET_LIMIT_W,
+    MAX_POWER_W as BATTERY_MAX_POWER_W,
+    BatterySettings,
+    Participation,
+    Settings,
+)
+from ..core.stored import number as stored_number
 from .batteries import BatteryConfig
 
 #: 1: settings and pending stops; 2: the same, each item validated on its own (a damaged
@@ -29,18 +37,37 @@ from .batteries import BatteryConfig
 STORAGE_VERSION = 2
 SAVE_DELAY_S = 1.0
 DAMAGED_ISSUE = "store_damaged"
+#: The range of each stored number: its entity's (a value outside it is damaged).
+RANGES: dict[str, tuple[float, float]] = {
+    "grid_target_w": (-GRID_TARGET_LIMIT_W, GRID_TARGET_LIMIT_W),
+    "requested_power_w": (0.0, MAX_POWER_W),
+    "charge_cutoff": CHARGE_CUTOFF_RANGE,
+    "discharge_cutoff": DISCHARGE_CUTOFF_RANGE,
+    "max_charge_w": (0.0, BATTERY_MAX_POWER_W),
+    "max_discharge_w": (0.0, BATTERY_MAX_POWER_W),
+}
 
 
 def _key(entry_id: str) -> str:
     return f"{DOMAIN}.{entry_id}"
 
 
-def _finite(value: Any, default: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+def _ranged(
+    values: Mapping[str, Any], key: str, default: float, dropped: list[str], prefix: str
+) -> float:
+    """Return values[key] when it is a number within RANGES[key] (its entity's range).
+
+    Absent: the default. Anything else (a text, NaN, a value no entity could have set, such
+    as a grid target of -1 MW) is named in dropped (prefix.key) and gives the default: a
+    store is never a way past the ranges the entities enforce.
+    """
+    if values.get(key) is None:
         return default
-    return number if math.isfinite(number) else default
+    value = stored_number(values[key], *RANGES[key])
+    if value is None:
+        dropped.append(f"{prefix}.{key}")
+        return default
+    return value
 
 
 def settings_from_dict(data: Mapping[str, Any], dropped: list[str] | None = None) -> Settings:
@@ -62,10 +89,9 @@ def settings_from_dict(data: Mapping[str, Any], dropped: list[str] | None = None
     settings = Settings(
         enabled=enabled,
         strategy=Strategy(strategy),
-        grid_target_w=_finite(data.get("grid_target_w"), defaults.grid_target_w),
-        requested_power_w=min(
-            max(_finite(data.get("requested_power_w"), defaults.requested_power_w), 0.0),
-            MAX_POWER_W,
+        grid_target_w=_ranged(data, "grid_target_w", defaults.grid_target_w, dropped, "settings"),
+        requested_power_w=_ranged(
+            data, "requested_power_w", defaults.requested_power_w, dropped, "settings"
         ),
     )
     batteries = data.get("batteries", {})
@@ -73,21 +99,29 @@ def settings_from_dict(data: Mapping[str, Any], dropped: list[str] | None = None
         dropped.append("settings.batteries")
         batteries = {}
     for subentry_id, values in batteries.items():
+        name = f"settings.batteries.{subentry_id}"
         if not isinstance(values, Mapping):
-            dropped.append(f"settings.batteries.{subentry_id}")
+            dropped.append(name)
             continue
         base = BatterySettings()
         participation = values.get("participation")
         battery = BatterySettings(
-            charge_cutoff=_finite(values.get("charge_cutoff"), base.charge_cutoff),
-            discharge_cutoff=_finite(values.get("discharge_cutoff"), base.discharge_cutoff),
-            max_charge_w=int(_finite(values.get("max_charge_w"), base.max_charge_w)),
-            max_discharge_w=int(_finite(values.get("max_discharge_w"), base.max_discharge_w)),
+            charge_cutoff=_ranged(values, "charge_cutoff", base.charge_cutoff, dropped, name),
+            discharge_cutoff=_ranged(
+                values, "discharge_cutoff", base.discharge_cutoff, dropped, name
+            ),
+            max_charge_w=int(_ranged(values, "max_charge_w", base.max_charge_w, dropped, name)),
+            max_discharge_w=int(
+                _ranged(values, "max_discharge_w", base.max_discharge_w, dropped, name)
+            ),
             participation=Participation(participation)
             if isinstance(participation, str) and participation in set(Participation)
             else base.participation,
         )
+        if participation is not None and battery.participation != participation:
+            dropped.append(f"{name}.participation")
         if battery.charge_cutoff < battery.discharge_cutoff:
+            dropped.append(f"{name}.cutoffs")
             battery.charge_cutoff, battery.discharge_cutoff = (
                 base.charge_cutoff,
                 base.discharge_cutoff,
