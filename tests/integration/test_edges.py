@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
+import pytest
 
 from custom_components.marstek_strategy.const import DOMAIN, Role
-from tests.conftest import Hub, LilyGoFleet, P1Meter, make_hub_entry
+from tests.conftest import FakeBattery, Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 
 async def _hub_on_store(
@@ -59,3 +62,62 @@ async def test_a_stored_grid_target_out_of_range_never_exports(
     assert issue is not None
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["dropped"] == "settings.grid_target_w"
+
+
+def _disk_full() -> Any:
+    """Every write of a Home Assistant store fails as on a full disk."""
+
+    async def _fail(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    return patch("homeassistant.helpers.storage.Store.async_save", _fail)
+
+
+async def _discharging(lilygo_fleet: LilyGoFleet, make_hub: Any) -> tuple[Hub, FakeBattery]:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=1500)
+    await hub.tick(12, grid=1500, step=2)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    return hub, bat1
+
+
+async def test_unload_stops_the_battery_when_the_store_cannot_be_written(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A full disk never keeps the unload from making its stop (keeping it comes second)."""
+    hub, bat1 = await _discharging(lilygo_fleet, make_hub)
+    with _disk_full():
+        assert await hass.config_entries.async_unload(hub.entry.entry_id)
+        await hass.async_block_till_done()
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert float(bat1.state(Role.DISCHARGE_POWER)) == 0
+
+
+async def test_shutdown_stops_the_battery_when_the_store_cannot_be_written(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    hub, bat1 = await _discharging(lilygo_fleet, make_hub)
+    with _disk_full():
+        hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+        await hass.async_block_till_done()
+        await hub.coordinator.async_stop_batteries()  # the shutdown job (the test hass
+        await hass.async_block_till_done()  # does not run them on the event)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+
+
+async def test_switching_off_stops_at_once_when_the_store_cannot_be_written(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The switch turns off and the stop is made in that same call, disk full or not."""
+    hub, bat1 = await _discharging(lilygo_fleet, make_hub)
+    switch = hub.entity_id("switch", "strategy_enabled")
+    with _disk_full():
+        await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+        await hass.async_block_till_done()
+        assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+        assert hass.states.get(switch).state == "off"  # type: ignore[union-attr]
+        await hub.tick(10, grid=1500, step=2)
+    assert caplog.text.count("Could not keep the pending stops in the store") == 1

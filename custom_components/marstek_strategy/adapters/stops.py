@@ -41,11 +41,30 @@ class Stops:
         self.writer = writer
         self.state = state
         self.keepalive = Keepalive()  # the last full assertion of the writes
+        self.save_failed = False  # the last save of the pending stops failed (logged)
 
     async def async_event(self, event: lifecycle.LifecycleEvent) -> None:
-        """Move the lifecycle on; persist the pending stops when they change."""
-        if self.event(event):
+        """Move the lifecycle on; persist the pending stops when they change.
+
+        A store that cannot be written (a full disk) never holds up a stop: the pending
+        stops are kept in memory and made all the same; logged once until a save goes.
+        """
+        if not self.event(event):
+            return
+        try:
             await self.async_save_pending()
+        except Exception as err:  # any failure of the store: the same answer
+            if not self.save_failed:
+                LOGGER.warning(
+                    "Could not keep the pending stops in the store (%s); they are made "
+                    "all the same, but a restart before then forgets them",
+                    err,
+                )
+            self.save_failed = True
+        else:
+            if self.save_failed:
+                LOGGER.info("The pending stops are kept in the store again")
+            self.save_failed = False
 
     def event(self, event: lifecycle.LifecycleEvent) -> bool:
         """Move the lifecycle on; return whether the pending stops changed."""
