@@ -7,11 +7,12 @@ from unittest.mock import patch
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 
-from custom_components.marstek_strategy.const import DOMAIN, Role
+from custom_components.marstek_strategy.const import DOMAIN, SERVICE_SET_GRID_MODE, Role
 from tests.conftest import FakeBattery, Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 
@@ -121,3 +122,35 @@ async def test_switching_off_stops_at_once_when_the_store_cannot_be_written(
         assert hass.states.get(switch).state == "off"  # type: ignore[union-attr]
         await hub.tick(10, grid=1500, step=2)
     assert caplog.text.count("Could not keep the pending stops in the store") == 1
+
+
+async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Disk full: the call fails with a clear, translated error and nothing changes."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub: Hub = await make_hub([(bat1, "L1")])
+    before = float(hub.state("number", "requested_power"))
+    with _disk_full(), pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(
+            DOMAIN,
+            SERVICE_SET_GRID_MODE,
+            {"mode": "charge", "power": 2000, "duration": {"minutes": 30}},
+            blocking=True,
+            return_response=True,
+        )
+    assert raised.value.translation_domain == DOMAIN
+    assert raised.value.translation_key == "grid_mode_not_stored"
+    assert "No space left on device" in str(raised.value.translation_placeholders)
+    await hub.tick(4, grid=0, step=2)
+    assert hub.state("select", "grid_mode") == "zero"
+    assert float(hub.state("number", "requested_power")) == before
+    assert bat1.state(Role.FORCIBLE_MODE) != "charge"
+    with _disk_full(), pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(
+            "select",
+            "select_option",
+            {"entity_id": hub.entity_id("select", "grid_mode"), "option": "discharge"},
+            blocking=True,
+        )
+    assert raised.value.translation_key == "grid_mode_not_stored"
