@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
@@ -11,6 +12,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.marstek_strategy.const import DOMAIN, SERVICE_SET_GRID_MODE, Role
 from tests.conftest import FakeBattery, Hub, LilyGoFleet, P1Meter, make_hub_entry
@@ -154,3 +156,42 @@ async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
             blocking=True,
         )
     assert raised.value.translation_key == "grid_mode_not_stored"
+
+
+async def test_a_store_of_a_newer_version_still_makes_its_pending_stops(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Back on an older release (a downgrade): what its reader understands is kept, the
+    pending stop above all; before, the whole store was dropped and the battery ran on."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", mode="discharge", discharge_power=800)
+    entry = make_hub_entry(p1_meter, [])
+    hass_storage[f"{DOMAIN}.{entry.entry_id}"] = {
+        "version": 3,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}",
+        "data": {
+            "settings": {"enabled": True, "grid_target_w": 50, "a_new_key": [1, 2]},
+            "pending": [
+                {
+                    "subentry_id": "removed",
+                    "title": bat1.name,
+                    "phase": "L1",
+                    "entities": {r.value: e for r, e in bat1.entity_ids.items()},
+                    "a_new_field": {"x": 1},
+                }
+            ],
+            "a_new_item": True,
+        },
+    }
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1))
+    await hass.async_block_till_done()
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert entry.runtime_data.settings.grid_target_w == 50
+    assert "newer version" in caplog.text

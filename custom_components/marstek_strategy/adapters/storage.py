@@ -205,9 +205,18 @@ class _EntryStore(Store[dict[str, Any]]):
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> dict[str, Any]:
-        """Return old data as the current version (version 1 is read item by item too)."""
+        """Return old data as the current version: every version is read item by item.
+
+        A newer version (a release rolled back) is read the same way: what this release
+        understands is kept (its pending stops above all), what it does not is dropped.
+        """
         if old_major_version > STORAGE_VERSION:
-            raise NotImplementedError(old_major_version)
+            LOGGER.warning(
+                "The store %s was written by a newer version (%s) of the integration; "
+                "reading what this version understands (its pending stops are made)",
+                self.key,
+                old_major_version,
+            )
         return old_data
 
 
