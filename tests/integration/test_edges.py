@@ -180,7 +180,10 @@ async def test_a_store_of_a_newer_version_still_makes_its_pending_stops(
                     "subentry_id": "removed",
                     "title": bat1.name,
                     "phase": "L1",
-                    "entities": {r.value: e for r, e in bat1.entity_ids.items()},
+                    "entities": {
+                        **{r.value: e for r, e in bat1.entity_ids.items()},
+                        "a_new_role_entity": "sensor.lilygo_bat1_something_new",
+                    },
                     "a_new_field": {"x": 1},
                 }
             ],
@@ -195,3 +198,5 @@ async def test_a_store_of_a_newer_version_still_makes_its_pending_stops(
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
     assert entry.runtime_data.settings.grid_target_w == 50
     assert "newer version" in caplog.text
+    # the role this release does not know is named, the stop made without it
+    assert entry.runtime_data.store.dropped == ["pending[0].entities"]

@@ -156,6 +156,8 @@ def pending_from_list(data: Any, dropped: list[str]) -> dict[str, BatteryConfig]
         if battery is None:
             dropped.append(f"pending[{index}]")
             continue
+        if len(battery.entities) < len(item["entities"]):  # a role this release does not know
+            dropped.append(f"pending[{index}].entities")
         pending[battery.subentry_id] = battery
     return pending
 
