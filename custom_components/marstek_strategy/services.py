@@ -138,7 +138,7 @@ async def _async_put_in_force(entry: MarstekConfigEntry, request: GridRequest) -
         await entry.runtime_data.coordinator.async_set_grid_request(request)
     except HomeAssistantError:
         raise
-    except Exception as err:  # the store's write (OSError on a full disk, a serializer)
+    except Exception as err:  # the store's write (an OSError its Store does not catch)
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="grid_mode_not_stored",

@@ -67,11 +67,16 @@ async def test_a_stored_grid_target_out_of_range_never_exports(
     assert issue.translation_placeholders["dropped"] == "settings.grid_target_w"
 
 
-def _disk_full() -> Any:
-    """Every write of a Home Assistant store fails as on a full disk."""
+def _store_raises() -> Any:
+    """Every write of a Home Assistant store raises.
+
+    Home Assistant's Store logs a failed file write itself (WriteError) but lets any other
+    error through: an OSError making the .storage folder (a read-only file system), an
+    executor that refuses work while Home Assistant stops.
+    """
 
     async def _fail(*_args: Any, **_kwargs: Any) -> None:
-        raise OSError(28, "No space left on device")
+        raise OSError(30, "Read-only file system")
 
     return patch("homeassistant.helpers.storage.Store.async_save", _fail)
 
@@ -87,9 +92,9 @@ async def _discharging(lilygo_fleet: LilyGoFleet, make_hub: Any) -> tuple[Hub, F
 async def test_unload_stops_the_battery_when_the_store_cannot_be_written(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:
-    """A full disk never keeps the unload from making its stop (keeping it comes second)."""
+    """A store that raises never keeps the unload from making its stop (keeping it comes second)."""
     hub, bat1 = await _discharging(lilygo_fleet, make_hub)
-    with _disk_full():
+    with _store_raises():
         assert await hass.config_entries.async_unload(hub.entry.entry_id)
         await hass.async_block_till_done()
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
@@ -100,7 +105,7 @@ async def test_shutdown_stops_the_battery_when_the_store_cannot_be_written(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:
     hub, bat1 = await _discharging(lilygo_fleet, make_hub)
-    with _disk_full():
+    with _store_raises():
         hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
         await hass.async_block_till_done()
         await hub.coordinator.async_stop_batteries()  # the shutdown job (the test hass
@@ -114,10 +119,10 @@ async def test_switching_off_stops_at_once_when_the_store_cannot_be_written(
     make_hub: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The switch turns off and the stop is made in that same call, disk full or not."""
+    """The switch turns off and the stop is made in that same call, store or not."""
     hub, bat1 = await _discharging(lilygo_fleet, make_hub)
     switch = hub.entity_id("switch", "strategy_enabled")
-    with _disk_full():
+    with _store_raises():
         await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
         await hass.async_block_till_done()
         assert bat1.state(Role.FORCIBLE_MODE) == "stop"
@@ -129,11 +134,11 @@ async def test_switching_off_stops_at_once_when_the_store_cannot_be_written(
 async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:
-    """Disk full: the call fails with a clear, translated error and nothing changes."""
+    """A store that raises: the call fails with a clear, translated error, nothing changes."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
     hub: Hub = await make_hub([(bat1, "L1")])
     before = float(hub.state("number", "requested_power"))
-    with _disk_full(), pytest.raises(HomeAssistantError) as raised:
+    with _store_raises(), pytest.raises(HomeAssistantError) as raised:
         await hass.services.async_call(
             DOMAIN,
             SERVICE_SET_GRID_MODE,
@@ -143,12 +148,12 @@ async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
         )
     assert raised.value.translation_domain == DOMAIN
     assert raised.value.translation_key == "grid_mode_not_stored"
-    assert "No space left on device" in str(raised.value.translation_placeholders)
+    assert "Read-only file system" in str(raised.value.translation_placeholders)
     await hub.tick(4, grid=0, step=2)
     assert hub.state("select", "grid_mode") == "zero"
     assert float(hub.state("number", "requested_power")) == before
     assert bat1.state(Role.FORCIBLE_MODE) != "charge"
-    with _disk_full(), pytest.raises(HomeAssistantError) as raised:
+    with _store_raises(), pytest.raises(HomeAssistantError) as raised:
         await hass.services.async_call(
             "select",
             "select_option",

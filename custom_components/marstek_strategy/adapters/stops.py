@@ -46,8 +46,9 @@ class Stops:
     async def async_event(self, event: lifecycle.LifecycleEvent) -> None:
         """Move the lifecycle on; persist the pending stops when they change.
 
-        A store that cannot be written (a full disk) never holds up a stop: the pending
-        stops are kept in memory and made all the same; logged once until a save goes.
+        A store whose write raises (an OSError its Store does not catch) never holds up a
+        stop: the pending stops are kept in memory and made all the same; logged once until
+        a save goes.
         """
         if not self.event(event):
             return
