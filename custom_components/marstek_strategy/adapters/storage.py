@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
+import inspect
+import sys
 from typing import Any, NamedTuple
 
 from homeassistant.core import HomeAssistant
@@ -204,6 +206,22 @@ def read_store(data: Any) -> Stored:
 class _EntryStore(Store[dict[str, Any]]):
     """The entry's Store, with its migration."""
 
+    def __init__(self, hass: HomeAssistant, key: str) -> None:
+        """Open the Store; any version reaches the migration (it is read item by item).
+
+        Home Assistant 2026 refuses a newer version before migrating unless told how far
+        it may read (max_readable_version, unknown to 2025.4).
+        """
+        if "max_readable_version" in inspect.signature(Store.__init__).parameters:
+            super().__init__(
+                hass,
+                STORAGE_VERSION,
+                key,
+                max_readable_version=sys.maxsize,  # type: ignore[call-arg, unused-ignore]
+            )
+        else:
+            super().__init__(hass, STORAGE_VERSION, key)
+
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> dict[str, Any]:
@@ -230,7 +248,7 @@ class EntryStore:
         self.hass = hass
         self.entry_id = entry_id
         self.title = title or entry_id
-        self._store = _EntryStore(hass, STORAGE_VERSION, _key(entry_id))
+        self._store = _EntryStore(hass, _key(entry_id))
         self.settings: Settings | None = None  # None: nothing stored yet
         self.pending: dict[str, BatteryConfig] = {}
         self.grid_request = GridRequest()
@@ -351,5 +369,5 @@ class EntryStore:
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
     """Remove an entry's store with the entry."""
-    await _EntryStore(hass, STORAGE_VERSION, _key(entry_id)).async_remove()
+    await _EntryStore(hass, _key(entry_id)).async_remove()
     ir.async_delete_issue(hass, DOMAIN, f"{DAMAGED_ISSUE}_{entry_id}")
