@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -14,7 +15,12 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.marstek_strategy.const import DOMAIN, SERVICE_SET_GRID_MODE, Role
+from custom_components.marstek_strategy.const import (
+    CONF_KEEPALIVE,
+    DOMAIN,
+    SERVICE_SET_GRID_MODE,
+    Role,
+)
 from tests.conftest import FakeBattery, Hub, LilyGoFleet, P1Meter, make_hub_entry
 
 
@@ -205,3 +211,26 @@ async def test_a_store_of_a_newer_version_still_makes_its_pending_stops(
     assert "newer version" in caplog.text
     # the role this release does not know is named, the stop made without it
     assert entry.runtime_data.store.dropped == ["pending[0].entities"]
+
+
+async def test_keepalive_goes_on_when_the_wall_clock_steps_back(
+    lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """NTP sets the clock an hour back: the keep-alive (RS485 enable, the setpoints again)
+    still comes every period. It counted on the wall clock and paused for the hour: long
+    enough for a firmware that drops RS485 control after 90 s to run its battery by itself.
+    """
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0, options={CONF_KEEPALIVE: 30})
+    await hub.tick(35, grid=0, step=0.5)
+    # The integration's wall clock steps back an hour; the loop's timers and the monotonic
+    # clock go on (the test's freezer would move those too).
+    stepped = SimpleNamespace(utcnow=lambda: dt_util.utcnow() - timedelta(hours=1), now=dt_util.now)
+    with (
+        patch("custom_components.marstek_strategy.coordinator.dt_util", stepped),
+        patch("custom_components.marstek_strategy.adapters.stops.dt_util", stepped, create=True),
+    ):
+        lilygo_fleet.clear_writes()
+        await hub.tick(95, grid=0, step=0.5)
+    values = [(w.role, w.value) for w in bat1.writes]
+    assert values.count((Role.RS485_MODE, "enable")) >= 2

@@ -7,9 +7,8 @@ hand-back, or the fail-safe's stop of every battery.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from homeassistant.util import dt as dt_util
+from collections.abc import Callable, Sequence
+import time
 
 from ..const import LOGGER, Role
 from ..core import control, lifecycle
@@ -33,8 +32,14 @@ class Stops:
         told: Told,
         writer: Writer,
         state: lifecycle.Lifecycle,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Make stops on targets (configured batteries first) through writer, told and store."""
+        """Make stops on targets (configured batteries first) through writer, told and store.
+
+        clock is the monotonic clock the keep-alive counts on.
+        """
+        self.clock = clock
         self.store = store
         self.targets = list(targets)
         self.told = told
@@ -109,7 +114,7 @@ class Stops:
 
         Returns the writes and the plan in force after them.
         """
-        now = dt_util.utcnow()
+        now = self.clock()
         records: tuple[WriteRecord, ...] = ()
         entering = self.state.phase is not Phase.FAIL_SAFE
         if dry_run:
