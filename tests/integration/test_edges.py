@@ -10,7 +10,7 @@ from unittest.mock import patch
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -234,3 +234,32 @@ async def test_keepalive_goes_on_when_the_wall_clock_steps_back(
         await hub.tick(95, grid=0, step=0.5)
     values = [(w.role, w.value) for w in bat1.writes]
     assert values.count((Role.RS485_MODE, "enable")) >= 2
+
+
+async def test_pending_stop_follows_a_rename_when_the_store_raises(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A battery removed while offline, its entities renamed while the store raises: the
+    entry still reloads onto the new ids (the registry ids kept with the stop lead there)
+    and the stop is made once the board is back. The failed save ended the rename's task
+    before its reload: the stop went to ids that no longer existed."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=70)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=1500)
+    await hub.tick(12, grid=1500, step=12)
+    assert bat2.state(Role.FORCIBLE_MODE) == "discharge"
+    bat2.set_available(False)
+    assert hass.config_entries.async_remove_subentry(hub.entry, hub.subentry_id(bat2))
+    await hass.async_block_till_done()
+    await hub.tick(6.5, grid=1500, step=6.5)
+    registry = er.async_get(hass)
+    with _store_raises():
+        for role in (Role.FORCIBLE_MODE, Role.CHARGE_POWER, Role.DISCHARGE_POWER):
+            old = bat2.entity_ids[role]
+            registry.async_update_entity(old, new_entity_id=f"{old}_renamed")
+        await hass.async_block_till_done()
+    bat2.set_available(True)
+    await hub.tick(13, grid=1500, step=6.5)
+    assert bat2.entity_ids[Role.FORCIBLE_MODE].endswith("_renamed")
+    assert bat2.state(Role.FORCIBLE_MODE) == "stop"
+    assert float(bat2.state(Role.DISCHARGE_POWER)) == 0

@@ -363,7 +363,10 @@ class EntryStore:
                 self.pending[subentry_id] = replace(battery, entities=entities)
                 changed = True
         if changed:
-            await self.async_save_pending(self.pending.values())
+            try:  # the reload that follows finds the new ids by the registry ids anyway
+                await self.async_save_pending(self.pending.values())
+            except Exception:
+                LOGGER.exception("Could not keep the renamed pending stops in the store")
         return changed
 
 
