@@ -263,3 +263,24 @@ async def test_pending_stop_follows_a_rename_when_the_store_raises(
     assert bat2.entity_ids[Role.FORCIBLE_MODE].endswith("_renamed")
     assert bat2.state(Role.FORCIBLE_MODE) == "stop"
     assert float(bat2.state(Role.DISCHARGE_POWER)) == 0
+
+
+async def test_removing_the_hub_names_a_stop_it_could_not_make(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hub removed while a board is offline: nothing is left to make the stop later, so
+    the log says which battery may still run (its store went silently before)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=1500)
+    await hub.tick(12, grid=1500, step=12)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    bat1.set_available(False)
+    assert await hass.config_entries.async_remove(hub.entry.entry_id)
+    await hass.async_block_till_done()
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and "could not be stopped" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert bat1.name in warnings[0]

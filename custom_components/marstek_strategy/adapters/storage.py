@@ -371,6 +371,21 @@ class EntryStore:
 
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
-    """Remove an entry's store with the entry."""
-    await _EntryStore(hass, _key(entry_id)).async_remove()
+    """Remove an entry's store with the entry.
+
+    A stop still owed (its board was offline) cannot be made by anyone once the entry is
+    gone: the log names those batteries, which may still charge or discharge.
+    """
+    store = _EntryStore(hass, _key(entry_id))
+    try:
+        pending = read_store(await store.async_load()).pending
+    except Exception:  # a damaged store names nothing; it goes all the same
+        pending = {}
+    if pending:
+        LOGGER.warning(
+            "Removed while %s could not be stopped (offline): it may still charge or "
+            "discharge; stop it by hand",
+            ", ".join(sorted(battery.title for battery in pending.values())),
+        )
+    await store.async_remove()
     ir.async_delete_issue(hass, DOMAIN, f"{DAMAGED_ISSUE}_{entry_id}")
