@@ -325,3 +325,22 @@ async def test_an_option_of_the_wrong_type_still_loads_and_makes_the_pending_sto
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+
+
+async def test_a_newer_learned_store_is_no_damage(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A learner from a newer release (rolled back) starts afresh without a repair issue, on
+    every Home Assistant version (2026 refused it before the migration: "damaged")."""
+    bat = await lilygo_fleet.add_battery("lilygo-bat1")
+    entry = make_hub_entry(p1_meter, [(bat, "L1")])
+    (subentry_id,) = entry.subentries
+    key = f"{DOMAIN}.learned.{subentry_id}"
+    hass_storage[key] = {"version": 99, "key": key, "data": {"version": 99}}
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"learned_damaged_{subentry_id}") is None

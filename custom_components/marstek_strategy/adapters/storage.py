@@ -203,24 +203,23 @@ def read_store(data: Any) -> Stored:
     return Stored(settings, pending, dropped, grid_request or GridRequest(), peak or PeakMeter())
 
 
+def any_version() -> dict[str, Any]:
+    """Return the Store arguments that let any stored version reach its migration.
+
+    Home Assistant 2026 refuses a newer version before migrating unless told how far it may
+    read (max_readable_version, unknown to 2025.4, where the migration sees every version).
+    """
+    if "max_readable_version" in inspect.signature(Store.__init__).parameters:
+        return {"max_readable_version": sys.maxsize}
+    return {}
+
+
 class _EntryStore(Store[dict[str, Any]]):
-    """The entry's Store, with its migration."""
+    """The entry's Store, with its migration (any version is read item by item)."""
 
     def __init__(self, hass: HomeAssistant, key: str) -> None:
-        """Open the Store; any version reaches the migration (it is read item by item).
-
-        Home Assistant 2026 refuses a newer version before migrating unless told how far
-        it may read (max_readable_version, unknown to 2025.4).
-        """
-        if "max_readable_version" in inspect.signature(Store.__init__).parameters:
-            super().__init__(
-                hass,
-                STORAGE_VERSION,
-                key,
-                max_readable_version=sys.maxsize,  # type: ignore[call-arg, unused-ignore]
-            )
-        else:
-            super().__init__(hass, STORAGE_VERSION, key)
+        """Open the Store of key."""
+        super().__init__(hass, STORAGE_VERSION, key, **any_version())
 
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
