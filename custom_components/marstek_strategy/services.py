@@ -136,8 +136,6 @@ async def _async_put_in_force(entry: MarstekConfigEntry, request: GridRequest) -
     """Put request in force; a store that cannot be written is a clear error, no change."""
     try:
         await entry.runtime_data.coordinator.async_set_grid_request(request)
-    except HomeAssistantError:
-        raise
     except Exception as err:  # the store's write (an OSError its Store does not catch)
         raise HomeAssistantError(
             translation_domain=DOMAIN,

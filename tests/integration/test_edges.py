@@ -137,6 +137,11 @@ async def test_switching_off_stops_at_once_when_the_store_cannot_be_written(
         assert hass.states.get(switch).state == "off"  # type: ignore[union-attr]
         await hub.tick(10, grid=1500, step=2)
     assert caplog.text.count("Could not keep the pending stops in the store") == 1
+    # the store writes again: the next stop owed is kept, and that is said once
+    await hass.services.async_call("switch", "turn_on", {"entity_id": switch}, blocking=True)
+    await hub.tick(12, grid=1500, step=2)
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+    assert caplog.text.count("The pending stops are kept in the store again") == 1
 
 
 async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
