@@ -62,6 +62,10 @@ UNAVAILABLE_STATES = frozenset({"unavailable", "unknown"})
 MAX_POWER_W = 2500
 DEFAULT_CHARGE_CUTOFF = 100.0
 DEFAULT_DISCHARGE_CUTOFF = 12.0
+# The ranges of the settings' entities (a stored value outside them is damaged).
+CHARGE_CUTOFF_RANGE = (20.0, 100.0)
+DISCHARGE_CUTOFF_RANGE = (0.0, 80.0)
+GRID_TARGET_LIMIT_W = 1000
 
 
 @dataclass(slots=True)
