@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.marstek_strategy.const import (
     CONF_KEEPALIVE,
     CONF_STALE_TIMEOUT,
+    DEFAULT_STALE_TIMEOUT,
     DOMAIN,
     SERVICE_SET_GRID_MODE,
     Role,
@@ -293,17 +294,12 @@ async def test_removing_the_hub_names_a_stop_it_could_not_make(
     assert bat1.name in warnings[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LoopOptions.of (adapters/loop_options.py, the pace helper's) converts every "
-    "option with float(): a stored option of the wrong type keeps the entry from loading, "
-    "so a pending stop is never made; each option should fall back to its default (logged)",
-)
 async def test_an_option_of_the_wrong_type_still_loads_and_makes_the_pending_stop(
     hass: HomeAssistant,
     lilygo_fleet: LilyGoFleet,
     p1_meter: P1Meter,
     hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An entry whose stored options were damaged (a hand edit, an old release's spelling)."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", mode="discharge", discharge_power=800)
@@ -330,6 +326,8 @@ async def test_an_option_of_the_wrong_type_still_loads_and_makes_the_pending_sto
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert entry.runtime_data.coordinator.options.stale_s == DEFAULT_STALE_TIMEOUT
+    assert caplog.text.count("Stored options stale_timeout are not usable") == 1
 
 
 async def test_a_newer_learned_store_is_no_damage(
