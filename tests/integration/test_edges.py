@@ -146,7 +146,7 @@ async def test_switching_off_stops_at_once_when_the_store_cannot_be_written(
 
 
 async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, hass_storage: dict[str, Any]
 ) -> None:
     """A store that raises: the call fails with a clear, translated error, nothing changes."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
@@ -175,6 +175,9 @@ async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
             blocking=True,
         )
     assert raised.value.translation_key == "grid_mode_not_stored"
+    store = hub.entry.runtime_data.store
+    await store.async_save()  # what unload does: the refused request must not reach the disk
+    assert hass_storage[f"{DOMAIN}.{hub.entry.entry_id}"]["data"]["grid_mode"]["mode"] == "zero"
 
 
 async def test_a_store_of_a_newer_version_still_makes_its_pending_stops(
