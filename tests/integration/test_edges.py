@@ -330,7 +330,17 @@ async def test_an_option_of_the_wrong_type_still_loads_and_makes_the_pending_sto
     assert entry.state is ConfigEntryState.LOADED
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
     assert entry.runtime_data.coordinator.options.stale_s == DEFAULT_STALE_TIMEOUT
+    assert entry.runtime_data.coordinator.options.dry_run  # drives nothing on it
     assert caplog.text.count("Stored options stale_timeout are not usable") == 1
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"options_damaged_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {"name": entry.title, "options": "stale_timeout"}
+    hass.config_entries.async_update_entry(  # saved in the form: the issue goes
+        entry, options={**entry.options, CONF_STALE_TIMEOUT: 30}
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"options_damaged_{entry.entry_id}") is None
 
 
 async def test_a_newer_learned_store_is_no_damage(
@@ -350,3 +360,18 @@ async def test_a_newer_learned_store_is_no_damage(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"learned_damaged_{subentry_id}") is None
+
+
+async def test_removing_the_hub_withdraws_its_damaged_options_issue(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
+) -> None:
+    await lilygo_fleet.add_battery("lilygo-bat1")
+    entry = make_hub_entry(p1_meter, [], options={CONF_KEEPALIVE: True})
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    issue_id = f"options_damaged_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
