@@ -375,3 +375,27 @@ async def test_removing_the_hub_withdraws_its_damaged_options_issue(
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_a_pending_stop_whose_save_failed_is_kept_once_the_store_writes_again(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stop that cannot be made (its writes fail) while the store raises: once the store
+    writes again it is saved at the next cycle (before, only when the pending stops changed
+    or another save happened to come), so a restart does not forget it."""
+    hub, bat1 = await _discharging(lilygo_fleet, make_hub)
+    bat1.fail_writes = set(Role)
+    switch = hub.entity_id("switch", "strategy_enabled")
+    with _store_raises():
+        await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+        await hass.async_block_till_done()
+    assert hub.coordinator.stops.save_failed
+    await hub.tick(7, grid=0, step=0.5)  # the store writes again; the stop is still owed
+    assert not hub.coordinator.stops.save_failed
+    assert caplog.text.count("The pending stops are kept in the store again") == 1
+    stored = hass_storage[f"{DOMAIN}.{hub.entry.entry_id}"]["data"]["pending"]
+    assert [item["subentry_id"] for item in stored] == [hub.coordinator.batteries[0].subentry_id]
