@@ -409,7 +409,7 @@ class GuardedController(EngineController):
         self.tracks: list[Any] = []
         self.models: list[Any] = []  # each battery's inflight.InFlight (adapters/delivery.py)
         self.fail_safe = False
-        self.mismatch_since: float | None = None
+        self.mismatch: Any = readings.Mismatch()  # total against phases (readings.agreement)
 
     def _write(self, sim: FaultSim, writes: Any) -> bool:
         """Make writes like the coordinator: after a failure only reductions to that battery."""
@@ -475,9 +475,7 @@ class GuardedController(EngineController):
         verdict = readings.judge_meter(total, phases, STALE_S, self.fuse_a)
         agree = readings.Agreement.AGREE
         if verdict.cause is None:
-            agree, self.mismatch_since = readings.agreement(
-                verdict.disagree, self.mismatch_since, sim.now
-            )
+            agree, self.mismatch = readings.agreement(self.mismatch, verdict.disagree, sim.now)
         if verdict.cause is not None or agree is readings.Agreement.FAULT:
             keepalive = sim.now - self.last_keepalive >= self.loop_settings.keepalive_s
             if not self.fail_safe or keepalive:
