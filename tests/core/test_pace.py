@@ -1,0 +1,352 @@
+"""The meter pace (core/pace.py): when cycles run, and the write allowance per battery."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+import itertools
+import random
+
+from hypothesis import given, settings as hyp_settings, strategies as st
+import pytest
+
+from custom_components.marstek_strategy.core import pace
+from custom_components.marstek_strategy.core.control import (
+    Commanded,
+    LoopSettings,
+    Write,
+    WriteKind,
+    decide,
+)
+from custom_components.marstek_strategy.core.grid_mode import Limit
+from custom_components.marstek_strategy.core.inflight import Response
+from custom_components.marstek_strategy.core.model import Mode, Plan, Reason, Setpoint
+from custom_components.marstek_strategy.core.pace import (
+    AllowanceSettings,
+    Bucket,
+    Pace,
+    PaceSettings,
+    Schedule,
+    allow,
+    ended,
+    reported,
+    started,
+    wait_s,
+)
+
+SETTINGS = pace.meter_settings()
+LOOP = LoopSettings(SETTINGS.fallback_s, SETTINGS.settle_s, 30.0)
+ALLOWANCE = AllowanceSettings()
+
+# ----------------------------------------------------------------------------- schedule
+
+
+def test_meter_settings_settle_after_a_start_as_the_short_intervals() -> None:
+    assert PaceSettings(min_gap_s=2.0, fallback_s=6.5, settle_s=4.0) == SETTINGS
+    slow = pace.meter_settings(Response(dead_time_s=2.0, from_stop_s=6.0))
+    assert slow.settle_s == 8.0
+    assert pace.meter_settings(Response(dead_time_s=0.1, from_stop_s=0.2)).settle_s == 2.0
+
+
+def test_settles_keeps_the_fixed_rule_and_names_the_meter_settle() -> None:
+    fixed = LoopSettings(6.5, 12.0)
+    assert pace.settles(12.0, fixed, Pace.FIXED)
+    assert not pace.settles(6.5, fixed, Pace.FIXED)
+    assert not pace.settles(5.0, LoopSettings(10.0, 5.0), Pace.FIXED)  # as before
+    assert pace.settles(4.0, LOOP, Pace.METER)
+    assert not pace.settles(6.5, LOOP, Pace.METER)
+
+
+def test_a_report_runs_a_cycle_at_once_after_the_gap() -> None:
+    schedule = ended(started(Schedule(), 100.0), 100.3, LOOP.interval_s, settling=False)
+    assert schedule.due_s == pytest.approx(106.8)  # the silent meter's timer
+    assert wait_s(schedule, 100.5) == pytest.approx(6.3)
+    early = reported(schedule, 101.0, SETTINGS)
+    assert early.due_s == 102.0  # not before 2 s after the start
+    late = reported(schedule, 103.0, SETTINGS)
+    assert late.due_s == 103.0
+    assert wait_s(late, 103.0) == 0.0
+    assert reported(late, 104.0, SETTINGS) == late  # a cycle is already due sooner
+
+
+def test_the_first_report_runs_a_cycle_at_once() -> None:
+    assert reported(Schedule(), 5.0, SETTINGS).due_s == 5.0
+
+
+def test_a_report_during_a_settle_does_not_shorten_it() -> None:
+    schedule = ended(started(Schedule(), 100.0), 100.5, 4.0, settling=True)
+    assert schedule.due_s == schedule.settle_until_s == 104.5
+    for at in (101.0, 103.0, 104.4):
+        assert reported(schedule, at, SETTINGS) == schedule
+    assert reported(schedule, 104.5, SETTINGS).due_s == 104.5
+    after = started(schedule, 104.5)
+    assert after.settle_until_s is None
+
+
+def test_a_report_while_a_cycle_runs_keeps_its_cycle() -> None:
+    running = started(Schedule(), 100.0)
+    assert wait_s(running, 100.0) is None  # the cycle that runs schedules the next
+    during = reported(running, 100.4, SETTINGS)
+    assert during.due_s == 102.0
+    assert wait_s(during, 100.5) is None
+    assert ended(during, 100.8, 6.5, settling=False).due_s == 102.0
+    # a cycle that starts a battery settles: the report waits for the settle's end
+    assert ended(during, 100.8, 4.0, settling=True).due_s == pytest.approx(104.8)
+
+
+def _simulate(
+    reports: list[float], durations: list[float], starts_every: int, horizon: float
+) -> tuple[list[tuple[float, float, float, bool]], Schedule]:
+    """Run the schedule as the loop does; return each cycle (start, end, delay, settling)."""
+    schedule = Schedule()
+    cycles: list[tuple[float, float, float, bool]] = []
+    pending = sorted(reports)
+    now = 0.0
+    schedule = replace(schedule, due_s=0.0)
+    k = 0
+    while schedule.due_s is not None and schedule.due_s < horizon:
+        start = schedule.due_s
+        while pending and pending[0] < start:  # reports before the cycle
+            schedule = reported(schedule, pending.pop(0), SETTINGS)
+            if schedule.due_s is not None and schedule.due_s < start:
+                start = max(schedule.due_s, now)
+        schedule = started(schedule, start)
+        end = start + durations[k % len(durations)]
+        while pending and pending[0] < end:  # reports while it runs
+            schedule = reported(schedule, pending.pop(0), SETTINGS)
+        settling = starts_every > 0 and k % starts_every == 0
+        delay = LOOP.settle_s if settling else LOOP.interval_s
+        schedule = ended(schedule, end, delay, settling=settling)
+        cycles.append((start, end, delay, settling))
+        now = end
+        k += 1
+    return cycles, schedule
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(
+    reports=st.lists(st.floats(0.0, 120.0), max_size=150),
+    durations=st.lists(st.floats(0.0, 1.5), min_size=1, max_size=5),
+    starts_every=st.integers(0, 6),
+)
+def test_cycles_keep_the_gap_the_settle_and_the_fallback(
+    reports: list[float], durations: list[float], starts_every: int
+) -> None:
+    cycles, _ = _simulate(reports, durations, starts_every, 120.0)
+    for (start, end, delay, settling), (nxt, _, _, _) in itertools.pairwise(cycles):
+        assert nxt - start >= SETTINGS.min_gap_s - 1e-9  # never sooner than the gap
+        assert nxt <= end + delay + 1e-9  # the timer runs when the meter is silent
+        if settling:
+            assert nxt >= end + delay - 1e-9  # a report never shortens a settle
+        # a report after the cycle's start (outside a settle) runs a cycle soon
+        heard = [r for r in reports if start < r < nxt and (not settling or r >= end + delay)]
+        if heard:
+            assert nxt <= max(min(heard), start + SETTINGS.min_gap_s) + 1e-9
+
+
+def test_a_silent_meter_runs_on_the_fallback_timer() -> None:
+    cycles, _ = _simulate([], [0.2], 0, 60.0)
+    starts = [c[0] for c in cycles]
+    assert [round(b - a, 6) for a, b in itertools.pairwise(starts)] == [6.7] * (len(starts) - 1)
+
+
+def test_reports_every_second_run_a_cycle_every_two_seconds() -> None:
+    cycles, _ = _simulate([k + 0.1 for k in range(60)], [0.2], 0, 60.0)
+    starts = [c[0] for c in cycles]
+    gaps = [b - a for a, b in itertools.pairwise(starts[1:])]
+    assert gaps
+    assert all(gap == pytest.approx(2.0) for gap in gaps)
+
+
+# ---------------------------------------------------------------------------- allowance
+
+
+def _plan(*setpoints: Setpoint) -> Plan:
+    modes = {s.mode for s in setpoints if s.mode is not Mode.STOP}
+    return Plan(modes.pop() if len(modes) == 1 else Mode.STOP, tuple(setpoints))
+
+
+def _run(mode: Mode, power: int, reason: Reason = Reason.RUNNING) -> Setpoint:
+    return Setpoint(mode, power, reason)
+
+
+DIS = Commanded(Mode.DISCHARGE, 0, 800, rs485_enabled=True)
+STOPPED = Commanded(rs485_enabled=True)
+
+
+def _allowed(
+    plan: Plan,
+    commanded: list[Commanded],
+    buckets: list[Bucket] | None,
+    now_s: float = 10.0,
+    **kw: bool,
+) -> pace.Allowed:
+    decision = decide(plan, commanded, [True] * len(commanded), 5.0, LOOP)
+    return allow(plan, decision, commanded, buckets, now_s, settings=ALLOWANCE, **kw)
+
+
+def test_a_power_change_spends_a_token() -> None:
+    result = _allowed(_plan(_run(Mode.DISCHARGE, 1000)), [DIS], None)
+    assert result.withheld == frozenset()
+    assert result.decision.writes == (Write(0, WriteKind.DISCHARGE_POWER, 1000),)
+    assert result.buckets == (Bucket(1.0, 10.0),)
+
+
+def test_without_a_token_the_battery_keeps_what_it_was_told() -> None:
+    plan = _plan(_run(Mode.DISCHARGE, 1000))
+    result = _allowed(plan, [DIS], [Bucket(0.5, 10.0)])
+    assert result.withheld == {0}
+    assert result.decision.writes == ()
+    assert result.decision.commanded == (DIS,)
+    assert result.plan.setpoints == (Setpoint(Mode.DISCHARGE, 800, Reason.RUNNING),)
+    assert result.buckets == (Bucket(0.5, 10.0),)
+    # the bucket refills: one token 2.25 s later
+    later = _allowed(plan, [DIS], list(result.buckets), now_s=12.25)
+    assert later.withheld == frozenset()
+    assert later.buckets[0].tokens == pytest.approx(0.0)
+
+
+def test_a_small_change_waits_for_a_full_bucket() -> None:
+    plan = _plan(_run(Mode.DISCHARGE, 800 + ALLOWANCE.dead_band_w - 1))
+    assert _allowed(plan, [DIS], [Bucket(1.9, 10.0)]).withheld == {0}
+    assert _allowed(plan, [DIS], [Bucket(2.0, 10.0)]).withheld == frozenset()
+    big = _plan(_run(Mode.DISCHARGE, 800 + ALLOWANCE.dead_band_w))
+    assert _allowed(big, [DIS], [Bucket(1.0, 10.0)]).withheld == frozenset()
+
+
+@pytest.mark.parametrize(
+    "setpoint",
+    [
+        Setpoint(Mode.STOP, 0),  # a stop
+        _run(Mode.CHARGE, 500),  # a mode change
+        _run(Mode.DISCHARGE, 300, Reason.LIMITED_BY_PHASE),  # a phase limit's reduction
+    ],
+)
+def test_safety_writes_are_never_withheld(setpoint: Setpoint) -> None:
+    plan = _plan(setpoint)
+    decision = decide(plan, [DIS], [True], 5.0, LOOP)
+    result = allow(plan, decision, [DIS], [Bucket(0.0, 10.0)], 10.0, settings=ALLOWANCE)
+    assert result.withheld == frozenset()
+    assert result.decision == decision
+    assert result.plan == plan
+    assert result.buckets == (Bucket(0.0, 10.0),)  # and they spend nothing
+
+
+def test_an_urgent_cycle_withholds_nothing() -> None:
+    plan = _plan(_run(Mode.DISCHARGE, 300))
+    result = _allowed(plan, [DIS], [Bucket(0.0, 10.0)], urgent=True)
+    assert result.withheld == frozenset()
+    assert result.decision.writes == (Write(0, WriteKind.DISCHARGE_POWER, 300),)
+    assert pace.urgent_limit(Limit.PEAK_CAP)
+    assert pace.urgent_limit(Limit.PHASE_LIMIT)
+    assert not pace.urgent_limit(Limit.BATTERIES)
+    assert not pace.urgent_limit(Limit.NONE)
+    assert not pace.urgent_limit(None)
+
+
+def test_starts_enables_and_keepalives_are_never_withheld() -> None:
+    start = _plan(_run(Mode.DISCHARGE, 500))
+    assert _allowed(start, [STOPPED], [Bucket(0.0, 10.0)]).withheld == frozenset()
+    not_enabled = Commanded(Mode.DISCHARGE, 0, 800, rs485_enabled=False)
+    result = _allowed(_plan(_run(Mode.DISCHARGE, 900)), [not_enabled], [Bucket(0.0, 10.0)])
+    assert result.withheld == frozenset()
+    plan = _plan(_run(Mode.DISCHARGE, 900))
+    keepalive = decide(plan, [DIS], [True], 30.0, LOOP)
+    assert keepalive.keepalive
+    kept = allow(plan, keepalive, [DIS], [Bucket(0.0, 10.0)], 10.0, settings=ALLOWANCE)
+    assert kept.decision == keepalive
+
+
+def test_one_battery_withheld_the_others_written() -> None:
+    plan = _plan(_run(Mode.DISCHARGE, 1000), _run(Mode.DISCHARGE, 600))
+    result = _allowed(plan, [DIS, DIS], [Bucket(0.0, 10.0), Bucket(2.0, 10.0)])
+    assert result.withheld == {0}
+    assert result.decision.writes == (Write(1, WriteKind.DISCHARGE_POWER, 600),)
+    assert result.decision.commanded == (DIS, replace(DIS, discharge_w=600))
+    assert result.plan.setpoints[0].power_w == 800
+    assert result.plan.setpoints[1].power_w == 600
+
+
+def test_allow_checks_its_lengths() -> None:
+    plan = _plan(_run(Mode.DISCHARGE, 1000))
+    decision = decide(plan, [DIS], [True], 5.0, LOOP)
+    with pytest.raises(ValueError, match="one item per battery"):
+        allow(plan, decision, [DIS, DIS], None, 0.0)
+    with pytest.raises(ValueError, match="one item per battery"):
+        allow(plan, decision, [DIS], [], 0.0)
+
+
+def test_a_clock_going_back_adds_no_token() -> None:
+    assert Bucket(0.5, 10.0).level(5.0, ALLOWANCE) == 0.5
+    assert Bucket(0.5, 10.0).level(100.0, ALLOWANCE) == ALLOWANCE.burst
+
+
+HOUR = 3600.0
+#: 1.5 x one write per 6.5 s over an hour: the most power changes the allowance may make.
+HOUR_LIMIT = int(1.5 * HOUR / 6.5)
+
+
+@hyp_settings(max_examples=40, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0.5, 8.0), min_size=1, max_size=12),
+    seed=st.integers(0, 2**32 - 1),
+    batteries=st.integers(1, 3),
+)
+def test_power_changes_over_any_hour_stay_within_the_allowance(
+    gaps: list[float], seed: int, batteries: int
+) -> None:
+    """Whatever the plans and however often cycles run: non-urgent writes <= 1.5 x default.
+
+    The plans change every battery's power at every cycle (the worst case), with now and
+    then a stop, a start, a mode change or an urgent (limited) cycle; those are always
+    written, and each battery's power changes made stay within the bucket's bound.
+    """
+    rng = random.Random(seed)
+    commanded = [DIS] * batteries
+    buckets: list[Bucket] | None = None
+    made: list[list[float]] = [[] for _ in range(batteries)]
+    now, k = 0.0, 0
+    while now < 1.3 * HOUR:
+        urgent = rng.random() < 0.02
+        setpoints = []
+        for now_cmd in commanded:
+            roll = rng.random()
+            mode = now_cmd.mode if now_cmd.mode is not Mode.STOP else Mode.DISCHARGE
+            if roll < 0.02:
+                setpoints.append(Setpoint(Mode.STOP, 0))
+            elif roll < 0.04:
+                other = Mode.CHARGE if mode is Mode.DISCHARGE else Mode.DISCHARGE
+                setpoints.append(_run(other, rng.randint(100, 2500)))
+            else:
+                setpoints.append(_run(mode, rng.randint(1, 2500)))
+        # one mode per plan, as the engine makes it
+        modes = {s.mode for s in setpoints if s.mode is not Mode.STOP}
+        if len(modes) > 1:
+            setpoints = [
+                s if s.mode is not Mode.CHARGE else Setpoint(Mode.STOP, 0) for s in setpoints
+            ]
+        plan = _plan(*setpoints)
+        decision = decide(plan, commanded, [True] * batteries, 1.0, LOOP)
+        result = allow(plan, decision, commanded, buckets, now, urgent=urgent)
+        withholdable = {
+            i
+            for i in range(batteries)
+            if pace.power_change(i, decision.writes, plan.setpoints[i], commanded[i]) is not None
+        }
+        for write in decision.writes:  # everything else goes as decided
+            if write.battery not in withholdable or urgent:
+                assert write in result.decision.writes
+        for i in withholdable - result.withheld:
+            if not urgent:
+                made[i].append(now)
+        for i in result.withheld:
+            assert result.plan.setpoints[i].power_w == commanded[i].power_for(commanded[i].mode)
+            assert result.decision.commanded[i] == commanded[i]
+        commanded, buckets = list(result.decision.commanded), list(result.buckets)
+        now += gaps[k % len(gaps)]
+        k += 1
+    for times in made:  # every window of an hour that starts at a write (the worst ones)
+        end = 0
+        for first, start in enumerate(times):
+            while end < len(times) and times[end] < start + HOUR:
+                end += 1
+            assert end - first <= ALLOWANCE.burst + HOUR / ALLOWANCE.refill_s <= HOUR_LIMIT
