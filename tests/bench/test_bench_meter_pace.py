@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from bench import report, steps
-from bench.controllers.inflight_ctl import InFlightController
+from bench.controllers import available, make
+from bench.controllers.inflight_ctl import METER_LATENCY_S, InFlightController
+from bench.controllers.meter_pace import MeterPaceController
+from bench.core import CORE_DIR, load
+from bench.loop import Sim, run
+from bench.scenarios import by_name, window
 
 
 # ----------------------------------------------------------------------------- report
@@ -86,3 +96,90 @@ def test_the_step_scenarios_find_the_ringing_of_a_short_cycle_on_the_slow_plant(
     assert ringing > 0
     assert calm == 0
     assert writes > 0
+
+
+# ----------------------------------------------------------------------------- controller
+SHORT = window(by_name("cloudy"), 11.0, 0.25)
+
+
+class _Recorded(MeterPaceController):
+    """Records when each paced cycle starts."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.starts: list[float] = []
+
+    def _paced_cycle(self, sim: Sim) -> None:
+        self.starts.append(sim.now)
+        super()._paced_cycle(sim)
+
+
+class _Silent(_Recorded):
+    """A meter that never reports (a frozen sensor): only the timer runs cycles."""
+
+    def reports(self, sim: Sim) -> bool:
+        return False
+
+
+def test_the_bench_runs_the_integrations_own_pace_module() -> None:
+    controller = MeterPaceController()
+    assert controller.pace is load("pace")
+    assert Path(controller.pace.__file__).resolve() == (CORE_DIR / "pace.py").resolve()
+    assert available("efficiency_meter")
+    assert isinstance(make("efficiency_meter"), MeterPaceController)
+
+
+def test_cycles_follow_the_meters_reports_no_sooner_than_the_least_gap() -> None:
+    controller = _Recorded()
+    result = run(SHORT, controller)
+    gaps = [b - a for a, b in pairwise(controller.starts)]
+    least = controller.pace_settings.min_gap_s
+    assert min(gaps) >= least - 1e-6
+    assert max(gaps) <= controller.pace_settings.fallback_s + 1e-6
+    # Each cycle runs just after a report of the 1 s meter, at the least gap unless settling.
+    assert all(abs(t % 1.0 - METER_LATENCY_S) < 1e-6 for t in controller.starts)
+    assert sum(abs(g - least) < 1e-6 for g in gaps) > 0.8 * len(gaps)
+    assert controller.timer_cycles == 0
+    assert result.balance_error_wh < 1e-6
+
+
+def test_a_5_s_meter_paces_the_cycles_at_its_polls() -> None:
+    controller = _Recorded()
+    run(replace(SHORT, meter_poll_s=5.0), controller)
+    gaps = [b - a for a, b in pairwise(controller.starts)]
+    # On a report, or at the end of a settle (which runs the cycle due then).
+    on_report = [abs(t % 5.0 - METER_LATENCY_S) < 1e-6 for t in controller.starts]
+    assert sum(on_report) > 0.8 * len(on_report)
+    assert sum(abs(g - 5.0) < 1e-6 for g in gaps) > 0.7 * len(gaps)
+    assert min(gaps) >= controller.pace_settings.min_gap_s - 1e-6
+
+
+def test_a_silent_meter_leaves_the_cycles_to_the_fallback_timer() -> None:
+    controller = _Silent()
+    run(SHORT, controller)
+    gaps = [b - a for a, b in pairwise(controller.starts)]
+    settings = controller.pace_settings
+    assert controller.timer_cycles == len(controller.starts) > 0
+    assert all(
+        abs(g - settings.fallback_s) < 1e-6 or abs(g - settings.settle_s) < 1e-6 for g in gaps
+    )
+    assert controller.starts[0] == pytest.approx(settings.fallback_s)
+
+
+def test_the_meter_pace_tracks_closer_than_the_default_within_its_write_allowance() -> None:
+    paced = MeterPaceController()
+    meter = run(SHORT, paced)
+    default = run(SHORT, make("efficiency"))
+    assert meter.avoidable_kwh < 0.85 * default.avoidable_kwh
+    assert meter.writes <= 1.5 * default.writes
+    assert paced.withheld > 0  # the allowance had something to withhold
+
+
+def test_without_the_allowance_the_meter_pace_writes_more() -> None:
+    """The allowance is what keeps the writes down (the test can fail)."""
+    generous = load("pace").AllowanceSettings(refill_s=0.01, burst=1000.0, dead_band_w=0)
+    free = MeterPaceController(allowance=generous)
+    unlimited = run(SHORT, free)
+    limited = run(SHORT, MeterPaceController())
+    assert free.withheld == 0
+    assert unlimited.writes > 1.2 * limited.writes
