@@ -659,8 +659,7 @@ def _run(
             return str(commanded.mode) if commanded.power_for(commanded.mode) > 0 else "stop"
         return sim.told[battery]
 
-    guarded = isinstance(inner, GuardedController)
-    grace = grace_s(inner.interval_s if guarded else CYCLE_S)
+    grace = grace_s(inner.interval_s if isinstance(inner, GuardedController) else CYCLE_S)
     counter = BadInformation(belief, grace)
     limits = model.PhaseLimits.from_fuse(fuse_a, 0.0, VOLTS)
     monitor = PhaseMonitor(limits, tuple(house.net(ph) for ph in range(3)))
