@@ -730,19 +730,21 @@ def verdict(figures: list[FaultFigures]) -> tuple[bool, str]:
 
 def _interval(interval_s: float | None) -> str:
     """An interval as text (None: the meter pace's own)."""
-    return "its pace" if interval_s is None else f"{interval_s:g}s"
+    return "own pace" if interval_s is None else f"{interval_s:g}s"
 
 
 def table(figures: list[FaultFigures]) -> str:
     """The suite as a text table: one row per fault and controller, one column per interval
     (bad battery-s / plan s past a phase limit), then the 6.5 s run's extra import / export."""
-    intervals = sorted({f.interval_s for f in figures if f.interval_s is not None}, reverse=True)
+    fixed = sorted({f.interval_s for f in figures if f.interval_s is not None}, reverse=True)
+    # Controllers at their own pace only (the meter pace, the references): one column.
+    intervals: list[float | None] = [*fixed] if fixed else [None]
     lines = [
         f"== faults (fault at {START_S} s for {LENGTH_S} s; per interval: bad battery-s beyond "
         f"the stale timeout + one cycle / plan s past a phase limit; extra import / export kWh "
         f"at {CYCLE_S:g} s)",
         f"{'fault':<18}{'controller':<18}"
-        + "".join(f"{f'{i:g} s':>10}" for i in intervals)
+        + "".join(f"{'own pace' if i is None else f'{i:g} s':>10}" for i in intervals)
         + f"{'import':>9}{'export':>9}",
     ]
     controllers = list(dict.fromkeys(f.controller for f in figures))
