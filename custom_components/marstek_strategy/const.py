@@ -27,6 +27,7 @@ CONF_STALE_TIMEOUT: Final = "stale_timeout"
 CONF_REFRESH_METER: Final = "refresh_meter"
 CONF_KEEPALIVE: Final = "keepalive"
 CONF_DRY_RUN: Final = "dry_run"
+CONF_PACE: Final = "pace"  # when cycles run: core/pace.Pace ("fixed" or "meter")
 
 DEFAULT_INTERVAL: Final = 6.5
 DEFAULT_SETTLE_DELAY: Final = 12.0
@@ -34,6 +35,7 @@ DEFAULT_STALE_TIMEOUT: Final = 30.0
 DEFAULT_REFRESH_METER: Final = True
 DEFAULT_KEEPALIVE: Final = 30.0
 DEFAULT_DRY_RUN: Final = False
+DEFAULT_PACE: Final = "fixed"
 
 # Options shared by several features (wired by the features that use them).
 CONF_MAIN_FUSE_A: Final = "main_fuse_a"  # per-phase main fuse, A (plausibility, phase limits)
@@ -66,6 +68,7 @@ DEFAULT_OPTIONS: Final[dict[str, float | bool | str]] = {
     CONF_MAIN_FUSE_A: DEFAULT_MAIN_FUSE_A,
     CONF_PHASE_FEED_IN_LIMIT_W: DEFAULT_PHASE_FEED_IN_LIMIT_W,
     CONF_PEAK_CAP_KW: DEFAULT_PEAK_CAP_KW,
+    CONF_PACE: DEFAULT_PACE,
 }
 # A new hub starts in dry run: nothing is written until the user turns dry run off.
 NEW_HUB_OPTIONS: Final[dict[str, float | bool | str]] = {**DEFAULT_OPTIONS, CONF_DRY_RUN: True}

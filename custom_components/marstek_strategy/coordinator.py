@@ -28,7 +28,7 @@ from .adapters.storage import EntryStore
 from .adapters.told import Told, as_told
 from .adapters.writer import Writer, find_work_mode
 from .const import LOGGER, Role, StopBehavior
-from .core import control, grid_mode, lifecycle, model, readback
+from .core import control, grid_mode, lifecycle, model, pace, readback
 from .core.control import Commanded
 from .core.cycle import (
     REASON_DISABLED,
@@ -87,8 +87,12 @@ class MarstekCoordinator(ControlLoop):
         self.orphans = [b for b in store.pending.values() if b.subentry_id not in ids]
         self.targets = [*self.batteries, *self.orphans]
         self.reader = meter_reader(hass, entry.data, options)
+        self.reader.meter_reported = self.async_meter_reported  # the meter pace's cycles
         self.delivery = Delivery(hass, self.batteries, self.reader)  # what is on its way
-        self.interval_s, self.settle_s = self.delivery.timing(options.interval_s, options.settle_s)
+        self.pace, self.interval_s, self.settle_s = self.delivery.paced(
+            options.pace, options.interval_s, options.settle_s
+        )
+        self.pace_settings = pace.meter_settings(self.delivery.response)
         self.loop_settings = control.LoopSettings(
             self.interval_s, self.settle_s, options.keepalive_s
         )
@@ -208,6 +212,7 @@ class MarstekCoordinator(ControlLoop):
             self.loop_settings,
             probe=self.writer.not_answering,  # its stop again, until a write of it goes
         )
+        plan, decision = self.allowed(plan, decision, commanded, steered.limit)  # meter pace
         written = await self.writer.async_write(
             decision.writes, self.told, dry_run=dry_run, fresh_until=meter.fresh_until
         )
@@ -222,7 +227,7 @@ class MarstekCoordinator(ControlLoop):
             records += await self.stops.async_make()
         # The plan in force, and what the sensors show, is what the batteries were told.
         self.plan, shown = in_force(plan, commanded, written.failed, dry_run=dry_run)
-        await self.stops.async_event(lifecycle.Ran(delay_s > self.interval_s))
+        await self.stops.async_event(lifecycle.Ran(self.settles(delay_s)))
         ids = [battery.subentry_id for battery in self.batteries]
         return self._cycle_data(
             battery_states(ids, readings, problems, shown, plan),

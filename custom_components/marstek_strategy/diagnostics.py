@@ -52,6 +52,7 @@ async def async_get_config_entry_diagnostics(
         "entry": entry_data,
         "settings": asdict(settings),
         "loop": {
+            "pace": coordinator.pace,  # fixed, or meter (interval_s: its silent meter's timer)
             "interval_s": coordinator.interval_s,
             "settle_s": coordinator.settle_s,
             "stale_s": coordinator.reader.stale_s,

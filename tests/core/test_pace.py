@@ -243,17 +243,41 @@ def test_an_urgent_cycle_withholds_nothing() -> None:
     assert not pace.urgent_limit(None)
 
 
-def test_starts_enables_and_keepalives_are_never_withheld() -> None:
+def test_starts_and_enables_are_never_withheld() -> None:
     start = _plan(_run(Mode.DISCHARGE, 500))
     assert _allowed(start, [STOPPED], [Bucket(0.0, 10.0)]).withheld == frozenset()
     not_enabled = Commanded(Mode.DISCHARGE, 0, 800, rs485_enabled=False)
     result = _allowed(_plan(_run(Mode.DISCHARGE, 900)), [not_enabled], [Bucket(0.0, 10.0)])
-    assert result.withheld == frozenset()
+    assert result.withheld == {0}  # the enable and the mode go, the power stays as told
+    assert result.decision.writes == (
+        Write(0, WriteKind.RS485_ENABLE, "enable"),
+        Write(0, WriteKind.DISCHARGE_POWER, 800),
+        Write(0, WriteKind.MODE, "discharge"),
+    )
+    assert result.decision.commanded == (replace(not_enabled, rs485_enabled=True),)
+
+
+def test_a_keepalive_sends_what_was_told_without_a_token() -> None:
     plan = _plan(_run(Mode.DISCHARGE, 900))
     keepalive = decide(plan, [DIS], [True], 30.0, LOOP)
     assert keepalive.keepalive
     kept = allow(plan, keepalive, [DIS], [Bucket(0.0, 10.0)], 10.0, settings=ALLOWANCE)
-    assert kept.decision == keepalive
+    assert kept.withheld == {0}
+    assert kept.decision.writes == (
+        Write(0, WriteKind.RS485_ENABLE, "enable"),
+        Write(0, WriteKind.DISCHARGE_POWER, 800),
+        Write(0, WriteKind.MODE, "discharge"),
+    )
+    assert kept.decision.keepalive
+    assert kept.plan.setpoints[0].power_w == 800
+    same = _plan(_run(Mode.DISCHARGE, 800))  # no change: nothing to withhold, nothing spent
+    refresh = decide(same, [DIS], [True], 30.0, LOOP)
+    result = allow(same, refresh, [DIS], [Bucket(0.0, 10.0)], 10.0, settings=ALLOWANCE)
+    assert result.decision == refresh
+    # with a token the keep-alive carries the change and spends it
+    paid = allow(plan, keepalive, [DIS], [Bucket(1.0, 10.0)], 10.0, settings=ALLOWANCE)
+    assert paid.decision == keepalive
+    assert paid.buckets == (Bucket(0.0, 10.0),)
 
 
 def test_one_battery_withheld_the_others_written() -> None:
@@ -325,7 +349,8 @@ def test_power_changes_over_any_hour_stay_within_the_allowance(
                 s if s.mode is not Mode.CHARGE else Setpoint(Mode.STOP, 0) for s in setpoints
             ]
         plan = _plan(*setpoints)
-        decision = decide(plan, commanded, [True] * batteries, 1.0, LOOP)
+        since = 30.0 if rng.random() < 0.1 else 1.0  # now and then a keep-alive
+        decision = decide(plan, commanded, [True] * batteries, since, LOOP)
         result = allow(plan, decision, commanded, buckets, now, urgent=urgent)
         withholdable = {
             i
@@ -333,8 +358,17 @@ def test_power_changes_over_any_hour_stay_within_the_allowance(
             if pace.power_change(i, decision.writes, plan.setpoints[i], commanded[i]) is not None
         }
         for write in decision.writes:  # everything else goes as decided
-            if write.battery not in withholdable or urgent:
+            if write.battery not in result.withheld:
                 assert write in result.decision.writes
+        for write in result.decision.writes:  # a withheld battery keeps its power as told
+            if write.battery in result.withheld and write.kind in (
+                WriteKind.CHARGE_POWER,
+                WriteKind.DISCHARGE_POWER,
+            ):
+                told = commanded[write.battery]
+                assert write.value == told.power_for(told.mode)
+        assert result.withheld <= withholdable
+        assert not (urgent and result.withheld)
         for i in withholdable - result.withheld:
             if not urgent:
                 made[i].append(now)

@@ -183,6 +183,7 @@ async def test_user_single_phase(
         CONF_MAIN_FUSE_A: 25.0,
         CONF_PHASE_FEED_IN_LIMIT_W: 0.0,
         CONF_PEAK_CAP_KW: 0.0,  # the quarter-hour peak cap is off by default
+        "pace": "fixed",  # cycles every interval (the meter pace is an option)
     }
     assert len(mock_setup_entry.mock_calls) == 1
 

@@ -15,6 +15,7 @@ from bench.learn import fast_reversals
 from custom_components.marstek_strategy.adapters.delivery import loop_times
 from custom_components.marstek_strategy.const import (
     CONF_INTERVAL,
+    CONF_PACE,
     CONF_SETTLE_DELAY,
     CONF_STALE_TIMEOUT,
     DEFAULT_OPTIONS,
@@ -228,15 +229,17 @@ async def _run_steps(hub: Hub, plant: Plant, *, estimate: bool = True) -> list[f
     return grid
 
 
-@pytest.mark.parametrize("interval", [i for i in INTERVALS_S if i < 6.5])
+@pytest.mark.parametrize(
+    ("interval", "pace"), [*((i, "fixed") for i in INTERVALS_S if i < 6.5), (6.5, "meter")]
+)
 async def test_short_interval_follows_load_steps_without_ringing(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float, pace: str
 ) -> None:
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60, max_discharge_power=2500)
     bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=60, max_discharge_power=2500)
     plant = Plant([bat1, bat2])
     hub: Hub = await make_hub(
-        [(bat1, "L1"), (bat2, "L1")], grid=0, options={CONF_INTERVAL: interval}
+        [(bat1, "L1"), (bat2, "L1")], grid=0, options={CONF_INTERVAL: interval, CONF_PACE: pace}
     )
     grid = await _run_steps(hub, plant)
     response = plant.response
@@ -320,14 +323,16 @@ async def test_old_stored_interval_is_normalised(
     assert key.description["suggested_value"] == 3.0
 
 
+@pytest.mark.parametrize("pace", ["fixed", "meter"])
 async def test_a_battery_that_takes_no_part_has_no_estimate_but_its_rise(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, pace: str
 ) -> None:
     """Issue 18.1 through Home Assistant: a battery whose state of charge becomes unavailable
     while it discharges at 2 s keeps no in-flight estimate (none of it is headroom); its
     phase's budget takes it from its fresh AC power (it goes on, or it stops)."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
-    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options={CONF_INTERVAL: 2.0})
+    options = {CONF_INTERVAL: 2.0, CONF_PACE: pace}
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options=options)
     await hub.tick(10, grid=0)
     bat1.set(Role.AC_POWER, 600)
     bat1.set_available(False, Role.SOC)
@@ -349,8 +354,9 @@ async def test_a_battery_that_takes_no_part_has_no_estimate_but_its_rise(
     assert bat1.values(Role.FORCIBLE_MODE)[-1] == "stop"  # and its stop is written
 
 
+@pytest.mark.parametrize("pace", ["fixed", "meter"])
 async def test_an_ac_power_against_the_command_takes_the_battery_out_at_2_s(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, pace: str
 ) -> None:
     """Issue 18.2 through Home Assistant: an AC power sensor of the wrong sign at 2 s (the
     battery does what it is told, its sensor reads the other way). Believed, the plan turned
@@ -358,7 +364,8 @@ async def test_an_ac_power_against_the_command_takes_the_battery_out_at_2_s(
     at 2.5 kW in 2 minutes. It ends `not_responding` and stopped, as at 6.5 s."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60, max_discharge_power=2500)
     bat1.follow = False
-    hub: Hub = await make_hub([(bat1, "L1")], grid=1500, options={CONF_INTERVAL: 2.0})
+    options = {CONF_INTERVAL: 2.0, CONF_PACE: pace}
+    hub: Hub = await make_hub([(bat1, "L1")], grid=1500, options=options)
     for _ in range(60):  # 2 minutes
         mode = bat1.state(Role.FORCIBLE_MODE)
         actual = 0.0

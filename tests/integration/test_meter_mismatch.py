@@ -13,19 +13,24 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 import pytest
 
-from custom_components.marstek_strategy.const import CONF_INTERVAL
+from custom_components.marstek_strategy.const import CONF_INTERVAL, CONF_PACE
 from tests.conftest import Hub, LilyGoFleet
 from tests.integration.test_grid_mode_ha import _effect, _fleet_w, _set
 
 TICK = 0.5
 
 
-async def _discharging(lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float) -> Hub:
+async def _discharging(
+    lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float, pace: str = "fixed"
+) -> Hub:
     """Two batteries on L1 and L2 of a three-phase meter, discharging 1500 W to the grid."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
     bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=50)
     hub: Hub = await make_hub(
-        [(bat1, "L1"), (bat2, "L2")], phase_count=3, grid=0.0, options={CONF_INTERVAL: interval}
+        [(bat1, "L1"), (bat2, "L2")],
+        phase_count=3,
+        grid=0.0,
+        options={CONF_INTERVAL: interval, CONF_PACE: pace},
     )
     await _set(hub.hass, mode="discharge", power=1500, duration="01:00:00")
     for _ in range(round(4 * interval / TICK)):
@@ -34,16 +39,16 @@ async def _discharging(lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float
     return hub
 
 
-@pytest.mark.parametrize("interval", [2.0, 6.5])
+@pytest.mark.parametrize(("interval", "pace"), [(2.0, "fixed"), (6.5, "fixed"), (6.5, "meter")])
 async def test_contradiction_broken_by_one_agreeing_report_stops_and_stays_stopped(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float, pace: str
 ) -> None:
     """Total 0 W against phases summing 3000 W for 3.5 s, one agreeing report, again and again.
 
     Without the fix the 2 s loop never stopped (1539 W for good) and the 6.5 s loop started
     again at every agreeing reading.
     """
-    hub = await _discharging(lilygo_fleet, make_hub, interval)
+    hub = await _discharging(lilygo_fleet, make_hub, interval, pace)
     stopped_at: float | None = None
     for n in range(round(90 / TICK)):
         if n % 8 == 7:
@@ -66,16 +71,25 @@ async def test_contradiction_broken_by_one_agreeing_report_stops_and_stays_stopp
     assert _fleet_w(lilygo_fleet) > 1000
 
 
-@pytest.mark.parametrize(("interval", "spacing"), [(2.0, 6.0), (6.5, 13.0)])
+@pytest.mark.parametrize(
+    ("interval", "spacing", "pace"),
+    [(2.0, 6.0, "fixed"), (6.5, 13.0, "fixed"), (6.5, 6.0, "meter")],
+)
 async def test_lone_blips_at_load_steps_stop_nothing(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, interval: float, spacing: float
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    interval: float,
+    spacing: float,
+    *,
+    pace: str,
 ) -> None:
     """At every load step a cycle reads the new total against the old phases: it holds, no more.
 
     The house steps between 500 W and 2500 W every `spacing` s; the phases follow the total
     only after a cycle has read the total alone.
     """
-    hub = await _discharging(lilygo_fleet, make_hub, interval)
+    hub = await _discharging(lilygo_fleet, make_hub, interval, pace)
     house, blips, elapsed = 500.0, 0, 0.0
     while elapsed < 150.0:
         old = house - _effect(hub.fleet)

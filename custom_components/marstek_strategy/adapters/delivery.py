@@ -13,6 +13,8 @@ when every battery has an AC power sensor: without one nothing corrects a model 
 wrong for that battery (a battery slower than the model rings at 2 s in the benchmark with
 the model alone), so such a hub runs at 6.5 s, as the seed.
 
+The meter pace (``paced``, core/pace.py) runs on the estimate too, on the same condition.
+
 Times are monotonic, on the reader's one clock of reports (``Reader.clock``): the meter's
 and the AC sensors' reports are followed as they happen (adapters/watchers.py); a wall-clock
 time (``last_reported``) only seeds a first report.
@@ -39,6 +41,7 @@ from ..core.inflight import (
     rise_range,
 )
 from ..core.model import BatteryReading
+from ..core.pace import Pace, meter_settings
 from . import inputs
 from .batteries import BatteryConfig
 from .reader import Reader
@@ -86,7 +89,7 @@ class Delivery:
         self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in batteries]
         self.models: list[InFlight | None] = [None] * len(batteries)
         self.clock = reader.clock  # the one clock of reports: the meter's and the AC sensors'
-        self.active = False  # the estimate is used (a short interval is in force)
+        self.active = False  # the estimate is used (a short interval or the meter pace)
 
     @property
     def estimated(self) -> bool:
@@ -104,6 +107,23 @@ class Delivery:
                 times[0],
             )
         return times
+
+    def paced(self, chosen: Pace, interval: float, settle: float) -> tuple[Pace, float, float]:
+        """Return (pace, interval, settle) in s the loop runs at; log a refused meter pace.
+
+        The meter pace (``core/pace.py``) needs the estimate, as the short intervals: only
+        where every battery has an AC power sensor; elsewhere the fixed pace runs. Its
+        interval is the silent meter's timer, its settle the wait for a start to show.
+        """
+        if chosen is Pace.METER and self.estimated:
+            self.active = True
+            settings = meter_settings(self.response)
+            return Pace.METER, settings.fallback_s, settings.settle_s
+        if chosen is Pace.METER:
+            LOGGER.warning(
+                "The meter pace needs an AC power sensor on every battery; running at a fixed pace"
+            )
+        return (Pace.FIXED, *self.timing(interval, settle))
 
     @property
     def followed(self) -> list[str]:

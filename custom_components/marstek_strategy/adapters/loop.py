@@ -4,12 +4,18 @@
 changes or a grid mode is set; a refresh asked for never shortens a settle delay; a cycle
 that fails becomes a fail-safe; the lifecycle (``adapters/stops.py``) moves on at start,
 switch and close. What one cycle does is the coordinator's ``_async_cycle``.
+
+At the meter pace (``core/pace.py``) the meter's own reports also run cycles, through the
+same timer: ``pace.reported`` moves the next cycle earlier (never within the least gap
+of the last start, never inside a settle), and after a cycle the timer waits the silent
+meter's fallback. The write allowance (``allowed``) keeps what each battery was told where
+a power change has no token left.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +24,8 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from ..const import LOGGER
-from ..core import lifecycle
-from ..core.control import LoopSettings
+from ..core import lifecycle, pace as meter_pace
+from ..core.control import Commanded, Decision, LoopSettings
 from ..core.cycle import (
     REASON_FAIL_SAFE,
     STATUS_OF_PHASE,
@@ -28,12 +34,15 @@ from ..core.cycle import (
     Status,
     told_states,
 )
+from ..core.grid_mode import Limit
 from ..core.lifecycle import Action, Phase
 from ..core.model import Plan
+from ..core.pace import Pace
 from ..core.readings import Cause, Settings
 from .batteries import BatteryConfig
 from .delivery import Delivery
 from .loop_options import LoopOptions
+from .reader import Reader
 from .stops import Stops
 from .timer import CycleTimer
 from .told import Told
@@ -48,8 +57,11 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
     options: LoopOptions
     batteries: list[BatteryConfig]
     delivery: Delivery
+    reader: Reader
     told: Told
     stops: Stops
+    pace: Pace = Pace.FIXED
+    pace_settings: meter_pace.PaceSettings = meter_pace.PaceSettings()
     interval_s: float
     loop_settings: LoopSettings
     has_rs485: list[bool]
@@ -62,6 +74,9 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         self._timer = CycleTimer(hass, self._async_timer_fired)
         self._due = False  # the next refresh is the loop's own (timer, switch), not a request
         self._settle_until: datetime | None = None
+        self._schedule_state = meter_pace.Schedule()  # the meter pace's (core/pace.py)
+        self._buckets: tuple[meter_pace.Bucket, ...] | None = None  # the write allowance's tokens
+        self._closing = False  # closing: no report runs a cycle any more
 
     @property
     def lifecycle(self) -> lifecycle.Lifecycle:
@@ -85,6 +100,57 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
     async def _async_timer_fired(self) -> None:
         self._due = True
         await self.async_refresh()
+
+    @callback
+    def async_meter_reported(self) -> None:
+        """Run a cycle on one of the meter's own reports, as the meter pace allows."""
+        if self.pace is not Pace.METER or self._closing:
+            return
+        if self.lifecycle.phase in (Phase.STARTING, Phase.CLOSED):
+            return
+        now = self.reader.monotonic()
+        before = self._schedule_state
+        self._schedule_state = meter_pace.reported(before, now, self.pace_settings)
+        wait = meter_pace.wait_s(self._schedule_state, now)
+        if self._schedule_state != before and wait is not None:
+            self._run_in(wait)
+
+    def _run_in(self, wait_s: float) -> None:
+        """Run the next cycle after wait_s; at once as a task of the entry's (unload ends it)."""
+        if wait_s > 0 or self.config_entry is None:
+            self._schedule(wait_s)
+            return
+        self._timer.cancel()
+        self.config_entry.async_create_task(
+            self.hass, self._async_timer_fired(), "marstek_strategy meter-paced cycle"
+        )
+
+    def settles(self, delay_s: float) -> bool:
+        """Return whether a cycle followed by delay_s settles (``pace.settles``)."""
+        return meter_pace.settles(delay_s, self.loop_settings, self.pace)
+
+    def allowed(
+        self, plan: Plan, decision: Decision, commanded: Sequence[Commanded], limit: Limit | None
+    ) -> tuple[Plan, Decision]:
+        """Return plan and decision within the meter pace's write allowance (``pace.allow``).
+
+        The fixed pace writes what was decided. A withheld battery keeps what it was told:
+        its plan entry is that, so the plan in force stays true.
+        """
+        if self.pace is not Pace.METER:
+            return plan, decision
+        result = meter_pace.allow(
+            plan,
+            decision,
+            commanded,
+            self._buckets,
+            self.reader.monotonic(),
+            urgent=meter_pace.urgent_limit(limit),
+        )
+        self._buckets = result.buckets
+        if result.withheld:
+            LOGGER.debug("Write allowance: kept %s as told", sorted(result.withheld))
+        return result.plan, result.decision
 
     async def async_change(self, change: Callable[[], Awaitable[None]]) -> None:
         """Make a change under the loop's lock (a grid mode), show it, then run a cycle now."""
@@ -127,12 +193,14 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
 
     async def async_shutdown(self) -> None:
         """Cancel the next cycle and ignore new ones."""
+        self._closing = True
         self.stops.event(lifecycle.Closing(frozenset()))
         self._timer.cancel()
         await super().async_shutdown()
 
     async def async_stop_batteries(self) -> None:
         """Close the loop: make the stops it owes (hold stopped or hand back), keep the rest."""
+        self._closing = True
         self._timer.cancel()
         async with self._lock:
             if self.lifecycle.phase is Phase.CLOSED:
@@ -148,6 +216,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             until = self._settle_until if self.lifecycle.phase is Phase.SETTLING else None
             if not due and until is not None and dt_util.utcnow() < until:
                 return self.data  # a refresh asked for never shortens the settle delay
+            self._schedule_state = meter_pace.started(self._schedule_state, self.reader.monotonic())
             try:
                 data = await self._async_cycle()
             except Exception:
@@ -165,7 +234,14 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             self._settle_until = None
             if data.status is Status.SETTLING:
                 self._settle_until = data.time + timedelta(seconds=data.delay_s)
-            self._schedule(data.delay_s)
+            now = self.reader.monotonic()
+            self._schedule_state = meter_pace.ended(
+                self._schedule_state, now, data.delay_s, settling=data.status is Status.SETTLING
+            )
+            if self.pace is Pace.METER:  # a report during the cycle may run the next sooner
+                self._run_in(meter_pace.wait_s(self._schedule_state, now) or 0.0)
+            else:
+                self._schedule(data.delay_s)
             return data
 
     async def _async_fail_safe(

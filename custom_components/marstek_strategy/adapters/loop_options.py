@@ -14,6 +14,7 @@ from ..const import (
     CONF_INTERVAL,
     CONF_KEEPALIVE,
     CONF_MAIN_FUSE_A,
+    CONF_PACE,
     CONF_PEAK_CAP_KW,
     CONF_PHASE_COUNT,
     CONF_PHASE_CURRENT_SENSORS,
@@ -29,6 +30,7 @@ from ..const import (
 )
 from ..core import readback
 from ..core.model import PhaseLimits
+from ..core.pace import Pace
 from ..core.readings import VOLTS_PER_PHASE
 from .batteries import BatteryConfig
 from .inputs import ReadbackInput
@@ -50,6 +52,7 @@ class LoopOptions:
     stale_s: float
     refresh_meter: bool
     fuse_a: float
+    pace: Pace = Pace.FIXED  # as asked; delivery.paced says whether it runs
 
     @classmethod
     def of(cls, entry_options: Mapping[str, Any]) -> LoopOptions:
@@ -69,6 +72,7 @@ class LoopOptions:
             stale_s=float(options[CONF_STALE_TIMEOUT]),
             refresh_meter=bool(options[CONF_REFRESH_METER]),
             fuse_a=fuse_a,
+            pace=Pace.METER if options.get(CONF_PACE) == Pace.METER else Pace.FIXED,
         )
 
 

@@ -95,6 +95,7 @@ class Reader:
         self._mismatch = Mismatch()  # total against phases over time (readings.agreement)
         self._refresh_failed = False
         self._refreshing = False
+        self.meter_reported: Callable[[], None] | None = None  # the grid sensor's own reports
 
     @property
     def meter_entities(self) -> list[str]:
@@ -118,7 +119,10 @@ class Reader:
         homeassistant.update_entity rewrites an entity's state, which moves last_reported
         even when the meter is dead: reports made while we refresh do not make it live.
         """
-        self.meter.clock.report(event.data[ATTR_ENTITY_ID], self.monotonic(), own=self._refreshing)
+        entity_id = event.data[ATTR_ENTITY_ID]
+        self.meter.clock.report(entity_id, self.monotonic(), own=self._refreshing)
+        if entity_id == self.grid_sensor and not self._refreshing and self.meter_reported:
+            self.meter_reported()  # the meter pace runs a cycle on it (adapters/loop.py)
 
     async def async_read_meter(self) -> MeterReading:
         """Refresh the meter if configured, then read and judge it (readings.judge_meter)."""

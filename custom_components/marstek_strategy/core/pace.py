@@ -14,9 +14,11 @@ bucket (one token per ``refill_s``, at most ``burst``) that each *power-only cha
 running battery in the same mode spends. Without a token the change is withheld: the battery
 keeps what it was told, and its plan entry becomes what it was told (the engine's plan in
 force and the in-flight estimate stay true). A change below ``dead_band_w`` waits for a full
-bucket. Every other write is never withheld and spends nothing: a stop, a mode change, an
-RS485 enable, a keep-alive, a fail-safe (not made through ``decide``), and every write of a
-cycle whose plan a limit shaped (a phase's fuse or feed-in limit, the peak cap: ``urgent``).
+bucket. A keep-alive's power change spends a token too (without one the keep-alive sends the
+power the battery was told). Every other write is never withheld and spends nothing: a stop,
+a mode change, an RS485 enable, a keep-alive's refresh, a fail-safe (not made through
+``decide``), and every write of a cycle whose plan a limit shaped (a phase's fuse or feed-in
+limit, the peak cap: ``urgent``).
 
 Times are monotonic seconds. Nothing here imports Home Assistant.
 
@@ -44,7 +46,7 @@ from enum import StrEnum
 import math
 from typing import Final
 
-from .control import Commanded, Decision, LoopSettings, Write, power_kind
+from .control import Commanded, Decision, LoopSettings, Write, WriteKind, apply_write, power_kind
 from .grid_mode import Limit
 from .inflight import DEFAULT_INTERVAL_S, Response
 from .model import Mode, Plan, Reason, Setpoint
@@ -63,6 +65,8 @@ class Pace(StrEnum):
 #: a command shows only after dead time and lag (0.75 s + 1.5 s), so a cycle 1 s after the
 #: last sees mostly its estimate, while each cycle costs the host a full read and update.
 MIN_GAP_S: Final = 2.0
+#: A report this close to the end of the least gap (s) counts as after it (float rounding).
+TIE_S: Final = 1e-6
 #: The timer when the meter is silent (s): the default pace's interval.
 FALLBACK_S: Final = DEFAULT_INTERVAL_S
 #: One write token per battery per 4.5 s, at most 2: a step gets two writes at once, and over
@@ -148,8 +152,8 @@ def reported(schedule: Schedule, now_s: float, settings: PaceSettings) -> Schedu
     if schedule.settle_until_s is not None and now_s < schedule.settle_until_s:
         return schedule
     at = now_s
-    if schedule.started_s is not None:
-        at = max(at, schedule.started_s + settings.min_gap_s)
+    if schedule.started_s is not None and schedule.started_s + settings.min_gap_s > now_s + TIE_S:
+        at = schedule.started_s + settings.min_gap_s
     if schedule.due_s is not None and schedule.due_s <= at:
         return schedule
     return replace(schedule, due_s=at)
@@ -212,21 +216,24 @@ def urgent_limit(limit: Limit | None) -> bool:
 def power_change(
     index: int, writes: Sequence[Write], target: Setpoint, now: Commanded
 ) -> int | None:
-    """Return the new W if battery index's writes are one withholdable power change.
+    """Return the new W if battery index's writes change its power withholdably.
 
-    That is a battery running in target's mode (charge or discharge, above 0 W) whose only
-    write is that mode's number to another value above 0. None for every other write.
+    That is a battery running in target's mode (charge or discharge, above 0 W) whose
+    writes set that mode's number to another value above 0 and write no other mode: the
+    change alone, or with a keep-alive's RS485 enable and the same mode again. A phase's
+    limit (``Reason.LIMITED_BY_PHASE``) is never withheld. None for every other battery.
     """
-    own = [write for write in writes if write.battery == index]
-    if len(own) != 1 or target.mode is Mode.STOP or target.reason is Reason.LIMITED_BY_PHASE:
+    if target.mode is Mode.STOP or target.reason is Reason.LIMITED_BY_PHASE:
         return None
-    write = own[0]
     if now.mode is not target.mode or now.power_for(now.mode) <= 0:
         return None
-    if write.kind is not power_kind(target.mode):
+    own = [write for write in writes if write.battery == index]
+    if any(w.kind is WriteKind.MODE and w.value != target.mode.value for w in own):
         return None
-    value = int(write.value)
-    return value if value > 0 else None
+    values = [int(w.value) for w in own if w.kind is power_kind(target.mode)]
+    if len(values) != 1 or values[0] <= 0 or values[0] == now.power_for(now.mode):
+        return None
+    return values[0]
 
 
 def allow(
@@ -242,8 +249,9 @@ def allow(
     """Return decision within the write allowance (see the module's rules).
 
     commanded is what each battery was told before the decision; buckets are each battery's
-    tokens (None: full). A withheld battery keeps what it was told: its writes are dropped,
-    its commanded and plan entry stay what it was told. urgent: nothing is withheld.
+    tokens (None: full). A withheld battery keeps what it was told: its power write is
+    dropped (a keep-alive sends the power it was told instead), its commanded and plan
+    entry stay what it was told. urgent: nothing is withheld.
     """
     count = len(plan.setpoints)
     if len(commanded) != count or (buckets is not None and len(buckets) != count):
@@ -267,14 +275,28 @@ def allow(
         return Allowed(plan, decision, after_buckets, frozenset())
     setpoints = list(plan.setpoints)
     after = list(decision.commanded)
+    writes: list[Write] = []
+    for write in decision.writes:
+        index = write.battery
+        if index not in withheld:
+            writes.append(write)
+        elif write.kind is power_kind(plan.setpoints[index].mode):
+            if any(w.battery == index and w is not write for w in decision.writes):
+                writes.append(
+                    replace(write, value=commanded[index].power_for(commanded[index].mode))
+                )
+        else:
+            writes.append(write)  # a keep-alive's enable and mode go as decided
     for index in withheld:
         now = commanded[index]
         setpoints[index] = Setpoint(now.mode, now.power_for(now.mode), setpoints[index].reason)
+        for write in writes:
+            if write.battery == index:
+                now = apply_write(now, write)
         after[index] = now
-    writes = tuple(write for write in decision.writes if write.battery not in withheld)
     return Allowed(
         replace(plan, setpoints=tuple(setpoints)),
-        replace(decision, writes=writes, commanded=tuple(after)),
+        replace(decision, writes=tuple(writes), commanded=tuple(after)),
         after_buckets,
         frozenset(withheld),
     )

@@ -1,4 +1,4 @@
-"""The hub's options flow: timing, dry run, stop behaviour, phase limits and the peak cap."""
+"""The hub's options flow: pace and timing, dry run, stop behaviour, phase limits, peak cap."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ..const import (
     CONF_INTERVAL,
     CONF_KEEPALIVE,
     CONF_MAIN_FUSE_A,
+    CONF_PACE,
     CONF_PEAK_CAP_KW,
     CONF_PHASE_FEED_IN_LIMIT_W,
     CONF_REFRESH_METER,
@@ -36,6 +37,7 @@ from ..const import (
     StopBehavior,
 )
 from ..core.inflight import allowed_interval, interval_allowed
+from ..core.pace import Pace
 from .forms import form_schema
 
 # Options: (minimum, maximum, step) in seconds.
@@ -52,7 +54,7 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
     """The hub's timing, dry-run and phase-limit options; the update listener reloads the entry."""
 
     def _ac_power_everywhere(self) -> bool:
-        """Return whether every battery has an AC power sensor (the short intervals need it)."""
+        """Return whether every battery has an AC power sensor (short intervals, meter pace)."""
         return all(
             subentry.data.get(Role.AC_POWER)
             for subentry in self.config_entry.subentries.values()
@@ -67,12 +69,22 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
                 errors[CONF_INTERVAL] = "interval_not_allowed"
             elif user_input[CONF_INTERVAL] < DEFAULT_INTERVAL and not self._ac_power_everywhere():
                 errors[CONF_INTERVAL] = "interval_needs_ac_power"
+            elif user_input.get(CONF_PACE) == Pace.METER and not self._ac_power_everywhere():
+                errors[CONF_PACE] = "pace_needs_ac_power"
             elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
                 errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
             errors.update(phase_limit_errors(user_input))
             if not errors:
                 return self.async_create_entry(data=user_input)
         fields: dict[vol.Marker, Any] = {}
+        # Optional: an entry saved before the option runs the fixed pace.
+        fields[vol.Optional(CONF_PACE)] = SelectSelector(
+            SelectSelectorConfig(
+                options=[pace.value for pace in Pace],
+                translation_key=CONF_PACE,
+                mode=SelectSelectorMode.LIST,
+            )
+        )
         for key in (CONF_INTERVAL, CONF_SETTLE_DELAY, CONF_STALE_TIMEOUT):
             fields[vol.Required(key)] = _seconds_selector(key)
         fields[vol.Required(CONF_REFRESH_METER)] = BooleanSelector()

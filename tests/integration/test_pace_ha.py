@@ -1,0 +1,278 @@
+"""The meter pace in Home Assistant: cycles on the meter's reports, the timer, the allowance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+import itertools
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+import pytest
+
+from custom_components.marstek_strategy.const import (
+    CONF_MAIN_FUSE_A,
+    CONF_PACE,
+    CONF_REFRESH_METER,
+    DEFAULT_OPTIONS,
+    Role,
+)
+from custom_components.marstek_strategy.core.pace import Bucket, Pace
+from custom_components.marstek_strategy.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
+from tests.conftest import FakeBattery, Hub, LilyGoFleet
+from tests.integration.test_grid_mode_ha import _effect, _set
+
+METER = {CONF_PACE: "meter"}
+NO_AC = [role for role in Role if role is not Role.AC_POWER]
+
+
+def _gaps(cycles: list[datetime]) -> list[float]:
+    return [round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(cycles)]
+
+
+def _stopped(battery: FakeBattery) -> bool:
+    return battery.state(Role.FORCIBLE_MODE) == "stop"
+
+
+async def _steady(lilygo_fleet: LilyGoFleet, make_hub: Any, **options: Any) -> Hub:
+    """One battery discharging steadily at the meter pace (its start settled)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options={**METER, **options})
+    await hub.tick(5, grid=0)  # the start's settle (4 s), then a cycle on a report
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    return hub
+
+
+async def test_meter_pace_runs_where_every_battery_reports_ac_power(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=600, options=METER)
+    coordinator = hub.coordinator
+    assert coordinator.pace is Pace.METER
+    assert (coordinator.interval_s, coordinator.settle_s) == (6.5, 4.0)
+    assert coordinator.delivery.active  # the in-flight estimate, as at short intervals
+    assert coordinator.data.delay_s == 4.0  # the start settles 4 s, not 12 s
+    diagnostics = await async_get_config_entry_diagnostics(hass, hub.entry)
+    assert diagnostics["loop"]["pace"] == "meter"
+    assert diagnostics["loop"]["interval_s"] == 6.5
+
+
+async def test_default_is_the_fixed_pace(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0)
+    assert hub.coordinator.pace is Pace.FIXED
+    hub.cycles.clear()
+    await hub.tick(13, grid=0)  # the meter reports every 0.5 s: no cycle on it
+    assert _gaps(hub.cycles) == [6.5]
+    diagnostics = await async_get_config_entry_diagnostics(hass, hub.entry)
+    assert diagnostics["loop"]["pace"] == "fixed"
+
+
+async def test_meter_pace_falls_back_without_ac_power_on_every_battery(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: Any
+) -> None:
+    """A battery without AC power added later: the fixed pace, said once in the log."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80, roles=NO_AC)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=0, options=METER)
+    assert hub.coordinator.pace is Pace.FIXED
+    assert (hub.coordinator.interval_s, hub.coordinator.settle_s) == (6.5, 12.0)
+    assert not hub.coordinator.delivery.active
+    assert caplog.text.count("The meter pace needs an AC power sensor") == 1
+    hub.cycles.clear()
+    await hub.tick(13, grid=0)
+    assert _gaps(hub.cycles) == [6.5]
+
+
+async def test_cycles_follow_the_meters_reports_with_the_least_gap(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    hub = await _steady(lilygo_fleet, make_hub)
+    hub.cycles.clear()
+    await hub.tick(20, grid=0, step=0.5)  # a report every 0.5 s: a cycle every 2 s
+    assert set(_gaps(hub.cycles)) == {2.0}
+    hub.cycles.clear()
+    await hub.tick(30, grid=0, step=3.0)  # a report every 3 s: a cycle on each
+    assert set(_gaps(hub.cycles)) == {3.0}
+    assert len(hub.cycles) >= 9
+
+
+async def test_own_refreshes_do_not_run_cycles(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """The meter refreshed before each cycle (update_entity) reports too: not a cycle."""
+    hub = await _steady(lilygo_fleet, make_hub)
+    refreshes = hub.meter.refreshes
+    hub.cycles.clear()
+    await hub.tick(13, step=0.5)  # the meter silent but for our own refreshes
+    assert hub.meter.refreshes > refreshes
+    assert _gaps(hub.cycles) == [6.5]
+
+
+async def test_a_silent_meter_runs_on_the_fallback_timer_and_stops_at_the_stale_timeout(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    hub = await _steady(lilygo_fleet, make_hub, **{CONF_REFRESH_METER: False})
+    (bat1,) = lilygo_fleet.batteries.values()
+    hub.cycles.clear()
+    silent = 0.0
+    while hub.state("sensor", "status") != "fail_safe":
+        await hub.tick(0.5)
+        silent += 0.5
+        assert silent <= 30.0 + 6.5  # the stale timeout, judged at least every 6.5 s
+    assert silent > 30.0
+    assert set(_gaps(hub.cycles)) == {6.5}
+    assert hub.state("sensor", "fail_safe_cause") == "meter_stale"
+    assert _stopped(bat1)
+    # it reports again: a cycle on that report resumes at once
+    cycles = len(hub.cycles)
+    await hub.tick(2.0, grid=800, step=2.0)  # 2 s after the last cycle's start
+    assert len(hub.cycles) == cycles + 1
+    assert hub.state("sensor", "fail_safe_cause") == "none"
+
+
+async def test_a_report_during_a_settle_does_not_shorten_it(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options=METER)
+    assert hub.state("sensor", "status") == "settling"
+    cycles, data = len(hub.cycles), hub.coordinator.data
+    await hub.tick(3.5, grid=800)  # seven reports within the settle: no cycle
+    assert len(hub.cycles) == cycles
+    await hub.coordinator.async_refresh()  # nor a refresh asked for (an entity, a service)
+    assert hub.coordinator.data is data
+    await hub.tick(0.5, grid=800)
+    assert hub.coordinator.data is not data  # at 4 s, the settle's end
+    assert (hub.coordinator.data.time - data.time).total_seconds() == 4.0
+
+
+def _power_writes(battery: FakeBattery) -> int:
+    return len([w for w in battery.writes if w.role in (Role.CHARGE_POWER, Role.DISCHARGE_POWER)])
+
+
+async def test_power_changes_beyond_the_allowance_are_withheld(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A house load that steps at every cycle: a cycle every 2 s, a write every 4.5 s.
+
+    A withheld battery's plan entry is what it was told (the plan in force stays true).
+    """
+    hub = await _steady(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    lilygo_fleet.clear_writes()
+    hub.cycles.clear()
+    for k in range(60):  # 60 s, the house stepping between 500 W and 1100 W every 2 s
+        house = 1100.0 if (k // 2) % 2 else 500.0
+        await hub.tick(1.0, grid=house - _effect(lilygo_fleet), step=1.0)
+        coordinator = hub.coordinator
+        (told,) = coordinator.told.commanded
+        (planned,) = coordinator.plan.setpoints
+        assert (planned.mode, planned.power_w) == (told.mode, told.power_for(told.mode))
+    assert len(hub.cycles) >= 29
+    writes = _power_writes(bat1)
+    assert 8 <= writes <= 2 + 60 / 4.5  # the burst, then one per 4.5 s
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
+def _empty_buckets(hub: Hub) -> None:
+    """Spend every battery's tokens (as a run of changes would)."""
+    coordinator = hub.coordinator
+    now = coordinator.reader.monotonic()
+    coordinator._buckets = tuple(Bucket(0.0, now) for _ in coordinator.batteries)
+
+
+async def test_a_stop_and_a_mode_change_are_never_withheld(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    hub = await _steady(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    await hub.tick(2.0, grid=0.0, step=2.0)
+    _empty_buckets(hub)
+    await hub.tick(2.0, grid=-3000.0, step=2.0)  # a large export: charge now
+    assert bat1.state(Role.FORCIBLE_MODE) == "charge"
+    await hub.tick(4.0, grid=0.0, step=4.0)  # the settle
+    assert bat1.state(Role.FORCIBLE_MODE) == "charge"
+    _empty_buckets(hub)
+    bat1.set(Role.SOC, 100)  # full: it stops
+    await hub.tick(2.0, grid=0.0, step=2.0)
+    assert _stopped(bat1)
+
+
+async def test_a_limit_reduction_is_never_withheld(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Charging 2000 W from the grid on a 16 A fuse: the house's 2 kW lowers it at once."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=30)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=500, options={**METER, CONF_MAIN_FUSE_A: 16.0})
+    await _set(hass, mode="charge", power=2000, duration="01:00:00")
+    for _ in range(10):
+        await hub.tick(1.0, grid=500 - _effect(lilygo_fleet), step=1.0)
+    assert bat1.state(Role.FORCIBLE_MODE) == "charge"
+    charge = float(bat1.state(Role.CHARGE_POWER))
+    assert charge > 1800
+    await hub.tick(2.0, grid=500 - _effect(lilygo_fleet), step=2.0)
+    _empty_buckets(hub)
+    before = _power_writes(bat1)
+    await hub.tick(2.0, grid=2000 - _effect(lilygo_fleet), step=2.0)  # over the fuse
+    assert hub.coordinator.grid.steered.limit == "phase_limit"
+    assert _power_writes(bat1) == before + 1
+    assert float(bat1.state(Role.CHARGE_POWER)) < charge - 500
+    assert hub.state("sensor", "reason", bat1) == "limited_by_phase"
+
+
+async def test_options_refuse_the_meter_pace_without_ac_power_on_every_battery(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=80, roles=NO_AC)
+    hub: Hub = await make_hub([(bat1, "L1"), (bat2, "L1")], grid=0)
+    result = await hass.config_entries.options.async_init(hub.entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**DEFAULT_OPTIONS, **hub.entry.options, **METER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PACE: "pace_needs_ac_power"}
+
+
+async def test_options_accept_the_meter_pace_with_ac_power_everywhere(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0)
+    result = await hass.config_entries.options.async_init(hub.entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**DEFAULT_OPTIONS, **hub.entry.options, **METER}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert hub.entry.options[CONF_PACE] == "meter"
+    assert hub.coordinator.pace is Pace.METER
+
+
+@pytest.mark.parametrize("reload", [False, True])
+async def test_no_report_runs_a_cycle_after_unload(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, reload: bool
+) -> None:
+    hub = await _steady(lilygo_fleet, make_hub)
+    old = hub.coordinator
+    if reload:
+        assert await hass.config_entries.async_reload(hub.entry.entry_id)
+    else:
+        assert await hass.config_entries.async_unload(hub.entry.entry_id)
+        assert hub.entry.state is ConfigEntryState.NOT_LOADED
+    assert all(_stopped(b) for b in lilygo_fleet.batteries.values())
+    runs = []
+    old.async_add_listener(lambda: runs.append(1))
+    lilygo_fleet.clear_writes()
+    old.async_meter_reported()  # as if a report reached it late: nothing
+    await hub.tick(20, grid=800, step=0.5)
+    assert runs == []  # the old loop runs no cycle
+    if not reload:
+        assert lilygo_fleet.writes == []
