@@ -413,7 +413,7 @@ class GuardedController(EngineController):
         self.tracks: list[Any] = []
         self.models: list[Any] = []  # each battery's inflight.InFlight (adapters/delivery.py)
         self.fail_safe = False
-        self.mismatch: Any = readings.Mismatch()  # total against phases (readings.agreement)
+        self.mismatch = readings.Mismatch()
 
     def _write(self, sim: FaultSim, writes: Any) -> bool:
         """Make writes like the coordinator: after a failure only reductions to that battery."""

@@ -115,7 +115,11 @@ class MarstekCoordinator(ControlLoop):
             hand_back=options.stop_behavior is StopBehavior.HAND_BACK,
             pending=store.pending,
         )
-        self.stops = Stops(store, self.targets, self.told, self.writer, state)
+
+        def clock() -> float:  # the reader's monotonic clock, as it is at each call
+            return self.reader.monotonic()
+
+        self.stops = Stops(store, self.targets, self.told, self.writer, state, clock=clock)
         self.grid = GridModes(store, options.peak_cap_w)  # the grid mode and the peak meter
         self.plan: Plan | None = None  # the plan in force
 
@@ -140,7 +144,7 @@ class MarstekCoordinator(ControlLoop):
         return watchers.async_track_states(
             self.hass,
             self.reader,
-            self.delivery.followed,
+            list(dict.fromkeys([*self.delivery.followed, *self.reads.followed])),
             stops=self.stops,
             told=self.told,
             writer=self.writer,
@@ -202,7 +206,7 @@ class MarstekCoordinator(ControlLoop):
         )
         plan = as_told(steered.plan, self.writer.told_w)  # each power as its number takes it
         # The pure write policy, then the adapters write.
-        now = dt_util.utcnow()
+        now = self.reader.monotonic()  # the keep-alive's clock (no wall-clock steps)
         since = self.stops.keepalive.since(now)
         decision = control.decide(
             plan,

@@ -22,13 +22,18 @@ from .adapters.batteries import BatteryConfig
 from .const import DOMAIN
 from .coordinator import MarstekConfigEntry, MarstekCoordinator
 from .core.grid_mode import MAX_POWER_W as MAX_REQUESTED_W
-from .core.readings import MAX_POWER_W, BatterySettings, Settings
+from .core.readings import (
+    CHARGE_CUTOFF_RANGE,
+    DISCHARGE_CUTOFF_RANGE,
+    GRID_TARGET_LIMIT_W,
+    MAX_POWER_W,
+    BatterySettings,
+    Settings,
+)
 from .entity import MarstekBatteryEntity, MarstekHubEntity
 from .services import async_set_power
 
 PARALLEL_UPDATES = 0
-
-GRID_TARGET_LIMIT_W = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +86,8 @@ def _set_max_discharge(settings: BatterySettings, value: float) -> None:
 BATTERY_NUMBERS: tuple[BatteryNumberDescription, ...] = (
     BatteryNumberDescription(
         key="charge_cutoff",
-        native_min_value=20,
-        native_max_value=100,
+        native_min_value=CHARGE_CUTOFF_RANGE[0],
+        native_max_value=CHARGE_CUTOFF_RANGE[1],
         native_step=1,
         native_unit_of_measurement=PERCENTAGE,
         mode=NumberMode.BOX,
@@ -92,8 +97,8 @@ BATTERY_NUMBERS: tuple[BatteryNumberDescription, ...] = (
     ),
     BatteryNumberDescription(
         key="discharge_cutoff",
-        native_min_value=0,
-        native_max_value=80,
+        native_min_value=DISCHARGE_CUTOFF_RANGE[0],
+        native_max_value=DISCHARGE_CUTOFF_RANGE[1],
         native_step=1,
         native_unit_of_measurement=PERCENTAGE,
         mode=NumberMode.BOX,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
@@ -125,11 +125,23 @@ async def async_set_grid_mode(call: ServiceCall) -> ServiceResponse:
         target_soc=target_soc,
         soak=call.data.get(ATTR_SOAK, True),
     )
+    await _async_put_in_force(entry, request)
     if asked is not None and mode is not GridMode.ZERO:
         data.settings.requested_power_w = asked  # the number shows the power in force
         data.save_settings()
-    await data.coordinator.async_set_grid_request(request)
     return response(request) if call.return_response else None
+
+
+async def _async_put_in_force(entry: MarstekConfigEntry, request: GridRequest) -> None:
+    """Put request in force; a store that cannot be written is a clear error, no change."""
+    try:
+        await entry.runtime_data.coordinator.async_set_grid_request(request)
+    except Exception as err:  # the store's write (an OSError its Store does not catch)
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="grid_mode_not_stored",
+            translation_placeholders={"error": str(err)},
+        ) from err
 
 
 async def async_set_power(entry: MarstekConfigEntry, power_w: float) -> None:
@@ -139,10 +151,10 @@ async def async_set_power(entry: MarstekConfigEntry, power_w: float) -> None:
     running = current.mode in (GridMode.CHARGE, GridMode.DISCHARGE)
     if running and not power_w:
         raise _invalid("power_required")
+    if running:
+        await _async_put_in_force(entry, replace(current, power_w=power_w))
     data.settings.requested_power_w = power_w
     data.save_settings()
-    if running:
-        await data.coordinator.async_set_grid_request(replace(current, power_w=power_w))
 
 
 async def async_select_mode(entry: MarstekConfigEntry, mode: GridMode) -> None:
@@ -153,9 +165,7 @@ async def async_select_mode(entry: MarstekConfigEntry, mode: GridMode) -> None:
     key = grid_mode.problem(mode, now, power_w=power)
     if key is not None:
         raise _invalid(key)
-    await data.coordinator.async_set_grid_request(
-        grid_mode.request(mode, now, power_w=power or 0.0)
-    )
+    await _async_put_in_force(entry, grid_mode.request(mode, now, power_w=power or 0.0))
 
 
 def async_setup_services(hass: HomeAssistant) -> None:

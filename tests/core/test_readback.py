@@ -257,3 +257,48 @@ def test_adopted_is_what_the_battery_shows(
             assert ac is not None
             assert result.adopt.mode is (Mode.DISCHARGE if ac > 0 else Mode.CHARGE)
             assert result.adopt.power_for(result.adopt.mode) == round(abs(ac))
+
+
+# ----------------------------------------------------------- not responding, over a window
+
+
+def _delivering(pattern: list[bool], interval_s: float = 2.0) -> list[int]:
+    """Feed a settled 800 W discharge cycles that deliver (True) or not (False); return the
+    cycle numbers at which it was taken out."""
+    track, out = _settled(DISCHARGING), []
+    for cycle, good in enumerate(pattern):
+        ac = 800.0 if good else 0.0
+        result = check(
+            DISCHARGING, _report(DISCHARGING, ac_power_w=ac), track, 100 + cycle * interval_s
+        )
+        track = result.track
+        if result.exclude is Problem.NOT_RESPONDING and Event.NOT_RESPONDING in result.events:
+            out.append(cycle)
+    return out
+
+
+@pytest.mark.parametrize("interval_s", [2.0, 6.5])
+def test_intermittent_battery_is_not_responding(interval_s: float) -> None:
+    """Delivering only every third cycle: one good reading used to reset the count of 3, so it
+    was never taken out; the window sees 3 bad cycles of 5 (fails with a consecutive count)."""
+    assert _delivering([False, False, True] * 6, interval_s)[:1] == [3]
+
+
+@given(st.lists(st.booleans(), max_size=40))
+def test_taken_out_exactly_when_the_window_holds_enough_bad_cycles(pattern: list[bool]) -> None:
+    """Taken out at the first cycle where low_cycles of the last low_window cycles delivered
+    too little (once: the back-off outlasts the pattern)."""
+    expected = [
+        cycle
+        for cycle in range(len(pattern))
+        if pattern[max(0, cycle - SETTINGS.low_window + 1) : cycle + 1].count(False)
+        >= SETTINGS.low_cycles
+    ][:1]
+    assert _delivering(pattern) == expected
+
+
+@given(st.integers(min_value=SETTINGS.low_window - SETTINGS.low_cycles + 1, max_value=10))
+def test_lone_bad_cycles_never_take_it_out(gap: int) -> None:
+    """A bad cycle now and then, with at least low_window - low_cycles + 1 good ones between two
+    of them (a reading landing before the battery ramped): never taken out."""
+    assert _delivering(([False] + [True] * gap) * 8) == []

@@ -32,7 +32,7 @@ def test_settings_from_a_broken_store_fall_back_to_the_defaults() -> None:
             "strategy": "no such strategy",
             "grid_target_w": "nan",
             "batteries": {
-                "a": {"charge_cutoff": 10, "discharge_cutoff": 50, "participation": "bogus"},
+                "a": {"charge_cutoff": 30, "discharge_cutoff": 50, "participation": "bogus"},
                 "b": {"max_charge_w": "abc", "participation": "charge_only"},
             },
         }
@@ -201,3 +201,41 @@ async def test_a_damaged_store_still_makes_its_pending_stops(
     await hass.async_block_till_done()
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"store_damaged_{entry.entry_id}")
+
+
+def test_a_stored_value_outside_its_entity_range_is_dropped_and_named() -> None:
+    """A store is no way past the entities' ranges: each such value is named, the rest kept."""
+    dropped: list[str] = []
+    settings = settings_from_dict(
+        {
+            "grid_target_w": -1e6,
+            "requested_power_w": True,
+            "batteries": {
+                "a": {
+                    "charge_cutoff": 150,
+                    "discharge_cutoff": -5,
+                    "max_charge_w": -2500,
+                    "max_discharge_w": "800",
+                    "participation": "bogus",
+                },
+                "b": {"charge_cutoff": 30, "discharge_cutoff": 50, "max_charge_w": 1200},
+            },
+        },
+        dropped,
+    )
+    assert (settings.grid_target_w, settings.requested_power_w) == (0.0, 1000.0)
+    battery_a, battery_b = settings.batteries["a"], settings.batteries["b"]
+    assert (battery_a.charge_cutoff, battery_a.discharge_cutoff) == (100.0, 12.0)
+    assert (battery_a.max_charge_w, battery_a.max_discharge_w) == (2500, 2500)
+    assert (battery_b.charge_cutoff, battery_b.discharge_cutoff) == (100.0, 12.0)
+    assert battery_b.max_charge_w == 1200
+    assert dropped == [
+        "settings.grid_target_w",
+        "settings.requested_power_w",
+        "settings.batteries.a.charge_cutoff",
+        "settings.batteries.a.discharge_cutoff",
+        "settings.batteries.a.max_charge_w",
+        "settings.batteries.a.max_discharge_w",
+        "settings.batteries.a.participation",
+        "settings.batteries.b.cutoffs",
+    ]

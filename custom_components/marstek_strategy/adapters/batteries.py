@@ -60,11 +60,17 @@ class BatteryConfig:
             subentry_id=str(data["subentry_id"]),
             title=str(data["title"]),
             phase=str(data.get("phase", PHASES[0])),
-            entities={Role(role): str(entity) for role, entity in data["entities"].items()},
+            entities=_known_roles(data["entities"]),
             work_mode=data.get("work_mode"),
             registry_ids=_registry_ids(data.get("registry_ids")),
             connector=str(data.get("connector", "esphome")),
         )
+
+
+def _known_roles(entities: Mapping[Any, Any]) -> dict[Role, str]:
+    """Return the stored entities of the roles this release knows (a stop needs only those)."""
+    roles = {role.value: role for role in Role}
+    return {roles[role]: str(entity) for role, entity in entities.items() if role in roles}
 
 
 def _registry_ids(data: Any) -> dict[Role, str]:

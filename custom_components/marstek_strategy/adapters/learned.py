@@ -35,6 +35,7 @@ from ..core.model import BatteryReading, EfficiencyTable, Mode, StrategySettings
 from ..core.readings import parse_number, to_watts
 from .batteries import BatteryConfig
 from .inputs import unit_of
+from .storage import any_version
 
 SETTLED_S: Final = 10.0  # a setpoint counts as settled this long after it was written
 CUTOFF_MARGIN_PCT: Final = 3.0  # no samples within this of the discharge cutoff ...
@@ -138,7 +139,8 @@ def _key(subentry_id: str) -> str:
 
 
 def _store(hass: HomeAssistant, subentry_id: str) -> Store[dict[str, Any]]:
-    return Store(hass, learning.STORAGE_VERSION, _key(subentry_id))
+    # A newer version reaches the migration (NotImplementedError: afresh) on every release.
+    return Store(hass, learning.STORAGE_VERSION, _key(subentry_id), **any_version())
 
 
 def _reading(state: State | None) -> Reading | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+import math
+from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
 
@@ -25,6 +26,7 @@ from ..const import (
     CONF_STALE_TIMEOUT,
     CONF_STOP_BEHAVIOR,
     DEFAULT_OPTIONS,
+    LOGGER,
     PHASES,
     StopBehavior,
 )
@@ -36,6 +38,51 @@ from .batteries import BatteryConfig
 from .inputs import ReadbackInput
 from .profiles import profile_named
 from .reader import Reader
+
+#: What a stored number option may hold (the options form's ranges; a keep-alive of 0 is off).
+#: Anything else (a text, a bool, a value out of range: a hand edit, a damaged file) runs at
+#: its default, so that the entry still loads and makes the stops it owes.
+NUMBER_RANGES: Final[dict[str, tuple[float, float]]] = {
+    CONF_INTERVAL: (2.0, 60.0),
+    CONF_SETTLE_DELAY: (0.0, 120.0),
+    CONF_STALE_TIMEOUT: (5.0, 600.0),
+    CONF_KEEPALIVE: (0.0, 90.0),
+    CONF_MAIN_FUSE_A: (6.0, 100.0),
+    CONF_PHASE_FEED_IN_LIMIT_W: (0.0, 25000.0),
+    CONF_PEAK_CAP_KW: (0.0, 50.0),
+}
+
+
+def checked_options(entry_options: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Return the options with defaults filled in, and the keys whose stored value was unusable.
+
+    A number must be a real number within NUMBER_RANGES, a switch a bool, a choice one of its
+    values. An unusable dry run counts as on (nothing is driven on a setting nobody chose).
+    """
+    options = {**DEFAULT_OPTIONS, **entry_options}
+    replaced: list[str] = []
+    for key, (low, high) in NUMBER_RANGES.items():
+        value = options[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            options[key] = DEFAULT_OPTIONS[key]
+            replaced.append(key)
+    for key in (CONF_DRY_RUN, CONF_REFRESH_METER):
+        if not isinstance(options[key], bool):
+            options[key] = True if key == CONF_DRY_RUN else DEFAULT_OPTIONS[key]
+            replaced.append(key)
+    for key, allowed in (
+        (CONF_STOP_BEHAVIOR, {behavior.value for behavior in StopBehavior}),
+        (CONF_PACE, {pace.value for pace in Pace}),
+    ):
+        if not isinstance(options[key], str) or options[key] not in allowed:
+            options[key] = DEFAULT_OPTIONS[key]
+            replaced.append(key)
+    return options, replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +103,14 @@ class LoopOptions:
 
     @classmethod
     def of(cls, entry_options: Mapping[str, Any]) -> LoopOptions:
-        """Return the options of an entry."""
-        options = {**DEFAULT_OPTIONS, **entry_options}
+        """Return the options of an entry; an unusable stored option runs at its default."""
+        options, replaced = checked_options(entry_options)
+        if replaced:
+            LOGGER.warning(
+                "Stored options %s are not usable (a hand edit or a damaged file?); running "
+                "them at their defaults (dry run on); save the options form to fix them",
+                ", ".join(sorted(replaced)),
+            )
         fuse_a = float(options[CONF_MAIN_FUSE_A])
         return cls(
             keepalive_s=float(options[CONF_KEEPALIVE]),
@@ -65,14 +118,14 @@ class LoopOptions:
             phase_limits=PhaseLimits.from_fuse(
                 fuse_a, float(options[CONF_PHASE_FEED_IN_LIMIT_W]), VOLTS_PER_PHASE
             ),
-            stop_behavior=StopBehavior(options.get(CONF_STOP_BEHAVIOR, StopBehavior.HOLD_STOPPED)),
-            peak_cap_w=max(0.0, float(options.get(CONF_PEAK_CAP_KW, 0.0))) * 1000.0,
+            stop_behavior=StopBehavior(options[CONF_STOP_BEHAVIOR]),
+            peak_cap_w=float(options[CONF_PEAK_CAP_KW]) * 1000.0,
             interval_s=float(options[CONF_INTERVAL]),
             settle_s=float(options[CONF_SETTLE_DELAY]),
             stale_s=float(options[CONF_STALE_TIMEOUT]),
             refresh_meter=bool(options[CONF_REFRESH_METER]),
             fuse_a=fuse_a,
-            pace=Pace.METER if options.get(CONF_PACE) == Pace.METER else Pace.FIXED,
+            pace=Pace(options[CONF_PACE]),
         )
 
 

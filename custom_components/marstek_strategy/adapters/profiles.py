@@ -64,6 +64,9 @@ class Profile:
     power_step_w: float | None = None  # where the number does not say its step
     silent_write_failures: bool = False  # a failed write returns without an error
     poll_s: float = 5.0  # how often the connector reads the battery's control registers
+    # Longest silence of all its measured sensors (AC power, battery power, SoC, inverter
+    # state) while told to run before its readings count as frozen (core/frozen.py).
+    frozen_s: float = 60.0
     disabled_by_default: frozenset[Role] = frozenset()
     fault_checked: bool = True  # its Inverter State can read "Fault"
 
@@ -85,6 +88,10 @@ ESPHOME: Final = Profile(
     by_key=False,
     device=True,
     poll_s=5.0,
+    # Home Assistant's ESPHome client drops a value equal to the last one (unless the sensor
+    # has force_update), so a report is a changed value; AC power is read every 4 to 15 s and
+    # a running inverter's power moves. A hung board is marked unavailable after about 126 s.
+    frozen_s=60.0,
 )
 MODBUS_YAML: Final = Profile(
     key="modbus_yaml",
@@ -100,6 +107,9 @@ MODBUS_YAML: Final = Profile(
     },
     # The mode select's state follows a sensor of register 42010 (up to 15 s after a write).
     poll_s=15.0,
+    # The modbus integration writes every scan (an unchanged value too) and makes a sensor
+    # unavailable when its read fails; scan intervals of up to a minute are common.
+    frozen_s=120.0,
 )
 MARSTEK_MODBUS: Final = Profile(
     key="marstek_modbus",
@@ -129,6 +139,9 @@ MARSTEK_MODBUS: Final = Profile(
     power_step_w=50.0,
     silent_write_failures=True,  # its writes log and return; the state is set optimistically
     poll_s=10.0,  # the "high" scan interval
+    # Its coordinator rewrites every sensor at each tick (its shortest scan interval, up to
+    # 60 s), after a failed read too: its reports go on with old values (not seen here).
+    frozen_s=120.0,
     disabled_by_default=frozenset(
         {
             Role.FORCIBLE_MODE,

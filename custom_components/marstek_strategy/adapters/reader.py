@@ -109,7 +109,7 @@ class Reader:
 
     @property
     def clock(self) -> ReportClock:
-        """Return the one clock of reports (the meter's, and the batteries' AC power)."""
+        """Return the one clock of reports (the meter's, and the batteries' sensors)."""
         return self.meter.clock
 
     @callback

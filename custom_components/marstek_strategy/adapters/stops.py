@@ -7,9 +7,8 @@ hand-back, or the fail-safe's stop of every battery.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from homeassistant.util import dt as dt_util
+from collections.abc import Callable, Sequence
+import time
 
 from ..const import LOGGER, Role
 from ..core import control, lifecycle
@@ -33,19 +32,45 @@ class Stops:
         told: Told,
         writer: Writer,
         state: lifecycle.Lifecycle,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Make stops on targets (configured batteries first) through writer, told and store."""
+        """Make stops on targets (configured batteries first) through writer, told and store.
+
+        clock is the monotonic clock the keep-alive counts on.
+        """
+        self.clock = clock
         self.store = store
         self.targets = list(targets)
         self.told = told
         self.writer = writer
         self.state = state
         self.keepalive = Keepalive()  # the last full assertion of the writes
+        self.save_failed = False  # the last save of the pending stops failed (logged)
 
     async def async_event(self, event: lifecycle.LifecycleEvent) -> None:
-        """Move the lifecycle on; persist the pending stops when they change."""
-        if self.event(event):
+        """Move the lifecycle on; persist the pending stops when they change.
+
+        A store whose write raises (an OSError its Store does not catch) never holds up a
+        stop: the pending stops are kept in memory and made all the same; logged once until
+        a save goes.
+        """
+        if not self.event(event):
+            return
+        try:
             await self.async_save_pending()
+        except Exception as err:  # any failure of the store: the same answer
+            if not self.save_failed:
+                LOGGER.warning(
+                    "Could not keep the pending stops in the store (%s); they are made "
+                    "all the same, but a restart before then forgets them",
+                    err,
+                )
+            self.save_failed = True
+        else:
+            if self.save_failed:
+                LOGGER.info("The pending stops are kept in the store again")
+            self.save_failed = False
 
     def event(self, event: lifecycle.LifecycleEvent) -> bool:
         """Move the lifecycle on; return whether the pending stops changed."""
@@ -89,7 +114,7 @@ class Stops:
 
         Returns the writes and the plan in force after them.
         """
-        now = dt_util.utcnow()
+        now = self.clock()
         records: tuple[WriteRecord, ...] = ()
         entering = self.state.phase is not Phase.FAIL_SAFE
         if dry_run:

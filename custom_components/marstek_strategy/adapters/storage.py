@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
-import math
+import inspect
+import sys
 from typing import Any, NamedTuple
 
 from homeassistant.core import HomeAssistant
@@ -21,7 +22,16 @@ from ..const import DOMAIN, LOGGER
 from ..core.grid_mode import MAX_POWER_W, GridRequest
 from ..core.model import Strategy
 from ..core.peak_cap import PeakMeter
-from ..core.readings import BatterySettings, Participation, Settings
+from ..core.readings import (
+    CHARGE_CUTOFF_RANGE,
+    DISCHARGE_CUTOFF_RANGE,
+    GRID_TARGET_LIMIT_W,
+    MAX_POWER_W as BATTERY_MAX_POWER_W,
+    BatterySettings,
+    Participation,
+    Settings,
+)
+from ..core.stored import number as stored_number
 from .batteries import BatteryConfig
 
 #: 1: settings and pending stops; 2: the same, each item validated on its own (a damaged
@@ -29,18 +39,37 @@ from .batteries import BatteryConfig
 STORAGE_VERSION = 2
 SAVE_DELAY_S = 1.0
 DAMAGED_ISSUE = "store_damaged"
+#: The range of each stored number: its entity's (a value outside it is damaged).
+RANGES: dict[str, tuple[float, float]] = {
+    "grid_target_w": (-GRID_TARGET_LIMIT_W, GRID_TARGET_LIMIT_W),
+    "requested_power_w": (0.0, MAX_POWER_W),
+    "charge_cutoff": CHARGE_CUTOFF_RANGE,
+    "discharge_cutoff": DISCHARGE_CUTOFF_RANGE,
+    "max_charge_w": (0.0, BATTERY_MAX_POWER_W),
+    "max_discharge_w": (0.0, BATTERY_MAX_POWER_W),
+}
 
 
 def _key(entry_id: str) -> str:
     return f"{DOMAIN}.{entry_id}"
 
 
-def _finite(value: Any, default: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+def _ranged(
+    values: Mapping[str, Any], key: str, default: float, dropped: list[str], prefix: str
+) -> float:
+    """Return values[key] when it is a number within RANGES[key] (its entity's range).
+
+    Absent: the default. Anything else (a text, NaN, a value no entity could have set, such
+    as a grid target of -1 MW) is named in dropped (prefix.key) and gives the default: a
+    store is never a way past the ranges the entities enforce.
+    """
+    if values.get(key) is None:
         return default
-    return number if math.isfinite(number) else default
+    value = stored_number(values[key], *RANGES[key])
+    if value is None:
+        dropped.append(f"{prefix}.{key}")
+        return default
+    return value
 
 
 def settings_from_dict(data: Mapping[str, Any], dropped: list[str] | None = None) -> Settings:
@@ -62,10 +91,9 @@ def settings_from_dict(data: Mapping[str, Any], dropped: list[str] | None = None
     settings = Settings(
         enabled=enabled,
         strategy=Strategy(strategy),
-        grid_target_w=_finite(data.get("grid_target_w"), defaults.grid_target_w),
-        requested_power_w=min(
-            max(_finite(data.get("requested_power_w"), defaults.requested_power_w), 0.0),
-            MAX_POWER_W,
+        grid_target_w=_ranged(data, "grid_target_w", defaults.grid_target_w, dropped, "settings"),
+        requested_power_w=_ranged(
+            data, "requested_power_w", defaults.requested_power_w, dropped, "settings"
         ),
     )
     batteries = data.get("batteries", {})
@@ -73,21 +101,29 @@ def settings_from_dict(data: Mapping[str, Any], dropped: list[str] | None = None
         dropped.append("settings.batteries")
         batteries = {}
     for subentry_id, values in batteries.items():
+        name = f"settings.batteries.{subentry_id}"
         if not isinstance(values, Mapping):
-            dropped.append(f"settings.batteries.{subentry_id}")
+            dropped.append(name)
             continue
         base = BatterySettings()
         participation = values.get("participation")
         battery = BatterySettings(
-            charge_cutoff=_finite(values.get("charge_cutoff"), base.charge_cutoff),
-            discharge_cutoff=_finite(values.get("discharge_cutoff"), base.discharge_cutoff),
-            max_charge_w=int(_finite(values.get("max_charge_w"), base.max_charge_w)),
-            max_discharge_w=int(_finite(values.get("max_discharge_w"), base.max_discharge_w)),
+            charge_cutoff=_ranged(values, "charge_cutoff", base.charge_cutoff, dropped, name),
+            discharge_cutoff=_ranged(
+                values, "discharge_cutoff", base.discharge_cutoff, dropped, name
+            ),
+            max_charge_w=int(_ranged(values, "max_charge_w", base.max_charge_w, dropped, name)),
+            max_discharge_w=int(
+                _ranged(values, "max_discharge_w", base.max_discharge_w, dropped, name)
+            ),
             participation=Participation(participation)
             if isinstance(participation, str) and participation in set(Participation)
             else base.participation,
         )
+        if participation is not None and battery.participation != participation:
+            dropped.append(f"{name}.participation")
         if battery.charge_cutoff < battery.discharge_cutoff:
+            dropped.append(f"{name}.cutoffs")
             battery.charge_cutoff, battery.discharge_cutoff = (
                 base.charge_cutoff,
                 base.discharge_cutoff,
@@ -122,6 +158,8 @@ def pending_from_list(data: Any, dropped: list[str]) -> dict[str, BatteryConfig]
         if battery is None:
             dropped.append(f"pending[{index}]")
             continue
+        if len(battery.entities) < len(item["entities"]):  # a role this release does not know
+            dropped.append(f"pending[{index}].entities")
         pending[battery.subentry_id] = battery
     return pending
 
@@ -165,15 +203,39 @@ def read_store(data: Any) -> Stored:
     return Stored(settings, pending, dropped, grid_request or GridRequest(), peak or PeakMeter())
 
 
+def any_version() -> dict[str, Any]:
+    """Return the Store arguments that let any stored version reach its migration.
+
+    Home Assistant 2026 refuses a newer version before migrating unless told how far it may
+    read (max_readable_version, unknown to 2025.4, where the migration sees every version).
+    """
+    if "max_readable_version" in inspect.signature(Store.__init__).parameters:
+        return {"max_readable_version": sys.maxsize}
+    return {}
+
+
 class _EntryStore(Store[dict[str, Any]]):
-    """The entry's Store, with its migration."""
+    """The entry's Store, with its migration (any version is read item by item)."""
+
+    def __init__(self, hass: HomeAssistant, key: str) -> None:
+        """Open the Store of key."""
+        super().__init__(hass, STORAGE_VERSION, key, **any_version())
 
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> dict[str, Any]:
-        """Return old data as the current version (version 1 is read item by item too)."""
+        """Return old data as the current version: every version is read item by item.
+
+        A newer version (a release rolled back) is read the same way: what this release
+        understands is kept (its pending stops above all), what it does not is dropped.
+        """
         if old_major_version > STORAGE_VERSION:
-            raise NotImplementedError(old_major_version)
+            LOGGER.warning(
+                "The store %s was written by a newer version (%s) of the integration; "
+                "reading what this version understands (its pending stops are made)",
+                self.key,
+                old_major_version,
+            )
         return old_data
 
 
@@ -185,7 +247,7 @@ class EntryStore:
         self.hass = hass
         self.entry_id = entry_id
         self.title = title or entry_id
-        self._store = _EntryStore(hass, STORAGE_VERSION, _key(entry_id))
+        self._store = _EntryStore(hass, _key(entry_id))
         self.settings: Settings | None = None  # None: nothing stored yet
         self.pending: dict[str, BatteryConfig] = {}
         self.grid_request = GridRequest()
@@ -300,11 +362,29 @@ class EntryStore:
                 self.pending[subentry_id] = replace(battery, entities=entities)
                 changed = True
         if changed:
-            await self.async_save_pending(self.pending.values())
+            try:  # the reload that follows finds the new ids by the registry ids anyway
+                await self.async_save_pending(self.pending.values())
+            except Exception:
+                LOGGER.exception("Could not keep the renamed pending stops in the store")
         return changed
 
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
-    """Remove an entry's store with the entry."""
-    await _EntryStore(hass, STORAGE_VERSION, _key(entry_id)).async_remove()
+    """Remove an entry's store with the entry.
+
+    A stop still owed (its board was offline) cannot be made by anyone once the entry is
+    gone: the log names those batteries, which may still charge or discharge.
+    """
+    store = _EntryStore(hass, _key(entry_id))
+    try:
+        pending = read_store(await store.async_load()).pending
+    except Exception:  # a damaged store names nothing; it goes all the same
+        pending = {}
+    if pending:
+        LOGGER.warning(
+            "Removed while %s could not be stopped (offline): it may still charge or "
+            "discharge; stop it by hand",
+            ", ".join(sorted(battery.title for battery in pending.values())),
+        )
+    await store.async_remove()
     ir.async_delete_issue(hass, DOMAIN, f"{DAMAGED_ISSUE}_{entry_id}")

@@ -58,7 +58,7 @@ def async_track_states(
     """Follow the meter's reports and changes made to the batteries by someone else.
 
     also_reported are further entities whose reports the reader's clock takes (the batteries'
-    AC power sensors, for the in-flight estimate).
+    AC power sensors, for the in-flight estimate; their measured sensors, for frozen readings).
     """
     targets = stops.targets
     controls = {

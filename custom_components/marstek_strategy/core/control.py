@@ -320,12 +320,16 @@ class WriteRecord:
 
 @dataclass(slots=True)
 class Keepalive:
-    """When the loop last asserted its writes in full (a keep-alive, or a fail-safe stop)."""
+    """When the loop last asserted its writes in full (a keep-alive, or a fail-safe stop).
 
-    last: datetime | None = None
+    On a monotonic clock (seconds): a wall clock set back (NTP) would pause the keep-alive
+    for as long as the step.
+    """
 
-    def since(self, now: datetime) -> float:
+    last: float | None = None
+
+    def since(self, now: float) -> float:
         """Return the seconds since the last keep-alive (infinite: none yet)."""
         if self.last is None:
             return math.inf
-        return (now - self.last).total_seconds()
+        return now - self.last

@@ -45,6 +45,7 @@ STOPPED_KEYS: Final = frozenset(
         "not_responding",  # the read-back's exclusions (readings.SHOWN_PROBLEMS)
         "inverter_fault",
         "unit_unsupported",
+        "readings_frozen",
     }
 )
 #: Every template key (the translations hold one sentence per key).
@@ -65,6 +66,7 @@ HELD_STATES: Final = (
     "not_responding",  # the read-back's exclusions (readings.SHOWN_PROBLEMS)
     "inverter_fault",
     "unit_unsupported",
+    "readings_frozen",
 )
 #: The reason sensor's states; "unavailable" is not one (it is Home Assistant's own state of
 #: an entity that cannot be read), a battery without readings is "readings_unavailable".

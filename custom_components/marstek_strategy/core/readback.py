@@ -18,7 +18,9 @@ Rules:
   value it has no option for: taken as not enabled (``enable`` is written before it runs and
   at every keep-alive), never as a reason to drop the battery.
 * **Not responding**: running, commanded at least ``min_check_w``, and its AC power shows less
-  than ``low_share`` of it (or the other way) for ``low_cycles`` cycles after ``grace_s``
+  than ``low_share`` of it (or the other way) in ``low_cycles`` of its last ``low_window``
+  judged cycles after ``grace_s`` (a window: a good reading now and then does not restart the
+  count, so a battery that delivers only every other or third cycle is seen too)
   (from its last mode change, or from when it was last seen doing what it was told: a
   battery whose mode turns round every few seconds does not restart the grace):
   excluded for ``backoff_s`` (its power no longer counted as delivered), then probed again;
@@ -56,6 +58,7 @@ class ReadbackSettings:
     low_share: float = 0.3  # delivering less than this share of the command is too little
     running_w: float = 100.0  # |AC power| above this is running
     low_cycles: int = 3  # cycles a contradiction must last
+    low_window: int = 5  # of the last this many judged cycles (delivery), good ones between
     backoff_s: float = 300.0  # exclusion of a battery that does not respond
     power_tolerance_w: float = 20.0  # a number's step and unit rounding (0.01 kW) allowed
     redrift_limit: int = 0  # adoptions in a row that exclude it (0: never; silent writes: 3)
@@ -112,7 +115,7 @@ class Track:
     commanded: Commanded | None = None
     mode_since: float = 0.0  # when the commanded mode last changed
     recent: tuple[tuple[float, int], ...] = ()  # (time, power) commanded within grace_s
-    low: int = 0  # cycles delivering too little
+    lows: tuple[bool, ...] = ()  # the last low_window judged cycles: delivering too little
     untold: int = 0  # cycles running while told to stop
     drifted: bool = False
     health: Health = Health.OK
@@ -123,6 +126,11 @@ class Track:
     # judged whatever its modes did since: reversals do not restart the grace.
     ok_at: float | None = None
     adopted: int = 0  # adoptions since it last showed what it was told
+
+    @property
+    def low(self) -> int:
+        """Return the cycles delivering too little within the window."""
+        return sum(self.lows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +212,7 @@ def check(
         # Told again and again, never showing it: its writes fail (silently, on some connectors).
         events.append(Event.NOT_RESPONDING)
         until = now + settings.backoff_s
-        track = replace(track, adopted=0, health=Health.EXCLUDED, until=until, low=0)
+        track = replace(track, adopted=0, health=Health.EXCLUDED, until=until, lows=())
     ac = report.ac_power_w
     running = commanded.mode is not Mode.STOP and commanded.power_for(commanded.mode) > 0
     if adopt is None and not running and ac is not None and abs(ac) > settings.running_w:
@@ -248,14 +256,17 @@ def _delivery(
     if track.health is Health.EXCLUDED:
         if now < track.until:
             return track, events
-        track = replace(track, health=Health.PROBING, low=0)
+        track = replace(track, health=Health.PROBING, lows=())
     power = commanded.power_for(commanded.mode)
     if commanded.mode is Mode.STOP or power < settings.min_check_w or ac is None:
         if ac is None or abs(ac) <= settings.running_w or commanded.mode is not Mode.STOP:
-            track = replace(track, ok_at=now, low=0)  # as told, or nothing to judge
+            track = replace(track, ok_at=now, lows=())  # as told, or nothing to judge
         return track, events
+    window = settings.low_window
     if _delivered_w(commanded, ac) >= settings.low_share * power:
-        track = replace(track, ok_at=now, low=0)
+        # A good reading joins the window; it does not clear it (an intermittent battery).
+        lows = (*track.lows, False)[-window:] if track.lows else ()
+        track = replace(track, ok_at=now, lows=lows)
         if not settled:
             return track, events
         if track.health is Health.PROBING:
@@ -263,12 +274,12 @@ def _delivery(
         return replace(track, health=Health.OK), events
     if not settled:
         return track, events
-    low = track.low + 1
-    if low < settings.low_cycles:
-        return replace(track, low=low), events
+    lows = (*track.lows, True)[-window:]
+    if sum(lows) < settings.low_cycles:
+        return replace(track, lows=lows), events
     if track.health is Health.OK:
         events.append(Event.NOT_RESPONDING)
-    return replace(track, low=0, health=Health.EXCLUDED, until=now + settings.backoff_s), events
+    return replace(track, lows=(), health=Health.EXCLUDED, until=now + settings.backoff_s), events
 
 
 def discount(plan: Plan, excluded: set[int]) -> Plan:
@@ -282,8 +293,8 @@ def discount(plan: Plan, excluded: set[int]) -> Plan:
     return replace(plan, setpoints=setpoints)
 
 
-#: The read-back's verdicts that take a battery out: its power is not delivered.
-TAKEN_OUT: Final = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT)
+#: The verdicts that take a battery out: its power is not delivered (frozen.py's too).
+TAKEN_OUT: Final = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT, Problem.READINGS_FROZEN)
 
 
 def taken_out(problems: Sequence[Problem | None]) -> set[int]:

@@ -45,10 +45,16 @@ class Problem(StrEnum):
     UNIT_UNSUPPORTED = "unit_unsupported"  # a power entity in a unit that is not power
     NOT_RESPONDING = "not_responding"  # delivers far less than commanded (read-back)
     INVERTER_FAULT = "inverter_fault"  # Inverter State reads Fault (read-back)
+    READINGS_FROZEN = "readings_frozen"  # told to run, its sensors silent (frozen.py)
 
 
 # Problems shown as a battery's reason (the others show the engine's "unavailable").
-SHOWN_PROBLEMS = (Problem.NOT_RESPONDING, Problem.INVERTER_FAULT, Problem.UNIT_UNSUPPORTED)
+SHOWN_PROBLEMS = (
+    Problem.NOT_RESPONDING,
+    Problem.INVERTER_FAULT,
+    Problem.UNIT_UNSUPPORTED,
+    Problem.READINGS_FROZEN,
+)
 
 UNAVAILABLE_STATES = frozenset({"unavailable", "unknown"})
 
@@ -56,6 +62,10 @@ UNAVAILABLE_STATES = frozenset({"unavailable", "unknown"})
 MAX_POWER_W = 2500
 DEFAULT_CHARGE_CUTOFF = 100.0
 DEFAULT_DISCHARGE_CUTOFF = 12.0
+# The ranges of the settings' entities (a stored value outside them is damaged).
+CHARGE_CUTOFF_RANGE = (20.0, 100.0)
+DISCHARGE_CUTOFF_RANGE = (0.0, 80.0)
+GRID_TARGET_LIMIT_W = 1000
 
 
 @dataclass(slots=True)
