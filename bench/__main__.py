@@ -278,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     checks = report.targets(runs, variant_names)
     checks += report.peer_targets(runs, variant_names)
     checks += report.meter_targets(runs)
+    steps = _steps(controllers)
+    if steps:
+        checks += report.step_targets(steps)
     base_standby = 7.0 if args.standby is None else args.standby
     ranked = [c for c in (*controllers, *EXTRA) if c not in ("loss_bound",)]
     sensitivity = report.sensitivity(runs, ranked, base_standby)
@@ -291,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             "headline": report.headline(runs),
             "targets": checks,
             "sensitivity": sensitivity,
+            "steps": steps,
             "notes": notes,
             "elapsed_s": round(elapsed, 1),
         }
@@ -328,6 +332,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: Controllers whose fast reversals on the step scenarios are a target (bench/steps.py).
+STEP_CONTROLLERS = ("efficiency_meter",)
+
+
+def _steps(controllers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The step scenarios of the controllers that have a fast-reversal target (a few s)."""
+    from bench import steps
+
+    return [
+        figures.as_dict()
+        for name in controllers
+        if name in STEP_CONTROLLERS
+        for figures in steps.suite(name, make)
+    ]
+
+
 def _check_line(check: dict[str, Any]) -> str:
     """One target as a line: verdict, name [scope]: figures."""
     mark = report.verdict(check["met"], check["detail"])
@@ -337,8 +357,10 @@ def _check_line(check: dict[str, Any]) -> str:
 def _report(paths: list[str], args: argparse.Namespace) -> int:
     """Merge saved --json runs (same days, other controllers) and print what a run prints."""
     runs: dict[int, dict[str, dict[str, Any]]] = {}
+    steps: list[dict[str, Any]] = []
     for path in paths:
         doc = json.loads(Path(path).read_text())
+        steps += doc.get("steps", [])
         for day, results in doc["runs"].items():
             for scenario, per in results.items():
                 runs.setdefault(int(day), {}).setdefault(scenario, {}).update(per)
@@ -348,6 +370,8 @@ def _report(paths: list[str], args: argparse.Namespace) -> int:
     checks = report.targets(runs, variant_names)
     checks += report.peer_targets(runs, variant_names)
     checks += report.meter_targets(runs)
+    if steps:
+        checks += report.step_targets(steps)
     ranked = [c for c in present if c != "loss_bound"]
     base_standby = 7.0 if args.standby is None else args.standby
     sensitivity = report.sensitivity(runs, ranked, base_standby)
@@ -357,6 +381,7 @@ def _report(paths: list[str], args: argparse.Namespace) -> int:
             "headline": report.headline(runs),
             "targets": checks,
             "sensitivity": sensitivity,
+            "steps": steps,
         }
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")

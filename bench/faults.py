@@ -40,9 +40,10 @@ from dataclasses import dataclass, field, replace
 import math
 from typing import Any
 
-from bench.controllers import ENGINE_STRATEGIES, make
+from bench.controllers import ENGINE_STRATEGIES, METER_PACE, make
 from bench.controllers.engine_ctl import EngineController, readings_of
 from bench.controllers.inflight_ctl import ac_reading, meter_sample_s
+from bench.controllers.meter_pace import last_update_s, next_update_delay
 from bench.core import control, engine, load
 from bench.loop import Controller, Result, Sim, run
 from bench.phases import PhaseMonitor
@@ -63,7 +64,10 @@ HANG_S = 10.0  # a hung write returns after the coordinator's write timeout
 VOLTS = 230.0
 RUNNING_W = readback.ReadbackSettings().running_w  # an AC power beyond this is running
 SCENARIO = ("evening", 18.0, 0.75)  # 45 min of heavy short loads, 3 batteries on 3 phases
-CONTROLLERS = ("priority", "equal", "efficiency", "seed", "crossover")  # oracle: no cycles
+#: The meter pace runs at its own pace (no interval); the oracle has no cycles.
+CONTROLLERS = ("priority", "equal", "efficiency", METER_PACE, "seed", "crossover")
+#: The integration's controllers (judged by ``verdict``).
+INTEGRATION = (*ENGINE_STRATEGIES, METER_PACE)
 START_S = 600  # the fault begins 10 min in
 LENGTH_S = 900  # and lasts 15 min (point faults happen at START_S)
 
@@ -525,11 +529,83 @@ class GuardedController(EngineController):
             sim.now - self.last_keepalive,
             self.loop_settings,
         )
+        plan, decision = self._allow(sim, plan, decision)
         done = self._write(sim, decision.writes)
         if decision.keepalive:
             self.last_keepalive = sim.now
         self.plan = plan if done else control.plan_from_commanded(self.commanded)
         return float(decision.delay_s)
+
+    def _allow(self, sim: FaultSim, plan: Any, decision: Any) -> tuple[Any, Any]:
+        """The plan and decision to carry out (the meter pace's write allowance: below)."""
+        return plan, decision
+
+
+class GuardedMeterController(GuardedController):
+    """The guarded strategy on the integration's meter pace (core/pace.py).
+
+    As ``MeterPaceController`` (bench/controllers/meter_pace.py) times it: a cycle on the
+    meter's reports no sooner than the least gap, the silent meter's timer, no cycle inside a
+    settle, the write allowance per battery; with every guard of ``GuardedController`` (the
+    in-flight estimate always on). The meter does not report while it is unavailable or
+    frozen (its state does not change): then only the timer runs cycles.
+    """
+
+    def __init__(self, strategy: str = "efficiency", fuse_a: float = FUSE_A) -> None:
+        super().__init__(strategy, CYCLE_S, fuse_a)
+        self.name = METER_PACE
+        self.pace = load("pace")
+        self.pace_settings = self.pace.meter_settings()
+        self.allowance = self.pace.AllowanceSettings()
+        self.loop_settings = control.LoopSettings(
+            interval_s=self.pace_settings.fallback_s, settle_s=self.pace_settings.settle_s
+        )
+        self.interval_s = self.pace_settings.fallback_s
+        self.estimated = True
+        self.schedule = self.pace.Schedule()
+        self.buckets: Any = None
+        self.last_report = -math.inf
+
+    def start(self, sim: Sim) -> float:
+        self.buckets = self.pace.full_buckets(len(sim.boards), sim.now, self.allowance)
+        self.schedule = self.pace.Schedule(due_s=sim.now + self.pace_settings.fallback_s)
+        return next_update_delay(sim)
+
+    def cycle(self, sim: Sim) -> float:
+        if not isinstance(sim, FaultSim):
+            raise TypeError("the fault suite runs on a FaultSim")
+        pace = self.pace
+        update = last_update_s(sim)
+        silent = sim.active("meter_dropout") or sim._freezing()
+        if update > self.last_report and not silent:
+            self.last_report = update
+            self.schedule = pace.reported(self.schedule, sim.now, self.pace_settings)
+        due = pace.wait_s(self.schedule, sim.now)
+        if due is not None and due <= 1e-6:
+            self.schedule = pace.started(self.schedule, sim.now)
+            delay = self._cycle(sim)
+            self._record(sim)
+            settling = pace.settles(delay, self.loop_settings, pace.Pace.METER)
+            self.schedule = pace.ended(self.schedule, sim.now, delay, settling=settling)
+        wait = pace.wait_s(self.schedule, sim.now)
+        step = next_update_delay(sim)
+        return step if wait is None else min(step, max(wait, 1e-3))
+
+    def _allow(self, sim: FaultSim, plan: Any, decision: Any) -> tuple[Any, Any]:
+        if self.commanded is None:
+            return plan, decision
+        urgent = any(s.reason is model.Reason.LIMITED_BY_PHASE for s in plan.setpoints)
+        allowed = self.pace.allow(
+            plan,
+            decision,
+            self.commanded,
+            self.buckets,
+            sim.now,
+            settings=self.allowance,
+            urgent=urgent,
+        )
+        self.buckets = allowed.buckets
+        return allowed.plan, allowed.decision
 
 
 def _unavailable(reading: Any) -> Any:
@@ -538,6 +614,8 @@ def _unavailable(reading: Any) -> Any:
 
 def controller(name: str, interval_s: float = CYCLE_S, fuse_a: float = FUSE_A) -> Controller:
     """The controller called name as the fault suite runs it (interval: the strategies')."""
+    if name == METER_PACE:
+        return Tolerant(GuardedMeterController("efficiency", fuse_a))
     if name in ENGINE_STRATEGIES:
         return Tolerant(GuardedController(name, interval_s, fuse_a))
     return Tolerant(make(name))
@@ -581,7 +659,7 @@ def _run(
             return str(commanded.mode) if commanded.power_for(commanded.mode) > 0 else "stop"
         return sim.told[battery]
 
-    grace = grace_s(interval_s if isinstance(inner, GuardedController) else CYCLE_S)
+    grace = grace_s(inner.interval_s if isinstance(inner, GuardedController) else CYCLE_S)
     counter = BadInformation(belief, grace)
     limits = model.PhaseLimits.from_fuse(fuse_a, 0.0, VOLTS)
     monitor = PhaseMonitor(limits, tuple(house.net(ph) for ph in range(3)))
@@ -635,35 +713,38 @@ def suite(
 def verdict(figures: list[FaultFigures]) -> tuple[bool, str]:
     """Whether the integration's strategies show 0 bad battery-seconds and 0 plan seconds
     past a phase limit under every fault at every interval (issue 18's done-when)."""
-    bad = [
-        f
-        for f in figures
-        if f.controller in ENGINE_STRATEGIES and (f.bad_battery_s or f.plan_over_s)
-    ]
+    bad = [f for f in figures if f.controller in INTEGRATION and (f.bad_battery_s or f.plan_over_s)]
     if not bad:
-        runs = sum(f.controller in ENGINE_STRATEGIES for f in figures)
+        runs = sum(f.controller in INTEGRATION for f in figures)
         return True, (
             f"0 battery-seconds on bad information beyond the stale timeout plus one cycle and "
             f"0 plan seconds past a phase limit (integration, {runs} fault runs)"
         )
     text = ", ".join(
-        f"{f.fault}/{f.controller}@{f.interval_s:g}s: {f.bad_battery_s} bad s, "
+        f"{f.fault}/{f.controller}@{_interval(f.interval_s)}: {f.bad_battery_s} bad s, "
         f"{f.plan_over_s} plan s"
         for f in bad
     )
     return False, text
 
 
+def _interval(interval_s: float | None) -> str:
+    """An interval as text (None: the meter pace's own)."""
+    return "own pace" if interval_s is None else f"{interval_s:g}s"
+
+
 def table(figures: list[FaultFigures]) -> str:
     """The suite as a text table: one row per fault and controller, one column per interval
     (bad battery-s / plan s past a phase limit), then the 6.5 s run's extra import / export."""
-    intervals = sorted({f.interval_s for f in figures if f.interval_s is not None}, reverse=True)
+    fixed = sorted({f.interval_s for f in figures if f.interval_s is not None}, reverse=True)
+    # Controllers at their own pace only (the meter pace, the references): one column.
+    intervals: list[float | None] = [*fixed] if fixed else [None]
     lines = [
         f"== faults (fault at {START_S} s for {LENGTH_S} s; per interval: bad battery-s beyond "
         f"the stale timeout + one cycle / plan s past a phase limit; extra import / export kWh "
         f"at {CYCLE_S:g} s)",
-        f"{'fault':<18}{'controller':<12}"
-        + "".join(f"{f'{i:g} s':>10}" for i in intervals)
+        f"{'fault':<18}{'controller':<18}"
+        + "".join(f"{'own pace' if i is None else f'{i:g} s':>10}" for i in intervals)
         + f"{'import':>9}{'export':>9}",
     ]
     controllers = list(dict.fromkeys(f.controller for f in figures))
@@ -680,7 +761,7 @@ def table(figures: list[FaultFigures]) -> str:
                 cells += f"{cell:>10}"
             first = by_interval.get(CYCLE_S) or rows[0]
             lines.append(
-                f"{fault.name:<18}{who:<12}{cells}"
+                f"{fault.name:<18}{who:<18}{cells}"
                 f"{first.extra_import_kwh:>+9.3f}{first.extra_export_kwh:>+9.3f}"
             )
     met, detail = verdict(figures)

@@ -167,23 +167,35 @@ def targets(runs: Runs, variants: Sequence[str]) -> list[dict[str, Any]]:
 #: The peers whose best ``efficiency`` must beat (issue 22).
 PEERS = ("crossover", "omni", "astra")
 BEST_PEER_LIMIT = 0.985  # 1.5 % less loss than the best peer on the suite
-#: (name, controller, reference, limit): avoidable grid energy of controller at most limit x
-#: the reference's, as the ratio of the suite's sums (a scenario where the reference leaves
-#: almost nothing would otherwise weigh like a busy day).
+#: (name, controller, reference, figure, limit): controller's figure (avoidable grid energy,
+#: writes) at most limit x the reference's, as the ratio of the suite's sums per day (a
+#: scenario where the reference leaves almost nothing would otherwise weigh like a busy day).
+#: ``efficiency_meter`` is the integration's meter pace (core/pace.py) run by the bench.
 METER_TARGETS = (
     (
-        "meter pace (efficiency_2s, bench stand-in) avoidable <= 1.15 x meter_1s",
-        "efficiency_2s",
+        "meter pace (efficiency_meter) avoidable <= 1.15 x meter_1s",
+        "efficiency_meter",
         "meter_1s",
+        "avoidable_kwh",
         1.15,
+    ),
+    (
+        "meter pace (efficiency_meter) writes <= 1.5 x efficiency's",
+        "efficiency_meter",
+        "efficiency",
+        "writes",
+        1.5,
     ),
     (
         "default pace (efficiency) avoidable <= 1.54 x meter_1s (no worse than the audit)",
         "efficiency",
         "meter_1s",
+        "avoidable_kwh",
         1.54,
     ),
 )
+#: The controller whose fast reversals on the step scenarios (bench/steps.py) are a target.
+STEP_TARGET = "meter pace (efficiency_meter) 0 fast reversals on the step scenarios"
 
 
 def _judge(per_day: list[float], limit: float) -> dict[str, Any]:
@@ -251,22 +263,59 @@ def peer_targets(
 
 
 def meter_targets(runs: Runs) -> list[dict[str, Any]]:
-    """Avoidable grid energy against meter_1s, as the ratio of the suite's sums per day."""
+    """Avoidable grid energy and writes against a reference, as the ratio of the suite's sums."""
     out: list[dict[str, Any]] = []
-    for label, name, reference, limit in METER_TARGETS:
+    for label, name, reference, key, limit in METER_TARGETS:
         per_day = []
         for results in runs.values():
             totals = day_totals(results)
             if name in totals and reference in totals:
-                per_day.append(
-                    _ratio(totals[name]["avoidable_kwh"], totals[reference]["avoidable_kwh"])
-                )
+                per_day.append(_ratio(totals[name][key], totals[reference][key]))
         if not per_day:
             out.append(
                 {"name": label, "target": label, "scope": "suite", "met": None, "detail": "not run"}
             )
             continue
         out.append({"name": label, "target": label, "scope": "suite", **_judge(per_day, limit)})
+    return out
+
+
+def step_targets(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """0 fast reversals on the step scenarios, one target per plant (both meters).
+
+    steps: bench/steps.py's figures (``StepFigures.as_dict()``). The step houses are
+    deterministic, so there is no spread: any reversal misses.
+    """
+    plants = list(dict.fromkeys(str(s["plant"]) for s in steps))
+    if not plants:
+        return [
+            {
+                "name": STEP_TARGET,
+                "target": STEP_TARGET,
+                "scope": "steps",
+                "met": None,
+                "detail": "not run",
+            }
+        ]
+    out: list[dict[str, Any]] = []
+    for plant in plants:
+        rows = [s for s in steps if s["plant"] == plant]
+        count = sum(int(s["fast_reversals"]) for s in rows)
+        detail = ", ".join(
+            f"{s['poll_s']:g} s meter: {s['fast_reversals']} ({s['writes']} writes)" for s in rows
+        )
+        out.append(
+            {
+                "name": STEP_TARGET,
+                "target": STEP_TARGET,
+                "scope": f"steps/{plant}",
+                "met": count == 0,
+                "value": count,
+                "spread": 0,
+                "margin": -count,
+                "detail": f"{count} fast reversals ({detail})",
+            }
+        )
     return out
 
 

@@ -18,8 +18,12 @@ PEERS = ("crossover", "omni", "astra")
 #: Bench-only variants of the engine (what issue 22's integration side would gain):
 #: ``efficiency_2s`` runs the engine every 2 s on the meter's update with the in-flight
 #: estimate from each battery's AC power (inflight.py), the closest stand-in for a
-#: meter-paced loop; ``efficiency_told`` is told the plant's standby (StrategySettings).
+#: meter-paced loop before the integration had one; ``efficiency_told`` is told the plant's
+#: standby (StrategySettings).
 VARIANTS = ("efficiency_2s", "efficiency_told")
+#: The integration's meter pace (core/pace.py, issue 22) on the engine with the in-flight
+#: estimate: ``bench/controllers/meter_pace.py``.
+METER_PACE = "efficiency_meter"
 ALL = (
     "priority",
     "equal",
@@ -27,16 +31,19 @@ ALL = (
     "seed",
     *PEERS,
     *VARIANTS,
+    METER_PACE,
     "loss_bound",
     "ideal",
     "meter_1s",
 )
 BOUNDS = ("loss_bound", "ideal", "meter_1s")
 #: What runs by default: not ``equal`` (it loses 2 to 3 points more everywhere and no target
-#: is about it; ``--controller equal`` runs it), nor the bench-only variants.
+#: is about it; ``--controller equal`` runs it), nor the bench-only variants; the meter pace
+#: does (its targets), where the integration has it.
 DEFAULT = (
     "priority",
     "efficiency",
+    METER_PACE,
     "seed",
     *PEERS,
     "loss_bound",
@@ -71,7 +78,16 @@ def available(name: str) -> bool:
         return True
     if name in ENGINE_STRATEGIES:
         return strategy_available(name)
+    if name == METER_PACE:
+        return meter_pace_available()
     return name in ALL or name in EXTRA or _astra_m(name)
+
+
+def meter_pace_available() -> bool:
+    """Whether the integration has its meter pace (core/pace.py) to run."""
+    from bench.core import CORE_DIR
+
+    return (CORE_DIR / "pace.py").is_file()
 
 
 def _astra_m(name: str) -> bool:
@@ -112,6 +128,10 @@ def make(name: str) -> Controller:
         from .inflight_ctl import InFlightController
 
         return InFlightController("efficiency", 2.0, align=True, name=name)
+    if name == METER_PACE:
+        from .meter_pace import MeterPaceController
+
+        return MeterPaceController()
     if name == "meter_1s":
         return Meter1sController()
     if name == "efficiency_told":

@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .adapters.batteries import battery_configs
 from .adapters.learned import async_remove_stores
+from .adapters.loop_options import options_issue
 from .adapters.storage import EntryStore, async_remove_store
 from .card import async_register_card
 from .const import DOMAIN, LOGGER
@@ -111,5 +112,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
 async def async_remove_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> None:
     """Remove the entry's repair issues and its store with it."""
     async_delete_issues(hass, entry.entry_id)
+    options_issue(hass, entry, ())  # withdrawn: nothing left to fix
     await async_remove_store(hass, entry.entry_id)
     await async_remove_stores(hass, entry.subentries)

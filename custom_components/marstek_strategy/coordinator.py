@@ -22,7 +22,7 @@ from .adapters.delivery import Delivery
 from .adapters.grid import GridModes
 from .adapters.learned import LearnedLosses
 from .adapters.loop import ControlLoop
-from .adapters.loop_options import LoopOptions, meter_reader, readback_input
+from .adapters.loop_options import LoopOptions, meter_reader, options_issue, readback_input
 from .adapters.stops import Stops
 from .adapters.storage import EntryStore
 from .adapters.told import Told, as_told
@@ -77,6 +77,7 @@ class MarstekCoordinator(ControlLoop):
         self.settings = settings
         self.store = store
         self.options = options = LoopOptions.of(entry.options)
+        options_issue(hass, entry, options.replaced)
         self.batteries = [
             replace(b, work_mode=find_work_mode(hass, b)) for b in battery_configs(entry)
         ]

@@ -282,6 +282,12 @@ def test_cli_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"name", "scope", "value", "margin", "met"} <= set(best)
     assert best["peer"] in ("crossover", "omni", "astra")
     assert any("meter_1s" in t["name"] for t in doc["targets"])
+    # The meter pace (in the default run): avoidable and writes on the suite, and the step
+    # scenarios' fast reversals per plant, each with its verdict.
+    meter = [t for t in doc["targets"] if "efficiency_meter" in t["name"]]
+    assert {"suite", "steps/nominal", "steps/slow", "steps/fast"} <= {t["scope"] for t in meter}
+    assert all("met" in t for t in meter)
+    assert {s["plant"] for s in doc["steps"]} == {"nominal", "slow", "fast"}
     assert len(doc["sensitivity"]) == 9  # 2 / 7 / 12 W x 0 / 0.25 / 1 Wh
 
 

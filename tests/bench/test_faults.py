@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 import json
 from typing import Any
+
+import pytest
 
 from bench import faults
 from bench.__main__ import main
@@ -102,3 +105,40 @@ def test_cli_faults_json(capsys: Any) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert {"faults", "met", "detail"} <= set(doc)
     assert {f["fault"] for f in doc["faults"]} == {f.name for f in faults.FAULTS}
+
+
+def test_the_meter_pace_never_runs_on_bad_information() -> None:
+    """A frozen meter stops reporting: the meter pace's timer still runs the cycle that stops
+    the batteries; a battery dropping off at its phase limit is handled as at 6.5 s."""
+    chosen = tuple(f for f in faults.FAULTS if f.name in ("meter_freeze", "dropout_at_limit"))
+    figures = faults.suite(("efficiency_meter",), faults=chosen)
+    met, detail = faults.verdict(figures)
+    assert met, detail
+    assert {f.interval_s for f in figures} == {None}  # its own pace, once
+    assert len(figures) == 2
+    assert "efficiency_meter" in faults.table(figures)
+
+
+def test_the_guarded_meter_pace_cycles_on_reports_and_on_its_timer_when_frozen() -> None:
+    scenario, _fuse = faults.CASES["evening"]
+    house = faults.build_house(faults.resolve(scenario))
+    freeze = next(f for f in faults.FAULTS if f.name == "meter_freeze")
+    starts: list[float] = []
+
+    class Recorded(faults.GuardedMeterController):
+        def _cycle(self, sim: faults.FaultSim) -> float:
+            starts.append(sim.now)
+            return super()._cycle(sim)
+
+    faults.run(
+        scenario,
+        faults.Tolerant(Recorded()),
+        house,
+        sim_factory=lambda s, h: faults.FaultSim(s, h, freeze),
+    )
+    inside = [t for t in starts if faults.START_S + 10 < t < faults.START_S + faults.LENGTH_S]
+    before = [t for t in starts if t < faults.START_S]
+    # Before the fault: on the 1 s meter's reports (2 s apart at the least); frozen: the
+    # 6.5 s timer alone.
+    assert len(before) > faults.START_S / 4
+    assert all(b - a == pytest.approx(6.5) for a, b in pairwise(inside))

@@ -290,6 +290,21 @@ def test_one_battery_withheld_the_others_written() -> None:
     assert result.plan.setpoints[1].power_w == 600
 
 
+def test_a_reduction_beside_a_start_is_never_withheld() -> None:
+    """Holding A at 2000 W while B starts at 1000 W would run the fleet 1000 W above plan."""
+    a = Commanded(Mode.DISCHARGE, 0, 2000, rs485_enabled=True)
+    plan = _plan(_run(Mode.DISCHARGE, 1000), _run(Mode.DISCHARGE, 1000))
+    result = _allowed(plan, [a, STOPPED], [Bucket(0.0, 10.0), Bucket(0.0, 10.0)])
+    assert result.withheld == frozenset()
+    assert result.plan == plan
+    rebalance = _plan(_run(Mode.DISCHARGE, 1500), _run(Mode.DISCHARGE, 1000))
+    b = Commanded(Mode.DISCHARGE, 0, 500, rs485_enabled=True)
+    both = _allowed(rebalance, [a, b], [Bucket(0.0, 10.0), Bucket(1.0, 10.0)])
+    assert both.withheld == frozenset()  # B rises with its token, A comes down without one
+    alone = _allowed(_plan(_run(Mode.DISCHARGE, 1500)), [a], [Bucket(0.0, 10.0)])
+    assert alone.withheld == {0}  # nothing rises: held at what it was told
+
+
 def test_allow_checks_its_lengths() -> None:
     plan = _plan(_run(Mode.DISCHARGE, 1000))
     decision = decide(plan, [DIS], [True], 5.0, LOOP)
@@ -369,9 +384,16 @@ def test_power_changes_over_any_hour_stay_within_the_allowance(
                 assert write.value == told.power_for(told.mode)
         assert result.withheld <= withholdable
         assert not (urgent and result.withheld)
+        for i in result.withheld:  # a reduction is held up only where nothing rises
+            if plan.setpoints[i].power_w < commanded[i].power_for(commanded[i].mode):
+                assert not pace.rises(plan, commanded)
+        levels = [
+            b.level(now, pace.AllowanceSettings()) if buckets else pace.BURST
+            for b in (buckets or [None] * batteries)  # type: ignore[union-attr]
+        ]
         for i in withholdable - result.withheld:
-            if not urgent:
-                made[i].append(now)
+            if not urgent and result.buckets[i].tokens < levels[i] - 0.5:
+                made[i].append(now)  # the changes that spent a token (not a forced reduction)
         for i in result.withheld:
             assert result.plan.setpoints[i].power_w == commanded[i].power_for(commanded[i].mode)
             assert result.decision.commanded[i] == commanded[i]

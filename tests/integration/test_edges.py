@@ -146,7 +146,7 @@ async def test_switching_off_stops_at_once_when_the_store_cannot_be_written(
 
 
 async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, hass_storage: dict[str, Any]
 ) -> None:
     """A store that raises: the call fails with a clear, translated error, nothing changes."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
@@ -175,6 +175,9 @@ async def test_a_grid_mode_that_cannot_be_stored_gets_a_translated_error(
             blocking=True,
         )
     assert raised.value.translation_key == "grid_mode_not_stored"
+    store = hub.entry.runtime_data.store
+    await store.async_save()  # what unload does: the refused request must not reach the disk
+    assert hass_storage[f"{DOMAIN}.{hub.entry.entry_id}"]["data"]["grid_mode"]["mode"] == "zero"
 
 
 async def test_a_store_of_a_newer_version_still_makes_its_pending_stops(
@@ -327,7 +330,17 @@ async def test_an_option_of_the_wrong_type_still_loads_and_makes_the_pending_sto
     assert entry.state is ConfigEntryState.LOADED
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
     assert entry.runtime_data.coordinator.options.stale_s == DEFAULT_STALE_TIMEOUT
+    assert entry.runtime_data.coordinator.options.dry_run  # drives nothing on it
     assert caplog.text.count("Stored options stale_timeout are not usable") == 1
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"options_damaged_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {"name": entry.title, "options": "stale_timeout"}
+    hass.config_entries.async_update_entry(  # saved in the form: the issue goes
+        entry, options={**entry.options, CONF_STALE_TIMEOUT: 30}
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"options_damaged_{entry.entry_id}") is None
 
 
 async def test_a_newer_learned_store_is_no_damage(
@@ -347,3 +360,42 @@ async def test_a_newer_learned_store_is_no_damage(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"learned_damaged_{subentry_id}") is None
+
+
+async def test_removing_the_hub_withdraws_its_damaged_options_issue(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
+) -> None:
+    await lilygo_fleet.add_battery("lilygo-bat1")
+    entry = make_hub_entry(p1_meter, [], options={CONF_KEEPALIVE: True})
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    issue_id = f"options_damaged_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_a_pending_stop_whose_save_failed_is_kept_once_the_store_writes_again(
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    make_hub: Any,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stop that cannot be made (its writes fail) while the store raises: once the store
+    writes again it is saved at the next cycle (before, only when the pending stops changed
+    or another save happened to come), so a restart does not forget it."""
+    hub, bat1 = await _discharging(lilygo_fleet, make_hub)
+    bat1.fail_writes = set(Role)
+    switch = hub.entity_id("switch", "strategy_enabled")
+    with _store_raises():
+        await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+        await hass.async_block_till_done()
+    assert hub.coordinator.stops.save_failed
+    await hub.tick(7, grid=0, step=0.5)  # the store writes again; the stop is still owed
+    assert not hub.coordinator.stops.save_failed
+    assert caplog.text.count("The pending stops are kept in the store again") == 1
+    stored = hass_storage[f"{DOMAIN}.{hub.entry.entry_id}"]["data"]["pending"]
+    assert [item["subentry_id"] for item in stored] == [hub.coordinator.batteries[0].subentry_id]

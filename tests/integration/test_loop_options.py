@@ -42,10 +42,10 @@ def test_any_stored_options_give_usable_ones(stored: dict[str, Any]) -> None:
         assert not isinstance(options[key], bool)
     assert isinstance(options[CONF_DRY_RUN], bool)
     assert isinstance(options[CONF_REFRESH_METER], bool)
-    if CONF_DRY_RUN in replaced:
+    if replaced:
         assert options[CONF_DRY_RUN] is True  # a setting nobody chose drives nothing
     for key, value in stored.items():  # a usable value is kept as it was
-        if key not in replaced:
+        if key not in replaced and not (replaced and key == CONF_DRY_RUN):
             assert options[key] == value
     LoopOptions.of(stored)  # never raises
 
@@ -66,3 +66,6 @@ def test_usable_options_are_kept_and_bad_ones_named() -> None:
     assert sorted(replaced) == sorted(bad)
     assert options[CONF_DRY_RUN] is True
     assert options[CONF_MAIN_FUSE_A] == DEFAULT_OPTIONS[CONF_MAIN_FUSE_A]
+    # a damaged fuse alone: its default could be above the real one, so dry run goes on
+    options, replaced = checked_options({CONF_MAIN_FUSE_A: "sixteen", CONF_DRY_RUN: False})
+    assert (replaced, options[CONF_DRY_RUN]) == ([CONF_MAIN_FUSE_A], True)

@@ -276,3 +276,24 @@ async def test_no_report_runs_a_cycle_after_unload(
     assert runs == []  # the old loop runs no cycle
     if not reload:
         assert lilygo_fleet.writes == []
+
+
+async def test_a_three_phase_meter_stays_live_at_the_meter_pace(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """The phases report just after the total: the cycle the total runs must not take them
+    for its own refresh (they aged until the meter looked stale and every battery stopped)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=50)
+    hub: Hub = await make_hub(
+        [(bat1, "L1")], phase_count=3, grid=0.0, options={**METER, CONF_REFRESH_METER: True}
+    )
+    await hub.tick(10, grid=500.0)
+    for n in range(20):  # a healthy meter reporting every 3 s, a changing load
+        await hub.tick(3.0, grid=400.0 + 100 * (n % 2), step=3.0)
+    reader = hub.coordinator.reader
+    now = reader.monotonic()
+    ages = {entity: reader.clock.age(entity, now) for entity in reader.meter_entities}
+    assert len(ages) == 4
+    assert all(age is not None and age <= 3.0 for age in ages.values()), ages
+    assert hub.state("sensor", "status") != "fail_safe"
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"

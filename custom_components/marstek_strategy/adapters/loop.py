@@ -116,13 +116,22 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             self._run_in(wait)
 
     def _run_in(self, wait_s: float) -> None:
-        """Run the next cycle after wait_s; at once as a task of the entry's (unload ends it)."""
+        """Run the next cycle after wait_s; at once as a task of the entry's (unload ends it).
+
+        Never inside the report that asked for it (not eager): a meter writes its total and
+        then its phases in one update, and a cycle started inside the total's report would
+        read the phases of the update before, and its refresh would take the phases' own
+        reports for ours (their age then grows until the meter looks stale).
+        """
         if wait_s > 0 or self.config_entry is None:
             self._schedule(wait_s)
             return
         self._timer.cancel()
         self.config_entry.async_create_task(
-            self.hass, self._async_timer_fired(), "marstek_strategy meter-paced cycle"
+            self.hass,
+            self._async_timer_fired(),
+            "marstek_strategy meter-paced cycle",
+            eager_start=False,
         )
 
     def settles(self, delay_s: float) -> bool:

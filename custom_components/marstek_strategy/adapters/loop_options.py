@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import math
 from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
 from ..const import (
     CONF_DRY_RUN,
@@ -26,6 +28,7 @@ from ..const import (
     CONF_STALE_TIMEOUT,
     CONF_STOP_BEHAVIOR,
     DEFAULT_OPTIONS,
+    DOMAIN,
     LOGGER,
     PHASES,
     StopBehavior,
@@ -57,7 +60,8 @@ def checked_options(entry_options: Mapping[str, Any]) -> tuple[dict[str, Any], l
     """Return the options with defaults filled in, and the keys whose stored value was unusable.
 
     A number must be a real number within NUMBER_RANGES, a switch a bool, a choice one of its
-    values. An unusable dry run counts as on (nothing is driven on a setting nobody chose).
+    values. Any unusable option turns dry run on: nothing is driven on a setting nobody chose
+    (a main fuse at its default could be above the real one); the stops owed are still made.
     """
     options = {**DEFAULT_OPTIONS, **entry_options}
     replaced: list[str] = []
@@ -82,6 +86,8 @@ def checked_options(entry_options: Mapping[str, Any]) -> tuple[dict[str, Any], l
         if not isinstance(options[key], str) or options[key] not in allowed:
             options[key] = DEFAULT_OPTIONS[key]
             replaced.append(key)
+    if replaced:
+        options[CONF_DRY_RUN] = True
     return options, replaced
 
 
@@ -100,6 +106,7 @@ class LoopOptions:
     refresh_meter: bool
     fuse_a: float
     pace: Pace = Pace.FIXED  # as asked; delivery.paced says whether it runs
+    replaced: tuple[str, ...] = ()  # stored options that were unusable (at their defaults)
 
     @classmethod
     def of(cls, entry_options: Mapping[str, Any]) -> LoopOptions:
@@ -126,6 +133,7 @@ class LoopOptions:
             refresh_meter=bool(options[CONF_REFRESH_METER]),
             fuse_a=fuse_a,
             pace=Pace(options[CONF_PACE]),
+            replaced=tuple(sorted(replaced)),
         )
 
 
@@ -166,4 +174,25 @@ def readback_input(batteries: Sequence[BatteryConfig]) -> ReadbackInput:
             )
             for b in batteries
         ],
+    )
+
+
+OPTIONS_ISSUE = "options_damaged"
+
+
+def options_issue(hass: HomeAssistant, entry: ConfigEntry[Any], replaced: Sequence[str]) -> None:
+    """Raise a repair issue naming the unusable stored options, or withdraw it (none left)."""
+    issue_id = f"{OPTIONS_ISSUE}_{entry.entry_id}"
+    if not replaced:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=OPTIONS_ISSUE,
+        translation_placeholders={"name": entry.title, "options": ", ".join(replaced)},
     )

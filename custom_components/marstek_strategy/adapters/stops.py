@@ -55,8 +55,8 @@ class Stops:
         stop: the pending stops are kept in memory and made all the same; logged once until
         a save goes.
         """
-        if not self.event(event):
-            return
+        if not self.event(event) and not self.save_failed:
+            return  # unchanged; after a failed save it is tried again at every event (cycle)
         try:
             await self.async_save_pending()
         except Exception as err:  # any failure of the store: the same answer

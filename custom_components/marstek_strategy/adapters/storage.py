@@ -312,9 +312,17 @@ class EntryStore:
         await self._store.async_save(self._data())
 
     async def async_save_grid_request(self, grid_request: GridRequest) -> None:
-        """Keep the grid mode in force; written at once (its end must survive a restart)."""
-        self.grid_request = grid_request
-        await self._store.async_save(self._data())
+        """Keep the grid mode in force; written at once (its end must survive a restart).
+
+        A request that could not be written is not kept either: a later save (unload, the
+        peak meter) would otherwise store the request the caller was told was refused.
+        """
+        before, self.grid_request = self.grid_request, grid_request
+        try:
+            await self._store.async_save(self._data())
+        except BaseException:
+            self.grid_request = before
+            raise
 
     def save_peak(self, peak: PeakMeter) -> None:
         """Keep the peak meter; written a moment later (and when Home Assistant stops)."""

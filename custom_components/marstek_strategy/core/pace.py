@@ -14,11 +14,14 @@ bucket (one token per ``refill_s``, at most ``burst``) that each *power-only cha
 running battery in the same mode spends. Without a token the change is withheld: the battery
 keeps what it was told, and its plan entry becomes what it was told (the engine's plan in
 force and the in-flight estimate stay true). A change below ``dead_band_w`` waits for a full
-bucket. A keep-alive's power change spends a token too (without one the keep-alive sends the
-power the battery was told). Every other write is never withheld and spends nothing: a stop,
-a mode change, an RS485 enable, a keep-alive's refresh, a fail-safe (not made through
-``decide``), and every write of a cycle whose plan a limit shaped (a phase's fuse or feed-in
-limit, the peak cap: ``urgent``).
+bucket. A reduction is withheld only in a cycle that raises no battery (a start included):
+then every battery stays at or below what it was told, and the fleet at or below where it
+was; a reduction beside a rise goes out (with a token if there is one), so that holding it
+up never puts the fleet above the plan. A keep-alive's power change spends a token too
+(without one the keep-alive sends the power the battery was told). Every other write is
+never withheld and spends nothing: a stop, a mode change, an RS485 enable, a keep-alive's
+refresh, a fail-safe (not made through ``decide``), and every write of a cycle whose plan a
+limit shaped (a phase's fuse or feed-in limit, the peak cap: ``urgent``).
 
 Times are monotonic seconds. Nothing here imports Home Assistant.
 
@@ -236,6 +239,17 @@ def power_change(
     return values[0]
 
 
+def rises(plan: Plan, commanded: Sequence[Commanded]) -> bool:
+    """Return whether plan raises any battery above what it was told (a start included)."""
+    for target, now in zip(plan.setpoints, commanded, strict=True):
+        if target.mode is Mode.STOP:
+            continue
+        before = now.power_for(target.mode) if now.mode is target.mode else 0
+        if target.power_w > before:
+            return True
+    return False
+
+
 def allow(
     plan: Plan,
     decision: Decision,
@@ -260,6 +274,7 @@ def allow(
         buckets = full_buckets(count, now_s, settings)
     levels = [bucket.level(now_s, settings) for bucket in buckets]
     withheld: set[int] = set()
+    rising = rises(plan, commanded)
     for index in range(count):
         value = power_change(index, decision.writes, plan.setpoints[index], commanded[index])
         if value is None or urgent:
@@ -268,6 +283,8 @@ def allow(
         needed = settings.burst if abs(value - before) < settings.dead_band_w else 1.0
         if levels[index] >= needed - 1e-9:
             levels[index] -= 1.0
+        elif value < before and rising:
+            continue  # another battery rises: holding this one up would pass the plan
         else:
             withheld.add(index)
     after_buckets = tuple(Bucket(max(0.0, level), now_s) for level in levels)
