@@ -3,10 +3,10 @@
 The read-back (``core/readback.py`` through ``inputs.ReadbackInput``) may take a battery out
 or adopt what it reports (``told.adopt``); a battery whose writes time out (the writer's
 ``not_answering``) is out too; a battery back after its entities were gone is
-taken as its entities say (``told.reread``); a battery told to run whose measured sensors all
-went silent (a hung board that Home Assistant still shows as available) is out until one of
-them reports again (``core/frozen.py``). Each battery that stops or starts taking part is
-logged once.
+taken as its entities say (``told.reread``); a running battery whose measured sensors all
+stayed silent after it was told a change (a hung board that Home Assistant still shows as
+available) is out until one of them reports again (``core/frozen.py``). Each battery that
+stops or starts taking part is logged once.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class BatteryReads:
         return newest
 
     def frozen(self, commanded: Sequence[Commanded]) -> list[bool]:
-        """Return whether each battery's readings froze while it is told to run (frozen.py)."""
+        """Return whether each battery's readings froze after it was told a change (frozen.py)."""
         now = self.reader.monotonic()
         result = []
         for index, battery in enumerate(self.batteries):
@@ -95,8 +95,8 @@ class BatteryReads:
             )
             if change is frozen.Thaw.FROZE:
                 LOGGER.warning(
-                    "Battery %s: none of its sensors has reported for %.0f s while it is told "
-                    "to run at %d W (a hung board?); stopped, its power counted as unknown "
+                    "Battery %s: none of its sensors has reported for %.0f s since it was told "
+                    "a change (now %d W; a hung board?); stopped, its power counted as unknown "
                     "until they report again",
                     battery.title,
                     self._frozen_s[index],
