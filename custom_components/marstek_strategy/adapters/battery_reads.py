@@ -67,10 +67,12 @@ class BatteryReads:
             if (entity_id := battery.entities.get(role)) is not None
         ]
 
-    def _reported_at(self, battery: BatteryConfig, now: float) -> float | None:
-        """Return the monotonic time of the newest report of its measured sensors (None: none)."""
+    def _reported_at(
+        self, battery: BatteryConfig, now: float, roles: Sequence[Role] = MEASURED_ROLES
+    ) -> float | None:
+        """Return the monotonic time of the newest report of its sensors in roles (None: none)."""
         clock, newest = self.reader.clock, None
-        for role in MEASURED_ROLES:
+        for role in roles:
             if (entity_id := battery.entities.get(role)) is None:
                 continue
             if state := self.reader.hass.states.get(entity_id):  # before a first report seen
@@ -123,7 +125,10 @@ class BatteryReads:
                 self.has_rs485,
                 self.told.now(),
                 self.writer.own_contexts,
-                self.reader.monotonic(),
+                now := self.reader.monotonic(),
+                ac_reported=lambda index: self._reported_at(
+                    self.batteries[index], now, (Role.AC_POWER,)
+                ),
             )
             for index, commanded in adopted.items():
                 self.told.adopt(index, commanded)
