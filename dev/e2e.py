@@ -140,11 +140,13 @@ POWER_OUT_OF_RANGE = "The power must be between 0 and 20000 W"
 #: one at the latest at the next 30 s keep-alive) time out.
 NOTICE_OFFLINE_S = 60.0
 OFFLINE_REASONS = ("readings_unavailable", "not_responding")
-#: A hung board's battery is out on its frozen readings within ESPHome's limit (60 s), a cycle
-#: and its last report's age (AC power every 10 s in the simulation): well before the 126 s
-#: after which Home Assistant marks the board unavailable.
+#: A hung board's battery is out on its frozen readings within ESPHome's limit (60 s) from the
+#: first change it is told after the hang (the load step below) and a cycle or two: well
+#: before the 126 s after which Home Assistant marks the board unavailable.
 FROZEN_BOUND_S = 90.0
 FROZEN_NOTICE = "none of its sensors has reported"
+#: The house load step on a hung board's phase, so that it is told a change (W).
+HUNG_STEP_W = 400.0
 
 
 class E2EError(AssertionError):
@@ -788,6 +790,11 @@ class Run:
         if frozen_said:  # a healthy board's readings move: never taken out as frozen
             raise E2EError(f"a healthy battery was taken out as frozen ({frozen_said} times)")
         client.call("marstek_sim", "fault", battery=phase, fault="silent")
+        # Only a change of its command is judged (core/frozen.py: a battery at a steady
+        # setpoint may report nothing): the house load on its phase moves, so it is told one.
+        house = {**BASE_LOAD, **STEP_LOAD}
+        key = f"load_{phase.lower()}"
+        client.call("marstek_sim", "set_house", **{**house, key: house[key] + HUNG_STEP_W})
         reason = self.reason_sensor(phase)
         # The integration takes it out on its frozen readings (core/frozen.py) before Home
         # Assistant marks it unavailable: within ESPHome's limit plus a cycle and a report.
@@ -814,6 +821,7 @@ class Run:
             f"{took:.0f} s; {self.log_count(name) - said} log lines about it"
         )
         client.call("marstek_sim", "fault", battery=phase, fault="answer")
+        client.call("marstek_sim", "set_house", **house)
         back = wait_for(
             f"{phase} available after it answers again",
             lambda: client.state(modes[phase])["state"] != "unavailable",

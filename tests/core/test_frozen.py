@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from custom_components.marstek_strategy.core.frozen import FROZEN_MIN_W, Quiet, Thaw, judge
+from custom_components.marstek_strategy.core.frozen import (
+    FROZEN_CHANGE_W,
+    FROZEN_MIN_W,
+    Quiet,
+    Thaw,
+    judge,
+)
 
 LIMIT = 60.0
 GAPS = st.floats(min_value=0.0, max_value=40.0, allow_nan=False)
@@ -15,8 +21,8 @@ CYCLES = st.lists(st.tuples(GAPS, POWERS, st.booleans()), max_size=60)
 
 def _run(
     cycles: list[tuple[float, int, bool]], *, sensors: bool = True, start: float = 1000.0
-) -> list[tuple[float, int, float | None, float | None, bool, Thaw | None]]:
-    """Feed cycles; return (now, told_w, reported_at, running_since, frozen, change) per cycle."""
+) -> list[tuple[float, int, float | None, Quiet, Quiet, bool, Thaw | None]]:
+    """Feed cycles; return (now, told_w, reported_at, before, after, frozen, change) per cycle."""
     state, now = Quiet(), start
     reported_at: float | None = start if sensors else None
     out = []
@@ -24,39 +30,63 @@ def _run(
         now += gap
         if reported and sensors:
             reported_at = now
+        before = state
         is_frozen, state, change = judge(
             state, reported_at=reported_at, told_w=told_w, now=now, limit_s=LIMIT
         )
-        out.append((now, told_w, reported_at, state.running_since, is_frozen, change))
+        out.append((now, told_w, reported_at, before, state, is_frozen, change))
     return out
 
 
 @given(CYCLES)
 def test_without_sensors_never_frozen(cycles: list[tuple[float, int, bool]]) -> None:
     """A battery with no measured sensor is never judged."""
-    assert not any(frozen for *_rest, frozen, _change in _run(cycles, sensors=False))
+    assert not any(row[5] for row in _run(cycles, sensors=False))
 
 
 @given(CYCLES)
-def test_frozen_only_after_the_limit_of_silence_while_running(
+def test_frozen_only_after_an_unanswered_change_older_than_the_limit(
     cycles: list[tuple[float, int, bool]],
 ) -> None:
-    """Frozen anew only while told to run at FROZEN_MIN_W or more, silent for over the limit
-    since its last report and since it was told to run."""
-    for now, told_w, reported_at, since, _frozen, change in _run(cycles):
+    """Frozen anew only while told to run at FROZEN_MIN_W or more, after a change at t_c with
+    no report since and now - t_c over the limit."""
+    for now, told_w, reported_at, _before, after, _frozen, change in _run(cycles):
         if change is Thaw.FROZE:
             assert told_w >= FROZEN_MIN_W
             assert reported_at is not None
-            assert since is not None
-            assert now - reported_at > LIMIT
-            assert now - since > LIMIT
+            assert after.changed_at is not None
+            assert reported_at <= after.changed_at
+            assert now - after.changed_at > LIMIT
 
 
-@given(CYCLES)
-def test_silence_beyond_the_limit_while_running_is_frozen(
-    cycles: list[tuple[float, int, bool]],
+@given(st.lists(st.tuples(GAPS, st.sampled_from([FROZEN_MIN_W + 30, 800, 2500])), max_size=60))
+def test_steady_setpoint_without_reports_is_never_frozen(
+    cycles: list[tuple[float, int]],
 ) -> None:
-    """Told to run without a break and silent for over the limit: frozen, whatever came before."""
+    """Running at one setpoint (within FROZEN_CHANGE_W), no report for as long as it lasts:
+    never frozen (ESPHome passes on changed values only), however long."""
+    if not cycles:
+        return
+    told = cycles[0][1]
+    state, now = Quiet(), 1000.0
+    _f, state, _c = judge(state, reported_at=990.0, told_w=0, now=999.0, limit_s=LIMIT)
+    _f, state, _c = judge(state, reported_at=now, told_w=told, now=now, limit_s=LIMIT)
+    assert state.changed_at is None  # the start was answered
+    for index, (gap, _power) in enumerate(cycles):
+        now += gap + 30.0
+        wobble = (index % 3 - 1) * (FROZEN_CHANGE_W // 2 - 1)  # moves, but less than a change
+        is_frozen, state, _c = judge(
+            state, reported_at=1000.0, told_w=told + wobble, now=now, limit_s=LIMIT
+        )
+        assert not is_frozen
+
+
+@given(CYCLES, st.sampled_from([(0, 800), (800, 2500), (2500, 800), (800, 850)]))
+def test_change_unanswered_beyond_the_limit_is_frozen(
+    cycles: list[tuple[float, int, bool]], powers: tuple[int, int]
+) -> None:
+    """Told a change (a start or FROZEN_CHANGE_W or more), no report since: frozen once over
+    the limit from the check before the change was seen, whatever came before."""
     state, now = Quiet(), 1000.0
     reported_at = now
     for gap, told_w, reported in cycles:
@@ -65,13 +95,51 @@ def test_silence_beyond_the_limit_while_running_is_frozen(
         _frozen, state, _change = judge(
             state, reported_at=reported_at, told_w=told_w, now=now, limit_s=LIMIT
         )
-    running_from = now + 2.0  # told to run from the first cycle below
-    for step in range(1, 40):  # told 800 W from now on, no report
+    if state.frozen_at is not None:
+        return  # frozen already: out, nothing new to judge
+    first, second = powers
+    now += 2.0
+    reported_at = now  # it reports at the first power
+    _frozen, state, _change = judge(
+        state, reported_at=reported_at, told_w=first, now=now, limit_s=LIMIT
+    )
+    if state.frozen_at is not None:
+        return
+    told_at = now  # the change is written after this check
+    froze = False
+    for step in range(1, 50):  # told the second power from now on, no report
+        at = now + 2.0 * step
         is_frozen, state, _change = judge(
-            state, reported_at=reported_at, told_w=800, now=now + 2.0 * step, limit_s=LIMIT
+            state, reported_at=reported_at, told_w=second, now=at, limit_s=LIMIT
         )
-        if 2.0 * step > LIMIT and now + 2.0 * step - max(reported_at, running_from) > LIMIT:
-            assert is_frozen
+        assert is_frozen == (at - told_at > LIMIT)
+        froze = froze or is_frozen
+    assert froze
+
+
+def test_report_answering_the_change_before_the_next_check_counts() -> None:
+    """Told a change after one check, it reports before the next: answered, never frozen."""
+    state = Quiet()
+    _f, state, _c = judge(state, reported_at=995.0, told_w=800, now=1000.0, limit_s=LIMIT)
+    _f, state, _c = judge(state, reported_at=1000.0, told_w=800, now=1006.5, limit_s=LIMIT)
+    # 1500 W written at 1006.5, reported at 1010; then steady and quiet for minutes
+    for now in (1013.0, 1100.0, 1400.0):
+        is_frozen, state, _c = judge(state, reported_at=1010.0, told_w=1500, now=now, limit_s=LIMIT)
+        assert not is_frozen
+
+
+def test_later_changes_do_not_restart_the_count() -> None:
+    """A loop that keeps changing the setpoint of a hung board: counted from the first."""
+    state = Quiet()
+    _f, state, _c = judge(state, reported_at=990.0, told_w=0, now=999.0, limit_s=LIMIT)
+    _f, state, _c = judge(state, reported_at=1000.0, told_w=800, now=1002.0, limit_s=LIMIT)
+    results = []
+    for step, power in enumerate((900, 1000, 1100, 1200, 1300, 1400, 1500), start=1):
+        now = 1002.0 + 10.0 * step
+        results.append(judge(state, reported_at=1000.0, told_w=power, now=now, limit_s=LIMIT)[::2])
+        state = judge(state, reported_at=1000.0, told_w=power, now=now, limit_s=LIMIT)[1]
+    # the first change is seen at 1012, written after the check at 1002: frozen after 1062
+    assert results == [(False, None)] * 6 + [(True, Thaw.FROZE)]
 
 
 @given(CYCLES)
@@ -82,7 +150,7 @@ def test_said_once_each_way_and_fresh_report_ends_it(
     report comes after it froze, and is no longer frozen at the first such report."""
     frozen_at: float | None = None
     last: Thaw | None = None
-    for now, _told_w, reported_at, _since, is_frozen, change in _run(cycles):
+    for now, _told_w, reported_at, _before, _after, is_frozen, change in _run(cycles):
         if change is not None:
             assert change is not last
             last = change
@@ -96,8 +164,8 @@ def test_said_once_each_way_and_fresh_report_ends_it(
                 frozen_at = None
 
 
-def test_started_after_a_long_quiet_stop_is_not_frozen_at_once() -> None:
-    """Readings unchanged (no report) through a long stop: the start does not count it."""
+def test_started_after_a_long_quiet_stop_is_judged_from_the_start() -> None:
+    """Readings unchanged (no report) through a long stop: the start counts from itself."""
     state, quiet = Quiet(), 900.0
     for now in (1000.0, 1100.0, 1200.0):  # stopped, silent
         is_frozen, state, _ = judge(state, reported_at=quiet, told_w=0, now=now, limit_s=LIMIT)
@@ -107,7 +175,11 @@ def test_started_after_a_long_quiet_stop_is_not_frozen_at_once() -> None:
     )
     assert (is_frozen, change) == (False, None)
     is_frozen, state, change = judge(
-        state, reported_at=quiet, told_w=800, now=1267.0, limit_s=LIMIT
+        state, reported_at=quiet, told_w=800, now=1259.5, limit_s=LIMIT
+    )
+    assert (is_frozen, change) == (False, None)  # 59.5 s from the check at 1200 is not over
+    is_frozen, state, change = judge(
+        state, reported_at=quiet, told_w=800, now=1260.5, limit_s=LIMIT
     )
     assert (is_frozen, change) == (True, Thaw.FROZE)
     # stopped (it is out), still silent: still frozen; a report: fresh
@@ -119,7 +191,7 @@ def test_started_after_a_long_quiet_stop_is_not_frozen_at_once() -> None:
 
 def test_sensor_gone_ends_it() -> None:
     """A frozen battery whose sensors are no longer there is not judged (nor frozen)."""
-    state = Quiet(running_since=0.0, frozen_at=100.0)
+    state = Quiet(told_w=800, checked_at=100.0, changed_at=0.0, frozen_at=100.0)
     is_frozen, state, change = judge(state, reported_at=None, told_w=800, now=110.0, limit_s=LIMIT)
     assert (is_frozen, change) == (False, Thaw.FRESH)
     assert state.frozen_at is None

@@ -1,10 +1,14 @@
 """A hung board: its battery's sensors stop reporting while Home Assistant shows them available.
 
 The battery is taken out (reason ``readings_frozen``, its power counted as unknown) within the
-connector's limit plus one cycle, the other takes over, it is said once in the log, and the
+connector's limit plus two cycles of the hang (its power no longer delivered, the next cycle
+raises its setpoint: a change that no report answers; the limit counts from the check before
+that write), the other takes over, it is said once in the log, and the
 battery takes part again by itself at its sensors' next report. A battery that stands still
-with quiet sensors is never taken out. Fails without core/frozen.py's wiring (the battery then
-stays ``running`` on its frozen values until Home Assistant marks it unavailable).
+with quiet sensors is never taken out, nor one running at a steady setpoint whose readings do
+not change (Home Assistant's ESPHome integration passes on changed values only). Fails
+without core/frozen.py's wiring (the battery then stays ``running`` on its frozen values until
+Home Assistant marks it unavailable).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pytest
 
 from custom_components.marstek_strategy.adapters.profiles import ESPHOME
 from custom_components.marstek_strategy.const import CONF_INTERVAL, Role
+from custom_components.marstek_strategy.core.frozen import FROZEN_CHANGE_W
 from tests.conftest import FakeBattery, Hub, LilyGoFleet
 
 LIMIT = ESPHOME.frozen_s  # the fake fleet is an ESPHome fleet
@@ -49,7 +54,7 @@ async def _closed(hub: Hub, seconds: float, load_w: float, hung: FakeBattery | N
 async def test_hung_board_is_taken_out_and_comes_back(
     lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: pytest.LogCaptureFixture, interval: float
 ) -> None:
-    """Running, its sensors go silent: out within the limit + one cycle, the other takes over;
+    """Running, its sensors go silent: out within the limit + two cycles, the other takes over;
     back by itself at the next report; said once each way."""
     bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=90)
     bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=60)
@@ -66,7 +71,7 @@ async def test_hung_board_is_taken_out_and_comes_back(
     hung.set(Role.AC_POWER, float(hung.state(Role.AC_POWER)))
     waited = 0.0
     while hub.state("sensor", "reason", hung) != "readings_frozen":
-        assert waited <= LIMIT + interval + STEP, f"still {hub.state('sensor', 'reason', hung)}"
+        assert waited <= LIMIT + 2 * interval + STEP, f"still {hub.state('sensor', 'reason', hung)}"
         assert hub.state("sensor", "reason", hung) == "running"
         await _closed(hub, STEP, load_w=700, hung=hung)
         waited += STEP
@@ -102,4 +107,26 @@ async def test_quiet_battery_that_stands_still_is_never_taken_out(
     await _closed(hub, 30, load_w=700)  # started after the long quiet stop
     assert _discharging(bat1)
     assert hub.state("sensor", "reason", bat1) == "running"
+    assert FROZE not in caplog.text
+
+
+@pytest.mark.parametrize("interval", [6.5, 2.0])
+async def test_running_at_a_steady_setpoint_without_reports_is_never_taken_out(
+    lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: pytest.LogCaptureFixture, interval: float
+) -> None:
+    """Running at a constant setpoint, its readings exactly constant (no report) for 5 minutes:
+    it keeps running (before the fix it was out as readings_frozen after 60 s, back at the
+    next report, and so on every minute)."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0, options={CONF_INTERVAL: interval})
+    await _closed(hub, 40, load_w=700)
+    assert _discharging(bat1)
+    told = float(bat1.state(Role.DISCHARGE_POWER))
+    bat1.follow = False  # its AC power, battery power, SoC and state stay as they are
+    for _ in range(int(300 / 10)):
+        await hub.tick(10, grid=0, step=STEP)  # the house is balanced: no change
+        assert hub.state("sensor", "reason", bat1) == "running"
+        # steady: it may settle by a few W, never by a change (FROZEN_CHANGE_W)
+        assert abs(float(bat1.state(Role.DISCHARGE_POWER)) - told) < FROZEN_CHANGE_W
+    assert _discharging(bat1)
     assert FROZE not in caplog.text

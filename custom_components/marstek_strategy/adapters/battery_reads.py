@@ -3,10 +3,10 @@
 The read-back (``core/readback.py`` through ``inputs.ReadbackInput``) may take a battery out
 or adopt what it reports (``told.adopt``); a battery whose writes time out (the writer's
 ``not_answering``) is out too; a battery back after its entities were gone is
-taken as its entities say (``told.reread``); a battery told to run whose measured sensors all
-went silent (a hung board that Home Assistant still shows as available) is out until one of
-them reports again (``core/frozen.py``). Each battery that stops or starts taking part is
-logged once.
+taken as its entities say (``told.reread``); a running battery whose measured sensors all
+stayed silent after it was told a change (a hung board that Home Assistant still shows as
+available) is out until one of them reports again (``core/frozen.py``). Each battery that
+stops or starts taking part is logged once.
 """
 
 from __future__ import annotations
@@ -67,10 +67,12 @@ class BatteryReads:
             if (entity_id := battery.entities.get(role)) is not None
         ]
 
-    def _reported_at(self, battery: BatteryConfig, now: float) -> float | None:
-        """Return the monotonic time of the newest report of its measured sensors (None: none)."""
+    def _reported_at(
+        self, battery: BatteryConfig, now: float, roles: Sequence[Role] = MEASURED_ROLES
+    ) -> float | None:
+        """Return the monotonic time of the newest report of its sensors in roles (None: none)."""
         clock, newest = self.reader.clock, None
-        for role in MEASURED_ROLES:
+        for role in roles:
             if (entity_id := battery.entities.get(role)) is None:
                 continue
             if state := self.reader.hass.states.get(entity_id):  # before a first report seen
@@ -80,7 +82,7 @@ class BatteryReads:
         return newest
 
     def frozen(self, commanded: Sequence[Commanded]) -> list[bool]:
-        """Return whether each battery's readings froze while it is told to run (frozen.py)."""
+        """Return whether each battery's readings froze after it was told a change (frozen.py)."""
         now = self.reader.monotonic()
         result = []
         for index, battery in enumerate(self.batteries):
@@ -95,8 +97,8 @@ class BatteryReads:
             )
             if change is frozen.Thaw.FROZE:
                 LOGGER.warning(
-                    "Battery %s: none of its sensors has reported for %.0f s while it is told "
-                    "to run at %d W (a hung board?); stopped, its power counted as unknown "
+                    "Battery %s: none of its sensors has reported for %.0f s since it was told "
+                    "a change (now %d W; a hung board?); stopped, its power counted as unknown "
                     "until they report again",
                     battery.title,
                     self._frozen_s[index],
@@ -123,7 +125,10 @@ class BatteryReads:
                 self.has_rs485,
                 self.told.now(),
                 self.writer.own_contexts,
-                self.reader.monotonic(),
+                now := self.reader.monotonic(),
+                ac_reported=lambda index: self._reported_at(
+                    self.batteries[index], now, (Role.AC_POWER,)
+                ),
             )
             for index, commanded in adopted.items():
                 self.told.adopt(index, commanded)

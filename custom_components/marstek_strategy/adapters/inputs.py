@@ -79,8 +79,10 @@ def units_ok(states: Mapping[Role, State | None]) -> bool:
     )
 
 
-def report(states: Mapping[Role, State | None], has_rs485: bool) -> readback.Report:
-    """Return what a battery's entities say now, powers in W."""
+def report(
+    states: Mapping[Role, State | None], has_rs485: bool, ac_reported_at: float | None = None
+) -> readback.Report:
+    """Return what a battery's entities say now, powers in W (and when its AC power reported)."""
     mode = states.get(Role.FORCIBLE_MODE)
     rs485 = states.get(Role.RS485_MODE)
     inverter = states.get(Role.INVERTER_STATE)
@@ -94,6 +96,7 @@ def report(states: Mapping[Role, State | None], has_rs485: bool) -> readback.Rep
         rs485=rs485_state,
         ac_power_w=value(states.get(Role.AC_POWER), Role.AC_POWER),
         inverter_state=inverter.state if inverter else None,
+        ac_reported_at=ac_reported_at,
     )
 
 
@@ -195,11 +198,14 @@ class ReadbackInput:
         commanded: Sequence[Commanded],
         own_contexts: Collection[str],
         now: float,
+        *,
+        ac_reported: Callable[[int], float | None] | None = None,
     ) -> tuple[list[Problem | None], dict[int, Commanded]]:
         """Check every battery against commanded; nothing here changes commanded.
 
-        Returns each battery's exclusion, and what to adopt from the reports (index ->
-        commanded) where the read-back must: the owner of commanded (told.py) takes it.
+        ac_reported gives when each battery's AC power last reported (monotonic; each report
+        is judged once). Returns each battery's exclusion, and what to adopt from the reports
+        (index -> commanded) where the read-back must: the owner of commanded (told.py) takes it.
         """
         if not self.tracks:
             self.tracks = [readback.Track() for _ in self.titles]
@@ -209,7 +215,11 @@ class ReadbackInput:
             battery_states = states(index)
             result = readback.check(
                 commanded[index],
-                report(battery_states, has_rs485[index]),
+                report(
+                    battery_states,
+                    has_rs485[index],
+                    ac_reported(index) if ac_reported is not None else None,
+                ),
                 self.tracks[index],
                 now,
                 self.settings[index] if self.settings else None,

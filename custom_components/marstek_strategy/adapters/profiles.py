@@ -65,7 +65,7 @@ class Profile:
     silent_write_failures: bool = False  # a failed write returns without an error
     poll_s: float = 5.0  # how often the connector reads the battery's control registers
     # Longest silence of all its measured sensors (AC power, battery power, SoC, inverter
-    # state) while told to run before its readings count as frozen (core/frozen.py).
+    # state) after it was told a change before its readings count as frozen (core/frozen.py).
     frozen_s: float = 60.0
     disabled_by_default: frozenset[Role] = frozenset()
     fault_checked: bool = True  # its Inverter State can read "Fault"

@@ -5,27 +5,37 @@ A LilyGo/M5Stack board can hang with its connection open: Home Assistant keeps i
 when only the board's RS485 side hangs. Steering that battery on frozen values (its AC power,
 its state of charge) is steering blind, so:
 
-* **Quiet**: none of its measured sensors (AC power, battery power, state of charge, inverter
-  state) has reported for longer than ``limit_s`` while it is told to run at ``min_w`` or more;
-  quiet time counts from its last report or from when it was told to run, whichever is later
-  (a battery started after a long stop, whose readings did not change while it stood, is not
-  quiet). It is then ``frozen``: taken out like a battery that does not respond (its power is
-  no longer counted as delivered, the others take over).
+* **Unanswered change**: it was told a change (a start, or a power at least ``change_w`` away
+  from the power of its last change) at ``t_c``, none of its measured sensors (AC power,
+  battery power, state of charge, inverter state) has reported since, and ``now - t_c`` is
+  over ``limit_s``. A change shows in its AC power within seconds, so a healthy board reports
+  it. It is then ``frozen``: taken out like a battery that does not respond (its power is no
+  longer counted as delivered, the others take over). Further changes while one is
+  unanswered do not restart the count.
+* **Steady is not judged**: Home Assistant's ESPHome integration passes on changed values
+  only, so a battery held at a steady setpoint may report nothing for minutes; it is not
+  judged. A board that hangs then is noticed at its next command change.
 * **Fresh again**: any report after it was judged frozen ends it: it takes part again.
 * A battery without measured sensors, or told to stop or below ``min_w``, is never judged.
 
+``t_c`` is the time of the check before the one that first sees the change (the change was
+written after that check): a report that answers the write is never taken as older than it.
 Reports are Home Assistant's (``last_reported``: a rewrite of an unchanged value counts), on a
 monotonic clock the caller keeps. Nothing here imports Home Assistant.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 
 #: Below this commanded power (W) nothing is judged (as the read-back's ``min_check_w``).
 FROZEN_MIN_W: Final = 100
+#: A change of power (W) that a healthy board's AC power shows for sure: well above a
+#: Marstek's steady-state error and the read-back's 20 W tolerance (a number's step and
+#: rounding), and half of FROZEN_MIN_W, so a loop that follows the house makes one often.
+FROZEN_CHANGE_W: Final = 50
 
 
 class Thaw(StrEnum):
@@ -37,9 +47,11 @@ class Thaw(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Quiet:
-    """One battery's memory between cycles (monotonic seconds)."""
+    """One battery's memory between checks (monotonic seconds)."""
 
-    running_since: float | None = None  # told to run at min_w or more since (None: not)
+    told_w: float = 0.0  # the power of its last change (0: not told to run)
+    checked_at: float | None = None  # the last check (None: none yet)
+    changed_at: float | None = None  # an unanswered change since (None: none)
     frozen_at: float | None = None  # judged frozen then (None: not frozen)
 
 
@@ -51,6 +63,7 @@ def judge(
     now: float,
     limit_s: float,
     min_w: float = FROZEN_MIN_W,
+    change_w: float = FROZEN_CHANGE_W,
 ) -> tuple[bool, Quiet, Thaw | None]:
     """Return whether the battery is frozen now, the memory to keep, and a change to log.
 
@@ -58,13 +71,25 @@ def judge(
     told_w the power it is told to run at (0: stop).
     """
     running = told_w >= min_w
-    since = (now if state.running_since is None else state.running_since) if running else None
     if reported_at is None:
-        return False, Quiet(since), (Thaw.FRESH if state.frozen_at is not None else None)
+        thaw = Thaw.FRESH if state.frozen_at is not None else None
+        return False, Quiet(told_w if running else 0.0, now), thaw
     if state.frozen_at is not None:
         if reported_at <= state.frozen_at:
-            return True, Quiet(since, state.frozen_at), None
-        return False, Quiet(now if running else None), Thaw.FRESH
-    if since is not None and now - max(reported_at, since) > limit_s:
-        return True, Quiet(since, now), Thaw.FROZE
-    return False, Quiet(since), None
+            return True, replace(state, checked_at=now), None
+        return False, Quiet(told_w if running else 0.0, now), Thaw.FRESH
+    if not running:
+        return False, Quiet(0.0, now), None
+    changed_at = state.changed_at
+    if changed_at is not None and reported_at > changed_at:
+        changed_at = None  # answered
+    reference = state.told_w
+    if reference < min_w or abs(told_w - reference) >= change_w:
+        reference = told_w
+        if changed_at is None:
+            changed_at = now if state.checked_at is None else state.checked_at
+            if reported_at > changed_at:
+                changed_at = None  # answered before this check
+    if changed_at is not None and now - changed_at > limit_s:
+        return True, Quiet(reference, now, changed_at, now), Thaw.FROZE
+    return False, Quiet(reference, now, changed_at), None

@@ -24,7 +24,15 @@ Rules:
   (from its last mode change, or from when it was last seen doing what it was told: a
   battery whose mode turns round every few seconds does not restart the grace):
   excluded for ``backoff_s`` (its power no longer counted as delivered), then probed again;
-  it responds again once it delivers while probed.
+  it responds again once it delivers while probed. Where the AC power's report time is known
+  (``Report.ac_reported_at``) each report is judged once, and against the smallest power
+  commanded in its mode from ``grace_s`` before it on: a report that came too soon to show
+  a raise (Home Assistant's ESPHome sensors report every 4-15 s, a setpoint shows after
+  3-6 s) is judged against the power before it, and a report from before ``grace_s`` after
+  a mode change is not judged at all once the mode is settled. A sensor silent for
+  ``grace_s`` (ESPHome passes on changed values only) shows its value is still current: each
+  cycle then judges it against the power commanded from ``grace_s`` before. A battery that
+  does not deliver is out after ``low_cycles`` fresh reports, or cycles of such silence.
 * **Inverter fault**: ``Inverter State`` reads ``Fault``: excluded while it does.
 * **Drifts again and again** (``redrift_limit``, for connectors whose writes can fail without
   an error): adopted that many times without once showing what it was told since: excluded
@@ -75,6 +83,8 @@ class Report:
     ac_power_w: float | None = None  # + discharging, - charging; None: no sensor or no number
     inverter_state: str | None = None
     context: str | None = None  # who made the forcible mode's last change (for the log)
+    # When the AC power last reported (monotonic; None: unknown, each cycle judged as new)
+    ac_reported_at: float | None = None
 
     def as_commanded(self) -> Commanded | None:
         """Return the report as what the battery would be commanded (None: no valid mode)."""
@@ -126,6 +136,9 @@ class Track:
     # judged whatever its modes did since: reversals do not restart the grace.
     ok_at: float | None = None
     adopted: int = 0  # adoptions since it last showed what it was told
+    # The powers commanded in its mode since its last mode change: (since, W), the last few.
+    powers: tuple[tuple[float, int], ...] = ()
+    ac_judged_at: float | None = None  # the AC report judged last (its report time)
 
     @property
     def low(self) -> int:
@@ -166,11 +179,13 @@ def check(
     before = track.commanded
     if track.ok_at is None:
         track = replace(track, ok_at=now)
+    power_now = commanded.power_for(commanded.mode)
     if before is None or _mode_differs(before, commanded):
-        track = replace(track, mode_since=now, untold=0)
+        track = replace(track, mode_since=now, untold=0, powers=((now, power_now),))
+    elif not track.powers or track.powers[-1][1] != power_now:
+        track = replace(track, powers=(*track.powers, (now, power_now))[-_POWERS_KEPT:])
     if track.commanded != commanded:
         track = replace(track, commanded=commanded)
-    power_now = commanded.power_for(commanded.mode)
     recent = (*((at, p) for at, p in track.recent if now - at < settings.grace_s), (now, power_now))
     track = replace(track, recent=recent[-8:])
     # A new power in the same mode is no reason to wait before judging delivery: a battery
@@ -232,7 +247,16 @@ def check(
     elif track.untold:
         track = replace(track, untold=0)
 
-    track, delivery_events = _delivery(commanded, ac, track, now, settled=judged, settings=settings)
+    track, delivery_events = _delivery(
+        commanded,
+        ac,
+        track,
+        now,
+        settled=judged,
+        settings=settings,
+        reported_at=report.ac_reported_at,
+        mode_settled=mode_settled,
+    )
     events.extend(delivery_events)
     exclude: Problem | None = None
     if track.fault:
@@ -240,6 +264,26 @@ def check(
     elif track.health is Health.EXCLUDED:
         exclude = Problem.NOT_RESPONDING
     return Check(track, adopt, exclude, tuple(events))
+
+
+#: The commanded powers a track keeps (a report is judged against those from grace_s before it).
+_POWERS_KEPT: Final = 16
+
+
+def _required_w(
+    powers: Sequence[tuple[float, int]], shown_from: float, *, mode_settled: bool
+) -> int | None:
+    """Return the power a report could show (the smallest commanded from shown_from on).
+
+    None: the report came before its mode was commanded long enough to show it.
+    """
+    in_effect = [power for since, power in powers if since <= shown_from]
+    later = [power for since, power in powers if since > shown_from]
+    if in_effect:
+        return min([in_effect[-1], *later])
+    if mode_settled or not later:
+        return None
+    return min(later)  # modes turning round (judged from ok_at): as commanded since
 
 
 def _delivery(
@@ -250,6 +294,8 @@ def _delivery(
     *,
     settled: bool,
     settings: ReadbackSettings,
+    reported_at: float | None = None,
+    mode_settled: bool = True,
 ) -> tuple[Track, list[Event]]:
     """Return the delivery part of the verdict: excluded, probing or ok."""
     events: list[Event] = []
@@ -263,6 +309,22 @@ def _delivery(
             track = replace(track, ok_at=now, lows=())  # as told, or nothing to judge
         return track, events
     window = settings.low_window
+    if reported_at is not None:
+        # Each AC report once, against what it could show (grace_s after a command); a
+        # sensor silent for grace_s (changed values only) shows its value is still current.
+        if track.ac_judged_at is None or reported_at > track.ac_judged_at:
+            shown_from = reported_at - settings.grace_s
+            track = replace(track, ac_judged_at=reported_at)
+        elif now - reported_at >= settings.grace_s:
+            shown_from = now - settings.grace_s
+        else:
+            if _delivered_w(commanded, ac) >= settings.low_share * power:
+                track = replace(track, ok_at=now)
+            return track, events
+        required = _required_w(track.powers, shown_from, mode_settled=mode_settled)
+        if required is None or required < settings.min_check_w:
+            return track, events  # it could not show a power worth judging yet
+        power = min(power, required)
     if _delivered_w(commanded, ac) >= settings.low_share * power:
         # A good reading joins the window; it does not clear it (an intermittent battery).
         lows = (*track.lows, False)[-window:] if track.lows else ()
