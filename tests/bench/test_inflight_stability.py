@@ -10,8 +10,6 @@ fails without the fix).
 
 from __future__ import annotations
 
-from array import array
-
 from hypothesis import assume, given, settings, strategies as st
 import pytest
 
@@ -21,33 +19,9 @@ from bench.controllers.inflight_ctl import InFlightController, inflight
 from bench.core import control
 from bench.learn import fast_reversals
 from bench.loop import Controller, run
-from bench.scenarios import BatterySetup, Scenario
 from bench.sim.battery import BatteryParams
-from bench.sim.house import House, HouseSpec
-
-PLANTS = {
-    "nominal": BatteryParams(),
-    "slow": BatteryParams(dead_time_s=2.0, tau_s=4.0, from_stop_extra_s=6.0),
-    "fast": BatteryParams(dead_time_s=0.5, tau_s=0.5, from_stop_extra_s=1.0),
-}
-BAND_W = 50.0
-STEPS = ((800, 90), (2500, 90), (300, 90), (-1500, 90), (-200, 90), (3000, 90), (0, 60))
-
-
-def house_of(levels: tuple[tuple[int, int], ...]) -> House:
-    """A one-phase house whose net power is levels (W, seconds), steps only."""
-    load, pv = array("d"), array("d")
-    for level, seconds in levels:
-        load.extend([max(0.0, float(level))] * seconds)
-        pv.extend([max(0.0, -float(level))] * seconds)
-    zero = array("d", bytes(8 * len(load)))
-    spec = HouseSpec(seed=0, phases=1, duration_h=len(load) / 3600)
-    return House(spec, (load, zero, zero), (pv, zero, zero))
-
-
-def scenario(params: BatteryParams, poll_s: float, count: int = 2) -> Scenario:
-    batteries = tuple(BatterySetup("L1", 50.0, params=params) for _ in range(count))
-    return Scenario("steps", "", HouseSpec(seed=0, phases=1), batteries, meter_poll_s=poll_s)
+from bench.sim.house import House
+from bench.steps import PLANTS, STEPS, house_of, scenario
 
 
 def matched(params: BatteryParams) -> object:
