@@ -162,3 +162,25 @@ def test_reversals_with_report_times_do_not_restart_the_grace() -> None:
             out.append(now - 100.0)
     assert out
     assert out[0] <= GRACE + (SETTINGS.low_cycles + 1) * 2.0
+
+
+@pytest.mark.parametrize("report_every", [6.0, 14.0, 26.0])
+def test_a_dead_battery_at_2s_cycles_with_a_30s_grace_is_excluded(report_every: float) -> None:
+    """Modbus YAML's grace (30 s), 2 s cycles, the setpoint wobbling every cycle, the AC at
+    0 W reported every report_every s: out within grace + four reports (it never was when the
+    track kept 16 powers, 30 s at 2 s cycles: none was in effect when a report could show it)."""
+    settings = ReadbackSettings(grace_s=30.0)
+    track, told = Track(), _told(800)
+    for now in range(0, 60, 2):  # delivering as told
+        track = check(told, _report(told, 800.0, float(now)), track, float(now), settings).track
+    out = None
+    now = 60.0
+    while now < 60.0 + settings.grace_s + 4 * report_every + 2.0 and out is None:
+        told = _told(800 + (7 if int(now) % 4 else -7))  # meter noise moves it every cycle
+        reported_at = 61.0 + report_every * ((now - 61.0) // report_every)  # 1 s before
+        if now < 61.0:
+            reported_at = 58.0
+        result = check(told, _report(told, 0.0, reported_at), track, now, settings)
+        track, out = result.track, result.exclude
+        now += 2.0
+    assert out is Problem.NOT_RESPONDING

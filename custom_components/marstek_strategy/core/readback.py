@@ -183,7 +183,8 @@ def check(
     if before is None or _mode_differs(before, commanded):
         track = replace(track, mode_since=now, untold=0, powers=((now, power_now),))
     elif not track.powers or track.powers[-1][1] != power_now:
-        track = replace(track, powers=(*track.powers, (now, power_now))[-_POWERS_KEPT:])
+        powers = (*track.powers, (now, power_now))
+        track = replace(track, powers=_kept(powers, now - _POWERS_KEPT_GRACES * settings.grace_s))
     if track.commanded != commanded:
         track = replace(track, commanded=commanded)
     recent = (*((at, p) for at, p in track.recent if now - at < settings.grace_s), (now, power_now))
@@ -266,8 +267,17 @@ def check(
     return Check(track, adopt, exclude, tuple(events))
 
 
-#: The commanded powers a track keeps (a report is judged against those from grace_s before it).
-_POWERS_KEPT: Final = 16
+#: The commanded powers a track keeps: those of the last two grace_s, and the one in effect
+#: before them (a report is judged against those from grace_s before it). Kept by time, not
+#: by count: a count of 16 at 2 s cycles covered 30 s, so with a 30 s grace no power was in
+#: effect when a report could show it, and a battery delivering nothing was never judged.
+_POWERS_KEPT_GRACES: Final = 2.0
+
+
+def _kept(powers: Sequence[tuple[float, int]], keep_from: float) -> tuple[tuple[float, int], ...]:
+    """Return the powers commanded after keep_from, and the one in effect at keep_from."""
+    older = [item for item in powers if item[0] <= keep_from]
+    return (*older[-1:], *(item for item in powers if item[0] > keep_from))
 
 
 def _required_w(
