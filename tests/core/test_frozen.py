@@ -195,3 +195,45 @@ def test_sensor_gone_ends_it() -> None:
     is_frozen, state, change = judge(state, reported_at=None, told_w=800, now=110.0, limit_s=LIMIT)
     assert (is_frozen, change) == (False, Thaw.FRESH)
     assert state.frozen_at is None
+
+
+def test_a_steady_battery_silent_past_steady_s_is_frozen() -> None:
+    """Pinned at its setpoint (no change to answer), its board hung: out after steady_s of
+    silence, counted from its last report (it was counted as delivering for ever). Its start was
+    answered at 1001 s."""
+    state = Quiet()
+    for now in (1000.0, 1006.5):  # running at 2500 W
+        _f, state, _c = judge(
+            state, reported_at=1001.0, told_w=2500, now=now, limit_s=LIMIT, steady_s=900.0
+        )
+    now, results = 1006.5, []
+    while now < 1000.0 + 900.0 + 13.0:
+        now += 6.5
+        is_frozen, state, change = judge(
+            state, reported_at=1001.0, told_w=2500, now=now, limit_s=LIMIT, steady_s=900.0
+        )
+        results.append((now, is_frozen, change))
+    first = next(at for at, is_frozen, _c in results if is_frozen)
+    assert 1901.0 < first <= 1907.5
+    assert [c for _a, _f, c in results if c is not None] == [Thaw.FROZE]
+    # never without steady_s (the change rule alone), as before
+    state = Quiet()
+    for now in (1000.0, 1006.5, 2000.0, 5000.0):
+        is_frozen, state, _c = judge(state, reported_at=1001.0, told_w=2500, now=now, limit_s=LIMIT)
+        assert not is_frozen
+
+
+def test_a_reversal_of_direction_is_a_change() -> None:
+    """Discharging 800 W, then told to charge 800 W (signed: -800), no report since: out after
+    the limit (the unsigned powers were equal, so it was never judged)."""
+    state = Quiet()
+    _f, state, _c = judge(state, reported_at=1001.0, told_w=800, now=1000.0, limit_s=LIMIT)
+    _f, state, _c = judge(state, reported_at=1001.0, told_w=800, now=1006.5, limit_s=LIMIT)
+    now = 1006.5
+    frozen_at = None
+    while now < 1006.5 + LIMIT + 14.0 and frozen_at is None:
+        now += 6.5
+        is_frozen, state, _c = judge(state, reported_at=1001.0, told_w=-800, now=now, limit_s=LIMIT)
+        frozen_at = now if is_frozen else None
+    assert frozen_at is not None
+    assert frozen_at - 1006.5 > LIMIT

@@ -130,3 +130,22 @@ async def test_running_at_a_steady_setpoint_without_reports_is_never_taken_out(
         assert abs(float(bat1.state(Role.DISCHARGE_POWER)) - told) < FROZEN_CHANGE_W
     assert _discharging(bat1)
     assert FROZE not in caplog.text
+
+
+async def test_a_hung_board_pinned_at_its_setpoint_is_out_after_the_steady_limit(
+    lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its setpoint never changes (the house balanced at it), its board hangs: no change to
+    answer, so only the steady limit (15 min on ESPHome) takes it out; it was never judged."""
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=0)
+    await _closed(hub, 40, load_w=700)
+    assert _discharging(bat1)
+    bat1.follow = False  # hung: nothing it reports moves again
+    steady = ESPHOME.steady_s
+    assert steady is not None
+    await hub.tick(steady - 30, grid=0, step=6.5)
+    assert hub.state("sensor", "reason", bat1) == "running"
+    await hub.tick(60, grid=0, step=6.5)
+    assert hub.state("sensor", "reason", bat1) == "readings_frozen"
+    assert caplog.text.count(FROZE) == 1

@@ -56,6 +56,10 @@ class BatteryReads:
         self._problems: dict[str, Problem | None] = {}
         self._quiet = [frozen.Quiet() for _ in self.batteries]
         self._frozen_s = [profile_named(battery.connector).frozen_s for battery in self.batteries]
+        self._steady_s = [  # an integration that rewrites every poll: judged as a change
+            profile.steady_s if profile.steady_s is not None else profile.frozen_s
+            for profile in (profile_named(battery.connector) for battery in self.batteries)
+        ]
 
     @property
     def followed(self) -> list[str]:
@@ -88,20 +92,23 @@ class BatteryReads:
         for index, battery in enumerate(self.batteries):
             told = commanded[index]
             told_w = told.power_for(told.mode)
+            signed_w = -told_w if told.mode is model.Mode.CHARGE else told_w  # reversal: a change
             is_frozen, self._quiet[index], change = frozen.judge(
                 self._quiet[index],
                 reported_at=self._reported_at(battery, now),
-                told_w=told_w,
+                told_w=signed_w,
                 now=now,
                 limit_s=self._frozen_s[index],
+                steady_s=self._steady_s[index],
             )
             if change is frozen.Thaw.FROZE:
                 LOGGER.warning(
-                    "Battery %s: none of its sensors has reported for %.0f s since it was told "
-                    "a change (now %d W; a hung board?); stopped, its power counted as unknown "
-                    "until they report again",
+                    "Battery %s: none of its sensors has reported for over %.0f s since it was "
+                    "told a change, or %.0f s while it ran steadily (now %d W; a hung board?); "
+                    "stopped, its power counted as unknown until they report again",
                     battery.title,
                     self._frozen_s[index],
+                    self._steady_s[index],
                     told_w,
                 )
             elif change is frozen.Thaw.FRESH:

@@ -67,6 +67,9 @@ class Profile:
     # Longest silence of all its measured sensors (AC power, battery power, SoC, inverter
     # state) after it was told a change before its readings count as frozen (core/frozen.py).
     frozen_s: float = 60.0
+    # Longest silence of them all while it runs without a change (None: frozen_s, for an
+    # integration that rewrites every poll, unchanged values too).
+    steady_s: float | None = None
     disabled_by_default: frozenset[Role] = frozenset()
     fault_checked: bool = True  # its Inverter State can read "Fault"
 
@@ -92,6 +95,9 @@ ESPHOME: Final = Profile(
     # has force_update), so a report is a changed value; AC power is read every 4 to 15 s and
     # a running inverter's power moves. A hung board is marked unavailable after about 126 s.
     frozen_s=60.0,
+    # Held at a steady setpoint its readings may not change for minutes: judged only after
+    # 15 min (a board whose RS485 side hangs while its setpoint is pinned stays "available").
+    steady_s=900.0,
 )
 MODBUS_YAML: Final = Profile(
     key="modbus_yaml",
