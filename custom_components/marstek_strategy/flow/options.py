@@ -18,6 +18,7 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
+from ..adapters.loop_options import NUMBER_RANGES
 from ..const import (
     CONF_DRY_RUN,
     CONF_INTERVAL,
@@ -40,13 +41,14 @@ from ..core.inflight import allowed_interval, interval_allowed
 from ..core.pace import Pace
 from .forms import form_schema
 
-# Options: (minimum, maximum, step) in seconds.
+# Options: (minimum, maximum, step) in seconds; the ranges are the loop's (NUMBER_RANGES).
 OPTION_RANGES: Final[dict[str, tuple[float, float, float]]] = {
-    CONF_INTERVAL: (2.0, 60.0, 0.5),
-    CONF_SETTLE_DELAY: (0.0, 120.0, 0.5),
-    CONF_STALE_TIMEOUT: (5.0, 600.0, 1.0),
-    # Some firmware drops RS485 control after 90 to 120 s without a write.
-    CONF_KEEPALIVE: (5.0, 90.0, 1.0),
+    CONF_INTERVAL: (*NUMBER_RANGES[CONF_INTERVAL], 0.5),
+    CONF_SETTLE_DELAY: (*NUMBER_RANGES[CONF_SETTLE_DELAY], 0.5),
+    CONF_STALE_TIMEOUT: (*NUMBER_RANGES[CONF_STALE_TIMEOUT], 1.0),
+    # Some firmware drops RS485 control after 90 to 120 s without a write; the form asks
+    # at least 5 s (a stored 0, off, from older releases, still runs).
+    CONF_KEEPALIVE: (5.0, NUMBER_RANGES[CONF_KEEPALIVE][1], 1.0),
 }
 
 
@@ -100,8 +102,8 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
         fields.update(_phase_limit_fields())
         fields[vol.Optional(CONF_PEAK_CAP_KW)] = NumberSelector(
             NumberSelectorConfig(
-                min=0.0,
-                max=50.0,
+                min=NUMBER_RANGES[CONF_PEAK_CAP_KW][0],
+                max=NUMBER_RANGES[CONF_PEAK_CAP_KW][1],
                 step=0.1,
                 unit_of_measurement=UnitOfPower.KILO_WATT,
                 mode=NumberSelectorMode.BOX,
@@ -137,8 +139,8 @@ def _phase_limit_fields() -> dict[vol.Marker, Any]:
     return {
         vol.Optional(CONF_MAIN_FUSE_A): NumberSelector(
             NumberSelectorConfig(
-                min=6.0,
-                max=100.0,
+                min=NUMBER_RANGES[CONF_MAIN_FUSE_A][0],
+                max=NUMBER_RANGES[CONF_MAIN_FUSE_A][1],
                 step=1.0,
                 unit_of_measurement=UnitOfElectricCurrent.AMPERE,
                 mode=NumberSelectorMode.BOX,
@@ -146,8 +148,8 @@ def _phase_limit_fields() -> dict[vol.Marker, Any]:
         ),
         vol.Optional(CONF_PHASE_FEED_IN_LIMIT_W): NumberSelector(
             NumberSelectorConfig(
-                min=0.0,
-                max=25000.0,
+                min=NUMBER_RANGES[CONF_PHASE_FEED_IN_LIMIT_W][0],
+                max=NUMBER_RANGES[CONF_PHASE_FEED_IN_LIMIT_W][1],
                 step=10.0,
                 unit_of_measurement=UnitOfPower.WATT,
                 mode=NumberSelectorMode.BOX,
