@@ -436,6 +436,8 @@ def _least_loss(
     rank = fleet.rank
     kept = cycle.kept
     start_w = start_penalty_w(settings)
+    if abs(demand - sum(kept[i] for i in now)) < settings.steady_w:
+        start_w *= settings.steady_start_share  # the demand held: a start likely pays back
 
     def score(chosen: tuple[int, ...]) -> float:
         """Return a set's modelled loss plus its starts' cost spread over their payback."""
