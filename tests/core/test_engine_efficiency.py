@@ -254,6 +254,26 @@ def test_from_stop_the_start_cost_favours_fewer_batteries() -> None:
     assert allocate(discharge_grid(2400), fleet, Plan.all_stop(3), EFFICIENCY) == plan  # default
 
 
+def test_a_steady_demand_pays_only_its_share_of_a_start() -> None:
+    """One battery runs at 1600 W; a second would save 12.4 W, less than a start's 12 W + 5 W.
+
+    With ``steady_w`` a cycle whose demand is within it of the plan in force is steady, and a
+    start then pays ``steady_start_share`` of its cost: at share 0 the second starts. A demand
+    that moved by more than ``steady_w`` (1500 W in force, 1600 W asked) pays the full cost.
+    """
+    fleet = [bat(60), bat(80)]
+    costly = replace(EFFICIENCY, start_cost_wh=1.0, start_payback_s=300.0)
+    steady = replace(costly, steady_w=50.0, steady_start_share=0.0)
+    previous = running((Mode.STOP, 0), (Mode.DISCHARGE, 1600))
+    grid = -1600 * EFFICIENCY.discharge_release_factor + discharge_grid(1600)
+    assert powers(allocate(grid, fleet, previous, costly)) == [0, 1600]
+    assert powers(allocate(grid, fleet, previous, steady))[0] > 0
+    assert powers(allocate(grid, fleet, previous, replace(steady, steady_w=0.0))) == [0, 1600]
+    moved = running((Mode.STOP, 0), (Mode.DISCHARGE, 1500))
+    grid = -1500 * EFFICIENCY.discharge_release_factor + discharge_grid(1600)
+    assert powers(allocate(grid, fleet, moved, steady)) == [0, 1600]
+
+
 def test_a_stop_is_charged_its_share_of_a_restart() -> None:
     """Two run at 1500 W in all: one alone would lose 7.0 W less, a stop share of 1 keeps two."""
     fleet = [bat(60), bat(80)]

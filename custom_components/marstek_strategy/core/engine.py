@@ -420,7 +420,9 @@ def _least_loss(
     seconds of lag) must pay for itself, so a small saving starts nothing. Each battery
     has its own table (its reading's, else the settings'). Ties go to fewer batteries,
     then to the set earlier in order. Hysteresis: the set running now stays while it
-    carries the demand and no other set costs less by more than ``hysteresis_w``.
+    carries the demand and no other set costs less by more than ``hysteresis_w``. In a
+    steady cycle (demand within ``steady_w`` of the running set's) a start pays
+    ``steady_start_share`` of its cost (off by default).
     """
     if not order or demand <= 0:
         return {}
@@ -436,6 +438,8 @@ def _least_loss(
     rank = fleet.rank
     kept = cycle.kept
     start_w = start_penalty_w(settings)
+    if abs(demand - sum(kept[i] for i in now)) < settings.steady_w:
+        start_w *= settings.steady_start_share  # the demand held: a start likely pays back
 
     def score(chosen: tuple[int, ...]) -> float:
         """Return a set's modelled loss plus its starts' cost spread over their payback."""

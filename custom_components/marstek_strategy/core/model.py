@@ -150,6 +150,11 @@ class StrategySettings:
     start_cost_wh: float = 1.0
     start_payback_s: float = 300.0
     stop_share: float = 0.0
+    # efficiency: a cycle whose corrected demand is within steady_w of the plan in force is
+    # steady (the demand has held for a cycle): a start then pays steady_start_share of the
+    # start's cost (a set the demand keeps asking for will pay it back). 0: no such cycle.
+    steady_w: float = 0.0
+    steady_start_share: float = 1.0
     phase_limits: PhaseLimits | None = None  # per-phase fuse and feed-in limits; None: none
 
 
