@@ -237,6 +237,10 @@ def test_a_report_during_a_cycle_that_changed_a_battery_is_dropped_unless_urgent
     kept = ended(urgent, 100.8, 6.5, settling=False, awaiting=frozenset({0}))
     assert kept.due_s == 102.0
     assert kept.urgent
+    # a plain report first, then an urgent one: the cycle it asked for is kept
+    both = reported(during, 100.6, SETTINGS, urgent=True)
+    assert (both.due_s, both.urgent) == (102.0, True)
+    assert ended(both, 100.8, 6.5, settling=False, awaiting=frozenset({0})).due_s == 102.0
     settled = ended(urgent, 100.8, 4.0, settling=True, awaiting=frozenset({0}))
     assert settled.due_s == pytest.approx(104.8)  # a settle is kept, as before
     assert settled.awaiting == {0}
@@ -315,7 +319,7 @@ def test_no_report_cycle_before_the_awaited_batteries_reported(
     for (start, end, awaiting, _), (nxt, _, _, by_report) in itertools.pairwise(cycles):
         assert nxt - start >= SETTINGS.min_gap_s - 1e-9
         assert nxt <= end + LOOP.interval_s + 1e-9  # the timer still runs
-        if by_report and not any(end < u <= nxt for u in urgent):
+        if by_report and not any(start < u <= nxt for u in urgent):
             for battery in awaiting:
                 assert any(end < at <= nxt for at in ac[battery])
         released = max(

@@ -118,7 +118,8 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         before = schedule = self._schedule_state
         for index in schedule.awaiting:  # a battery whose AC power reported since: not awaited
             schedule = meter_pace.ac_reported(schedule, index, self._ac_reported_at(index, now))
-        urgent = bool(schedule.awaiting) and self._report_urgent(now)
+        # judged only where it matters: while awaiting, or while a cycle runs (it may await)
+        urgent = (bool(schedule.awaiting) or schedule.running) and self._report_urgent(now)
         self._schedule_state = meter_pace.reported(schedule, now, self.pace_settings, urgent=urgent)
         wait = meter_pace.wait_s(self._schedule_state, now)
         if self._schedule_state != before and wait is not None:

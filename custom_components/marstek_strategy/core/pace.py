@@ -217,7 +217,9 @@ def reported(
     if schedule.started_s is not None and schedule.started_s + settings.min_gap_s > now_s + TIE_S:
         at = schedule.started_s + settings.min_gap_s
     if schedule.due_s is not None and schedule.due_s <= at:
-        return schedule
+        # a cycle is due sooner; an urgent report keeps it due even if the cycle that runs
+        # now changes a battery (``ended``)
+        return replace(schedule, urgent=True) if urgent and not schedule.urgent else schedule
     return replace(schedule, due_s=at, urgent=urgent)
 
 
