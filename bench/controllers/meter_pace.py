@@ -14,7 +14,11 @@ integration's default response: users cannot set it), on the timing of the integ
   (``fallback_s``), which runs a cycle when the meter does not report;
 * the writes of each cycle go through the write allowance (``pace.allow``, one bucket per
   battery): a withheld power change is not written and the plan in force keeps what the
-  battery was told.
+  battery was told;
+* a battery whose setpoint the cycle changed by more than ``pace.AWAIT_W`` (or whose mode)
+  is awaited (``pace.awaited``): a report runs no cycle until its AC power sensor has
+  reported since (``pace.ac_reported`` with the time of the board's last poll, as
+  ``inflight_ctl.ac_reading`` has it; the sim's board reports every poll).
 
 The sim's meter reports at every update; ``reports`` (a hook for the fault suite) says
 whether it did.
@@ -29,7 +33,7 @@ from bench.core import control, engine, load
 from bench.loop import Sim
 
 from .engine_ctl import commanded_of
-from .inflight_ctl import METER_LATENCY_S, InFlightController
+from .inflight_ctl import METER_LATENCY_S, InFlightController, ac_reading
 
 
 def pace_module() -> Any:
@@ -98,6 +102,10 @@ class MeterPaceController(InFlightController):
         if update > self.last_report and self.reports(sim):
             self.last_report = update
             reported = True
+            for battery in self.schedule.awaiting:
+                ac = ac_reading(sim, battery)
+                at = None if ac is None else ac[1]
+                self.schedule = pace.ac_reported(self.schedule, battery, at)
             self.schedule = pace.reported(self.schedule, sim.now, self.pace_settings)
         due = pace.wait_s(self.schedule, sim.now)
         if due is not None and due <= 1e-6:
@@ -136,4 +144,7 @@ class MeterPaceController(InFlightController):
         self.plan = allowed.plan
         delay = float(decision.delay_s)
         settling = pace.settles(delay, self.loop_settings, pace.Pace.METER)
-        self.schedule = pace.ended(self.schedule, sim.now, delay, settling=settling)
+        awaiting = pace.awaited(commanded, allowed.decision.commanded)
+        self.schedule = pace.ended(
+            self.schedule, sim.now, delay, settling=settling, awaiting=awaiting
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 import itertools
+import math
 import random
 
 from hypothesis import given, settings as hyp_settings, strategies as st
@@ -19,7 +20,7 @@ from custom_components.marstek_strategy.core.control import (
 )
 from custom_components.marstek_strategy.core.grid_mode import Limit
 from custom_components.marstek_strategy.core.inflight import Response
-from custom_components.marstek_strategy.core.model import Mode, Plan, Reason, Setpoint
+from custom_components.marstek_strategy.core.model import Mode, PhaseLimits, Plan, Reason, Setpoint
 from custom_components.marstek_strategy.core.pace import (
     AllowanceSettings,
     Bucket,
@@ -155,6 +156,179 @@ def test_reports_every_second_run_a_cycle_every_two_seconds() -> None:
     gaps = [b - a for a, b in itertools.pairwise(starts[1:])]
     assert gaps
     assert all(gap == pytest.approx(2.0) for gap in gaps)
+
+
+# ------------------------------------------------------------ awaiting a battery's AC report
+
+CHG = Commanded(Mode.CHARGE, 1000, 0, rs485_enabled=True)
+
+
+def test_awaited_names_changes_above_the_threshold_and_mode_changes() -> None:
+    before = [DIS, DIS, DIS, DIS, CHG]
+    after = [
+        DIS,  # unchanged
+        replace(DIS, discharge_w=800 + pace.AWAIT_W),  # not above the threshold
+        replace(DIS, discharge_w=800 - pace.AWAIT_W - 1),  # above it (a reduction)
+        STOPPED,  # a stop
+        Commanded(Mode.DISCHARGE, 0, 50, rs485_enabled=True),  # a reversal
+    ]
+    assert pace.awaited(before, after) == {2, 3, 4}
+    assert pace.awaited(before, after, urgent=True) == frozenset()  # a limit shaped it
+    assert pace.awaited(None, after) == frozenset()  # nothing known before
+    assert pace.awaited(before[:2], after) == frozenset()
+    assert pace.awaited([replace(DIS, rs485_enabled=False)], [DIS]) == frozenset()  # enable
+    assert pace.signed_w(CHG) == -1000
+    assert pace.signed_w(STOPPED) == 0
+
+
+def _awaiting(batteries: frozenset[int] = frozenset({0, 1})) -> Schedule:
+    return ended(
+        started(Schedule(), 100.0), 100.5, LOOP.interval_s, settling=False, awaiting=batteries
+    )
+
+
+def test_a_report_while_awaiting_runs_no_cycle_the_timer_still_does() -> None:
+    schedule = _awaiting()
+    assert schedule.awaiting == {0, 1}
+    assert schedule.awaiting_since_s == 100.5
+    assert schedule.due_s == pytest.approx(107.0)  # the silent meter's timer
+    for at in (102.5, 103.0, 106.0):
+        assert reported(schedule, at, SETTINGS) == schedule
+    assert wait_s(schedule, 103.0) == pytest.approx(4.0)
+
+
+def test_each_awaited_battery_reports_then_a_report_runs_a_cycle() -> None:
+    schedule = _awaiting()
+    assert pace.ac_reported(schedule, 0, 100.4) == schedule  # before the cycle's end
+    assert pace.ac_reported(schedule, 0, 100.5) == schedule  # not after it
+    assert pace.ac_reported(schedule, 0, None) == schedule  # never reported
+    assert pace.ac_reported(schedule, 2, 103.0) == schedule  # not awaited
+    one = pace.ac_reported(schedule, 0, 101.0)
+    assert one.awaiting == {1}
+    assert one.awaiting_since_s == 100.5
+    assert reported(one, 103.0, SETTINGS) == one  # battery 1 has not reported
+    both = pace.ac_reported(one, 1, 102.7)
+    assert both.awaiting == frozenset()
+    assert both.awaiting_since_s is None
+    assert reported(both, 103.0, SETTINGS).due_s == 103.0
+
+
+def test_an_urgent_report_runs_a_cycle_while_awaiting() -> None:
+    schedule = _awaiting()
+    urgent = reported(schedule, 101.0, SETTINGS, urgent=True)
+    assert urgent.due_s == 102.0  # still not within the least gap
+    assert urgent.urgent
+    assert started(urgent, 102.0) == started(Schedule(), 102.0)  # a cycle decides anew
+
+
+def test_an_urgent_cycle_awaits_nothing() -> None:
+    after = [replace(DIS, discharge_w=200)]
+    assert pace.awaited([DIS], after, urgent=pace.urgent_limit(Limit.PHASE_LIMIT)) == frozenset()
+    assert pace.awaited([DIS], after, urgent=pace.urgent_limit(Limit.BATTERIES)) == {0}
+
+
+def test_a_report_during_a_cycle_that_changed_a_battery_is_dropped_unless_urgent() -> None:
+    during = reported(started(Schedule(), 100.0), 100.4, SETTINGS)
+    assert during.due_s == 102.0
+    assert ended(during, 100.8, 6.5, settling=False).due_s == 102.0  # nothing changed
+    dropped = ended(during, 100.8, 6.5, settling=False, awaiting=frozenset({0}))
+    assert dropped.due_s == pytest.approx(107.3)  # it came before the battery could answer
+    urgent = reported(started(Schedule(), 100.0), 100.4, SETTINGS, urgent=True)
+    kept = ended(urgent, 100.8, 6.5, settling=False, awaiting=frozenset({0}))
+    assert kept.due_s == 102.0
+    assert kept.urgent
+    # a plain report first, then an urgent one: the cycle it asked for is kept
+    both = reported(during, 100.6, SETTINGS, urgent=True)
+    assert (both.due_s, both.urgent) == (102.0, True)
+    assert ended(both, 100.8, 6.5, settling=False, awaiting=frozenset({0})).due_s == 102.0
+    settled = ended(urgent, 100.8, 4.0, settling=True, awaiting=frozenset({0}))
+    assert settled.due_s == pytest.approx(104.8)  # a settle is kept, as before
+    assert settled.awaiting == {0}
+
+
+def test_past_limit_names_a_phase_past_its_limit_or_the_peak_cap() -> None:
+    limits = PhaseLimits(import_w=5000.0, export_w=3000.0)
+    assert not pace.past_limit(1000.0, {"L1": 4999.0, "L2": -2999.0}, limits, None)
+    assert pace.past_limit(1000.0, {"L1": 5001.0}, limits, None)
+    assert pace.past_limit(1000.0, {"L1": -3001.0}, limits, None)
+    assert pace.past_limit(1000.0, {"L1": math.nan}, limits, None)
+    assert not pace.past_limit(9000.0, {"L1": 9000.0}, None, None)  # no limits
+    assert pace.past_limit(2500.0, {}, None, 2400.0)  # the peak cap's import passed
+    assert not pace.past_limit(2400.0, {}, None, 2400.0)
+
+
+def _simulate_awaiting(
+    meter: list[float],
+    ac: list[list[float]],
+    urgent: set[float],
+    changes: list[frozenset[int]],
+    horizon: float,
+) -> list[tuple[float, float, frozenset[int], bool]]:
+    """Run the schedule as the loop does, with AC reports.
+
+    Return each cycle: (start, end, the batteries it awaits, whether a report ran it).
+    """
+    events = sorted(
+        [(at, -1) for at in meter] + [(at, b) for b, times in enumerate(ac) for at in times]
+    )
+    schedule = Schedule(due_s=0.0)
+    cycles: list[tuple[float, float, frozenset[int], bool]] = []
+    last_ac = [-math.inf] * len(ac)
+    k = 0
+    while schedule.due_s is not None and schedule.due_s < horizon:
+        due = schedule.due_s
+        while events and events[0][0] <= due:  # the reports before the cycle
+            at, who = events.pop(0)
+            if who >= 0:
+                last_ac[who] = at
+                continue
+            for battery in schedule.awaiting:  # the loop asks the clock of reports
+                schedule = pace.ac_reported(schedule, battery, last_ac[battery])
+            schedule = reported(schedule, at, SETTINGS, urgent=at in urgent)
+            due = min(due, schedule.due_s) if schedule.due_s is not None else due
+        start = schedule.due_s if schedule.due_s is not None else due
+        by_report = start < (cycles[-1][1] + LOOP.interval_s if cycles else 0.0) - 1e-9
+        schedule = started(schedule, start)
+        end = start + 0.2
+        awaiting = changes[k % len(changes)]
+        schedule = ended(schedule, end, LOOP.interval_s, settling=False, awaiting=awaiting)
+        cycles.append((start, end, awaiting, by_report))
+        k += 1
+    return cycles
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(
+    meter_every=st.sampled_from([1.0, 2.0, 5.0]),
+    ac=st.lists(st.lists(st.floats(0.0, 90.0), max_size=30), min_size=2, max_size=2),
+    urgent_at=st.lists(st.integers(0, 89), max_size=5),
+    changes=st.lists(st.frozensets(st.integers(0, 1)), min_size=1, max_size=6),
+)
+def test_no_report_cycle_before_the_awaited_batteries_reported(
+    meter_every: float,
+    ac: list[list[float]],
+    urgent_at: list[int],
+    changes: list[frozenset[int]],
+) -> None:
+    """A cycle sooner than the timer follows a report only once every awaited battery's AC
+    power reported since the last cycle's end (or the report was urgent); the timer still
+    runs; the gap holds; once they reported, the next report runs a cycle."""
+    meter = [k * meter_every + 0.1 for k in range(int(90 / meter_every))]
+    urgent = {meter[i] for i in urgent_at if i < len(meter)}
+    cycles = _simulate_awaiting(meter, ac, urgent, changes, 90.0)
+    for (start, end, awaiting, _), (nxt, _, _, by_report) in itertools.pairwise(cycles):
+        assert nxt - start >= SETTINGS.min_gap_s - 1e-9
+        assert nxt <= end + LOOP.interval_s + 1e-9  # the timer still runs
+        if by_report and not any(start < u <= nxt for u in urgent):
+            for battery in awaiting:
+                assert any(end < at <= nxt for at in ac[battery])
+        released = max(
+            (min((at for at in ac[b] if at > end), default=math.inf) for b in awaiting),
+            default=end,
+        )
+        heard = [r for r in meter if r > released and r > start]
+        if heard and max(heard[0], start + SETTINGS.min_gap_s) < end + LOOP.interval_s:
+            assert nxt <= max(heard[0], start + SETTINGS.min_gap_s) + 1e-9
 
 
 # ---------------------------------------------------------------------------- allowance

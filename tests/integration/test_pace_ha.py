@@ -153,6 +153,17 @@ async def test_a_report_during_a_settle_does_not_shorten_it(
     assert (hub.coordinator.data.time - data.time).total_seconds() == 4.0
 
 
+async def _report_ac(hass: HomeAssistant, lilygo_fleet: LilyGoFleet) -> None:
+    """Every battery reports its AC power again (the same value: last_reported moves).
+
+    The fake battery's AC power follows a write at the write's own time, which tells
+    nothing after the change (``pace.ac_reported``): a real board reports it later.
+    """
+    for battery in lilygo_fleet.batteries.values():
+        battery.set(Role.AC_POWER, float(battery.state(Role.AC_POWER)))
+    await hass.async_block_till_done()
+
+
 def _power_writes(battery: FakeBattery) -> int:
     return len([w for w in battery.writes if w.role in (Role.CHARGE_POWER, Role.DISCHARGE_POWER)])
 
@@ -170,7 +181,9 @@ async def test_power_changes_beyond_the_allowance_are_withheld(
     hub.cycles.clear()
     for k in range(60):  # 60 s, the house stepping between 500 W and 1100 W every 2 s
         house = 1100.0 if (k // 2) % 2 else 500.0
-        await hub.tick(1.0, grid=house - _effect(lilygo_fleet), step=1.0)
+        await hub.tick(0.5)
+        await _report_ac(hass, lilygo_fleet)  # the board reports every second
+        await hub.tick(0.5, grid=house - _effect(lilygo_fleet))
         coordinator = hub.coordinator
         (told,) = coordinator.told.commanded
         (planned,) = coordinator.plan.setpoints
@@ -201,7 +214,9 @@ async def test_a_stop_and_a_mode_change_are_never_withheld(
     assert bat1.state(Role.FORCIBLE_MODE) == "charge"
     _empty_buckets(hub)
     bat1.set(Role.SOC, 100)  # full: it stops
-    await hub.tick(2.0, grid=0.0, step=2.0)
+    await hub.tick(0.5)
+    await _report_ac(hass, lilygo_fleet)  # its AC power reported since the charge's change
+    await hub.tick(1.5, grid=0.0, step=1.5)
     assert _stopped(bat1)
 
 
@@ -297,3 +312,94 @@ async def test_a_three_phase_meter_stays_live_at_the_meter_pace(
     assert all(age is not None and age <= 3.0 for age in ages.values()), ages
     assert hub.state("sensor", "status") != "fail_safe"
     assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
+async def _changed(lilygo_fleet: LilyGoFleet, make_hub: Any, **options: Any) -> Hub:
+    """One battery steady at the meter pace (800 W), then a step that lowers it by > 100 W.
+
+    The battery's AC power reports only when the test says (an ESPHome board sends only
+    changed values; the fake would otherwise echo each write at the write's own time).
+    """
+    hub = await _steady(lilygo_fleet, make_hub, **options)
+    (bat1,) = lilygo_fleet.batteries.values()
+    bat1.follow = False
+    await hub.tick(2.0, grid=0.0, step=2.0)
+    before = float(bat1.state(Role.DISCHARGE_POWER))
+    hub.cycles.clear()
+    await hub.tick(2.0, grid=-500.0, step=2.0)  # the house takes 500 W less
+    assert len(hub.cycles) == 1
+    assert float(bat1.state(Role.DISCHARGE_POWER)) < before - 100
+    assert hub.coordinator._schedule_state.awaiting == {0}
+    return hub
+
+
+async def test_a_report_runs_no_cycle_until_the_changed_batterys_ac_power_reported(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Without the rule the report 2 s after the change runs a cycle (it rang on slow plants)."""
+    hub = await _changed(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    await hub.tick(4.0, grid=0.0)  # reports every 0.5 s for 4 s: no cycle
+    assert len(hub.cycles) == 1
+    bat1.set(Role.AC_POWER, 300.0)  # the battery answers
+    await hass.async_block_till_done()
+    await hub.tick(0.5, grid=0.0)  # the next report runs a cycle
+    assert len(hub.cycles) == 2
+    assert _gaps(hub.cycles) == [4.5]
+    assert hub.coordinator._schedule_state.awaiting == frozenset()
+
+
+async def test_a_same_value_ac_report_counts_as_reported(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A board that repeats its value (last_reported moves) answers too."""
+    hub = await _changed(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    await hub.tick(2.5, grid=0.0)
+    assert len(hub.cycles) == 1
+    bat1.set(Role.AC_POWER, float(bat1.state(Role.AC_POWER)))  # the same value again
+    await hass.async_block_till_done()
+    await hub.tick(0.5, grid=0.0)
+    assert len(hub.cycles) == 2
+
+
+async def test_while_awaiting_the_timer_still_runs_cycles(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A battery that never answers: the meter's reports run nothing, the 6.5 s timer does."""
+    hub = await _changed(lilygo_fleet, make_hub)
+    await hub.tick(6.0, grid=0.0)  # twelve reports
+    assert _gaps(hub.cycles) == []
+    await hub.tick(0.5, grid=0.0)
+    assert _gaps(hub.cycles) == [6.5]  # the timer, 6.5 s after the change
+
+
+async def test_while_awaiting_a_failing_meter_runs_a_cycle_at_once(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """The meter unavailable: its report runs the fail-safe at the gap, not at the timer."""
+    hub = await _changed(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    await hub.tick(1.0, grid=0.0)
+    hub.meter.set_available(False)
+    await hub.tick(1.0)
+    assert _gaps(hub.cycles) == [2.0]
+    assert hub.state("sensor", "status") == "fail_safe"
+    assert hub.state("sensor", "fail_safe_cause") == "meter_unavailable"
+    assert _stopped(bat1)
+
+
+async def test_while_awaiting_a_silent_meter_fails_safe_at_the_stale_timeout(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    hub = await _changed(lilygo_fleet, make_hub, **{CONF_REFRESH_METER: False})
+    (bat1,) = lilygo_fleet.batteries.values()
+    silent = 0.0
+    while hub.state("sensor", "status") != "fail_safe":
+        await hub.tick(0.5)
+        silent += 0.5
+        assert silent <= 30.0 + 6.5
+    assert silent > 30.0 - 2.0  # the meter's last report was the step's, 2 s before
+    assert set(_gaps(hub.cycles)) == {6.5}
+    assert hub.state("sensor", "fail_safe_cause") == "meter_stale"
+    assert _stopped(bat1)

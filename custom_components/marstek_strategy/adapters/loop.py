@@ -9,7 +9,10 @@ At the meter pace (``core/pace.py``) the meter's own reports also run cycles, th
 same timer: ``pace.reported`` moves the next cycle earlier (never within the least gap
 of the last start, never inside a settle), and after a cycle the timer waits the silent
 meter's fallback. The write allowance (``allowed``) keeps what each battery was told where
-a power change has no token left.
+a power change has no token left, and names the batteries the cycle changed by more than
+``pace.AWAIT_W``: until each one's AC power has reported again (the reader's clock of
+reports, as the read-back's ``ac_reported_at``), a meter report runs no cycle unless it is
+urgent (``_report_urgent``); the timer still does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from ..const import LOGGER
+from ..const import LOGGER, Role
 from ..core import lifecycle, pace as meter_pace
 from ..core.control import Commanded, Decision, LoopSettings
 from ..core.cycle import (
@@ -41,6 +44,7 @@ from ..core.pace import Pace
 from ..core.readings import Cause, Settings
 from .batteries import BatteryConfig
 from .delivery import Delivery
+from .grid import GridModes
 from .loop_options import LoopOptions
 from .reader import Reader
 from .stops import Stops
@@ -60,6 +64,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
     reader: Reader
     told: Told
     stops: Stops
+    grid: GridModes
     pace: Pace = Pace.FIXED
     pace_settings: meter_pace.PaceSettings = meter_pace.PaceSettings()
     interval_s: float
@@ -76,6 +81,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         self._settle_until: datetime | None = None
         self._schedule_state = meter_pace.Schedule()  # the meter pace's (core/pace.py)
         self._buckets: tuple[meter_pace.Bucket, ...] | None = None  # the write allowance's tokens
+        self._changed: frozenset[int] = frozenset()  # batteries this cycle changed (awaited)
         self._closing = False  # closing: no report runs a cycle any more
 
     @property
@@ -109,11 +115,38 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         if self.lifecycle.phase in (Phase.STARTING, Phase.CLOSED):
             return
         now = self.reader.monotonic()
-        before = self._schedule_state
-        self._schedule_state = meter_pace.reported(before, now, self.pace_settings)
+        before = schedule = self._schedule_state
+        for index in schedule.awaiting:  # a battery whose AC power reported since: not awaited
+            schedule = meter_pace.ac_reported(schedule, index, self._ac_reported_at(index, now))
+        # judged only where it matters: while awaiting, or while a cycle runs (it may await)
+        urgent = (bool(schedule.awaiting) or schedule.running) and self._report_urgent(now)
+        self._schedule_state = meter_pace.reported(schedule, now, self.pace_settings, urgent=urgent)
         wait = meter_pace.wait_s(self._schedule_state, now)
         if self._schedule_state != before and wait is not None:
             self._run_in(wait)
+
+    def _ac_reported_at(self, index: int, now: float) -> float | None:
+        """Return when battery index's AC power last reported (monotonic; None: never).
+
+        Any report, a same-value one included (Home Assistant's ``last_reported``): the
+        reader's clock of reports, as the read-back's ``ac_reported_at`` has it.
+        """
+        entity_id = self.batteries[index].entities.get(Role.AC_POWER)
+        age = None if entity_id is None else self.reader.clock.latest_age(entity_id, now)
+        return None if age is None else now - age
+
+    def _report_urgent(self, now: float) -> bool:
+        """Return whether the meter's report must run a cycle though a battery is awaited.
+
+        The meter would fail safe (missing, unavailable, implausible, stale), or shows a
+        phase past its limit or the import past the peak cap (``pace.past_limit``).
+        """
+        verdict = self.reader.meter.judge(now, self.reader.stale_s, self.reader.fuse_a)
+        if verdict.cause is not None:
+            return True
+        return meter_pace.past_limit(
+            verdict.grid_w, verdict.phase_w, self.options.phase_limits, self.grid.import_allowed_w()
+        )
 
     def _run_in(self, wait_s: float) -> None:
         """Run the next cycle after wait_s; at once as a task of the entry's (unload ends it).
@@ -144,19 +177,18 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         """Return plan and decision within the meter pace's write allowance (``pace.allow``).
 
         The fixed pace writes what was decided. A withheld battery keeps what it was told:
-        its plan entry is that, so the plan in force stays true.
+        its plan entry is that, so the plan in force stays true. The batteries the writes
+        change (``pace.awaited``; none in a dry run or an urgent cycle) are awaited.
         """
         if self.pace is not Pace.METER:
             return plan, decision
+        urgent = meter_pace.urgent_limit(limit)
         result = meter_pace.allow(
-            plan,
-            decision,
-            commanded,
-            self._buckets,
-            self.reader.monotonic(),
-            urgent=meter_pace.urgent_limit(limit),
+            plan, decision, commanded, self._buckets, self.reader.monotonic(), urgent=urgent
         )
         self._buckets = result.buckets
+        if self.lifecycle.action is Action.RUN:
+            self._changed = meter_pace.awaited(commanded, result.decision.commanded, urgent=urgent)
         if result.withheld:
             LOGGER.debug("Write allowance: kept %s as told", sorted(result.withheld))
         return result.plan, result.decision
@@ -226,6 +258,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             if not due and until is not None and dt_util.utcnow() < until:
                 return self.data  # a refresh asked for never shortens the settle delay
             self._schedule_state = meter_pace.started(self._schedule_state, self.reader.monotonic())
+            self._changed = frozenset()
             try:
                 data = await self._async_cycle()
             except Exception:
@@ -245,7 +278,11 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
                 self._settle_until = data.time + timedelta(seconds=data.delay_s)
             now = self.reader.monotonic()
             self._schedule_state = meter_pace.ended(
-                self._schedule_state, now, data.delay_s, settling=data.status is Status.SETTLING
+                self._schedule_state,
+                now,
+                data.delay_s,
+                settling=data.status is Status.SETTLING,
+                awaiting=self._changed,
             )
             if self.pace is Pace.METER:  # a report during the cycle may run the next sooner
                 self._run_in(meter_pace.wait_s(self._schedule_state, now) or 0.0)

@@ -7,7 +7,23 @@ loop sees a new grid reading as soon as there is one, within three rules:
 * never sooner than ``min_gap_s`` after the previous cycle's start (a report sooner waits);
 * a timer runs one ``fallback_s`` after the last cycle when the meter is silent, so that a
   silent meter is still judged stale (and stops the batteries) at the same stale timeout;
-* never inside a settle delay: a report while a start settles does not shorten it.
+* never inside a settle delay: a report while a start settles does not shorten it;
+* after a cycle that changed a battery's setpoint by more than ``AWAIT_W`` (or its mode), a
+  report runs no cycle until that battery's AC power has reported again since (``Schedule.
+  awaiting``): the in-flight estimate assumes the default response, and on a slower battery
+  a cycle 2 s after a change counted power as delivered that was not yet (it rang: issue 22).
+
+"Reported again" is a report of the battery's AC power sensor, a new value or the same one
+(Home Assistant's ``last_reported`` moves on both), at a monotonic time after the end of the
+cycle that changed it: the loop's clock of reports (the read-back's ``ac_reported_at``). A
+board that sends only changed values (ESPHome) stays silent until the battery moves, and one
+that does not move (at a cutoff or a taper, hung) never answers: the meter's reports then
+run no cycle and the silent meter's timer runs the next one, as the default pace would, so
+the rule never waits longer than the fallback. A board that repeats unchanged values may
+answer before the battery moved: the cycle then runs sooner, on that fresh AC reading.
+A cycle waits for nothing after an urgent cycle (a limit shaped its plan), and an urgent
+report (the meter would fail safe, a phase is past its limit, the import past the peak cap)
+runs a cycle as without the rule: the rule never delays a stop, a fail-safe or a limit.
 
 The write allowance keeps the faster cycles from multiplying RS485 writes: a per-battery token
 bucket (one token per ``refill_s``, at most ``burst``) that each *power-only change* of a
@@ -31,8 +47,11 @@ API (stable: the benchmark's controller builds on it):
   ``meter_settings(response)`` gives the defaults with the settle derived from a response.
 * ``Schedule`` (frozen: ``started_s``, ``settle_until_s``, ``due_s``, ``running``), moved on
   by ``started(s, now_s)`` at every cycle's start, ``ended(s, now_s, delay_s, settling=...)``
-  at its end and ``reported(s, now_s, settings)`` at each of the meter's own reports;
-  ``s.due_s`` is when the next cycle runs (``wait_s(s, now_s)``: the timer's delay).
+  at its end and ``reported(s, now_s, settings, urgent=...)`` at each of the meter's own
+  reports; ``s.due_s`` is when the next cycle runs (``wait_s(s, now_s)``: the timer's delay).
+  ``awaited(before, after, urgent=...)`` names the batteries a cycle changed (``ended(...,
+  awaiting=...)`` keeps them), ``ac_reported(s, battery, at_s)`` clears one that reported,
+  ``past_limit(grid_w, phase_w, limits, import_allowed_w)`` says a report is urgent.
 * ``settles(delay_s, loop, pace)``: whether a cycle that waits ``delay_s`` is settling.
 * ``AllowanceSettings(refill_s, burst, dead_band_w)``; ``Bucket(tokens, at_s)`` per battery,
   ``full_buckets(count, now_s, settings)``; ``allow(plan, decision, commanded, buckets, now_s,
@@ -43,7 +62,7 @@ API (stable: the benchmark's controller builds on it):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 import math
@@ -52,7 +71,7 @@ from typing import Final
 from .control import Commanded, Decision, LoopSettings, Write, WriteKind, apply_write, power_kind
 from .grid_mode import Limit
 from .inflight import DEFAULT_INTERVAL_S, Response
-from .model import Mode, Plan, Reason, Setpoint
+from .model import Mode, PhaseLimits, Plan, Reason, Setpoint
 
 
 class Pace(StrEnum):
@@ -79,6 +98,10 @@ BURST: Final = 2.0
 #: A power change below this (W) waits for a full bucket: below the engine's 30 W start dead
 #: band, so a correction worth starting a battery for always counts as a real change.
 DEAD_BAND_W: Final = 25
+#: A setpoint change above this (W) waits for the battery's AC report before a meter report
+#: runs the next cycle: above the 50 W band of a fast reversal and twice the allowance's dead
+#: band, so small corrections keep the meter's pace (the bench's step houses: 0 reversals).
+AWAIT_W: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +147,9 @@ class Schedule:
     settle_until_s: float | None = None  # no report runs a cycle before this
     due_s: float | None = None  # the next cycle runs then (None: nothing due)
     running: bool = False  # a cycle runs now
+    awaiting: frozenset[int] = frozenset()  # batteries whose AC report no report runs before
+    awaiting_since_s: float | None = None  # the end of the cycle that changed them
+    urgent: bool = False  # due_s was set by an urgent report (kept even while awaiting)
 
 
 def started(schedule: Schedule, now_s: float) -> Schedule:
@@ -131,35 +157,134 @@ def started(schedule: Schedule, now_s: float) -> Schedule:
     return Schedule(started_s=now_s, settle_until_s=None, due_s=None, running=True)
 
 
-def ended(schedule: Schedule, now_s: float, delay_s: float, *, settling: bool) -> Schedule:
+def ended(
+    schedule: Schedule,
+    now_s: float,
+    delay_s: float,
+    *,
+    settling: bool,
+    awaiting: frozenset[int] = frozenset(),
+) -> Schedule:
     """Return the schedule once a cycle ends at now_s and asks to wait delay_s.
 
     Settling: the next cycle runs after the delay, whatever the meter reports meanwhile.
     Otherwise the delay is the silent meter's timer, and a report that came while the
-    cycle ran keeps its earlier cycle.
+    cycle ran keeps its earlier cycle, unless the cycle changed a battery (awaiting: see
+    ``awaited``) and the report was not urgent: it came before the battery could answer.
     """
     due = now_s + max(0.0, delay_s)
+    since = now_s if awaiting else None
     if settling:
-        return replace(schedule, settle_until_s=due, due_s=due, running=False)
-    if schedule.due_s is not None:
+        return replace(
+            schedule,
+            settle_until_s=due,
+            due_s=due,
+            running=False,
+            awaiting=awaiting,
+            awaiting_since_s=since,
+            urgent=False,
+        )
+    urgent = False
+    if schedule.due_s is not None and (schedule.urgent or not awaiting):
+        urgent = schedule.urgent and schedule.due_s < due
         due = min(due, schedule.due_s)
-    return replace(schedule, settle_until_s=None, due_s=due, running=False)
+    return replace(
+        schedule,
+        settle_until_s=None,
+        due_s=due,
+        running=False,
+        awaiting=awaiting,
+        awaiting_since_s=since,
+        urgent=urgent,
+    )
 
 
-def reported(schedule: Schedule, now_s: float, settings: PaceSettings) -> Schedule:
+def reported(
+    schedule: Schedule, now_s: float, settings: PaceSettings, *, urgent: bool = False
+) -> Schedule:
     """Return the schedule after one of the meter's own reports at now_s.
 
     The next cycle runs now, or ``min_gap_s`` after the last cycle's start if that is
-    later; never earlier than a cycle already due, never inside a settle delay.
+    later; never earlier than a cycle already due, never inside a settle delay, and not
+    while the schedule awaits a battery's AC report, unless the report is urgent (the
+    meter would fail safe, or shows a limit passed: ``past_limit``).
     """
     if schedule.settle_until_s is not None and now_s < schedule.settle_until_s:
+        return schedule
+    if schedule.awaiting and not urgent:
         return schedule
     at = now_s
     if schedule.started_s is not None and schedule.started_s + settings.min_gap_s > now_s + TIE_S:
         at = schedule.started_s + settings.min_gap_s
     if schedule.due_s is not None and schedule.due_s <= at:
+        # a cycle is due sooner; an urgent report keeps it due even if the cycle that runs
+        # now changes a battery (``ended``)
+        return replace(schedule, urgent=True) if urgent and not schedule.urgent else schedule
+    return replace(schedule, due_s=at, urgent=urgent)
+
+
+def ac_reported(schedule: Schedule, battery: int, at_s: float | None) -> Schedule:
+    """Return the schedule once battery's AC power last reported at at_s (None: never).
+
+    A report after the end of the cycle that changed it ends the wait for that battery;
+    an older one (or none) changes nothing.
+    """
+    since = schedule.awaiting_since_s
+    if battery not in schedule.awaiting or at_s is None or since is None or at_s <= since:
         return schedule
-    return replace(schedule, due_s=at)
+    awaiting = schedule.awaiting - {battery}
+    return replace(schedule, awaiting=awaiting, awaiting_since_s=since if awaiting else None)
+
+
+def signed_w(commanded: Commanded) -> int:
+    """Return what a battery was told as one signed number (W, + = discharging)."""
+    if commanded.mode is Mode.CHARGE:
+        return -commanded.charge_w
+    return commanded.power_for(commanded.mode)
+
+
+def awaited(
+    before: Sequence[Commanded] | None,
+    after: Sequence[Commanded],
+    *,
+    urgent: bool = False,
+    threshold_w: int = AWAIT_W,
+) -> frozenset[int]:
+    """Return the batteries a cycle changed by more than threshold_w, or in mode.
+
+    before and after are what each battery was told before and after the cycle's writes
+    (None before: nothing known, nothing awaited). An urgent cycle awaits nothing: the
+    next report runs a cycle as soon as the gap allows.
+    """
+    if before is None or urgent or len(before) != len(after):
+        return frozenset()
+    return frozenset(
+        index
+        for index, (was, now) in enumerate(zip(before, after, strict=True))
+        if was.mode is not now.mode or abs(signed_w(now) - signed_w(was)) > threshold_w
+    )
+
+
+def past_limit(
+    grid_w: float,
+    phase_w: Mapping[str, float],
+    limits: PhaseLimits | None,
+    import_allowed_w: float | None,
+) -> bool:
+    """Return whether a meter reading shows a phase past its limit or the peak cap passed.
+
+    phase_w: each phase's power (W, + = import); limits: the phases' import and export
+    limits (None: none); import_allowed_w: the peak cap's import now (None: no cap).
+    A report showing one is urgent: it runs a cycle even while the schedule awaits.
+    """
+    if import_allowed_w is not None and grid_w > import_allowed_w:
+        return True
+    if limits is None:
+        return False
+    return any(
+        not math.isfinite(w) or w > limits.import_w or w < -limits.export_w
+        for w in phase_w.values()
+    )
 
 
 def wait_s(schedule: Schedule, now_s: float) -> float | None:
