@@ -374,7 +374,7 @@ class _Fleet:
                 if left <= 0:
                     break
                 if i in members:
-                    step = min(part, left)
+                    step = left if left < part else part  # min(part, left)
                     powers[i] += step
                     left -= step
             return powers
@@ -386,14 +386,14 @@ class _Fleet:
             while end < count and segments[end][0] - slope <= 1e-12:
                 end += 1
             if end == position + 1:  # no tie: the common case
-                step = min(part, left)
+                step = left if left < part else part  # min(part, left)
                 powers[i] += step
                 left -= step
                 position = end
                 continue
             group = segments[position:end]
             position = end
-            length = sum(segment[2] for segment in group)
+            length = sum([segment[2] for segment in group])
             if length <= left:
                 for _, j, piece in group:
                     powers[j] += piece
@@ -547,7 +547,7 @@ class _Fleet:
                     chosen = set(ranked[:k])
                     if first is not None and first not in chosen:
                         chosen = {*ranked[: k - 1], first}
-                    option = tuple(i for i in order if i in chosen)
+                    option = tuple([i for i in order if i in chosen])
                     if option not in sets:
                         sets.append(option)
         if order not in sets:
