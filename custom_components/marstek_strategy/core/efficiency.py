@@ -288,16 +288,18 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
 
 
 #: Per batteries (index, curve, cap): their arrays, bends, slopes, sorted hull segments
-#: (and whether two of them have slopes within 1e-12 of each other), the pairs
-#: ``_Fleet.refine`` found it cannot improve, and the two numbers that pack a pair's
-#: (i, j, power i, power j) into one int (all of it depends only on the key). The pairs are
-#: ints in a dict so that the garbage collector never walks them.
+#: (and whether two of them have slopes within 1e-12 of each other), each battery's kind (the
+#: first battery with its curve and cap), the pairs ``_Fleet.refine`` found it cannot improve,
+#: and the two numbers that pack a pair's (kind i, kind j, power i, power j) into one int (all
+#: of it depends only on the key). The pairs are ints in a dict so that the garbage collector
+#: never walks them.
 type _Shape = tuple[
     dict[int, list[float]],
     dict[int, tuple[int, ...]],
     dict[int, _Slopes],
     list[tuple[float, int, float]],
     bool,
+    dict[int, int],
     dict[int, None],
     int,
     int,
@@ -321,6 +323,7 @@ class _Fleet:
         "bits",
         "caps",
         "idle",
+        "kinds",
         "order",
         "rank",
         "segments",
@@ -355,9 +358,12 @@ class _Fleet:
             bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
             width = max(order, default=0) + 1  # an index < width
             tied = any(b[0] - a[0] <= 1e-12 for a, b in pairwise(segments))
-            shape = _SHAPES[key] = (arrays, bends, slopes, segments, tied, {}, bits, width)
+            first: dict[tuple[_Curve, int], int] = {}
+            kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in sorted(order)}
+            shape = (arrays, bends, slopes, segments, tied, kinds, {}, bits, width)
+            _SHAPES[key] = shape
         self.arrays, self.bends, self.slopes, self.segments, self.tied = shape[:5]
-        self.settled, self.bits, self.width = shape[5:]
+        self.kinds, self.settled, self.bits, self.width = shape[5:]
         if len(self.settled) > _MAX_SETTLED:
             self.settled.clear()
 
@@ -460,17 +466,18 @@ class _Fleet:
         bends finds the exact optimum for two batteries and repairs the convex-hull split
         where a curve is not convex. Array lookups only; at most three passes.
 
-        A pair's move depends only on its two powers, so a pair at powers already found
-        not to improve (``settled``, shared by every set of this fleet) is skipped, and so is
-        a pair where neither battery's loss falls by more per W it gives away than the
-        other's rises by per W it takes (``_Curve.slopes_to``): no move between them saves.
+        A pair's move depends only on its two powers and kinds (curve and cap), so a pair at
+        powers already found not to improve for the same kinds (``settled``, shared by every
+        set of this fleet) is skipped, and so is a pair where neither battery's loss falls
+        by more per W it gives away than the other's rises by per W it takes
+        (``_Curve.slopes_to``): no move between them saves.
         """
         powers = dict(powers)
         running = [i for i, power in powers.items() if power > 0]
         if len(running) < 2:
             return powers
         arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
-        bits, width, slopes = self.bits, self.width, self.slopes
+        bits, width, slopes, kinds = self.bits, self.width, self.slopes, self.kinds
         rise: dict[int, float] = {}
         fall: dict[int, float] = {}
         for i in running:
@@ -478,12 +485,12 @@ class _Fleet:
         for _ in range(3):
             improved = False
             for i in running:
-                li, bi, row = arrays[i], bends[i], i * width
+                li, bi, row = arrays[i], bends[i], kinds[i] * width
                 for j in running:
                     if i == j or (rise[i] >= fall[j] and rise[j] >= fall[i]):
                         continue
                     pi, pj = powers[i], powers[j]
-                    pair_key = (row + j) << bits  # (i, j, pi, pj) as one int
+                    pair_key = (row + kinds[j]) << bits  # (kind i, kind j, pi, pj) as one int
                     if (((pair_key | pi) << bits) | pj) in settled:
                         continue
                     lj, pair = arrays[j], pi + pj
