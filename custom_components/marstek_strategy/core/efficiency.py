@@ -418,10 +418,8 @@ class _Fleet:
         left = total - sum(whole.values())
         if left <= 0:
             return whole
-        order = sorted(
-            (i for i, power in powers.items() if power > 0),
-            key=lambda i: (whole[i] - powers[i], i),
-        )
+        # by (whole[i] - powers[i], i): the most rounded off first
+        order = [i for _, i in sorted([(whole[i] - p, i) for i, p in powers.items() if p > 0])]
         while left > 0:  # rounds of one watt each to those below their cap, in order
             below = [i for i in order if whole[i] < caps[i]]
             if not below:
