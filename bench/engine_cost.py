@@ -6,7 +6,9 @@ the whole range. "identical" fleets share the default table; "distinct" give eve
 table (efficiencies shifted by up to 5 points, rows shifted in power). Tables are built on the first
 call that sees them (reported as ``first``); median, p99 and worst are of the calls after it.
 Times are the thread's CPU time (``time.thread_time_ns``), so a busy machine inflates them
-less than wall time would; they still vary with the load.
+less than wall time would; they still vary with the load. A garbage-collector pause counts in
+the call it falls into (Home Assistant's process has them too); ``gc_calls`` says how many
+timed calls had one and ``worst_no_gc_us`` is the worst of the others.
 
 ``cold`` (``--engine --cold``): every call finds the split caches empty (the per-fleet hull
 segments and settled pairs of ``efficiency._SHAPES`` are dropped before it), so each call
@@ -17,6 +19,7 @@ built once per table, as a learned table is refreshed at most every few minutes)
 from __future__ import annotations
 
 from dataclasses import replace
+import gc
 import random
 import statistics
 import time
@@ -68,29 +71,45 @@ def measure(
     plan = engine.Plan.all_stop(n)
     grid = 0.0
     times: list[float] = []
-    for k in range(calls + 1):
-        if rng.random() < 0.1:
-            grid = rng.uniform(-12000.0, 12000.0)
-        else:
-            grid += rng.gauss(0.0, 300.0)
-        if k % 50 == 0:
-            fleet = [replace(b, soc=rng.uniform(12.0, 100.0)) for b in fleet]
-        if cold:
-            efficiency._SHAPES.clear()
-        started = time.thread_time_ns()
-        plan = engine.allocate(grid, fleet, plan, settings)
-        times.append((time.thread_time_ns() - started) / 1000.0)
-        grid_effect = sum(
-            s.power_w * (0.975 if s.mode is engine.Mode.DISCHARGE else -1.045)
-            for s in plan.setpoints
-        )
-        grid -= grid_effect * 0.9  # the batteries answer most of the demand
+    paused: list[bool] = []  # whether a garbage collection ran during the call
+    collections: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(note)
+    try:
+        for k in range(calls + 1):
+            if rng.random() < 0.1:
+                grid = rng.uniform(-12000.0, 12000.0)
+            else:
+                grid += rng.gauss(0.0, 300.0)
+            if k % 50 == 0:
+                fleet = [replace(b, soc=rng.uniform(12.0, 100.0)) for b in fleet]
+            if cold:
+                efficiency._SHAPES.clear()
+            collections.clear()
+            started = time.thread_time_ns()
+            plan = engine.allocate(grid, fleet, plan, settings)
+            times.append((time.thread_time_ns() - started) / 1000.0)
+            paused.append(bool(collections))
+            grid_effect = sum(
+                s.power_w * (0.975 if s.mode is engine.Mode.DISCHARGE else -1.045)
+                for s in plan.setpoints
+            )
+            grid -= grid_effect * 0.9  # the batteries answer most of the demand
+    finally:
+        gc.callbacks.remove(note)
     first, rest = times[0], sorted(times[1:])
+    clean = [t for t, hit in zip(times[1:], paused[1:], strict=True) if not hit]
     return {
         "first_us": round(first, 1),
         "median_us": round(statistics.median(rest), 1),
         "p99_us": round(rest[int(0.99 * (len(rest) - 1))], 1),
         "worst_us": round(rest[-1], 1),
+        "gc_calls": sum(paused[1:]),
+        "worst_no_gc_us": round(max(clean, default=0.0), 1),
     }
 
 
@@ -108,11 +127,15 @@ def run(calls: int = 2000, sizes: range = range(1, 9), cold: bool = False) -> li
 
 def table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of run()'s rows."""
-    head = f"{'strategy':<11}{'tables':<10}{'n':>3}{'first':>9}{'median':>9}{'p99':>9}{'worst':>9}"
-    lines = ["engine.allocate per call (µs)", head]
+    head = (
+        f"{'strategy':<11}{'tables':<10}{'n':>3}{'first':>9}{'median':>9}{'p99':>9}{'worst':>9}"
+        f"{'gc':>5}{'worst no gc':>13}"
+    )
+    lines = ["engine.allocate per call (µs; gc: calls a garbage collection ran in)", head]
     for r in rows:
         lines.append(
             f"{r['strategy']:<11}{r['tables']:<10}{r['batteries']:>3}{r['first_us']:>9.0f}"
             f"{r['median_us']:>9.0f}{r['p99_us']:>9.0f}{r['worst_us']:>9.0f}"
+            f"{r['gc_calls']:>5}{r['worst_no_gc_us']:>13.0f}"
         )
     return "\n".join(lines)

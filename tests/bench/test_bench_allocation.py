@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from bench import engine_cost
 from bench.controllers import available, known, make
 from bench.controllers.engine_ctl import LearnedController
@@ -45,3 +47,23 @@ def test_cold_timing_finds_the_split_caches_empty_at_every_call() -> None:
     figures = engine_cost.measure("efficiency", 3, True, 60, cold=True)
     assert len(shapes) <= 1  # only the last call's
     assert figures["worst_us"] >= figures["p99_us"] >= figures["median_us"] > 0
+
+
+def test_the_timing_says_which_calls_a_garbage_collection_ran_in() -> None:
+    """A collection counts in the call it falls into, and is named: gc_calls, worst_no_gc_us."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)  # a collection in every call
+    try:
+        figures = engine_cost.measure("equal", 2, False, 20)
+    finally:
+        gc.set_threshold(*threshold)
+    assert figures["gc_calls"] == 20
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        figures = engine_cost.measure("equal", 2, False, 20)
+    finally:
+        if enabled:
+            gc.enable()
+    assert figures["gc_calls"] == 0
+    assert figures["worst_no_gc_us"] == figures["worst_us"]

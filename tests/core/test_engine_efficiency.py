@@ -7,6 +7,8 @@ from dataclasses import replace
 from hypothesis import example, given, settings as hyp_settings, strategies as st
 import pytest
 
+from custom_components.marstek_strategy.core import efficiency
+from custom_components.marstek_strategy.core.efficiency import _Fleet, _moves_at
 from custom_components.marstek_strategy.core.engine import (
     DEFAULT_EFFICIENCY_TABLE,
     BatteryReading,
@@ -422,6 +424,86 @@ def test_curves_are_found_by_identity_and_built_once_per_value() -> None:
     assert _curve(Mode.CHARGE, DEFAULT_EFFICIENCY_TABLE) is curve
     assert _curve(Mode.CHARGE, copy) is curve  # an equal table shares the curve
     assert _curve(Mode.DISCHARGE, copy) is not curve
+
+
+@st.composite
+def any_tables(draw: st.DrawFn) -> EfficiencyTable:
+    """A table of 1 to 10 rows anywhere in 1..3000 W, efficiencies 0.5..0.99 (learned-like)."""
+    xs = draw(st.lists(st.integers(10, 30000), min_size=1, max_size=10, unique=True))
+    efficiencies = st.floats(0.5, 0.99)
+    return tuple(sorted((x / 10, draw(efficiencies), draw(efficiencies)) for x in xs))
+
+
+@hyp_settings(max_examples=60, deadline=None)
+@example(Mode.DISCHARGE, DEFAULT_EFFICIENCY_TABLE, 2500, [600, 750, 1000, 1234])
+@example(Mode.CHARGE, ODD_TABLE, 800, [1, 68, 69, 70, 799, 800])
+@given(
+    mode=st.sampled_from([Mode.CHARGE, Mode.DISCHARGE]),
+    table=any_tables(),
+    cap=st.integers(1, 2500),
+    starts=st.lists(st.integers(1, 2500), min_size=1, max_size=6),
+)
+def test_the_slopes_bound_every_move_of_power(
+    mode: Mode, table: EfficiencyTable, cap: int, starts: list[int]
+) -> None:
+    """From any power p, going to any q within 1..cap changes the loss by at least
+    (q - p) * rise going up and at most (p - q) * fall going down (to rounding, far below the
+    1e-9 W a move in ``refine`` must save)."""
+    curve = _curve(mode, table)
+    bends, slopes, loss = curve.bends_to(cap), curve.slopes_to(cap), curve.array(cap)
+    for p in {min(start, cap) for start in starts}:
+        rise, fall = _moves_at(bends, slopes, p)
+        assert all(loss[q] - loss[p] >= (q - p) * rise - 1e-10 for q in range(p + 1, cap + 1))
+        assert all(loss[p] - loss[q] <= (p - q) * fall + 1e-10 for q in range(1, p))
+
+
+def refine_every_pair(fleet: _Fleet, powers: dict[int, int]) -> dict[int, int]:
+    """``_Fleet.refine`` as it was before it skipped pairs: every pair, every pass."""
+    powers = dict(powers)
+    running = [i for i, power in powers.items() if power > 0]
+    for _ in range(3 if len(running) >= 2 else 0):
+        improved = False
+        for i in running:
+            for j in running:
+                if i == j:
+                    continue
+                li, lj, pair = fleet.arrays[i], fleet.arrays[j], powers[i] + powers[j]
+                bar = li[powers[i]] + lj[powers[j]] - 1e-9
+                for x in fleet.bends[i]:
+                    if 1 <= pair - x <= fleet.caps[j] and li[x] + lj[pair - x] < bar:
+                        powers[i], powers[j] = x, pair - x
+                        bar, improved = li[x] + lj[pair - x] - 1e-9, True
+        if not improved:
+            break
+    return powers
+
+
+@hyp_settings(max_examples=80, deadline=None)
+@example(Mode.DISCHARGE, [DEFAULT_EFFICIENCY_TABLE] * 4, [2500] * 4, [600, 600, 600, 601])
+@example(Mode.CHARGE, [WORSE_TABLE, ODD_TABLE, WORSE_TABLE], [800, 2500, 2500], [70, 900, 180])
+@given(
+    mode=st.sampled_from([Mode.CHARGE, Mode.DISCHARGE]),
+    tables=st.lists(
+        st.one_of(
+            st.sampled_from([DEFAULT_EFFICIENCY_TABLE, WORSE_TABLE, ODD_TABLE]), any_tables()
+        ),
+        min_size=2,
+        max_size=5,
+    ),
+    caps=st.lists(st.integers(1, 2500), min_size=5, max_size=5),
+    starts=st.lists(st.integers(0, 2500), min_size=5, max_size=5),
+)
+def test_refine_skips_only_pairs_that_cannot_save(
+    mode: Mode, tables: list[EfficiencyTable], caps: list[int], starts: list[int]
+) -> None:
+    """The pairs ``refine`` skips by their slopes would not have moved: the same result."""
+    efficiency._SHAPES.clear()  # no settled pairs from another example
+    count = len(tables)
+    curves = [_curve(mode, table) for table in tables]
+    fleet = _Fleet(range(count), curves, caps[:count], [0.0] * count)
+    powers = {i: min(starts[i], caps[i]) for i in range(count)}
+    assert fleet.refine(powers) == refine_every_pair(fleet, powers)
+    efficiency._SHAPES.clear()
 
 
 def brute_force(total: int, candidates: list[Candidate], mode: Mode) -> float:

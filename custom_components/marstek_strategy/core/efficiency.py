@@ -75,7 +75,7 @@ class _Curve:
     same arithmetic as ``at``; lookups in the hot path index it and hash nothing.
     """
 
-    __slots__ = ("_bends", "bends", "hulls", "loss", "xs", "ys")
+    __slots__ = ("_bends", "bends", "hulls", "loss", "slopes", "xs", "ys")
 
     def __init__(self, mode: Mode, table: EfficiencyTable) -> None:
         rows = sorted(table)
@@ -93,6 +93,7 @@ class _Curve:
         self._bends = sorted(bends)
         self.bends: dict[int, tuple[int, ...]] = {}
         self.hulls: dict[int, tuple[tuple[float, float], ...]] = {}
+        self.slopes: dict[int, _Slopes] = {}
         self.loss: list[float] = [0.0]
         self._extend(_ARRAY_W)
 
@@ -132,6 +133,25 @@ class _Curve:
             bends = self.bends[cap] = (*(b for b in self._bends if b < cap), cap)
         return bends
 
+    def slopes_to(self, cap: int) -> _Slopes:
+        """Return, per bend of ``bends_to(cap)`` and per stretch between two, how the loss moves.
+
+        ``rise`` is the least W of loss per W the loss rises by from a power up to any
+        higher one within cap, ``fall`` the most W per W it falls by down to any lower one
+        from 1 W: a move of power from battery j to battery i can save loss only where j's
+        fall exceeds i's rise (``_Fleet.refine`` skips the other pairs). At a bend (index k):
+        ``rise_at[k]``, ``fall_at[k]``; strictly between bends k and k + 1: ``rise_in[k]``,
+        ``fall_in[k]``. The loss is a straight line between two bends, so the extremes are
+        found at the bends (and, between two, at its first and last whole watt); the lines
+        are taken through the array's values at the bends, which the array's own values
+        between them differ from by rounding only (about 1e-13 W, far below the 1e-9 W a
+        move must save).
+        """
+        slopes = self.slopes.get(cap)
+        if slopes is None:
+            slopes = self.slopes[cap] = _slopes(self.array(cap), self.bends_to(cap))
+        return slopes
+
     def hull(self, cap: int) -> tuple[tuple[float, float], ...]:
         """Return the lower convex hull of the running loss on (0, cap] as segments.
 
@@ -152,6 +172,48 @@ class _Curve:
             )
             self.hulls[cap] = segments
         return segments
+
+
+#: ``_Curve.slopes_to``: (rise_at, fall_at, rise_in, fall_in).
+type _Slopes = tuple[list[float], list[float], list[float], list[float]]
+
+
+def _slopes(loss: Sequence[float], bends: Sequence[int]) -> _Slopes:
+    """Return ``_Curve.slopes_to`` for the loss array and its bends (1 first, cap last)."""
+    ys = [loss[b] for b in bends]
+    last = len(bends) - 1
+    # the line between bend k and bend k + 1; the secant from bend k to any bend j
+    line = [(ys[k + 1] - ys[k]) / (bends[k + 1] - bends[k]) for k in range(last)]
+    rise_at = [
+        min([line[k], *((ys[j] - ys[k]) / (bends[j] - bends[k]) for j in range(k + 2, last + 1))])
+        for k in range(last)
+    ]
+    rise_at.append(math.inf)  # at cap: nothing above
+    fall_at = [-math.inf]  # at 1 W: nothing below (0 W is stopped)
+    fall_at += [
+        max([line[k - 1], *((ys[k] - ys[j]) / (bends[k] - bends[j]) for j in range(k - 1))])
+        for k in range(1, last + 1)
+    ]
+    rise_in: list[float] = []
+    fall_in: list[float] = []
+    for k in range(last):
+        rise = fall = line[k]
+        if bends[k + 1] - bends[k] >= 2:  # whole watts between: the first and the last
+            for w in (bends[k] + 1, bends[k + 1] - 1):
+                y = ys[k] + line[k] * (w - bends[k])
+                rise = min([rise, *((ys[j] - y) / (bends[j] - w) for j in range(k + 2, last + 1))])
+                fall = max([fall, *((y - ys[j]) / (w - bends[j]) for j in range(k))])
+        rise_in.append(rise)
+        fall_in.append(fall)
+    return rise_at, fall_at, rise_in, fall_in
+
+
+def _moves_at(bends: Sequence[int], slopes: _Slopes, power: int) -> tuple[float, float]:
+    """Return (rise, fall) of ``_Curve.slopes_to`` at power (1..cap whole W)."""
+    k = bisect_right(bends, power) - 1
+    if bends[k] == power:
+        return slopes[0][k], slopes[1][k]
+    return slopes[2][k], slopes[3][k]
 
 
 _CURVES: dict[tuple[int, Mode], tuple[EfficiencyTable, _Curve]] = {}
@@ -225,14 +287,19 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
     return shares
 
 
-#: Per batteries (index, curve, cap): their arrays, bends, sorted hull segments and the
-#: pairs ``_Fleet.refine`` found it cannot improve, with the two numbers that pack a pair's
-#: (i, j, power i, power j) into one int (all of it depends only on the key). The pairs are
-#: ints in a dict so that the garbage collector never walks them.
+#: Per batteries (index, curve, cap): their arrays, bends, slopes, sorted hull segments
+#: (and whether two of them have slopes within 1e-12 of each other), each battery's kind (the
+#: first battery with its curve and cap), the pairs ``_Fleet.refine`` found it cannot improve,
+#: and the two numbers that pack a pair's (kind i, kind j, power i, power j) into one int (all
+#: of it depends only on the key). The pairs are ints in a dict so that the garbage collector
+#: never walks them.
 type _Shape = tuple[
     dict[int, list[float]],
     dict[int, tuple[int, ...]],
+    dict[int, _Slopes],
     list[tuple[float, int, float]],
+    bool,
+    dict[int, int],
     dict[int, None],
     int,
     int,
@@ -247,8 +314,7 @@ class _Fleet:
     """One split problem, indexed by battery: caps, arrays, bends and all hull segments.
 
     ``segments`` holds every battery's hull segments sorted by slope (kept in ``_SHAPES``
-    for the same batteries, curves and caps); a set's hull split walks it and skips the
-    batteries outside the set.
+    for the same batteries, curves and caps); a set's hull split walks those of its own.
     """
 
     __slots__ = (
@@ -257,10 +323,13 @@ class _Fleet:
         "bits",
         "caps",
         "idle",
+        "kinds",
         "order",
         "rank",
         "segments",
         "settled",
+        "slopes",
+        "tied",
         "width",
     )
 
@@ -282,13 +351,19 @@ class _Fleet:
                 _SHAPES.clear()
             arrays = {i: curves[i].array(caps[i]) for i in order}
             bends = {i: curves[i].bends_to(caps[i]) for i in order}
+            slopes = {i: curves[i].slopes_to(caps[i]) for i in order}
             segments = sorted(
                 (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
             )
             bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
             width = max(order, default=0) + 1  # an index < width
-            shape = _SHAPES[key] = (arrays, bends, segments, {}, bits, width)
-        self.arrays, self.bends, self.segments, self.settled, self.bits, self.width = shape
+            tied = any(b[0] - a[0] <= 1e-12 for a, b in pairwise(segments))
+            first: dict[tuple[_Curve, int], int] = {}
+            kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in sorted(order)}
+            shape = (arrays, bends, slopes, segments, tied, kinds, {}, bits, width)
+            _SHAPES[key] = shape
+        self.arrays, self.bends, self.slopes, self.segments, self.tied = shape[:5]
+        self.kinds, self.settled, self.bits, self.width = shape[5:]
         if len(self.settled) > _MAX_SETTLED:
             self.settled.clear()
 
@@ -299,31 +374,32 @@ class _Fleet:
         evenly, so identical batteries get equal power.
         """
         powers = dict.fromkeys(members, 0.0)
-        segments = self.segments  # all batteries': the walk skips the others
         left = float(total)
+        if not self.tied:  # no two slopes are equal: one segment after the other
+            for _, i, part in self.segments:
+                if left <= 0:
+                    break
+                if i in members:
+                    step = left if left < part else part  # min(part, left)
+                    powers[i] += step
+                    left -= step
+            return powers
+        segments = [segment for segment in self.segments if segment[1] in members]
         position, count = 0, len(segments)
         while position < count and left > 0:
             slope, i, part = segments[position]
-            if i not in members:
-                position += 1
-                continue
             end = position + 1
             while end < count and segments[end][0] - slope <= 1e-12:
                 end += 1
             if end == position + 1:  # no tie: the common case
-                step = min(part, left)
+                step = left if left < part else part  # min(part, left)
                 powers[i] += step
                 left -= step
                 position = end
                 continue
-            group = [segment for segment in segments[position:end] if segment[1] in members]
+            group = segments[position:end]
             position = end
-            if len(group) == 1:
-                step = min(part, left)
-                powers[i] += step
-                left -= step
-                continue
-            length = sum(segment[2] for segment in group)
+            length = sum([segment[2] for segment in group])
             if length <= left:
                 for _, j, piece in group:
                     powers[j] += piece
@@ -342,10 +418,8 @@ class _Fleet:
         left = total - sum(whole.values())
         if left <= 0:
             return whole
-        order = sorted(
-            (i for i, power in powers.items() if power > 0),
-            key=lambda i: (whole[i] - powers[i], i),
-        )
+        # by (whole[i] - powers[i], i): the most rounded off first
+        order = [i for _, i in sorted([(whole[i] - p, i) for i, p in powers.items() if p > 0])]
         while left > 0:  # rounds of one watt each to those below their cap, in order
             below = [i for i in order if whole[i] < caps[i]]
             if not below:
@@ -390,24 +464,31 @@ class _Fleet:
         bends finds the exact optimum for two batteries and repairs the convex-hull split
         where a curve is not convex. Array lookups only; at most three passes.
 
-        A pair's move depends only on its two powers, so a pair at powers already found
-        not to improve (``settled``, shared by every set of this fleet) is skipped.
+        A pair's move depends only on its two powers and kinds (curve and cap), so a pair at
+        powers already found not to improve for the same kinds (``settled``, shared by every
+        set of this fleet) is skipped, and so is a pair where neither battery's loss falls
+        by more per W it gives away than the other's rises by per W it takes
+        (``_Curve.slopes_to``): no move between them saves.
         """
         powers = dict(powers)
         running = [i for i, power in powers.items() if power > 0]
         if len(running) < 2:
             return powers
         arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
-        bits, width = self.bits, self.width
+        bits, width, slopes, kinds = self.bits, self.width, self.slopes, self.kinds
+        rise: dict[int, float] = {}
+        fall: dict[int, float] = {}
+        for i in running:
+            rise[i], fall[i] = _moves_at(bends[i], slopes[i], powers[i])
         for _ in range(3):
             improved = False
             for i in running:
-                li, bi, row = arrays[i], bends[i], i * width
+                li, bi, row = arrays[i], bends[i], kinds[i] * width
                 for j in running:
-                    if i == j:
+                    if i == j or (rise[i] >= fall[j] and rise[j] >= fall[i]):
                         continue
                     pi, pj = powers[i], powers[j]
-                    pair_key = (row + j) << bits  # (i, j, pi, pj) as one int
+                    pair_key = (row + kinds[j]) << bits  # (kind i, kind j, pi, pj) as one int
                     if (((pair_key | pi) << bits) | pj) in settled:
                         continue
                     lj, pair = arrays[j], pi + pj
@@ -417,6 +498,9 @@ class _Fleet:
                         cost = li[x] + lj[pair - x]
                         if cost < bar:
                             powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
+                    if powers[i] != pi:
+                        rise[i], fall[i] = _moves_at(bi, slopes[i], powers[i])
+                        rise[j], fall[j] = _moves_at(bends[j], slopes[j], powers[j])
                     settled[(((pair_key | powers[i]) << bits) | powers[j])] = None
             if not improved:
                 break
@@ -468,7 +552,7 @@ class _Fleet:
                     chosen = set(ranked[:k])
                     if first is not None and first not in chosen:
                         chosen = {*ranked[: k - 1], first}
-                    option = tuple(i for i in order if i in chosen)
+                    option = tuple([i for i in order if i in chosen])
                     if option not in sets:
                         sets.append(option)
         if order not in sets:
