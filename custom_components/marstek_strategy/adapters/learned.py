@@ -41,6 +41,7 @@ SETTLED_S: Final = 10.0  # a setpoint counts as settled this long after it was w
 CUTOFF_MARGIN_PCT: Final = 3.0  # no samples within this of the discharge cutoff ...
 FULL_SOC_PCT: Final = 94.0  # ... nor above this (the charge taper starts at 95 %)
 REFRESH_S: Final = 900.0  # the engine's table and factors change at most this often
+MAX_REFRESHES: Final = 1  # tables recomputed in one cycle (a new table costs the engine ~1 ms)
 SAVE_DELAY_S: Final = 600.0  # a learner is written this long after it first learned again
 FACTOR_CONFIDENCE: Final = 0.5  # a learned factor counts from this blend weight (20 ratios)
 FACTOR_BAND: Final = 0.08  # a learned factor stays within this share of the seed's
@@ -277,9 +278,13 @@ class LearnedBattery:
             self.in_force = setpoint
             self.steady_since = now
 
-    def engine_table(self, now: float) -> EfficiencyTable | None:
-        """Return the table for the engine: recomputed at most every REFRESH_S."""
-        if self.refreshed is not None and now - self.refreshed < REFRESH_S:
+    def due(self, now: float) -> bool:
+        """Return whether the engine's table is due to be recomputed (every REFRESH_S)."""
+        return self.refreshed is None or now - self.refreshed >= REFRESH_S
+
+    def engine_table(self, now: float, *, refresh: bool = True) -> EfficiencyTable | None:
+        """Return the table for the engine: recomputed when due and refresh allows it."""
+        if not refresh or not self.due(now):
             return self.table
         self.refreshed = now
         if self.learner.measured_share() == 0.0:
@@ -368,15 +373,25 @@ class LearnedLosses:
     ) -> list[BatteryReading]:
         """Learn from this cycle (when learn: the loop drives), return the readings to plan on.
 
-        Each reading gets its battery's learned table (None: the settings' default).
+        Each reading gets its battery's learned table (None: the settings' default). At most
+        one table is recomputed per cycle (``MAX_REFRESHES``): the engine builds a new
+        table's curves on first use, about 1 ms each, so eight batteries refreshed together
+        would take that cycle's call past 5 ms. The others follow in the next cycles, and
+        their refreshes stay spread over the cycles after that.
         """
         stamp = now.timestamp()
+        refreshes = MAX_REFRESHES
         result: list[BatteryReading] = []
         for subentry_id, told, reading in zip(self._order, commanded, readings, strict=False):
             battery = self.batteries[subentry_id]
             if learn and battery.learns:
                 battery.observe(stamp, told, reading)
-            result.append(replace(reading, efficiency_table=battery.engine_table(stamp)))
+            if battery.due(stamp) and refreshes > 0:
+                refreshes -= 1
+                table = battery.engine_table(stamp)
+            else:
+                table = battery.engine_table(stamp, refresh=False)
+            result.append(replace(reading, efficiency_table=table))
         return result
 
     def told(self, now: datetime, commanded: Sequence[Commanded]) -> None:
