@@ -11,7 +11,8 @@ loop sees a new grid reading as soon as there is one, within three rules:
 * after a cycle that changed a battery's setpoint by more than ``AWAIT_W`` (or its mode), a
   report runs no cycle until that battery's AC power has reported again since (``Schedule.
   awaiting``): the in-flight estimate assumes the default response, and on a slower battery
-  a cycle 2 s after a change counted power as delivered that was not yet (it rang: issue 22).
+  a cycle 2 s after a change counted power as delivered that was not yet (it rang: issue 22);
+  only a battery judged slower than that response (``Lag``), or not judged yet, is awaited.
 
 "Reported again" is a report of the battery's AC power sensor, a new value or the same one
 (Home Assistant's ``last_reported`` moves on both), at a monotonic time after the end of the
@@ -52,6 +53,8 @@ API (stable: the benchmark's controller builds on it):
   ``awaited(before, after, urgent=...)`` names the batteries a cycle changed (``ended(...,
   awaiting=...)`` keeps them), ``ac_reported(s, battery, at_s)`` clears one that reported,
   ``past_limit(grid_w, phase_w, limits, import_allowed_w)`` says a report is urgent.
+  ``Lag`` per battery: ``watch(lag, before, after, from_w, now_s)`` at each awaited change,
+  ``judge(lag, ac_w, at_s)`` at each AC reading, ``slow_ones(changed, lags)`` the awaited.
 * ``settles(delay_s, loop, pace)``: whether a cycle that waits ``delay_s`` is settling.
 * ``AllowanceSettings(refill_s, burst, dead_band_w)``; ``Bucket(tokens, at_s)`` per battery,
   ``full_buckets(count, now_s, settings)``; ``allow(plan, decision, commanded, buckets, now_s,
