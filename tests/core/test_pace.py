@@ -361,6 +361,8 @@ def test_watch_takes_changes_above_the_threshold_with_their_delay() -> None:
     assert start.watch == pace.Watch(5.0, 0.0, 780.0, RESPONSE.settle_s())  # relay from stop
     charge = pace.watch(pace.Lag(), D800, CHG, math.nan, 5.0)  # no estimate: as settled
     assert charge.watch == pace.Watch(5.0, 780.0, -1045.0, RESPONSE.dead_time_s)
+    assert pace.restamp(charge, 5.4).watch == replace(charge.watch, at_s=5.4)  # its cycle's end
+    assert pace.restamp(pace.Lag(), 5.4) == pace.Lag()
 
 
 def test_a_report_is_judged_once_the_default_response_expects_half_the_step() -> None:

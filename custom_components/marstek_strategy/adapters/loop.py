@@ -85,6 +85,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         self._buckets: tuple[meter_pace.Bucket, ...] | None = None  # the write allowance's tokens
         self._changed: frozenset[int] = frozenset()  # batteries this cycle changed (awaited)
         self._lags: list[meter_pace.Lag] = []  # each battery's judgement (pace.judge)
+        self._watched: frozenset[int] = frozenset()  # batteries whose change this cycle watches
         self._closing = False  # closing: no report runs a cycle any more
 
     @property
@@ -203,7 +204,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         if self.lifecycle.action is Action.RUN:
             self._judge(now)
             after = result.decision.commanded
-            changed = meter_pace.awaited(commanded, after, urgent=urgent)
+            changed = self._watched = meter_pace.awaited(commanded, after, urgent=urgent)
             for i in changed:
                 self._lags[i] = meter_pace.watch(
                     self._lags[i],
@@ -283,7 +284,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             if not due and until is not None and dt_util.utcnow() < until:
                 return self.data  # a refresh asked for never shortens the settle delay
             self._schedule_state = meter_pace.started(self._schedule_state, self.reader.monotonic())
-            self._changed = frozenset()
+            self._changed = self._watched = frozenset()
             try:
                 data = await self._async_cycle()
             except Exception:
@@ -302,6 +303,8 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             if data.status is Status.SETTLING:
                 self._settle_until = data.time + timedelta(seconds=data.delay_s)
             now = self.reader.monotonic()
+            for index in self._watched:  # written by now: a report judges from the cycle's end
+                self._lags[index] = meter_pace.restamp(self._lags[index], now)
             self._schedule_state = meter_pace.ended(
                 self._schedule_state,
                 now,

@@ -54,7 +54,8 @@ API (stable: the benchmark's controller builds on it):
   awaiting=...)`` keeps them), ``ac_reported(s, battery, at_s)`` clears one that reported,
   ``past_limit(grid_w, phase_w, limits, import_allowed_w)`` says a report is urgent.
   ``Lag`` per battery: ``watch(lag, before, after, from_w, now_s)`` at each awaited change,
-  ``judge(lag, ac_w, at_s)`` at each AC reading, ``slow_ones(changed, lags)`` the awaited.
+  ``judge(lag, ac_w, at_s)`` at each AC reading, ``slow_ones(changed, lags)`` the awaited,
+  ``restamp(lag, at_s)`` moves a watch to the end of the cycle that wrote its change.
 * ``settles(delay_s, loop, pace)``: whether a cycle that waits ``delay_s`` is settling.
 * ``AllowanceSettings(refill_s, burst, dead_band_w)``; ``Bucket(tokens, at_s)`` per battery,
   ``full_buckets(count, now_s, settings)``; ``allow(plan, decision, commanded, buckets, now_s,
@@ -330,6 +331,11 @@ def watch(
         return replace(lag, watch=None)
     delay = response.dead_time_s + (response.from_stop_s if signed_w(before) == 0 else 0.0)
     return replace(lag, watch=Watch(now_s, start, to_w, delay))
+
+
+def restamp(lag: Lag, at_s: float) -> Lag:
+    """Return lag with its watched change taken as written at at_s (the end of its cycle)."""
+    return lag if lag.watch is None else replace(lag, watch=replace(lag.watch, at_s=at_s))
 
 
 def judge(
