@@ -18,7 +18,10 @@ integration's default response: users cannot set it), on the timing of the integ
 * a battery whose setpoint the cycle changed by more than ``pace.AWAIT_W`` (or whose mode)
   is awaited (``pace.awaited``): a report runs no cycle until its AC power sensor has
   reported since (``pace.ac_reported`` with the time of the board's last poll, as
-  ``inflight_ctl.ac_reading`` has it; the sim's board reports every poll).
+  ``inflight_ctl.ac_reading`` has it; the sim's board reports every poll), if it is judged
+  slow (``pace.judge`` at each report and cycle on its AC reading, ``pace.watch`` on each
+  such change with its in-flight estimate; ``pace.slow_ones``; ``unjudged`` says whether a
+  battery not judged yet is awaited).
 
 The sim's meter reports at every update; ``reports`` (a hook for the fault suite) says
 whether it did.
@@ -66,6 +69,7 @@ class MeterPaceController(InFlightController):
         pace_settings: Any = None,
         allowance: Any = None,
         name: str = "efficiency_meter",
+        unjudged: bool | None = None,
         **settings: Any,
     ) -> None:
         # The in-flight estimate at the integration's default response; the timing is the
@@ -79,6 +83,8 @@ class MeterPaceController(InFlightController):
             interval_s=self.pace_settings.fallback_s, settle_s=self.pace_settings.settle_s
         )
         self.schedule = pace.Schedule()
+        self.unjudged = pace.AWAIT_UNJUDGED if unjudged is None else unjudged
+        self.lags: list[Any] = []
         self.buckets: Any = None
         self.last_report = -math.inf
         self.withheld = 0  # power changes the allowance withheld (battery-cycles)
@@ -91,6 +97,7 @@ class MeterPaceController(InFlightController):
     def start(self, sim: Sim) -> float:
         super().start(sim)
         self.buckets = self.pace.full_buckets(len(sim.boards), sim.now, self.allowance)
+        self.lags = [self.pace.Lag() for _ in sim.boards]
         # Nothing until the meter's first report; the timer covers a meter that never does.
         self.schedule = self.pace.Schedule(due_s=sim.now + self.pace_settings.fallback_s)
         return next_update_delay(sim)
@@ -102,6 +109,7 @@ class MeterPaceController(InFlightController):
         if update > self.last_report and self.reports(sim):
             self.last_report = update
             reported = True
+            self._judge(sim)
             for battery in self.schedule.awaiting:
                 ac = ac_reading(sim, battery)
                 at = None if ac is None else ac[1]
@@ -115,13 +123,22 @@ class MeterPaceController(InFlightController):
         delay = next_update_delay(sim)
         return delay if wait is None else min(delay, max(wait, 1e-3))
 
+    def _judge(self, sim: Sim) -> None:
+        """Judge each battery's watched change on its AC reading (``pace.judge``)."""
+        for i, lag in enumerate(self.lags):
+            ac = ac_reading(sim, i)
+            value, at = (None, None) if ac is None else ac
+            self.lags[i] = self.pace.judge(lag, value, at, self.response)
+
     def _paced_cycle(self, sim: Sim) -> None:
         pace = self.pace
         self.schedule = pace.started(self.schedule, sim.now)
         self.cycles += 1
+        self._judge(sim)
         commanded = commanded_of(sim)
         previous = self.plan if self.plan is not None else control.plan_from_commanded(commanded)
-        plan = engine.allocate(self._grid_w(sim), self._readings(sim), previous, self.settings)
+        readings = self._readings(sim)
+        plan = engine.allocate(self._grid_w(sim), readings, previous, self.settings)
         decision = control.decide(
             plan,
             commanded,
@@ -144,7 +161,14 @@ class MeterPaceController(InFlightController):
         self.plan = allowed.plan
         delay = float(decision.delay_s)
         settling = pace.settles(delay, self.loop_settings, pace.Pace.METER)
-        awaiting = pace.awaited(commanded, allowed.decision.commanded)
+        after = allowed.decision.commanded
+        changed = pace.awaited(commanded, after)
+        for i in changed:
+            estimate = readings[i].delivered_w
+            self.lags[i] = pace.watch(
+                self.lags[i], commanded[i], after[i], estimate, sim.now, response=self.response
+            )
+        awaiting = pace.slow_ones(changed, self.lags, unjudged=self.unjudged)
         self.schedule = pace.ended(
             self.schedule, sim.now, delay, settling=settling, awaiting=awaiting
         )

@@ -331,6 +331,156 @@ def test_no_report_cycle_before_the_awaited_batteries_reported(
             assert nxt <= max(heard[0], start + SETTINGS.min_gap_s) + 1e-9
 
 
+# ------------------------------------------------- judging a battery's response (Lag)
+
+RESPONSE = Response()
+D800 = Commanded(Mode.DISCHARGE, 0, 800, rs485_enabled=True)
+D1800 = Commanded(Mode.DISCHARGE, 0, 1800, rs485_enabled=True)
+
+
+def _watching(lag: pace.Lag | None = None) -> pace.Lag:
+    """A change from 800 W (780 W delivered) to 1800 W written at 100 s."""
+    return pace.watch(lag or pace.Lag(), D800, D1800, 780.0, 100.0)
+
+
+def _share_at(age_s: float) -> float:
+    return RESPONSE.step(age_s - RESPONSE.dead_time_s)
+
+
+def _ac(lag: pace.Lag, share: float) -> float:
+    assert lag.watch is not None
+    return lag.watch.from_w + share * (lag.watch.to_w - lag.watch.from_w)
+
+
+def test_watch_takes_changes_above_the_threshold_with_their_delay() -> None:
+    lag = _watching()
+    assert lag.watch == pace.Watch(100.0, 780.0, 1800 * 0.975, RESPONSE.dead_time_s)
+    small = replace(D800, discharge_w=880)
+    assert pace.watch(lag, D800, small, 780.0, 101.0).watch is None  # ends the last watch
+    start = pace.watch(pace.Lag(), STOPPED, D800, None, 5.0)
+    assert start.watch == pace.Watch(5.0, 0.0, 780.0, RESPONSE.settle_s())  # relay from stop
+    charge = pace.watch(pace.Lag(), D800, CHG, math.nan, 5.0)  # no estimate: as settled
+    assert charge.watch == pace.Watch(5.0, 780.0, -1045.0, RESPONSE.dead_time_s)
+    assert pace.restamp(charge, 5.4).watch == replace(charge.watch, at_s=5.4)  # its cycle's end
+    assert pace.restamp(pace.Lag(), 5.4) == pace.Lag()
+
+
+def test_a_report_is_judged_once_the_default_response_expects_half_the_step() -> None:
+    lag = _watching()
+    early = 100.0 + RESPONSE.dead_time_s + 1.0  # the default expects 49 % then
+    assert _share_at(early - 100.0) < pace.JUDGE_FROM
+    assert pace.judge(lag, _ac(lag, 0.0), early) == lag  # too soon to tell
+    assert pace.judge(lag, None, 103.0) == lag
+    assert pace.judge(lag, 900.0, 100.0) == lag  # not after the change
+    late = 100.0 + RESPONSE.dead_time_s + 3.5  # 90.3 %
+    assert pace.judge(lag, _ac(lag, 0.0), late) == pace.Lag()  # too late: no verdict
+
+
+def test_behind_is_a_strike_on_time_is_not() -> None:
+    lag = _watching()
+    at = 103.0
+    expected = _share_at(3.0)
+    strike = pace.judge(lag, _ac(lag, expected - pace.BEHIND - 0.01), at)
+    assert strike == pace.Lag(1, None, None)
+    on_time = pace.judge(lag, _ac(lag, expected - pace.ON_TIME), at)
+    assert on_time == pace.Lag(0, False, None)
+    unsure = pace.judge(lag, _ac(lag, expected - 0.2), at)
+    assert unsure == pace.Lag(0, None, None)  # in between: no verdict, the watch ends
+    ahead = pace.judge(lag, _ac(lag, 1.2), at)  # overshoot is not slow
+    assert ahead.slow is False
+
+
+def _verdict(lag: pace.Lag, *, late: bool) -> pace.Lag:
+    watching = _watching(lag)
+    share = 0.0 if late else _share_at(3.0)
+    return pace.judge(watching, _ac(watching, share), 103.0)
+
+
+def test_slow_after_two_strikes_fast_again_after_enough_on_time_reports() -> None:
+    lag = pace.Lag()
+    assert pace.awaits(lag)  # not judged yet: the safe side
+    assert not pace.awaits(lag, unjudged=False)
+    lag = _verdict(lag, late=True)
+    assert (lag.score, lag.slow) == (1, None)
+    lag = _verdict(lag, late=True)
+    assert (lag.score, lag.slow) == (2, True)
+    lag = _verdict(_verdict(lag, late=True), late=True)
+    assert (lag.score, lag.slow) == (pace.MOST, True)  # the score's ceiling
+    for _ in range(pace.MOST - 1):
+        lag = _verdict(lag, late=False)
+        assert lag.slow is True  # hysteresis
+        assert pace.awaits(lag)
+    lag = _verdict(lag, late=False)
+    assert (lag.score, lag.slow) == (0, False)
+    assert not pace.awaits(lag)
+    lag = _verdict(lag, late=True)  # one strike: still fast
+    assert (lag.score, lag.slow) == (1, False)
+    lags = [pace.Lag(), pace.Lag(0, False), pace.Lag(2, True)]
+    assert pace.slow_ones(frozenset({0, 1, 2}), lags) == {0, 2}
+    assert pace.slow_ones(frozenset({0, 1, 2}), lags, unjudged=False) == {2}
+    assert pace.slow_ones(frozenset({1}), lags) == frozenset()
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(
+    slow=st.booleans(),
+    dead=st.floats(0.0, 1.0),
+    tau=st.floats(0.0, 1.0),
+    steps=st.lists(
+        st.tuples(
+            st.integers(-2500, 2500),
+            st.integers(-2500, 2500),
+            st.lists(st.floats(0.0, 12.0), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_a_battery_as_fast_as_the_default_is_never_slow_a_slower_one_soon_is(
+    slow: bool, dead: float, tau: float, steps: list[tuple[int, int, list[float]]]
+) -> None:
+    """A battery that follows at least as fast as the default response (dead time and time
+    constant at most the default's) is never judged slow, and never awaited once judged;
+    one as slow as the bench's slow plant (dead time 2-3 s, time constant 4-6 s) gets a
+    strike at every verdict and is slow after two."""
+    plant = (
+        Response(dead_time_s=2.0 + dead, tau_s=4.0 + 2.0 * tau)
+        if slow
+        else Response(dead_time_s=0.75 * dead, tau_s=1.5 * tau)
+    )
+    lag = pace.Lag()
+    verdicts = 0
+    for k, (was_w, now_w, ages) in enumerate(steps):
+        before = (
+            Commanded(Mode.DISCHARGE, 0, was_w) if was_w > 0 else Commanded(Mode.CHARGE, -was_w, 0)
+        )
+        after = (
+            Commanded(Mode.DISCHARGE, 0, now_w) if now_w > 0 else Commanded(Mode.CHARGE, -now_w, 0)
+        )
+        at = 100.0 * k
+        from_w = RESPONSE.target_w(before.mode, abs(pace.signed_w(before)))
+        lag = pace.watch(lag, before, after, from_w, at)
+        change = lag.watch
+        for age in sorted(ages):
+            if lag.watch is None or change is None:
+                break
+            ac = change.from_w + plant.step(age - plant.dead_time_s) * (change.to_w - change.from_w)
+            judged = pace.judge(lag, ac, at + age)
+            expected = RESPONSE.step(age - change.delay_s)
+            if age > 0 and pace.JUDGE_FROM <= expected <= pace.JUDGE_TO:  # a verdict
+                verdicts += 1
+                assert judged.watch is None
+                assert judged.score == (min(pace.MOST, lag.score + 1) if slow else 0)
+            lag = judged
+            if slow:
+                assert lag.slow is not False
+                assert lag.slow is (True if verdicts >= pace.SLOW_AT else None)
+            else:
+                assert lag.slow is not True
+                assert lag.score == 0
+                assert pace.awaits(lag) is (lag.slow is None)
+
+
 # ---------------------------------------------------------------------------- allowance
 
 

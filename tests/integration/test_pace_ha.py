@@ -403,3 +403,64 @@ async def test_while_awaiting_a_silent_meter_fails_safe_at_the_stale_timeout(
     assert set(_gaps(hub.cycles)) == {6.5}
     assert hub.state("sensor", "fail_safe_cause") == "meter_stale"
     assert _stopped(bat1)
+
+
+async def _report_share(hass: HomeAssistant, hub: Hub, battery: FakeBattery, share: float) -> None:
+    """2 s after the change (the default response expects 57 % of it then), the battery's
+    AC power reports share of the step and the meter the rest; the next report judges it
+    (``pace.judge``) and runs a cycle."""
+    watch = hub.coordinator._lags[0].watch
+    assert watch is not None
+    step = watch.to_w - watch.from_w
+    await hub.tick(2.0, grid=0.0)
+    battery.set(Role.AC_POWER, round(watch.from_w + share * step))
+    await hass.async_block_till_done()
+    hub.cycles.clear()
+    await hub.tick(0.5, grid=round((1.0 - share) * step))
+    assert len(hub.cycles) == 1
+
+
+async def _step(hub: Hub, battery: FakeBattery, grid: float) -> None:
+    """A step of the house's load by grid W: a cycle changes the battery by more than 100 W."""
+    before = float(battery.state(Role.DISCHARGE_POWER))
+    hub.cycles.clear()
+    await hub.tick(2.0, grid=grid, step=2.0)
+    assert len(hub.cycles) == 1
+    assert battery.state(Role.FORCIBLE_MODE) == "discharge"
+    assert abs(float(battery.state(Role.DISCHARGE_POWER)) - before) > 100
+
+
+async def test_a_battery_judged_on_time_is_awaited_no_more(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Not judged yet, a change is awaited (above); once an AC report showed the battery on
+    time, the next change is not: a report 2 s later runs a cycle (it was awaited before)."""
+    hub = await _changed(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    assert hub.coordinator._lags[0].slow is None
+    await _report_share(hass, hub, bat1, 1.0)
+    assert hub.coordinator._lags[0].slow is False
+    await _step(hub, bat1, 400.0)
+    assert hub.coordinator._schedule_state.awaiting == frozenset()  # fast: not awaited
+    await hub.tick(2.0, grid=0.0, step=2.0)  # no AC report, yet the report runs a cycle
+    assert _gaps(hub.cycles) == [2.0]
+
+
+async def test_a_battery_that_lags_is_judged_slow_and_stays_awaited(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Two changes whose AC reports show nothing delivered when the default response expects
+    57 %: the battery is slow, and its next change is awaited (the fake battery lags)."""
+    hub = await _changed(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    await _report_share(hass, hub, bat1, 0.0)
+    assert (hub.coordinator._lags[0].score, hub.coordinator._lags[0].slow) == (1, None)
+    await _step(hub, bat1, 600.0)
+    assert hub.coordinator._schedule_state.awaiting == {0}  # not judged yet: awaited
+    await _report_share(hass, hub, bat1, 0.0)
+    assert (hub.coordinator._lags[0].score, hub.coordinator._lags[0].slow) == (2, True)
+    await _step(hub, bat1, -600.0)
+    assert hub.coordinator._schedule_state.awaiting == {0}  # slow: awaited
+    hub.cycles.clear()
+    await hub.tick(4.0, grid=0.0)  # reports every 0.5 s: no cycle until it answers
+    assert hub.cycles == []

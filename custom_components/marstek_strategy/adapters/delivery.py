@@ -188,6 +188,19 @@ class Delivery:
                 return None
         return ac_w
 
+    def ac_reading(self, index: int, now: float) -> tuple[float | None, float | None]:
+        """Return battery index's AC power (W) and when it last reported (None: not known)."""
+        sensor = self.ac_sensors[index]
+        ac_w = None if sensor is None else self._ac_w(sensor, now)
+        if sensor is None or ac_w is None:
+            return None, None
+        return ac_w, self._reported_at(sensor, now)
+
+    def estimate_w(self, index: int, now: float) -> float | None:
+        """Return battery index's estimated AC power now (W; None: no model yet)."""
+        model = self.models[index]
+        return None if model is None else model.delivered_w(now, *self.ac_reading(index, now))
+
     def record(self, commanded: Sequence[Commanded] | None) -> None:
         """Take the setpoints in force after a cycle's writes (None: nothing known yet)."""
         if commanded is None:

@@ -12,7 +12,9 @@ meter's fallback. The write allowance (``allowed``) keeps what each battery was 
 a power change has no token left, and names the batteries the cycle changed by more than
 ``pace.AWAIT_W``: until each one's AC power has reported again (the reader's clock of
 reports, as the read-back's ``ac_reported_at``), a meter report runs no cycle unless it is
-urgent (``_report_urgent``); the timer still does.
+urgent (``_report_urgent``); the timer still does. Only a battery judged slow (or not judged
+yet) is awaited: each meter report and cycle judges each battery's last such change on its
+AC power (``pace.judge``, ``pace.watch``: a ``pace.Lag`` per battery).
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         self._schedule_state = meter_pace.Schedule()  # the meter pace's (core/pace.py)
         self._buckets: tuple[meter_pace.Bucket, ...] | None = None  # the write allowance's tokens
         self._changed: frozenset[int] = frozenset()  # batteries this cycle changed (awaited)
+        self._lags: list[meter_pace.Lag] = []  # each battery's judgement (pace.judge)
+        self._watched: frozenset[int] = frozenset()  # batteries whose change this cycle watches
         self._closing = False  # closing: no report runs a cycle any more
 
     @property
@@ -115,6 +119,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         if self.lifecycle.phase in (Phase.STARTING, Phase.CLOSED):
             return
         now = self.reader.monotonic()
+        self._judge(now)
         before = schedule = self._schedule_state
         for index in schedule.awaiting:  # a battery whose AC power reported since: not awaited
             schedule = meter_pace.ac_reported(schedule, index, self._ac_reported_at(index, now))
@@ -124,6 +129,15 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         wait = meter_pace.wait_s(self._schedule_state, now)
         if self._schedule_state != before and wait is not None:
             self._run_in(wait)
+
+    def _judge(self, now: float) -> None:
+        """Judge each battery's watched change on its latest AC power (``pace.judge``)."""
+        if len(self._lags) != len(self.batteries):
+            self._lags = [meter_pace.Lag() for _ in self.batteries]
+        for index, lag in enumerate(self._lags):
+            if lag.watch is not None:
+                ac_w, at = self.delivery.ac_reading(index, now)
+                self._lags[index] = meter_pace.judge(lag, ac_w, at, self.delivery.response)
 
     def _ac_reported_at(self, index: int, now: float) -> float | None:
         """Return when battery index's AC power last reported (monotonic; None: never).
@@ -178,17 +192,29 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
 
         The fixed pace writes what was decided. A withheld battery keeps what it was told:
         its plan entry is that, so the plan in force stays true. The batteries the writes
-        change (``pace.awaited``; none in a dry run or an urgent cycle) are awaited.
+        change (``pace.awaited``; none in a dry run or an urgent cycle) are watched
+        (``pace.watch``) and awaited if slow or not judged yet (``pace.slow_ones``).
         """
         if self.pace is not Pace.METER:
             return plan, decision
         urgent = meter_pace.urgent_limit(limit)
-        result = meter_pace.allow(
-            plan, decision, commanded, self._buckets, self.reader.monotonic(), urgent=urgent
-        )
+        now = self.reader.monotonic()
+        result = meter_pace.allow(plan, decision, commanded, self._buckets, now, urgent=urgent)
         self._buckets = result.buckets
         if self.lifecycle.action is Action.RUN:
-            self._changed = meter_pace.awaited(commanded, result.decision.commanded, urgent=urgent)
+            self._judge(now)
+            after = result.decision.commanded
+            changed = self._watched = meter_pace.awaited(commanded, after, urgent=urgent)
+            for i in changed:
+                self._lags[i] = meter_pace.watch(
+                    self._lags[i],
+                    commanded[i],
+                    after[i],
+                    self.delivery.estimate_w(i, now),
+                    now,
+                    response=self.delivery.response,
+                )
+            self._changed = meter_pace.slow_ones(changed, self._lags)
         if result.withheld:
             LOGGER.debug("Write allowance: kept %s as told", sorted(result.withheld))
         return result.plan, result.decision
@@ -258,7 +284,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             if not due and until is not None and dt_util.utcnow() < until:
                 return self.data  # a refresh asked for never shortens the settle delay
             self._schedule_state = meter_pace.started(self._schedule_state, self.reader.monotonic())
-            self._changed = frozenset()
+            self._changed = self._watched = frozenset()
             try:
                 data = await self._async_cycle()
             except Exception:
@@ -277,6 +303,8 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             if data.status is Status.SETTLING:
                 self._settle_until = data.time + timedelta(seconds=data.delay_s)
             now = self.reader.monotonic()
+            for index in self._watched:  # written by now: a report judges from the cycle's end
+                self._lags[index] = meter_pace.restamp(self._lags[index], now)
             self._schedule_state = meter_pace.ended(
                 self._schedule_state,
                 now,

@@ -11,7 +11,8 @@ loop sees a new grid reading as soon as there is one, within three rules:
 * after a cycle that changed a battery's setpoint by more than ``AWAIT_W`` (or its mode), a
   report runs no cycle until that battery's AC power has reported again since (``Schedule.
   awaiting``): the in-flight estimate assumes the default response, and on a slower battery
-  a cycle 2 s after a change counted power as delivered that was not yet (it rang: issue 22).
+  a cycle 2 s after a change counted power as delivered that was not yet (it rang: issue 22);
+  only a battery judged slower than that response (``Lag``), or not judged yet, is awaited.
 
 "Reported again" is a report of the battery's AC power sensor, a new value or the same one
 (Home Assistant's ``last_reported`` moves on both), at a monotonic time after the end of the
@@ -52,6 +53,9 @@ API (stable: the benchmark's controller builds on it):
   ``awaited(before, after, urgent=...)`` names the batteries a cycle changed (``ended(...,
   awaiting=...)`` keeps them), ``ac_reported(s, battery, at_s)`` clears one that reported,
   ``past_limit(grid_w, phase_w, limits, import_allowed_w)`` says a report is urgent.
+  ``Lag`` per battery: ``watch(lag, before, after, from_w, now_s)`` at each awaited change,
+  ``judge(lag, ac_w, at_s)`` at each AC reading, ``slow_ones(changed, lags)`` the awaited,
+  ``restamp(lag, at_s)`` moves a watch to the end of the cycle that wrote its change.
 * ``settles(delay_s, loop, pace)``: whether a cycle that waits ``delay_s`` is settling.
 * ``AllowanceSettings(refill_s, burst, dead_band_w)``; ``Bucket(tokens, at_s)`` per battery,
   ``full_buckets(count, now_s, settings)``; ``allow(plan, decision, commanded, buckets, now_s,
@@ -102,6 +106,22 @@ DEAD_BAND_W: Final = 25
 #: runs the next cycle: above the 50 W band of a fast reversal and twice the allowance's dead
 #: band, so small corrections keep the meter's pace (the bench's step houses: 0 reversals).
 AWAIT_W: Final = 100
+#: Judging a battery's response (``Lag``): a report of its AC power after a change of more
+#: than ``AWAIT_W`` is judged when the default response expects between these shares of the
+#: step delivered (a report sooner tells little, a later one little: a slow battery has
+#: mostly caught up by then); it is behind (a strike) when it delivered ``BEHIND`` less than
+#: expected, on time when at most ``ON_TIME`` less (in between: no verdict).
+JUDGE_FROM: Final = 0.5
+JUDGE_TO: Final = 0.9
+BEHIND: Final = 0.3
+ON_TIME: Final = 0.15
+#: A battery counts as slow once its strikes less its on-time reports reach ``SLOW_AT``, and
+#: as fast again once they are back at 0 (the score never exceeds ``MOST``: at most that many
+#: on-time reports in a row make a slow battery fast again).
+SLOW_AT: Final = 2
+MOST: Final = 3
+#: A battery not judged yet is awaited (the safe side: as every battery before the rule).
+AWAIT_UNJUDGED: Final = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +283,103 @@ def awaited(
         for index, (was, now) in enumerate(zip(before, after, strict=True))
         if was.mode is not now.mode or abs(signed_w(now) - signed_w(was)) > threshold_w
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A change being watched: when it was written, from and to what AC power, its delay."""
+
+    at_s: float  # the end of the cycle that wrote it (monotonic s)
+    from_w: float  # the battery's estimated AC power then (W, + = discharging)
+    to_w: float  # the AC power the default response heads for (W)
+    delay_s: float  # the default response's dead time (and relay delay from stop)
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """One battery's judgement: does it follow as fast as the in-flight estimate assumes.
+
+    score: strikes less on-time reports (0..``MOST``); slow: the verdict with hysteresis
+    (None: not judged yet); watch: the last change still to be judged.
+    """
+
+    score: int = 0
+    slow: bool | None = None
+    watch: Watch | None = None
+
+
+def watch(
+    lag: Lag,
+    before: Commanded,
+    after: Commanded,
+    from_w: float | None,
+    now_s: float,
+    *,
+    response: Response | None = None,
+) -> Lag:
+    """Return lag watching the change from before to after written by a cycle ending at now_s.
+
+    from_w is the battery's estimated AC power at the change (None: the target of before,
+    as settled). A change of at most ``AWAIT_W`` on the AC side is not watched (the last
+    one's watch ends: its report would mix both). From stop the relay's delay counts too.
+    """
+    response = response or Response()
+    was = response.target_w(before.mode, abs(signed_w(before)))
+    start = was if from_w is None or not math.isfinite(from_w) else from_w
+    to_w = response.target_w(after.mode, abs(signed_w(after)))
+    if abs(to_w - start) <= AWAIT_W:
+        return replace(lag, watch=None)
+    delay = response.dead_time_s + (response.from_stop_s if signed_w(before) == 0 else 0.0)
+    return replace(lag, watch=Watch(now_s, start, to_w, delay))
+
+
+def restamp(lag: Lag, at_s: float) -> Lag:
+    """Return lag with its watched change taken as written at at_s (the end of its cycle)."""
+    return lag if lag.watch is None else replace(lag, watch=replace(lag.watch, at_s=at_s))
+
+
+def judge(
+    lag: Lag, ac_w: float | None, at_s: float | None, response: Response | None = None
+) -> Lag:
+    """Return lag after a report of the battery's AC power (ac_w W, reported at at_s).
+
+    The report is judged once the default response expects ``JUDGE_FROM`` of the watched
+    change delivered: a strike when the battery delivered ``BEHIND`` less than expected,
+    on time when at most ``ON_TIME`` less; one verdict per change (none in between). A
+    report before that judges nothing yet; one after ``JUDGE_TO`` ends the watch unjudged.
+    """
+    change = lag.watch
+    if change is None or ac_w is None or at_s is None or not math.isfinite(ac_w):
+        return lag
+    if at_s <= change.at_s:
+        return lag
+    expected = (response or Response()).step(at_s - change.at_s - change.delay_s)
+    if expected < JUDGE_FROM:
+        return lag
+    if expected > JUDGE_TO:
+        return replace(lag, watch=None)
+    delivered = (ac_w - change.from_w) / (change.to_w - change.from_w)
+    if delivered < expected - BEHIND:
+        score = min(MOST, lag.score + 1)
+        slow = True if score >= SLOW_AT else lag.slow
+    elif delivered < expected - ON_TIME:
+        return replace(lag, watch=None)
+    else:
+        score = max(0, lag.score - 1)
+        slow = False if score == 0 else lag.slow
+    return Lag(score, slow, None)
+
+
+def awaits(lag: Lag, *, unjudged: bool = AWAIT_UNJUDGED) -> bool:
+    """Return whether a change of this battery is awaited: slow, or not judged yet (unjudged)."""
+    return unjudged if lag.slow is None else lag.slow
+
+
+def slow_ones(
+    changed: frozenset[int], lags: Sequence[Lag], *, unjudged: bool = AWAIT_UNJUDGED
+) -> frozenset[int]:
+    """Return the batteries of changed (``awaited``) whose change is awaited (``awaits``)."""
+    return frozenset(i for i in changed if awaits(lags[i], unjudged=unjudged))
 
 
 def past_limit(
