@@ -221,6 +221,7 @@ class MarstekCoordinator(ControlLoop):
         written = await self.writer.async_write(
             decision.writes, self.told, dry_run=dry_run, fresh_until=meter.fresh_until
         )
+        self.unwritten(written.failed)  # the meter pace awaits only what moved
         self.learned.told(dt_util.utcnow(), commanded)
         delay_s = decision.delay_s
         if dry_run or written.stale:  # nothing to settle; or read again before a start

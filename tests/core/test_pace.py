@@ -248,13 +248,25 @@ def test_a_report_during_a_cycle_that_changed_a_battery_is_dropped_unless_urgent
 
 def test_past_limit_names_a_phase_past_its_limit_or_the_peak_cap() -> None:
     limits = PhaseLimits(import_w=5000.0, export_w=3000.0)
-    assert not pace.past_limit(1000.0, {"L1": 4999.0, "L2": -2999.0}, limits, None)
-    assert pace.past_limit(1000.0, {"L1": 5001.0}, limits, None)
-    assert pace.past_limit(1000.0, {"L1": -3001.0}, limits, None)
-    assert pace.past_limit(1000.0, {"L1": math.nan}, limits, None)
-    assert not pace.past_limit(9000.0, {"L1": 9000.0}, None, None)  # no limits
+    assert not pace.past_limit(1000.0, {"L1": (4999.0, None), "L2": (-2999.0, None)}, limits, None)
+    assert pace.past_limit(1000.0, {"L1": (5001.0, None)}, limits, None)
+    assert pace.past_limit(1000.0, {"L1": (-3001.0, None)}, limits, None)
+    assert pace.past_limit(1000.0, {"L1": (math.nan, None)}, limits, None)
+    assert not pace.past_limit(9000.0, {"L1": (9000.0, None)}, None, None)  # no limits
     assert pace.past_limit(2500.0, {}, None, 2400.0)  # the peak cap's import passed
     assert not pace.past_limit(2400.0, {}, None, 2400.0)
+
+
+def test_past_limit_judges_the_total_and_the_fuse_on_a_current() -> None:
+    """Review: a battery without a phase sensor is limited on the total ("" here), and a
+    measured current judges the fuse (a poor power factor: 27 A on 25 A at 5000 W)."""
+    fuse = PhaseLimits.from_fuse(25.0)  # 5175 W
+    assert pace.past_limit(6000.0, {"": (6000.0, None)}, fuse, None)
+    assert not pace.past_limit(5000.0, {"": (5000.0, None)}, fuse, None)
+    assert pace.past_limit(5000.0, {"L1": (5000.0, 27.0)}, fuse, None)
+    assert pace.past_limit(-5000.0, {"L1": (-5000.0, -27.0)}, fuse, None)
+    assert not pace.past_limit(5000.0, {"L1": (5000.0, 24.0)}, fuse, None)
+    assert pace.past_limit(5000.0, {"L1": (5000.0, math.nan)}, fuse, None)
 
 
 def _simulate_awaiting(

@@ -464,3 +464,72 @@ async def test_a_battery_that_lags_is_judged_slow_and_stays_awaited(
     hub.cycles.clear()
     await hub.tick(4.0, grid=0.0)  # reports every 0.5 s: no cycle until it answers
     assert hub.cycles == []
+
+
+async def test_while_awaiting_a_fuse_passed_on_the_total_runs_a_cycle_at_once(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Review (rev4): without phase sensors the limits apply to the grid total.
+
+    A 10 A fuse: 2070 W import limit on the total. A report past it while the battery is
+    awaited is urgent (README/how-it-works: "a phase past its limit ... runs a cycle at the
+    gap as before"); pace.past_limit only looks at phase_w, which is empty here.
+    """
+    hub = await _changed(lilygo_fleet, make_hub, **{CONF_MAIN_FUSE_A: 10.0})
+    await hub.tick(1.0, grid=0.0)
+    await hub.tick(1.0, grid=3000.0)  # import past the 2070 W fuse limit
+    assert _gaps(hub.cycles) == [2.0]
+
+
+async def test_a_stop_that_failed_is_retried_at_the_meters_pace(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Review (rev4): a failed write changed nothing, yet its battery is awaited.
+
+    pace.awaited compares what it was told with what the decision meant to tell it, before
+    the writes: a stop whose mode write fails leaves the battery discharging, and each retry
+    of the stop then waits for an AC report (none: the battery did not move) or the 6.5 s
+    timer, where the meter pace retried it at the next report (2 s gap).
+    """
+    hub = await _steady(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    bat1.follow = False
+    await hub.tick(2.0, grid=0.0, step=2.0)
+    bat1.fail_writes = {Role.FORCIBLE_MODE}
+    hub.cycles.clear()
+    told = float(bat1.state(Role.DISCHARGE_POWER))
+    await hub.tick(12.0, grid=-told)  # the house takes what the battery gives: it must stop
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"  # each stop failed
+    assert hub.coordinator._schedule_state.awaiting == frozenset()  # nothing was changed
+    assert set(_gaps(hub.cycles)) == {2.0}, _gaps(hub.cycles)  # a retry at each report's gap
+
+
+async def test_a_cycle_that_raised_awaits_nothing(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """Review (rev4): a cycle that raised after the allowance named its changes fails safe.
+
+    Its writes never went (the fail-safe's stop did), yet ``_changed`` is kept: the
+    schedule awaits the battery, and the next cycle (a retry of a stop that failed too)
+    waits for its AC report or the timer.
+    """
+    hub = await _steady(lilygo_fleet, make_hub)
+    (bat1,) = lilygo_fleet.batteries.values()
+    bat1.follow = False
+    await hub.tick(2.0, grid=0.0, step=2.0)
+    writer = hub.coordinator.writer
+    real = writer.async_write
+    calls = 0
+
+    async def _boom(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("review: a cycle that raises")
+        return await real(*args, **kwargs)
+
+    writer.async_write = _boom  # type: ignore[method-assign]
+    await hub.tick(2.0, grid=-500.0, step=2.0)  # a change > 100 W, then the cycle raises
+    assert calls >= 1
+    assert hub.state("sensor", "status") == "fail_safe"
+    assert hub.coordinator._schedule_state.awaiting == frozenset()

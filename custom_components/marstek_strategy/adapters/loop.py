@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,12 +156,28 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         The meter would fail safe (missing, unavailable, implausible, stale), or shows a
         phase past its limit or the import past the peak cap (``pace.past_limit``).
         """
-        verdict = self.reader.meter.judge(now, self.reader.stale_s, self.reader.fuse_a)
+        meter = self.reader.meter
+        verdict = meter.judge(now, self.reader.stale_s, self.reader.fuse_a)
         if verdict.cause is not None:
             return True
+        currents = meter.judge_currents(now, self.reader.stale_s, verdict.phase_w)
+        points = {name: (w, currents.get(name)) for name, w in verdict.phase_w.items()}
+        if any(battery.phase not in verdict.phase_w for battery in self.batteries):
+            points[""] = (verdict.grid_w, None)  # limited on the total, as the reader has it
         return meter_pace.past_limit(
-            verdict.grid_w, verdict.phase_w, self.options.phase_limits, self.grid.import_allowed_w()
+            verdict.grid_w, points, self.options.phase_limits, self.grid.import_allowed_w()
         )
+
+    def unwritten(self, failed: frozenset[int]) -> None:
+        """Forget this cycle's changes to the batteries whose writes failed (or never went).
+
+        Nothing moved there, so nothing is awaited (a stop that failed is retried at the
+        next report, not at the timer) and no lag is judged on it.
+        """
+        for index in self._watched & failed:
+            self._lags[index] = replace(self._lags[index], watch=None)
+        self._watched -= failed
+        self._changed -= failed
 
     def _run_in(self, wait_s: float) -> None:
         """Run the next cycle after wait_s; at once as a task of the entry's (unload ends it).
@@ -289,6 +306,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
                 data = await self._async_cycle()
             except Exception:
                 LOGGER.exception("Control cycle failed; stopping every battery")
+                self.unwritten(self._watched | self._changed)  # its writes may not have gone
                 try:  # a loop that drives nothing (dry run, stopping) writes nothing here
                     data = await self._async_fail_safe(
                         Cause.ERROR, None, dry_run=self.lifecycle.action is not Action.RUN

@@ -52,7 +52,7 @@ API (stable: the benchmark's controller builds on it):
   reports; ``s.due_s`` is when the next cycle runs (``wait_s(s, now_s)``: the timer's delay).
   ``awaited(before, after, urgent=...)`` names the batteries a cycle changed (``ended(...,
   awaiting=...)`` keeps them), ``ac_reported(s, battery, at_s)`` clears one that reported,
-  ``past_limit(grid_w, phase_w, limits, import_allowed_w)`` says a report is urgent.
+  ``past_limit(grid_w, points, limits, import_allowed_w)`` says a report is urgent.
   ``Lag`` per battery: ``watch(lag, before, after, from_w, now_s)`` at each awaited change,
   ``judge(lag, ac_w, at_s)`` at each AC reading, ``slow_ones(changed, lags)`` the awaited,
   ``restamp(lag, at_s)`` moves a watch to the end of the cycle that wrote its change.
@@ -384,24 +384,33 @@ def slow_ones(
 
 def past_limit(
     grid_w: float,
-    phase_w: Mapping[str, float],
+    points: Mapping[str, tuple[float, float | None]],
     limits: PhaseLimits | None,
     import_allowed_w: float | None,
 ) -> bool:
-    """Return whether a meter reading shows a phase past its limit or the peak cap passed.
+    """Return whether a meter reading shows a limited point past its limit or the peak cap.
 
-    phase_w: each phase's power (W, + = import); limits: the phases' import and export
-    limits (None: none); import_allowed_w: the peak cap's import now (None: no cap).
-    A report showing one is urgent: it runs a cycle even while the schedule awaits.
+    points: each point a battery is limited on (a phase by name; "" the grid total for a
+    battery without a phase sensor) as (power W, + = import; current A or None where no
+    sensor); limits: the import and export limits (None: none); import_allowed_w: the peak
+    cap's import now (None: no cap). The fuse is judged on the current where one is
+    measured, as the engine does (``phase_limits.current_budget``). A report showing one is
+    urgent: it runs a cycle even while the schedule awaits.
     """
     if import_allowed_w is not None and grid_w > import_allowed_w:
         return True
     if limits is None:
         return False
-    return any(
-        not math.isfinite(w) or w > limits.import_w or w < -limits.export_w
-        for w in phase_w.values()
-    )
+    fuse_w = limits.import_w if limits.fuse_w is None else limits.fuse_w
+    for power_w, current_a in points.values():
+        if not math.isfinite(power_w) or power_w > limits.import_w or power_w < -limits.export_w:
+            return True
+        if current_a is not None:
+            if not math.isfinite(current_a):
+                return True
+            if abs(limits.watts_of_amps(current_a)) > fuse_w:
+                return True
+    return False
 
 
 def wait_s(schedule: Schedule, now_s: float) -> float | None:
