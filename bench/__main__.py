@@ -28,6 +28,7 @@ from bench.scenarios import (
     VARIANTS,
     Scenario,
     by_name,
+    daytime,
     resolve,
     window,
     with_plant,
@@ -244,12 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.window:
         scenarios = [window(s, args.window[0], args.window[1]) for s in scenarios]
     if args.daytime:
-        scenarios = [
-            window(s, 8.0, 8.0)
-            if s.house.start_h <= 8.0 and s.house.start_h + s.house.duration_h >= 16.0
-            else s
-            for s in scenarios
-        ]
+        scenarios = daytime(scenarios)
     if args.scenario:
         names = set(args.scenario)
         scenarios = [s for s in scenarios if s.name in names or s.name.split("@")[0] in names]

@@ -31,7 +31,7 @@ from typing import Any
 from bench.controllers import make
 from bench.core import engine
 from bench.loop import Sim, run
-from bench.scenarios import QUICK, SUITE, by_name, resolve, window
+from bench.scenarios import QUICK, SUITE, by_name, daytime, resolve, window
 from bench.sim.house import build_house
 
 BANDS = (0, 125, 250, 500, 750, 1000, 1500, 2000, 10_000)
@@ -154,12 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         scenarios = [s for s in SUITE if not args.scenario or s.name in args.scenario]
     if args.daytime:
-        scenarios = [
-            window(s, 8.0, 8.0)
-            if s.house.start_h <= 8.0 and s.house.start_h + s.house.duration_h >= 16.0
-            else s
-            for s in scenarios
-        ]
+        scenarios = daytime(scenarios)
     totals: dict[str, dict[str, float]] = {n: defaultdict(float) for n in names}
     for scenario in scenarios:
         for day in range(args.days):

@@ -289,6 +289,16 @@ def window(scenario: Scenario, start_h: float, hours: float) -> Scenario:
     return replace(scenario, name=f"{scenario.name}@{start_h:g}h+{hours:g}h", house=house)
 
 
+def daytime(scenarios: list[Scenario]) -> list[Scenario]:
+    """The scenarios that span 08:00-16:00 cut to it (``--daytime``); the others as they are."""
+    return [
+        window(s, 8.0, 8.0)
+        if s.house.start_h <= 8.0 and s.house.start_h + s.house.duration_h >= 16.0
+        else s
+        for s in scenarios
+    ]
+
+
 def bdew_h0(day: str, kwh_per_year: float, start_h: float, duration_h: float) -> tuple[float, ...]:
     """The BDEW H0 profile (kW per 15 min) of a day from demandlib (benchmark venv only)."""
     import warnings

@@ -194,23 +194,13 @@ def ended(
     """
     due = now_s + max(0.0, delay_s)
     since = now_s if awaiting else None
-    if settling:
-        return replace(
-            schedule,
-            settle_until_s=due,
-            due_s=due,
-            running=False,
-            awaiting=awaiting,
-            awaiting_since_s=since,
-            urgent=False,
-        )
     urgent = False
-    if schedule.due_s is not None and (schedule.urgent or not awaiting):
+    if not settling and schedule.due_s is not None and (schedule.urgent or not awaiting):
         urgent = schedule.urgent and schedule.due_s < due
         due = min(due, schedule.due_s)
     return replace(
         schedule,
-        settle_until_s=None,
+        settle_until_s=due if settling else None,
         due_s=due,
         running=False,
         awaiting=awaiting,
