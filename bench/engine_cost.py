@@ -20,7 +20,9 @@ to call, at 8 batteries with distinct tables: ``max_power`` (every battery's max
 discharge power moves by 10 W each call, as a max-power entity that follows temperature or
 state of charge would) and ``phase`` (a 16 A fuse per phase and the batteries' phase powers
 moving, so the phase budgets bind and lower the caps on many calls; ``limited`` says on how
-many). New caps mean new loss bends, hulls and slopes for the split.
+many). New caps mean new loss bends, hulls and slopes for the split. These two build their
+tables' curves for both directions before the chain, so their figures are the caps' cost
+(a call that meets new tables is the fixed case's ``first``).
 """
 
 from __future__ import annotations
@@ -108,6 +110,10 @@ def measure(
     if case == "phase":
         settings = replace(settings, phase_limits=model.PhaseLimits.from_fuse(16.0))
     fleet = _fleet(rng, n, distinct)
+    if case in MOVING:  # both directions' curves built before: the figures are the caps' cost
+        for b in fleet:
+            for mode in (model.Mode.CHARGE, model.Mode.DISCHARGE):
+                efficiency._curve(mode, b.efficiency_table or settings.efficiency_table)
     limited = 0
     plan = engine.Plan.all_stop(n)
     grid = 0.0

@@ -258,23 +258,25 @@ def _capped(steep: _Steep, loss: Sequence[float], cap: int) -> _Slopes:
         return [math.inf], [-math.inf], [], []
     y_cap = loss[cap]
     last_line = (y_cap - ys[top]) / (cap - bs[top])  # from the last bend below cap to cap
-    rise_at = [
-        min(rise_at_all[k][top - k - 1], (y_cap - ys[k]) / (cap - bs[k])) for k in range(top)
-    ]
+    # the secant from each bend below the last one below cap up to cap
+    to_cap = [(y_cap - ys[k]) / (cap - bs[k]) for k in range(top)]
+    rise_at = [rise_at_all[k][top - k - 1] for k in range(top)]
+    rise_in = [rise_in_all[k][top - k - 1] for k in range(top)]
+    for k in range(top):
+        rise_at[k] = min(rise_at[k], to_cap[k])
+        for w, y in inner[k]:
+            slope = (y_cap - y) / (cap - w)
+            rise_in[k] = min(rise_in[k], slope)
     rise_at += [last_line, math.inf]  # at cap: nothing above
-    rise_in = [
-        min([rise_in_all[k][top - k - 1], *((y_cap - y) / (cap - w) for w, y in inner[k])])
-        for k in range(top)
-    ]
     rise_in.append(last_line)
     fall_at = fall_at_all[: top + 1]
-    fall_at.append(max([last_line, *((y_cap - ys[j]) / (cap - bs[j]) for j in range(top))]))
+    fall_at.append(max([last_line, *to_cap]))
     fall_in = fall_in_all[:top]
     fall = last_line
     if cap - bs[top] >= 2:  # whole watts between: the first and the last
         for w in (bs[top] + 1, cap - 1):
             y = ys[top] + last_line * (w - bs[top])
-            fall = max([fall, *((y - ys[j]) / (w - bs[j]) for j in range(top))])
+            fall = max([fall, *[(y - ys[j]) / (w - bs[j]) for j in range(top)]])
     fall_in.append(fall)
     return rise_at, fall_at, rise_in, fall_in
 
