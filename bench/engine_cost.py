@@ -17,12 +17,13 @@ built once per table, as a learned table is refreshed at most every few minutes)
 
 Besides the fixed fleet (case ``fixed``), two cases where the batteries' caps change from call
 to call, at 8 batteries with distinct tables: ``max_power`` (every battery's max charge and
-discharge power moves by 10 W each call, as a max-power entity that follows temperature or
-state of charge would) and ``phase`` (a 16 A fuse per phase and the batteries' phase powers
-moving, so the phase budgets bind and lower the caps on many calls; ``limited`` says on how
-many). New caps mean new loss bends, hulls and slopes for the split. These two build their
-tables' curves for both directions before the chain, so their figures are the caps' cost
-(a call that meets new tables is the fixed case's ``first``).
+discharge power sweeps 700 to 2,500 W and back, 10 W each call, each battery at its own
+point, as a max-power entity that follows temperature or state of charge would, only faster:
+a cap comes back every 360 calls) and ``phase`` (a 16 A fuse per phase and the batteries'
+phase powers moving, so the phase budgets bind and lower the caps on many calls; ``limited``
+says on how many). New caps mean new loss bends, hulls and slopes for the split. These two
+build their tables' curves for both directions before the chain, so their figures are the
+caps' cost (a call that meets new tables is the fixed case's ``first``).
 """
 
 from __future__ import annotations
@@ -70,16 +71,14 @@ def _fleet(rng: random.Random, n: int, distinct: bool) -> list[Any]:
     ]
 
 
-def _moved(rng: random.Random, fleet: list[Any], case: str) -> list[Any]:
-    """The fleet of the next call: max powers 10 W up or down, or phase powers moved."""
-    if case == "max_power":
+def _moved(rng: random.Random, fleet: list[Any], case: str, k: int) -> list[Any]:
+    """The fleet of call k: max powers 10 W on, or phase powers moved."""
+    if case == "max_power":  # each battery sweeps 700..2500 W and back, 10 W per call
+        sweep = [(10 * k + 450 * i) % 3600 for i in range(len(fleet))]
+        maxima = [700 + (s if s <= 1800 else 3600 - s) for s in sweep]
         return [
-            replace(
-                b,
-                max_charge_w=min(2500, max(1500, b.max_charge_w + rng.choice((-10, 10)))),
-                max_discharge_w=min(2500, max(700, b.max_discharge_w + rng.choice((-10, 10)))),
-            )
-            for b in fleet
+            replace(b, max_charge_w=w, max_discharge_w=w)
+            for b, w in zip(fleet, maxima, strict=True)
         ]
     if case == "phase":
         return [
@@ -134,7 +133,7 @@ def measure(
                 grid += rng.gauss(0.0, 300.0)
             if k % 50 == 0:
                 fleet = [replace(b, soc=rng.uniform(12.0, 100.0)) for b in fleet]
-            fleet = _moved(rng, fleet, case)
+            fleet = _moved(rng, fleet, case, k)
             if cold:
                 efficiency._SHAPES.clear()
             collections.clear()
