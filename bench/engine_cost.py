@@ -18,12 +18,13 @@ built once per table, as a learned table is refreshed at most every few minutes)
 Besides the fixed fleet (case ``fixed``), two cases where the batteries' caps change from call
 to call, at 8 batteries with distinct tables: ``max_power`` (every battery's max charge and
 discharge power sweeps 700 to 2,500 W and back, 10 W each call, each battery at its own
-point, as a max-power entity that follows temperature or state of charge would, only faster:
-a cap comes back every 360 calls) and ``phase`` (a 16 A fuse per phase and the batteries'
-phase powers moving, so the phase budgets bind and lower the caps on many calls; ``limited``
-says on how many). New caps mean new loss bends, hulls and slopes for the split. These two
-build their tables' curves for both directions before the chain, so their figures are the
-caps' cost (a call that meets new tables is the fixed case's ``first``).
+point, each sweep 1 W off the one before, so no cap comes back within a chain: a max-power
+entity that follows temperature or state of charge, only faster) and ``phase`` (a 16 A
+fuse per phase and the batteries' phase powers moving, so the phase budgets bind and lower
+the caps on many calls; ``limited`` says on how many). New caps mean new loss bends, hulls
+and slopes for the split. These two build their tables' curves for both directions before
+the chain, so their figures are the caps' cost (a call that meets new tables is the fixed
+case's ``first``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def _moved(rng: random.Random, fleet: list[Any], case: str, k: int) -> list[Any]
     """The fleet of call k: max powers 10 W on, or phase powers moved."""
     if case == "max_power":  # each battery sweeps 700..2500 W and back, 10 W per call
         sweep = [(10 * k + 450 * i) % 3600 for i in range(len(fleet))]
-        maxima = [700 + (s if s <= 1800 else 3600 - s) for s in sweep]
+        shift = k // 360 % 10  # each sweep 1 W off the one before: no cap comes back
+        maxima = [700 + shift + (s if s <= 1800 else 3600 - s) for s in sweep]
         return [
             replace(b, max_charge_w=w, max_discharge_w=w)
             for b, w in zip(fleet, maxima, strict=True)
