@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise, product
+from itertools import accumulate, pairwise, product
 import math
 
 from .model import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
@@ -227,19 +227,24 @@ def _steep(loss: Sequence[float], bs: list[int]) -> _Steep:
     rise_at: list[list[float]] = []
     rise_in: list[list[float]] = []
     for k in range(count - 1):
-        at, within = [line[k]], [line[k]]
-        for j in range(k + 2, count):
-            at.append(min(at[-1], (ys[j] - ys[k]) / (bs[j] - bs[k])))
-            within.append(min([within[-1], *((ys[j] - y) / (bs[j] - w) for w, y in inner[k])]))
-        rise_at.append(at)
-        rise_in.append(within)
+        above = range(k + 2, count)
+        yk, bk = ys[k], bs[k]
+        rise_at.append(
+            list(accumulate([line[k], *[(ys[j] - yk) / (bs[j] - bk) for j in above]], min))
+        )
+        if not inner[k]:
+            rise_in.append([line[k]] * (count - k - 1))
+            continue
+        (w0, y0), (w1, y1) = inner[k]
+        secants = [min((ys[j] - y0) / (bs[j] - w0), (ys[j] - y1) / (bs[j] - w1)) for j in above]
+        rise_in.append(list(accumulate([line[k], *secants], min)))
     fall_at = [-math.inf]  # at 1 W: nothing below (0 W is stopped)
     fall_at += [
-        max([line[k - 1], *((ys[k] - ys[j]) / (bs[k] - bs[j]) for j in range(k - 1))])
+        max([line[k - 1], *[(ys[k] - ys[j]) / (bs[k] - bs[j]) for j in range(k - 1)]])
         for k in range(1, count)
     ]
     fall_in = [
-        max([line[k], *((y - ys[j]) / (w - bs[j]) for w, y in inner[k] for j in range(k))])
+        max([line[k], *[(y - ys[j]) / (w - bs[j]) for w, y in inner[k] for j in range(k)]])
         for k in range(count - 1)
     ]
     return bs, ys, rise_at, rise_in, fall_at, fall_in, inner
