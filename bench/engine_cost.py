@@ -14,6 +14,17 @@ timed calls had one and ``worst_no_gc_us`` is the worst of the others.
 segments and settled pairs of ``efficiency._SHAPES`` are dropped before it), so each call
 pays what a call no cache has seen pays; only the per-table loss arrays stay (they are
 built once per table, as a learned table is refreshed at most every few minutes).
+
+Besides the fixed fleet (case ``fixed``), two cases where the batteries' caps change from call
+to call, at 8 batteries with distinct tables: ``max_power`` (every battery's max charge and
+discharge power sweeps 700 to 2,500 W and back, 10 W each call, each battery at its own
+point, each sweep 1 W off the one before, so no cap comes back within a chain: a max-power
+entity that follows temperature or state of charge, only faster) and ``phase`` (a 16 A
+fuse per phase and the batteries' phase powers moving, so the phase budgets bind and lower
+the caps on many calls; ``limited`` says on how many). New caps mean new loss bends, hulls
+and slopes for the split. These two build their tables' curves for both directions before
+the chain, so their figures are the caps' cost (a call that meets new tables is the fixed
+case's ``first``).
 """
 
 from __future__ import annotations
@@ -28,8 +39,11 @@ from typing import Any
 from bench.core import engine, load
 
 efficiency = load("efficiency")
+model = load("model")
 
 STRATEGIES = ("priority", "equal", "efficiency")
+#: The cases with caps that change from call to call (see the module's docstring).
+MOVING = ("max_power", "phase")
 
 
 def distinct_table(index: int) -> tuple[tuple[float, float, float], ...]:
@@ -58,16 +72,50 @@ def _fleet(rng: random.Random, n: int, distinct: bool) -> list[Any]:
     ]
 
 
+def _moved(rng: random.Random, fleet: list[Any], case: str, k: int) -> list[Any]:
+    """The fleet of call k: max powers 10 W on, or phase powers moved."""
+    if case == "max_power":  # each battery sweeps 700..2500 W and back, 10 W per call
+        sweep = [(10 * k + 450 * i) % 3600 for i in range(len(fleet))]
+        shift = k // 360 % 10  # each sweep 1 W off the one before: no cap comes back
+        maxima = [700 + shift + (s if s <= 1800 else 3600 - s) for s in sweep]
+        return [
+            replace(b, max_charge_w=w, max_discharge_w=w)
+            for b, w in zip(fleet, maxima, strict=True)
+        ]
+    if case == "phase":
+        return [
+            replace(b, phase_w=min(6000.0, max(-6000.0, b.phase_w + rng.gauss(0.0, 400.0))))
+            for b in fleet
+        ]
+    return fleet
+
+
 def measure(
-    strategy: str, n: int, distinct: bool, calls: int, seed: int = 1, *, cold: bool = False
+    strategy: str,
+    n: int,
+    distinct: bool,
+    calls: int,
+    seed: int = 1,
+    *,
+    cold: bool = False,
+    case: str = "fixed",
 ) -> dict[str, float]:
     """Time calls cycles of strategy on n batteries; figures in microseconds.
 
     cold: the split caches are emptied before every call (see the module's docstring).
+    case: ``fixed``, or one of ``MOVING`` (caps that change from call to call).
     """
-    rng = random.Random(seed * 1000 + n * 10 + distinct)
+    moving = 100_000 * (1 + MOVING.index(case)) if case in MOVING else 0
+    rng = random.Random(seed * 1000 + n * 10 + distinct + moving)
     settings = engine.StrategySettings(strategy=engine.Strategy(strategy))
+    if case == "phase":
+        settings = replace(settings, phase_limits=model.PhaseLimits.from_fuse(16.0))
     fleet = _fleet(rng, n, distinct)
+    if case in MOVING:  # both directions' curves built before: the figures are the caps' cost
+        for b in fleet:
+            for mode in (model.Mode.CHARGE, model.Mode.DISCHARGE):
+                efficiency._curve(mode, b.efficiency_table or settings.efficiency_table)
+    limited = 0
     plan = engine.Plan.all_stop(n)
     grid = 0.0
     times: list[float] = []
@@ -87,6 +135,7 @@ def measure(
                 grid += rng.gauss(0.0, 300.0)
             if k % 50 == 0:
                 fleet = [replace(b, soc=rng.uniform(12.0, 100.0)) for b in fleet]
+            fleet = _moved(rng, fleet, case, k)
             if cold:
                 efficiency._SHAPES.clear()
             collections.clear()
@@ -94,6 +143,7 @@ def measure(
             plan = engine.allocate(grid, fleet, plan, settings)
             times.append((time.thread_time_ns() - started) / 1000.0)
             paused.append(bool(collections))
+            limited += any(s.reason is model.Reason.LIMITED_BY_PHASE for s in plan.setpoints)
             grid_effect = sum(
                 s.power_w * (0.975 if s.mode is engine.Mode.DISCHARGE else -1.045)
                 for s in plan.setpoints
@@ -110,32 +160,49 @@ def measure(
         "worst_us": round(rest[-1], 1),
         "gc_calls": sum(paused[1:]),
         "worst_no_gc_us": round(max(clean, default=0.0), 1),
+        "limited": limited,
     }
 
 
-def run(calls: int = 2000, sizes: range = range(1, 9), cold: bool = False) -> list[dict[str, Any]]:
-    """Every strategy, fleet size and table kind (cold: caches emptied before every call)."""
+def run(
+    calls: int = 2000,
+    sizes: range = range(1, 9),
+    cold: bool = False,
+    cases: tuple[str, ...] = ("fixed", *MOVING),
+) -> list[dict[str, Any]]:
+    """Every strategy, fleet size and table kind (cold: caches emptied before every call).
+
+    The ``MOVING`` cases in cases run at 8 batteries with distinct tables only.
+    """
     rows: list[dict[str, Any]] = []
     for strategy in STRATEGIES:
-        for distinct in (False, True):
-            for n in sizes:
-                figures = measure(strategy, n, distinct, calls, cold=cold)
-                kind = "distinct" if distinct else "identical"
-                rows.append({"strategy": strategy, "tables": kind, "batteries": n, **figures})
+        for case in cases:
+            for distinct in (False, True) if case == "fixed" else (True,):
+                for n in sizes if case == "fixed" else (8,):
+                    figures = measure(strategy, n, distinct, calls, cold=cold, case=case)
+                    kind = "distinct" if distinct else "identical"
+                    rows.append(
+                        {"strategy": strategy, "case": case, "tables": kind, "batteries": n}
+                        | figures
+                    )
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of run()'s rows."""
     head = (
-        f"{'strategy':<11}{'tables':<10}{'n':>3}{'first':>9}{'median':>9}{'p99':>9}{'worst':>9}"
-        f"{'gc':>5}{'worst no gc':>13}"
+        f"{'strategy':<11}{'case':<10}{'tables':<10}{'n':>3}{'first':>9}{'median':>9}"
+        f"{'p99':>9}{'worst':>9}{'gc':>5}{'worst no gc':>13}{'limited':>9}"
     )
-    lines = ["engine.allocate per call (µs; gc: calls a garbage collection ran in)", head]
+    lines = [
+        "engine.allocate per call (µs; gc: calls a garbage collection ran in; limited: calls"
+        " a phase limit lowered a battery's power in)",
+        head,
+    ]
     for r in rows:
         lines.append(
-            f"{r['strategy']:<11}{r['tables']:<10}{r['batteries']:>3}{r['first_us']:>9.0f}"
-            f"{r['median_us']:>9.0f}{r['p99_us']:>9.0f}{r['worst_us']:>9.0f}"
-            f"{r['gc_calls']:>5}{r['worst_no_gc_us']:>13.0f}"
+            f"{r['strategy']:<11}{r['case']:<10}{r['tables']:<10}{r['batteries']:>3}"
+            f"{r['first_us']:>9.0f}{r['median_us']:>9.0f}{r['p99_us']:>9.0f}{r['worst_us']:>9.0f}"
+            f"{r['gc_calls']:>5}{r['worst_no_gc_us']:>13.0f}{r['limited']:>9}"
         )
     return "\n".join(lines)
