@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -144,10 +145,15 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         """Return when battery index's AC power last reported (monotonic; None: never).
 
         Any report, a same-value one included (Home Assistant's ``last_reported``): the
-        reader's clock of reports, as the read-back's ``ac_reported_at`` has it.
+        reader's clock of reports, as the read-back's ``ac_reported_at`` has it. A sensor
+        that is missing, unavailable or unknown reports now: nothing is to come, so the
+        battery is not awaited (the cycle then plans it as unknown).
         """
         entity_id = self.batteries[index].entities.get(Role.AC_POWER)
-        age = None if entity_id is None else self.reader.clock.latest_age(entity_id, now)
+        state = None if entity_id is None else self.hass.states.get(entity_id)
+        if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            return now
+        age = self.reader.clock.latest_age(state.entity_id, now)
         return None if age is None else now - age
 
     def _report_urgent(self, now: float) -> bool:
