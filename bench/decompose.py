@@ -77,7 +77,7 @@ class _Tally:
         split = engine.optimal_split(total, candidates, emode)
         loss = engine.split_loss_w(emode, split, candidates)
         self.cache[key] = loss
-        return loss
+        return float(loss)
 
     def __call__(self, sim: Sim, k: int) -> None:
         now = [

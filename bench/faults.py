@@ -405,7 +405,7 @@ class GuardedController(EngineController):
         super().__init__(strategy, phase_limits=limits)
         interval, settle = inflight.loop_timing(interval_s)
         self.loop_settings = control.LoopSettings(interval_s=interval, settle_s=settle)
-        self.interval_s = interval
+        self.interval_s: float = interval
         self.fuse_a = fuse_a
         self.estimated = interval < inflight.DEFAULT_INTERVAL_S
         self.commanded: list[Any] | None = None

@@ -185,7 +185,7 @@ class CurveLearner:
         if sim.now - self._refreshed >= self.refresh_s:
             self._refreshed = sim.now
             self._tables = [
-                tuple(tuple(round(v, 3) for v in row) for row in learner.table())  # type: ignore[misc]
+                tuple(tuple(round(v, 3) for v in row) for row in learner.table())
                 for learner in self.learners
             ]
             if self.fleet is not None:
@@ -515,12 +515,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.interval or not args.learn:
         intervals = tuple(args.interval or (6.5, 2.0))
         variants = ("nominal", "slow", "poll5") if args.variants else ("nominal",)
-        jobs = [
+        tracking = [
             (lag_variant(s, v), intervals, args.ideal_all, args.rules, args.causes)
             for v in variants
             for s in _scenarios(args)
         ]
-        outputs = _pool(_tracking_job, jobs, args.jobs)
+        outputs = _pool(_tracking_job, tracking, args.jobs)
         doc["tracking"] = outputs
         print("== avoidable grid energy kWh (fast reversals), efficiency strategy")
         print(tracking_table(outputs))

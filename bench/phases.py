@@ -149,13 +149,13 @@ class PhaseMonitor:
         self.worst_w = [0.0, 0.0, 0.0]
 
     def excess(self, watts: float) -> float:
-        return max(0.0, watts - self.limits.import_w, -self.limits.export_w - watts)
+        return float(max(0.0, watts - self.limits.import_w, -self.limits.export_w - watts))
 
     def house_stepped(self, ph: int, k: int, importing: bool) -> bool:
         """Whether the house alone moved towards the limit by more than STEP_W lately."""
         recent = self.net[ph][max(0, k - REACTION_S) : k + 1]
         now = recent[-1]
-        return (now - min(recent) if importing else max(recent) - now) > STEP_W
+        return bool((now - min(recent) if importing else max(recent) - now) > STEP_W)
 
     def __call__(self, k: int, phase_w: list[float]) -> None:
         for ph in range(3):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from bench.loop import Controller, Sim
 
@@ -58,11 +59,11 @@ DEFAULT = (
 EXTRA = ("efficiency_known", "efficiency_learned")
 
 
-def _tuned(name: str) -> dict[str, float] | None:
+def _tuned(name: str) -> dict[str, Any] | None:
     """The settings of ``efficiency[key=value,...]`` (a tuning run), else None."""
     if not (name.startswith("efficiency[") and name.endswith("]")):
         return None
-    settings: dict[str, float] = {}
+    settings: dict[str, Any] = {}
     for part in name[len("efficiency[") : -1].split(","):
         key, _, value = part.partition("=")
         try:

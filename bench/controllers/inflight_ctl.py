@@ -146,7 +146,7 @@ class InFlightController:
 
     def _demand_now(self, sim: Sim, readings: list[Any]) -> float:
         """The house's demand as the engine sees it: meter + every delivered_w."""
-        return sim.grid_w() + sum(r.delivered_w for r in readings)
+        return float(sim.grid_w() + sum(r.delivered_w for r in readings))
 
     def _readings(self, sim: Sim) -> list[Any]:
         at = meter_sample_s(sim)
