@@ -128,7 +128,38 @@ def test_running_untold_by_ac_power() -> None:
     assert events == [Event.RUNNING_UNTOLD]
     charging = check(STOPPED, _report(STOPPED, ac_power_w=-900.0), track, 200.0).adopt
     assert charging == Commanded(Mode.CHARGE, 900, 0, True)
-    assert check(STOPPED, _report(STOPPED, ac_power_w=0.0), track, 210.0).track.untold == 0
+    stopped = _report(STOPPED, ac_power_w=0.0)
+    for cycle in range(SETTINGS.low_window):
+        track = check(STOPPED, stopped, track, 210.0 + cycle * 6.5).track
+    assert track.untold == 0
+
+
+def test_running_untold_every_other_cycle() -> None:
+    """A stopped reading between running ones does not restart the count; said once."""
+    track = _settled(STOPPED)
+    adopts: list[Commanded | None] = []
+    events: list[Event] = []
+    for cycle in range(12):
+        ac = 600.0 if cycle % 2 == 0 else 0.0
+        result = check(STOPPED, _report(STOPPED, ac_power_w=ac), track, 100.0 + cycle * 6.5)
+        track = result.track
+        adopts.append(result.adopt)
+        events.extend(result.events)
+    # running in cycles 0, 2, 4: the third within the last low_window judged cycles
+    assert adopts[:4] == [None] * 4
+    assert adopts[4] == Commanded(Mode.DISCHARGE, 0, 600, True)
+    assert all(adopt is not None for adopt in adopts[4::2])
+    assert all(adopt is None for adopt in adopts[5::2])  # shows stopped: nothing to adopt
+    assert events == [Event.RUNNING_UNTOLD]
+    # a whole window stopped ends the episode: the next one is said again
+    for cycle in range(SETTINGS.low_window):
+        track = check(STOPPED, _report(STOPPED, ac_power_w=0.0), track, 200.0 + cycle).track
+    again: list[Event] = []
+    for cycle in range(SETTINGS.low_cycles):
+        result = check(STOPPED, _report(STOPPED, ac_power_w=600.0), track, 210.0 + cycle)
+        track = result.track
+        again.extend(result.events)
+    assert again == [Event.RUNNING_UNTOLD]
 
 
 def test_not_responding_excluded_backoff_then_probed() -> None:

@@ -12,8 +12,10 @@ Rules:
   a new state only after the board's next register read). What it reports is then taken as
   commanded, so the policy writes what the plan wants (a battery that should be stopped is
   stopped again). Whoever changed it, with or without a Home Assistant context.
-* **Running untold**: told to stop, yet its AC power shows it charging or discharging for
-  ``low_cycles`` cycles after ``grace_s``: taken as running, so the stop is written again.
+* **Running untold**: told to stop, yet its AC power shows it charging or discharging in
+  ``low_cycles`` of its last ``low_window`` judged cycles after ``grace_s`` (a stopped
+  reading between does not restart the count): taken as running, so the stop is written
+  again; said once until a whole window shows it stopped.
 * **RS485 unknown**: the select reads ``unknown`` before its first read or for a register
   value it has no option for: taken as not enabled (``enable`` is written before it runs and
   at every keep-alive), never as a reason to drop the battery.
@@ -126,7 +128,9 @@ class Track:
     mode_since: float = 0.0  # when the commanded mode last changed
     recent: tuple[tuple[float, int], ...] = ()  # (time, power) commanded within grace_s
     lows: tuple[bool, ...] = ()  # the last low_window judged cycles: delivering too little
-    untold: int = 0  # cycles running while told to stop
+    # The last low_window judged cycles told to stop: running (AC power) all the same.
+    untolds: tuple[bool, ...] = ()
+    untold_said: bool = False  # RUNNING_UNTOLD logged for this episode
     drifted: bool = False
     health: Health = Health.OK
     until: float = 0.0  # end of the back-off (health EXCLUDED)
@@ -144,6 +148,11 @@ class Track:
     def low(self) -> int:
         """Return the cycles delivering too little within the window."""
         return sum(self.lows)
+
+    @property
+    def untold(self) -> int:
+        """Return the cycles running untold within the window."""
+        return sum(self.untolds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +190,7 @@ def check(
         track = replace(track, ok_at=now)
     power_now = commanded.power_for(commanded.mode)
     if before is None or _mode_differs(before, commanded):
-        track = replace(track, mode_since=now, untold=0, powers=((now, power_now),))
+        track = replace(track, mode_since=now, untolds=(), powers=((now, power_now),))
     elif not track.powers or track.powers[-1][1] != power_now:
         powers = (*track.powers, (now, power_now))
         track = replace(track, powers=_kept(powers, now - _POWERS_KEPT_GRACES * settings.grace_s))
@@ -231,10 +240,16 @@ def check(
         track = replace(track, adopted=0, health=Health.EXCLUDED, until=until, lows=())
     ac = report.ac_power_w
     running = commanded.mode is not Mode.STOP and commanded.power_for(commanded.mode) > 0
-    if adopt is None and not running and ac is not None and abs(ac) > settings.running_w:
-        untold = track.untold + 1 if judged else 0
-        track = replace(track, untold=untold)
-        if untold >= settings.low_cycles:
+    if running or adopt is not None:
+        if track.untolds or track.untold_said:
+            track = replace(track, untolds=(), untold_said=False)
+    elif ac is not None and judged:
+        # A window, as for delivery: a battery that runs untold only every other cycle (a
+        # stopped reading between) is seen too.
+        runs = abs(ac) > settings.running_w
+        untolds = (*track.untolds, runs)[-settings.low_window :]
+        said = track.untold_said and any(untolds)  # a clean window ends the episode
+        if runs and sum(untolds) >= settings.low_cycles:
             mode = Mode.DISCHARGE if ac > 0 else Mode.CHARGE
             power = round(abs(ac))
             adopt = Commanded(
@@ -243,10 +258,10 @@ def check(
                 discharge_w=power if mode is Mode.DISCHARGE else commanded.discharge_w,
                 rs485_enabled=commanded.rs485_enabled,
             )
-            if untold == settings.low_cycles:
+            if not said:
                 events.append(Event.RUNNING_UNTOLD)
-    elif track.untold:
-        track = replace(track, untold=0)
+                said = True
+        track = replace(track, untolds=untolds, untold_said=said)
 
     track, delivery_events = _delivery(
         commanded,
