@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import math
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
@@ -63,18 +64,23 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
             if subentry.subentry_type == SUBENTRY_BATTERY
         )
 
+    def _timing_errors(self, user_input: Mapping[str, Any]) -> dict[str, str]:
+        """Return the error of the interval, pace or stale timeout (the first found)."""
+        if not interval_allowed(user_input[CONF_INTERVAL]):
+            return {CONF_INTERVAL: "interval_not_allowed"}
+        if user_input[CONF_INTERVAL] < DEFAULT_INTERVAL and not self._ac_power_everywhere():
+            return {CONF_INTERVAL: "interval_needs_ac_power"}
+        if user_input.get(CONF_PACE) == Pace.METER and not self._ac_power_everywhere():
+            return {CONF_PACE: "pace_needs_ac_power"}
+        if user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
+            return {CONF_STALE_TIMEOUT: "stale_timeout_too_short"}
+        return {}
+
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Edit the options."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            if not interval_allowed(user_input[CONF_INTERVAL]):
-                errors[CONF_INTERVAL] = "interval_not_allowed"
-            elif user_input[CONF_INTERVAL] < DEFAULT_INTERVAL and not self._ac_power_everywhere():
-                errors[CONF_INTERVAL] = "interval_needs_ac_power"
-            elif user_input.get(CONF_PACE) == Pace.METER and not self._ac_power_everywhere():
-                errors[CONF_PACE] = "pace_needs_ac_power"
-            elif user_input[CONF_STALE_TIMEOUT] < user_input[CONF_INTERVAL]:
-                errors[CONF_STALE_TIMEOUT] = "stale_timeout_too_short"
+            errors = not_a_number(user_input) or self._timing_errors(user_input)
             errors.update(phase_limit_errors(user_input))
             if not errors:
                 return self.async_create_entry(data=user_input)
@@ -117,6 +123,20 @@ class MarstekStrategyOptionsFlow(OptionsFlow):
             data_schema=form_schema(self, vol.Schema(fields), suggested),
             errors=errors,
         )
+
+
+def not_a_number(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Return an error for each number that is NaN or infinite.
+
+    A NumberSelector's range check lets NaN past (the text "nan" through the API: NaN < min
+    and NaN > max are both false); saved, the next load found the options damaged and ran
+    dry run.
+    """
+    return {
+        key: "not_a_number"
+        for key, value in user_input.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    }
 
 
 def phase_limit_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
