@@ -454,6 +454,44 @@ async def test_options_out_of_range(hass: HomeAssistant, p1_meter: P1Meter) -> N
         )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="flow/options.py: a NumberSelector's range check lets NaN past (NaN < min and "
+    "NaN > max are both false); the options flow saves it. Fix: refuse a value that is "
+    "not finite with an error not_a_number (strings.json and the four translations)",
+)
+@pytest.mark.parametrize(
+    "key",
+    [
+        CONF_SETTLE_DELAY,
+        CONF_STALE_TIMEOUT,
+        CONF_KEEPALIVE,
+        CONF_MAIN_FUSE_A,
+        CONF_PHASE_FEED_IN_LIMIT_W,
+        CONF_PEAK_CAP_KW,
+    ],
+)
+async def test_options_refuse_nan(hass: HomeAssistant, p1_meter: P1Meter, key: str) -> None:
+    """NaN (the text "nan" through the API) is no setting: the form says so, nothing is saved.
+
+    Saved, it turned dry run on at the next load with a repair issue (the stored-option
+    check), though the user had just saved the form.
+    """
+    entry = make_hub_entry(p1_meter)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    try:
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**DEFAULT_OPTIONS, key: "nan"}
+        )
+    except InvalidData:
+        pass  # refused by the schema: as good as an error on the form
+    else:
+        assert result["type"] is FlowResultType.FORM
+        assert key in result["errors"]
+    assert entry.options == DEFAULT_OPTIONS
+
+
 # --------------------------------------------------------------------------------------------
 # Battery subentries
 
