@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import math
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import (
@@ -249,7 +250,8 @@ class MarstekStrategyConfigFlow(ConfigFlow, domain=DOMAIN):
             chosen = set(user_input.get(CONF_BATTERIES, []))
             self._queue = [d for d in self._devices if d in chosen]
             # Batteries whose entities a person picks by hand: keys the found ones never have.
-            manual = int(user_input.get(CONF_MANUAL) or 0)
+            count = user_input.get(CONF_MANUAL) or 0
+            manual = int(count) if math.isfinite(count) else 0  # NaN passes its selector
             self._queue += [f"{CONF_MANUAL}:{index}" for index in range(1, manual + 1)]
             self._count = len(self._queue)
             return await self.async_step_battery()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import random
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 import pytest
 
 from custom_components.marstek_strategy.core.engine import DEFAULT_EFFICIENCY_TABLE, Mode
 from custom_components.marstek_strategy.core.learning import (
     BLEND_SAMPLES,
+    FACTOR_RANGE,
+    MAX_COUNT,
+    MIN_EFFICIENCY,
     MIN_SAMPLES,
     SEED_FACTORS,
     WINDOW,
@@ -210,6 +213,36 @@ def test_read_stored_never_raises_on_damaged_items(
         return  # Home Assistant's Store sets such a file aside (its own repair issue)
     learner, _damaged = read_stored(truncated)
     assert len(learner.table()) == len(DEFAULT_EFFICIENCY_TABLE)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    efficiency=st.floats(1e-9, 1.0, exclude_min=True),
+    ratio=st.floats(1e-9, 2.0),
+)
+@example(efficiency=1e-6, ratio=1.0)  # the engine's table: 0.0 (a division by zero)
+def test_a_stored_learner_gives_a_table_the_engine_can_use(efficiency: float, ratio: float) -> None:
+    """A store whose values live observation never accepts (hand edit, damage) is not learned.
+
+    A discharge efficiency of 1e-6 in every bin, each counted MAX_COUNT times, gave a table
+    of 0.0 once rounded (``adapters/learned.rounded``): the engine's loss curve divides by
+    it, so every cycle raised and stopped every battery. The stored values are read within
+    what ``observe`` accepts: efficiencies in (MIN_EFFICIENCY, 1], ratios in FACTOR_RANGE.
+    """
+    stored = BatteryLearner().to_dict()
+    rows = len(stored["powers"])
+    for mode in ("charge", "discharge"):
+        stored["bins"][mode] = [[efficiency] * WINDOW for _ in range(rows)]
+        stored["counts"][mode] = [MAX_COUNT] * rows
+        stored["ratios"][mode] = [ratio] * WINDOW
+        stored["ratio_counts"][mode] = MAX_COUNT
+    learner, _damaged = read_stored(json.loads(json.dumps(stored)))
+    table = tuple((power, round(c, 3), round(d, 3)) for power, c, d in learner.table())
+    for _, charge, discharge in table:
+        assert MIN_EFFICIENCY < charge <= 1.0
+        assert MIN_EFFICIENCY < discharge <= 1.0
+    for mode in (Mode.CHARGE, Mode.DISCHARGE):
+        assert 1 / FACTOR_RANGE[1] <= learner.factor(mode) <= 1 / FACTOR_RANGE[0]
 
 
 @settings(max_examples=200, deadline=None)

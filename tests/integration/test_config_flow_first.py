@@ -182,6 +182,23 @@ async def test_hub_without_choosing_batteries(
     await hass.async_block_till_done()
 
 
+async def test_a_count_of_batteries_by_hand_that_is_no_number_is_none(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
+) -> None:
+    """NaN (the text "nan" through the API) passes the count's selector: no battery by hand.
+
+    int(NaN) raised ValueError: the flow ended in an unknown error.
+    """
+    await lilygo_fleet.add_battery("lilygo-bat1")
+    result = await _to_batteries(hass, p1_meter)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"batteries": [], "manual": "nan"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert not result["result"].subentries
+    await hass.async_block_till_done()
+
+
 async def test_battery_step_errors_name_the_field_and_the_battery(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, p1_meter: P1Meter
 ) -> None:

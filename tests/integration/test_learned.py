@@ -526,6 +526,38 @@ async def test_removing_a_battery_removes_its_store(
     assert key1 not in hass_storage
 
 
+async def test_cycles_before_the_reload_of_a_removed_battery_go_on(  # noqa: PLR0917
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    freezer: Any,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The update listener removes a removed battery's learned store, then reloads.
+
+    A cycle in between (the timer while the store's file is removed, at the meter pace
+    a report) found the learned losses one battery short: they were paired with the wrong
+    batteries, the plan had one setpoint too few, the cycle failed safe (every battery
+    stopped, a traceback) and the learned-efficiency sensor raised KeyError at each cycle.
+    The old loop keeps every battery until the reload; the removed store is not written again.
+    """
+    hub, bat1, bat2 = await _two_learned(hass, lilygo_fleet, p1_meter, freezer, hass_storage)
+    key2 = _key(hub.subentry_id(bat2))
+    await hub.tick(13)
+    learned = hub.coordinator.learned
+    learned[hub.subentry_id(bat2)].schedule_save()  # it learned something meanwhile
+    await learned.async_remove_missing([hub.subentry_id(bat1)])
+    assert key2 not in hass_storage
+    await hub.tick(13)
+    assert "Control cycle failed" not in caplog.text
+    assert "KeyError" not in caplog.text
+    assert hub.coordinator.data.status != "fail_safe"
+    assert bat1.state(Role.FORCIBLE_MODE) != "stop"
+    assert await hass.config_entries.async_unload(hub.entry.entry_id)  # saves the learners
+    assert key2 not in hass_storage
+
+
 async def test_a_store_that_fails_never_holds_up_a_reload_or_an_unload(
     hass: HomeAssistant,
     lilygo_fleet: LilyGoFleet,
@@ -628,6 +660,50 @@ async def test_a_damaged_learned_store_loads_and_raises_a_repair_issue(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"learned_damaged_{subentry_id}") is None
+
+
+async def test_a_stored_efficiency_near_zero_never_stops_the_strategy(  # noqa: PLR0917
+    hass: HomeAssistant,
+    lilygo_fleet: LilyGoFleet,
+    p1_meter: P1Meter,
+    freezer: Any,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A learned store with discharge efficiencies of 1e-6 (hand edit, damage) is not learned.
+
+    Its table was 0.0 once rounded; on `efficiency` the engine's loss curve divided by it and
+    every cycle failed safe: both batteries stopped until the learned losses were forgotten.
+    """
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=60)
+    bat2 = await lilygo_fleet.add_battery("lilygo-bat2", soc=60)
+    damaged = BatteryLearner().to_dict()
+    rows = len(damaged["powers"])
+    damaged["bins"]["discharge"] = [[1e-6] * 60 for _ in range(rows)]
+    damaged["counts"]["discharge"] = [100_000] * rows
+    p1_meter.set(1500.0)
+    entry = make_hub_entry(p1_meter, [(bat1, "L1"), (bat2, "L1")])
+    for subentry_id in entry.subentries:
+        hass_storage[_key(subentry_id)] = {
+            "version": STORAGE_VERSION,
+            "minor_version": 1,
+            "key": _key(subentry_id),
+            "data": damaged,
+        }
+    entry.add_to_hass(hass)
+    hub = Hub(hass, entry, p1_meter, lilygo_fleet, freezer)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": hub.entity_id("select", "strategy"), "option": "efficiency"},
+        blocking=True,
+    )
+    await hub.tick(20, grid=1500.0)
+    assert "Control cycle failed" not in caplog.text
+    assert hub.coordinator.data.status != "fail_safe"
+    assert {bat1.state(Role.FORCIBLE_MODE), bat2.state(Role.FORCIBLE_MODE)} != {"stop"}
 
 
 async def test_another_version_of_the_learned_store_is_no_damage(

@@ -168,6 +168,7 @@ class LearnedBattery:
         self.last_sample: float | None = None
         self.verdict: Verdict | None = None
         self._save_pending = False
+        self.removed = False  # its battery was removed: the Store is never written again
 
     @property
     def learns(self) -> bool:
@@ -229,13 +230,13 @@ class LearnedBattery:
 
     def schedule_save(self) -> None:
         """Write the learner SAVE_DELAY_S from the first change since the last write."""
-        if not self._save_pending:
+        if not self._save_pending and not self.removed:
             self._save_pending = True
             self.store.async_delay_save(self._data, SAVE_DELAY_S)
 
     async def async_save(self) -> None:
         """Write the learner now if it learned something since the last write."""
-        if self._save_pending:
+        if self._save_pending and not self.removed:
             await self.store.async_save(self._data())
 
     async def async_forget(self) -> None:
@@ -355,13 +356,17 @@ class LearnedLosses:
             await battery.async_save()
 
     async def async_remove_missing(self, configured: Iterable[str]) -> None:
-        """Remove the Stores of the batteries no longer configured (a removed subentry)."""
+        """Remove the Stores of the batteries no longer configured (a removed subentry).
+
+        The running loop keeps every battery until the reload that follows (its cycles pair
+        the learners with its batteries); a removed one's Store is not written again.
+        """
         keep = set(configured)
         for subentry_id in [s for s in self.batteries if s not in keep]:
-            battery = self.batteries.pop(subentry_id)
+            battery = self.batteries[subentry_id]
+            battery.removed = True
             battery.delete_issue()
             await battery.store.async_remove()
-            self._order.remove(subentry_id)
 
     def cycle(
         self,

@@ -220,11 +220,11 @@ class BatteryLearner:
             if len(bins) != len(self.default_table) or len(counts) != len(bins):
                 raise ValueError("bins do not fit the table")
             self._bins[mode] = [
-                _Window(_plausible(values, 1.0), count)
+                _Window(_plausible(values, MIN_EFFICIENCY, 1.0, low_open=True), count)
                 for values, count in zip(bins, counts, strict=True)
             ]
             self._ratios[mode] = _Window(
-                _plausible(data["ratios"][mode.value], 2.0),
+                _plausible(data["ratios"][mode.value], *FACTOR_RANGE),
                 int(data["ratio_counts"][mode.value]),
             )
 
@@ -254,7 +254,17 @@ def read_stored(
     return learner, False
 
 
-def _plausible(values: Sequence[Any], high: float) -> list[float]:
-    """Return the stored values that are finite numbers in (0, high]; raise on non-numbers."""
+def _plausible(
+    values: Sequence[Any], low: float, high: float, *, low_open: bool = False
+) -> list[float]:
+    """Return the stored values ``observe`` could have kept (low..high); raise on non-numbers.
+
+    Efficiencies in (MIN_EFFICIENCY, 1], ratios in FACTOR_RANGE: a value outside (a hand
+    edit, damage) is dropped; an efficiency near 0 gave the engine a table of 0.0.
+    """
     numbers = [float(value) for value in values]
-    return [value for value in numbers if math.isfinite(value) and 0 < value <= high]
+    return [
+        value
+        for value in numbers
+        if math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+    ]
