@@ -102,6 +102,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> 
         await entry.runtime_data.store.async_save()
     except Exception:
         LOGGER.exception("Saving the store failed while unloading")
+    entry.runtime_data.store.close()  # a call still queued writes nothing over the next entry
     try:  # learned losses not written never hold up the unload
         await entry.runtime_data.coordinator.learned.async_save()
     except Exception:

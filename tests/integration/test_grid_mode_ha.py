@@ -18,9 +18,10 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from hypothesis import assume, given, settings as hyp_settings, strategies as st
 import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 import voluptuous as vol
 
-from custom_components.marstek_strategy.adapters.storage import read_store
+from custom_components.marstek_strategy.adapters.storage import StoreClosedError, read_store
 from custom_components.marstek_strategy.const import (
     CONF_PEAK_CAP_KW,
     DOMAIN,
@@ -488,3 +489,29 @@ async def test_a_hold_stored_with_soak_false_as_text_is_no_request(
     assert issue is not None
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["dropped"] == "grid_mode"
+
+
+async def test_an_unloaded_store_writes_nothing_over_the_next_entry(
+    hass: HomeAssistant, hass_storage: dict[str, Any], lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    """A call queued during a reload, run on the old entry's data, writes nothing to disk.
+
+    Before, the old store's delayed save put its requested power (and pending stops) over
+    what the new entry had loaded; a grid mode now fails with a clear error instead.
+    """
+    hub = await _hub(lilygo_fleet, make_hub)
+    old = hub.entry.runtime_data
+    assert await hass.config_entries.async_reload(hub.entry.entry_id)
+    await hass.async_block_till_done()
+    key = f"{DOMAIN}.{hub.entry.entry_id}"
+    on_disk = hass_storage[key]["data"]
+    old.settings.requested_power_w = 700.0  # what set_grid_mode does after its await
+    old.save_settings()
+    old.store.save_peak(PeakMeter())
+    await old.store.async_save()
+    with pytest.raises(StoreClosedError):
+        await old.store.async_save_grid_request(GridRequest(GridMode.HOLD))
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=10))
+    await hass.async_block_till_done()
+    assert hass_storage[key]["data"] == on_disk
+    assert hub.entry.runtime_data.store.closed is False  # the new entry's store writes

@@ -239,6 +239,10 @@ class _EntryStore(Store[dict[str, Any]]):
         return old_data
 
 
+class StoreClosedError(Exception):
+    """A write asked of a store whose entry was unloaded (a reload in between)."""
+
+
 class EntryStore:
     """The store of one entry: its settings and its pending stops."""
 
@@ -253,6 +257,21 @@ class EntryStore:
         self.grid_request = GridRequest()
         self.peak = PeakMeter()
         self.dropped: list[str] = []  # what the last load could not read
+        self.closed = False  # unloaded: the next entry's store owns the file
+
+    def close(self) -> None:
+        """Write nothing more (after the unload's save).
+
+        A call queued behind the loop's lock during a reload would otherwise write the old
+        entry's data over what the new entry loaded (a requested power, the pending stops).
+        """
+        self.closed = True
+
+    def _closed(self, what: str) -> bool:
+        """Return whether the store is closed (and say what was not written)."""
+        if self.closed:
+            LOGGER.debug("Not stored for %s (unloaded): %s", self.title, what)
+        return self.closed
 
     async def async_load(self) -> None:
         """Load what was stored: every item that can be read; what cannot is named.
@@ -301,7 +320,8 @@ class EntryStore:
         ids = set(battery_ids)
         settings.batteries = {k: v for k, v in settings.batteries.items() if k in ids}
         self.settings = settings
-        self._store.async_delay_save(self._data, SAVE_DELAY_S)
+        if not self._closed("settings"):
+            self._store.async_delay_save(self._data, SAVE_DELAY_S)
 
     async def async_save_pending(self, pending: Iterable[BatteryConfig]) -> None:
         """Keep the batteries whose stop is still to be made; written at once.
@@ -309,7 +329,8 @@ class EntryStore:
         With the registry ids of their entities: renames are followed by them.
         """
         self.pending = {battery.subentry_id: self._with_ids(battery) for battery in pending}
-        await self._store.async_save(self._data())
+        if not self._closed("pending stops"):
+            await self._store.async_save(self._data())
 
     async def async_save_grid_request(self, grid_request: GridRequest) -> None:
         """Keep the grid mode in force; written at once (its end must survive a restart).
@@ -317,6 +338,8 @@ class EntryStore:
         A request that could not be written is not kept either: a later save (unload, the
         peak meter) would otherwise store the request the caller was told was refused.
         """
+        if self._closed("grid mode"):
+            raise StoreClosedError(f"{self.title} was unloaded; call again")
         before, self.grid_request = self.grid_request, grid_request
         try:
             await self._store.async_save(self._data())
@@ -327,11 +350,13 @@ class EntryStore:
     def save_peak(self, peak: PeakMeter) -> None:
         """Keep the peak meter; written a moment later (and when Home Assistant stops)."""
         self.peak = peak
-        self._store.async_delay_save(self._data, SAVE_DELAY_S)
+        if not self._closed("peak"):
+            self._store.async_delay_save(self._data, SAVE_DELAY_S)
 
     async def async_save(self) -> None:
         """Write everything now (on unload: the running quarter hour goes with it)."""
-        await self._store.async_save(self._data())
+        if not self._closed("everything"):
+            await self._store.async_save(self._data())
 
     def _with_ids(self, battery: BatteryConfig) -> BatteryConfig:
         """Return battery with the registry id of each of its entities that is registered."""
