@@ -70,6 +70,7 @@ class MeterPaceController(InFlightController):
         allowance: Any = None,
         name: str = "efficiency_meter",
         unjudged: bool | None = None,
+        learn: bool = True,
         **settings: Any,
     ) -> None:
         # The in-flight estimate at the integration's default response; the timing is the
@@ -84,6 +85,7 @@ class MeterPaceController(InFlightController):
         )
         self.schedule = pace.Schedule()
         self.unjudged = pace.AWAIT_UNJUDGED if unjudged is None else unjudged
+        self.learn = learn  # the learned response of a slow battery (pace.response_of)
         self.lags: list[Any] = []
         self.buckets: Any = None
         self.last_report = -math.inf
@@ -129,6 +131,8 @@ class MeterPaceController(InFlightController):
             ac = ac_reading(sim, i)
             value, at = (None, None) if ac is None else ac
             self.lags[i] = self.pace.judge(lag, value, at, self.response)
+            if self.learn:  # a battery judged slow: its estimate on the learned response
+                self.models[i].respond(self.pace.response_of(self.lags[i], self.response))
 
     def _paced_cycle(self, sim: Sim) -> None:
         pace = self.pace
