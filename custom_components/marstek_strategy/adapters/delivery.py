@@ -88,6 +88,8 @@ class Delivery:
         self.ac_sensors = [battery.entities.get(Role.AC_POWER) for battery in batteries]
         self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in batteries]
         self.models: list[InFlight | None] = [None] * len(batteries)
+        #: each battery's response: the default, slower for one judged slow (``respond``)
+        self.responses = [self.response] * len(batteries)
         self.clock = reader.clock  # the one clock of reports: the meter's and the AC sensors'
         self.active = False  # the estimate is used (a short interval or the meter pace)
 
@@ -145,9 +147,15 @@ class Delivery:
             setpoint = control.plan_from_commanded([commanded], self.has_rs485[index : index + 1])
             mode, power = setpoint.setpoints[0].mode, setpoint.setpoints[0].power_w
             model = self.models[index] = InFlight(
-                self.response, self.response.target_w(mode, power)
+                self.responses[index], self.response.target_w(mode, power)
             )
         return model
+
+    def respond(self, index: int, response: Response) -> None:
+        """Estimate battery index on response from now on (``pace.response_of``: learned)."""
+        self.responses[index] = response
+        if (model := self.models[index]) is not None:
+            model.respond(response)
 
     def estimate(
         self, readings: Sequence[BatteryReading], commanded: Sequence[Commanded]
