@@ -490,6 +490,7 @@ async def test_a_battery_judged_slow_is_estimated_on_the_response_its_reports_sh
     assert model is not None
     assert model.response == delivery.responses[0]
     assert delivery.response == Response()  # judging and timing stay on the default
+    assert delivery.diagnostics()[0]["response_scale"] == round(lag.scale, 2)
 
 
 async def test_while_awaiting_a_fuse_passed_on_the_total_runs_a_cycle_at_once(

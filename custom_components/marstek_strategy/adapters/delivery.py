@@ -219,12 +219,21 @@ class Delivery:
             self._model(index, commanded[index]).command(now, setpoint.mode, setpoint.power_w)
 
     def diagnostics(self) -> list[dict[str, Any]]:
-        """Return each battery's estimate inputs: its AC sensor and the target in force."""
+        """Return each battery's estimate inputs: AC sensor, target in force, response scale.
+
+        The scale: how many times slower than the default its response is taken (1.0: the
+        default; a battery judged slow, ``pace.response_of``).
+        """
         return [
             {
                 "battery": title,
                 "ac_power_sensor": sensor is not None,
                 "target_w": None if model is None else round(model.target_w, 1),
+                "response_scale": round(response.tau_s / self.response.tau_s, 2)
+                if self.response.tau_s > 0.0
+                else 1.0,
             }
-            for title, sensor, model in zip(self.titles, self.ac_sensors, self.models, strict=True)
+            for title, sensor, model, response in zip(
+                self.titles, self.ac_sensors, self.models, self.responses, strict=True
+            )
         ]
