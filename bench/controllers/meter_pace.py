@@ -21,7 +21,9 @@ integration's default response: users cannot set it), on the timing of the integ
   ``inflight_ctl.ac_reading`` has it; the sim's board reports every poll), if it is judged
   slow (``pace.judge`` at each report and cycle on its AC reading, ``pace.watch`` on each
   such change with its in-flight estimate; ``pace.slow_ones``; ``unjudged`` says whether a
-  battery not judged yet is awaited).
+  battery not judged yet is awaited);
+* a battery judged slow is estimated on the response its judged reports showed
+  (``pace.response_of``, ``InFlight.respond``; ``learn=False``: the default response).
 
 The sim's meter reports at every update; ``reports`` (a hook for the fault suite) says
 whether it did.

@@ -12,7 +12,9 @@ loop sees a new grid reading as soon as there is one, within three rules:
   report runs no cycle until that battery's AC power has reported again since (``Schedule.
   awaiting``): the in-flight estimate assumes the default response, and on a slower battery
   a cycle 2 s after a change counted power as delivered that was not yet (it rang: issue 22);
-  only a battery judged slower than that response (``Lag``), or not judged yet, is awaited.
+  only a battery judged slower than that response (``Lag``), or not judged yet, is awaited,
+  and a battery judged slow is estimated on a response as much slower as its judged reports
+  showed (``response_of``; the cycle ending a settle after a reversal overshot without it).
 
 "Reported again" is a report of the battery's AC power sensor, a new value or the same one
 (Home Assistant's ``last_reported`` moves on both), at a monotonic time after the end of the
@@ -55,7 +57,9 @@ API (stable: the benchmark's controller builds on it):
   ``past_limit(grid_w, points, limits, import_allowed_w)`` says a report is urgent.
   ``Lag`` per battery: ``watch(lag, before, after, from_w, now_s)`` at each awaited change,
   ``judge(lag, ac_w, at_s)`` at each AC reading, ``slow_ones(changed, lags)`` the awaited,
-  ``restamp(lag, at_s)`` moves a watch to the end of the cycle that wrote its change.
+  ``restamp(lag, at_s)`` moves a watch to the end of the cycle that wrote its change;
+  ``response_of(lag, response)`` the response a battery's in-flight estimate runs on (the
+  default, or for one judged slow that response ``Lag.scale`` times slower: ``scale_seen``).
 * ``settles(delay_s, loop, pace)``: whether a cycle that waits ``delay_s`` is settling.
 * ``AllowanceSettings(refill_s, burst, dead_band_w)``; ``Bucket(tokens, at_s)`` per battery,
   ``full_buckets(count, now_s, settings)``; ``allow(plan, decision, commanded, buckets, now_s,
