@@ -80,6 +80,75 @@ def test_a_start_from_stop_waits_for_the_relay_then_follows_the_lag() -> None:
     assert model.delivered_w(80.0) == pytest.approx(487.5)
 
 
+def test_a_scaled_response_is_that_many_times_slower_with_the_same_gains() -> None:
+    slow = NOMINAL.scaled(2.0)
+    assert (slow.dead_time_s, slow.tau_s, slow.from_stop_s) == (1.5, 3.0, 6.0)
+    assert (slow.charge_gain, slow.discharge_gain) == (NOMINAL.charge_gain, NOMINAL.discharge_gain)
+    assert slow.step(2.0 * 1.2) == pytest.approx(NOMINAL.step(1.2))
+
+
+_COMMANDS = st.lists(
+    st.tuples(
+        st.floats(0.0, 30.0),
+        st.sampled_from([Mode.STOP, Mode.CHARGE, Mode.DISCHARGE]),
+        st.integers(0, 2500),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(commands=_COMMANDS, factor=st.floats(1.0, 4.0), ats=st.lists(st.floats(0.0, 400.0)))
+def test_a_model_told_a_slower_response_is_one_built_on_it(
+    commands: list[tuple[float, Mode, int]], factor: float, ats: list[float]
+) -> None:
+    """respond: the commands kept take effect on the new response's delays, as if the model
+    had run on it from the start (each change written when the last had settled: the relay's
+    delay then counts the same on both); told the old response again it is as before."""
+    slow = NOMINAL.scaled(factor)
+    told, built, back = InFlight(NOMINAL), InFlight(slow), InFlight(NOMINAL)
+    now = 0.0
+    for gap, mode, power in commands:
+        now += 200.0 + gap  # long after the last change: settled on either response
+        for model in (told, built, back):
+            model.command(now, mode, power)
+    told.respond(slow)
+    back.respond(slow)
+    back.respond(NOMINAL)
+    reference = InFlight(NOMINAL)
+    now = 0.0
+    for gap, mode, power in commands:
+        now += 200.0 + gap
+        reference.command(now, mode, power)
+    for at in [now, now + 0.5, now + 2.0, now + 7.0, *(now - 200.0 + a for a in ats)]:
+        assert told.model_w(at) == pytest.approx(built.model_w(at), abs=1e-6)
+        assert back.model_w(at) == pytest.approx(reference.model_w(at), abs=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.integers(0, 2500),
+    end=st.integers(1, 2500),
+    factor=st.floats(1.0, 4.0),
+    age=st.floats(0.0, 60.0),
+)
+def test_a_slower_response_counts_less_of_a_step_delivered(
+    start: int, end: int, factor: float, age: float
+) -> None:
+    """The estimate on a slower response is never further along a step than the default's:
+    a battery judged slow is not counted as delivering what it has not yet."""
+    before = NOMINAL.target_w(Mode.DISCHARGE, start)
+    fast, slow = InFlight(NOMINAL, before), InFlight(NOMINAL, before)
+    for model in (fast, slow):
+        model.command(100.0, Mode.DISCHARGE, end)
+    slow.respond(NOMINAL.scaled(factor))
+    moved_fast = fast.model_w(100.0 + age) - before
+    moved_slow = slow.model_w(100.0 + age) - before
+    assert abs(moved_slow) <= abs(moved_fast) + 1e-9
+    assert moved_slow * moved_fast >= 0.0
+
+
 def test_commands_take_effect_in_order() -> None:
     model = InFlight()
     model.command(0.0, Mode.CHARGE, 1000)  # effective at 3.75 s (from stop)
