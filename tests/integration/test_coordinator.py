@@ -510,7 +510,7 @@ async def test_cycle_after_stop_does_nothing(
     coordinator = hub.coordinator
     await coordinator.async_stop_batteries()
     lilygo_fleet.clear_writes()
-    await coordinator.async_refresh()
+    await coordinator._async_timer_fired()  # a timer that fired as the loop closed
     assert coordinator.data.status == "disabled"
     assert lilygo_fleet.writes == []
     await coordinator.async_cycle_now()  # ignored once stopped

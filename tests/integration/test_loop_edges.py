@@ -41,12 +41,6 @@ async def _update_entity(hass: HomeAssistant, hub: Hub) -> None:
     await hass.async_block_till_done()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/loop.py (owned by another helper): a refresh asked for (update_entity, "
-    "debounced to one per 10 s) runs a cycle whenever no settle holds, inside the meter "
-    "pace's least gap and between the fixed pace's cycles",
-)
 async def test_update_entity_runs_no_cycle_inside_the_least_gap(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:
@@ -65,12 +59,6 @@ async def test_update_entity_runs_no_cycle_inside_the_least_gap(
     assert len(starts) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/loop.py (owned by another helper): a timer that fires while another "
-    "cycle holds the loop's lock runs its cycle as soon as that one ends (due, so past "
-    "the settle that cycle began)",
-)
 async def test_a_timer_firing_during_a_grid_mode_cycle_keeps_its_settle(
     hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
 ) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -83,7 +82,8 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         self._lock = asyncio.Lock()
         self._timer = CycleTimer(hass, self._async_timer_fired)
         self._due = False  # the next refresh is the loop's own (timer, switch), not a request
-        self._settle_until: datetime | None = None
+        self._ended = 0  # cycles ended (a timer that fired before the last one ended is spent)
+        self._fired_at: int | None = None  # _ended when the timer last fired (None: a change)
         self._schedule_state = meter_pace.Schedule()  # the meter pace's (core/pace.py)
         self._buckets: tuple[meter_pace.Bucket, ...] | None = None  # the write allowance's tokens
         self._changed: frozenset[int] = frozenset()  # batteries this cycle changed (awaited)
@@ -111,7 +111,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
             self._timer.schedule(delay_s)
 
     async def _async_timer_fired(self) -> None:
-        self._due = True
+        self._due, self._fired_at = True, self._ended
         await self.async_refresh()
 
     @callback
@@ -254,7 +254,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
     async def _async_run_now(self) -> None:
         """Run a cycle now (a switch, a grid mode), unless the loop has not started or closed."""
         if self.lifecycle.phase not in (Phase.STARTING, Phase.CLOSED):
-            self._due = True
+            self._due, self._fired_at = True, None
             await self.async_refresh()
 
     @callback
@@ -305,9 +305,13 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         """Run one cycle; never raises, so the loop always goes on."""
         async with self._lock:
             due, self._due = self._due, False
-            until = self._settle_until if self.lifecycle.phase is Phase.SETTLING else None
-            if not due and until is not None and dt_util.utcnow() < until:
-                return self.data  # a refresh asked for never shortens the settle delay
+            # A cycle ended since the timer fired (it waited for the lock: a switch, a grid
+            # mode): that cycle scheduled the next, and this one would cut its settle short.
+            spent = self._fired_at is not None and self._ended > self._fired_at
+            if not due or spent:
+                # A refresh asked for (homeassistant.update_entity on a hub entity) is no
+                # cycle: the pace, the settle and the least gap decide when one runs.
+                return self.data
             self._schedule_state = meter_pace.started(self._schedule_state, self.reader.monotonic())
             self._changed = self._watched = frozenset()
             try:
@@ -325,9 +329,6 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
                         dt_util.utcnow(), Status.FAIL_SAFE, self.interval_s, cause=Cause.ERROR
                     )
             self.delivery.record(self.told.commanded)  # the setpoints in force now
-            self._settle_until = None
-            if data.status is Status.SETTLING:
-                self._settle_until = data.time + timedelta(seconds=data.delay_s)
             now = self.reader.monotonic()
             for index in self._watched:  # written by now: a report judges from the cycle's end
                 self._lags[index] = meter_pace.restamp(self._lags[index], now)
@@ -342,6 +343,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
                 self._run_in(meter_pace.wait_s(self._schedule_state, now) or 0.0)
             else:
                 self._schedule(data.delay_s)
+            self._ended += 1
             return data
 
     async def _async_fail_safe(
