@@ -71,12 +71,25 @@ _LEAST_SHARE_W = 400
 class _Curve:
     """One table's loss curve for one mode, built once: rows, whole-watt array, bends, hulls.
 
-    Also the slopes over all its bends (``_steep``), which each cap's slopes start from.
+    Also the slopes over all its bends (``_steep``) and the hull's monotone chain over all
+    its rows (``_hull_chains``), which each cap's slopes and hull are derived from: a cap
+    that changes every call costs a few µs, and keeps one small tuple per cap at most.
     ``loss[w]`` is the loss at w whole watts (``loss[0]`` = 0, stopped), computed with the
     same arithmetic as ``at``; lookups in the hot path index it and hash nothing.
     """
 
-    __slots__ = ("_bends", "_steep", "bends", "hulls", "loss", "slopes", "xs", "ys")
+    __slots__ = (
+        "_below",
+        "_bends",
+        "_chain",
+        "_points",
+        "_steep",
+        "bends",
+        "loss",
+        "tops",
+        "xs",
+        "ys",
+    )
 
     def __init__(self, mode: Mode, table: EfficiencyTable) -> None:
         rows = sorted(table)
@@ -93,11 +106,11 @@ class _Curve:
                 bends.update((math.floor(x), math.ceil(x)))
         self._bends = sorted(bends)
         self.bends: dict[int, tuple[int, ...]] = {}
-        self.hulls: dict[int, tuple[tuple[float, float], ...]] = {}
-        self.slopes: dict[int, _Slopes] = {}
+        self.tops: dict[int, _Top] = {}
         self.loss: list[float] = [0.0]
         self._extend(_ARRAY_W)
         self._steep = _steep(self.array(self._bends[-1]), self._bends)
+        self._points, self._below, self._chain = _hull_chains(self)
 
     def at(self, ac_w: float) -> float:
         """Return the loss (W) of a running battery at ac_w > 0 AC watts (interpolated)."""
@@ -135,55 +148,115 @@ class _Curve:
             bends = _keep(self.bends, cap, (*(b for b in self._bends if b < cap), cap))
         return bends
 
-    def slopes_to(self, cap: int) -> _Slopes:
-        """Return, per bend of ``bends_to(cap)`` and per stretch between two, how the loss moves.
+    def moves(self, cap: int, power: int) -> tuple[float, float]:
+        """Return how the loss moves from power (1..cap whole W) within cap: (rise, fall).
 
-        ``rise`` is the least W of loss per W the loss rises by from a power up to any
-        higher one within cap, ``fall`` the most W per W it falls by down to any lower one
-        from 1 W: a move of power from battery j to battery i can save loss only where j's
-        fall exceeds i's rise (``_Fleet.refine`` skips the other pairs). At a bend (index k):
-        ``rise_at[k]``, ``fall_at[k]``; strictly between bends k and k + 1: ``rise_in[k]``,
-        ``fall_in[k]``. The loss is a straight line between two bends, so the extremes are
-        found at the bends (and, between two, at its first and last whole watt); the lines
-        are taken through the array's values at the bends, which the array's own values
-        between them differ from by rounding only (about 1e-13 W, far below the 1e-9 W a
-        move must save).
+        ``rise`` is the least W of loss per W the loss rises by from power up to any higher
+        one within cap, ``fall`` the most W per W it falls by down to any lower one from 1 W:
+        a move of power from battery j to battery i can save loss only where j's fall
+        exceeds i's rise (``_Fleet.refine`` skips the other pairs). The loss is a straight
+        line between two bends of ``bends_to(cap)``, so the extremes are found at the bends
+        (and, between two, at its first and last whole watt); the lines are taken through
+        the array's values at the bends, which the array's own values between them differ
+        from by rounding only (about 1e-13 W, far below the 1e-9 W a move must save).
 
-        The parts that do not depend on cap are worked out with the curve (``_steep``, about
-        0.25 ms at 16 bends), so a new cap costs one pass over the bends below it (15 µs).
+        Worked out at power only, from the curve's slopes over all its bends (``_steep``):
+        the extremes that look above also meet the secant to cap, and the stretch from the
+        last bend below cap to cap is the cap's own (``_top``, kept per cap).
         """
-        slopes = self.slopes.get(cap)
-        if slopes is None:
-            slopes = _keep(self.slopes, cap, _capped(self._steep, self.array(cap), cap))
-        return slopes
+        top, y_cap, last_line, fall_cap, fall_top = self.tops.get(cap) or self._top(cap)
+        if power >= cap:  # at cap: nothing above
+            return math.inf, fall_cap
+        bs, ys, rise_at, rise_in, fall_at, fall_in, inner = self._steep
+        k = bisect_right(bs, power) - 1  # the bend at or below power
+        if k == top:  # from the last bend below cap up to cap
+            return last_line, (fall_at[k] if bs[k] == power else fall_top)
+        if bs[k] == power:
+            rise = rise_at[k][top - k - 1]
+            to_cap = (y_cap - ys[k]) / (cap - bs[k])
+            return min(rise, to_cap), fall_at[k]
+        rise = rise_in[k][top - k - 1]
+        for w, y in inner[k]:
+            slope = (y_cap - y) / (cap - w)
+            rise = min(rise, slope)
+        return rise, fall_in[k]
+
+    def _top(self, cap: int) -> _Top:
+        """Return and keep cap's ``_Top``: what ``moves`` needs of cap beyond ``_steep``."""
+        bs, ys = self._steep[:2]
+        top = bisect_left(bs, cap) - 1  # the last bend below cap (-1: none, cap is 1)
+        if top < 0:
+            return _keep(self.tops, cap, (top, 0.0, 0.0, -math.inf, 0.0))
+        y_cap = self.array(cap)[cap]
+        last_line = (y_cap - ys[top]) / (cap - bs[top])  # from the last bend below cap to cap
+        # the secant from each bend below the last one below cap up to cap
+        to_cap = [(y_cap - ys[k]) / (cap - bs[k]) for k in range(top)]
+        fall = last_line
+        if cap - bs[top] >= 2:  # whole watts between: the first and the last
+            for w in (bs[top] + 1, cap - 1):
+                y = ys[top] + last_line * (w - bs[top])
+                fall = max([fall, *[(y - ys[j]) / (w - bs[j]) for j in range(top)]])
+        return _keep(self.tops, cap, (top, y_cap, last_line, max([last_line, *to_cap]), fall))
 
     def hull(self, cap: int) -> tuple[tuple[float, float], ...]:
         """Return the lower convex hull of the running loss on (0, cap] as segments.
 
-        Each segment is (length W, W of loss per W); the slopes rise strictly.
+        Each segment is (length W, W of loss per W); the slopes rise strictly. The hull of
+        the points below cap is the curve's own (``_hull_chains``); cap's point only takes
+        the last few off it (bit for bit the hull worked out from all the points).
         """
-        segments = self.hulls.get(cap)
-        if segments is None:
-            points = [(0.0, self.at(self.xs[0]))]  # just above 0 W: the fixed cost
-            points += [(x, self.at(x)) for x in self.xs if 0 < x < cap]
-            points.append((float(cap), self.at(cap)))
-            hull: list[tuple[float, float]] = []
-            for point in points:
-                while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) <= 0:
-                    hull.pop()
-                hull.append(point)
-            segments = tuple(
-                (b[0] - a[0], (b[1] - a[1]) / (b[0] - a[0])) for a, b in pairwise(hull)
-            )
-            _keep(self.hulls, cap, segments)
-        return segments
+        top, last = self.hull_top(cap)
+        return (*self._chain[top], last)
+
+    def hull_top(self, cap: int) -> tuple[int, tuple[float, float]]:
+        """Return the hull on (0, cap] as (top, last): ``_chain[top]`` and then last.
+
+        top is the hull's last point below cap, last its segment to cap (nothing kept per cap).
+        """
+        points, below = self._points, self._below
+        # the points below cap: the first (just above 0 W) and the rows in 0 < x < cap
+        top = max(bisect_left(self.xs, cap) - bisect_right(self.xs, 0), 0)
+        end = (float(cap), self.at(cap))
+        # the monotone chain's pops for cap's point, on the stack it had after point top
+        while (under := below[top]) >= 0 and _cross(points[under], points[top], end) <= 0:
+            top = under
+        x, y = points[top]
+        return top, (end[0] - x, (end[1] - y) / (end[0] - x))
 
 
-#: ``_Curve.slopes_to``: (rise_at, fall_at, rise_in, fall_in).
-type _Slopes = tuple[list[float], list[float], list[float], list[float]]
+def _hull_chains(
+    curve: _Curve,
+) -> tuple[list[tuple[float, float]], list[int], list[tuple[tuple[float, float], ...]]]:
+    """Return a curve's hull points, and for each the monotone chain's stack after it.
+
+    The points are the first (just above 0 W: the fixed cost) and every row above 0 W, in
+    order. ``below[k]`` is the point under k on the stack when k was pushed (-1: none), so
+    the stack after point k is k, ``below[k]``, ``below[below[k]]``, ... (it changes only
+    above k); ``chain[k]`` is that stack's segments (length W, W of loss per W), from 0 W.
+    """
+    points = [(0.0, curve.at(curve.xs[0]))]
+    points += [(x, curve.at(x)) for x in curve.xs if x > 0]
+    below: list[int] = []
+    chain: list[tuple[tuple[float, float], ...]] = []
+    for k, point in enumerate(points):
+        top = k - 1
+        while top >= 0 and below[top] >= 0 and _cross(points[below[top]], points[top], point) <= 0:
+            top = below[top]
+        below.append(top)
+        if top < 0:
+            chain.append(())
+            continue
+        x, y = points[top]
+        chain.append((*chain[top], (point[0] - x, (point[1] - y) / (point[0] - x))))
+    return points, below, chain
 
 
-#: Most caps a curve keeps bends, hulls and slopes for (then the oldest goes first).
+#: ``_Curve._top``: (the last bend below cap (-1: none), the loss at cap, the line from that
+#: bend to cap, the most W per W the loss falls by from cap, and from inside that line).
+type _Top = tuple[int, float, float, float, float]
+
+
+#: Most caps a curve keeps bends and ``_Top`` for (then the oldest goes first).
 _MAX_CAPS = 32
 
 
@@ -196,7 +269,7 @@ def _keep[V](cache: dict[int, V], cap: int, value: V) -> V:
 
 
 #: ``_Curve._steep``: a curve's slopes over all its bends ``bs`` (cap aside), for
-#: ``_capped``: (bs, ys, rise_at, rise_in, fall_at, fall_in, inner). ``rise_at[k][n]``
+#: ``_Curve.moves``: (bs, ys, rise_at, rise_in, fall_at, fall_in, inner). ``rise_at[k][n]``
 #: is the least of the line from bend k to bend k + 1 and the secants from bend k to the bends
 #: k + 2 .. k + 1 + n; ``rise_in[k][n]`` the same from the first and last whole watt strictly
 #: between bends k and k + 1 (``inner[k]``: those (w, loss) points, none when the bends are
@@ -248,49 +321,6 @@ def _steep(loss: Sequence[float], bs: list[int]) -> _Steep:
         for k in range(count - 1)
     ]
     return bs, ys, rise_at, rise_in, fall_at, fall_in, inner
-
-
-def _capped(steep: _Steep, loss: Sequence[float], cap: int) -> _Slopes:
-    """Return ``_Curve.slopes_to(cap)`` from the curve's ``_Steep`` (loss covers cap).
-
-    The bends below cap keep their own; every extreme that looks above also meets the
-    secant to cap, and the stretch from the last bend below cap to cap is worked out anew.
-    """
-    bs, ys, rise_at_all, rise_in_all, fall_at_all, fall_in_all, inner = steep
-    top = bisect_left(bs, cap) - 1  # the last bend below cap (-1: none, cap is 1)
-    if top < 0:
-        return [math.inf], [-math.inf], [], []
-    y_cap = loss[cap]
-    last_line = (y_cap - ys[top]) / (cap - bs[top])  # from the last bend below cap to cap
-    # the secant from each bend below the last one below cap up to cap
-    to_cap = [(y_cap - ys[k]) / (cap - bs[k]) for k in range(top)]
-    rise_at = [rise_at_all[k][top - k - 1] for k in range(top)]
-    rise_in = [rise_in_all[k][top - k - 1] for k in range(top)]
-    for k in range(top):
-        rise_at[k] = min(rise_at[k], to_cap[k])
-        for w, y in inner[k]:
-            slope = (y_cap - y) / (cap - w)
-            rise_in[k] = min(rise_in[k], slope)
-    rise_at += [last_line, math.inf]  # at cap: nothing above
-    rise_in.append(last_line)
-    fall_at = fall_at_all[: top + 1]
-    fall_at.append(max([last_line, *to_cap]))
-    fall_in = fall_in_all[:top]
-    fall = last_line
-    if cap - bs[top] >= 2:  # whole watts between: the first and the last
-        for w in (bs[top] + 1, cap - 1):
-            y = ys[top] + last_line * (w - bs[top])
-            fall = max([fall, *[(y - ys[j]) / (w - bs[j]) for j in range(top)]])
-    fall_in.append(fall)
-    return rise_at, fall_at, rise_in, fall_in
-
-
-def _moves_at(bends: Sequence[int], slopes: _Slopes, power: int) -> tuple[float, float]:
-    """Return (rise, fall) of ``_Curve.slopes_to`` at power (1..cap whole W)."""
-    k = bisect_right(bends, power) - 1
-    if bends[k] == power:
-        return slopes[0][k], slopes[1][k]
-    return slopes[2][k], slopes[3][k]
 
 
 _CURVES: dict[tuple[int, Mode], tuple[EfficiencyTable, _Curve]] = {}
@@ -364,8 +394,7 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
     return shares
 
 
-#: Per batteries (index, curve, cap): their arrays, bends, slopes (filled in by ``refine`` for
-#: the batteries it pairs, so a new cap costs them only where they are needed), sorted hull segments
+#: Per batteries (index, curve, cap): their arrays, bends, sorted hull segments
 #: (and whether two of them have slopes within 1e-12 of each other), each battery's kind (the
 #: first battery with its curve and cap), the pairs ``_Fleet.refine`` found it cannot improve,
 #: and the two numbers that pack a pair's (kind i, kind j, power i, power j) into one int (all
@@ -374,7 +403,6 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
 type _Shape = tuple[
     dict[int, list[float]],
     dict[int, tuple[int, ...]],
-    dict[int, _Slopes],
     list[tuple[float, int, float]],
     bool,
     dict[int, int],
@@ -383,7 +411,8 @@ type _Shape = tuple[
     int,
 ]
 _SHAPES: dict[tuple[tuple[int, _Curve, int], ...], _Shape] = {}
-#: Most shapes kept, and most settled pairs per shape (then it starts again).
+#: Most shapes kept (then the oldest goes), and most settled pairs per shape (then it starts
+#: again).
 _MAX_SHAPES = 128
 _MAX_SETTLED = 2048
 
@@ -407,7 +436,6 @@ class _Fleet:
         "rank",
         "segments",
         "settled",
-        "slopes",
         "tied",
         "width",
     )
@@ -427,22 +455,25 @@ class _Fleet:
         key = tuple((i, curves[i], caps[i]) for i in sorted(self.order))
         shape = _SHAPES.get(key)
         if shape is None:
-            if len(_SHAPES) >= _MAX_SHAPES:
-                _SHAPES.clear()
+            if len(_SHAPES) >= _MAX_SHAPES:  # the oldest goes (all at once: a 1-2 ms call)
+                del _SHAPES[next(iter(_SHAPES))]
             arrays = {i: curves[i].array(caps[i]) for i in order}
             bends = {i: curves[i].bends_to(caps[i]) for i in order}
-            segments = sorted(
-                (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
-            )
+            segments = []
+            for i in order:  # every battery's hull segments, without keeping its hull
+                top, (length, slope) = curves[i].hull_top(caps[i])
+                segments += [(slope, i, part) for part, slope in curves[i]._chain[top]]
+                segments.append((slope, i, length))
+            segments.sort()
             bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
             width = max(order, default=0) + 1  # an index < width
             tied = any(b[0] - a[0] <= 1e-12 for a, b in pairwise(segments))
             first: dict[tuple[_Curve, int], int] = {}
             kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in sorted(order)}
-            shape = (arrays, bends, {}, segments, tied, kinds, {}, bits, width)
+            shape = (arrays, bends, segments, tied, kinds, {}, bits, width)
             _SHAPES[key] = shape
-        self.arrays, self.bends, self.slopes, self.segments, self.tied = shape[:5]
-        self.kinds, self.settled, self.bits, self.width = shape[5:]
+        self.arrays, self.bends, self.segments, self.tied = shape[:4]
+        self.kinds, self.settled, self.bits, self.width = shape[4:]
         if len(self.settled) > _MAX_SETTLED:
             self.settled.clear()
 
@@ -547,20 +578,18 @@ class _Fleet:
         powers already found not to improve for the same kinds (``settled``, shared by every
         set of this fleet) is skipped, and so is a pair where neither battery's loss falls
         by more per W it gives away than the other's rises by per W it takes
-        (``_Curve.slopes_to``): no move between them saves.
+        (``_Curve.moves``): no move between them saves.
         """
         powers = dict(powers)
         running = [i for i, power in powers.items() if power > 0]
         if len(running) < 2:
             return powers
         arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
-        bits, width, slopes, kinds = self.bits, self.width, self.slopes, self.kinds
+        bits, width, kinds, curves = self.bits, self.width, self.kinds, self.curves
         rise: dict[int, float] = {}
         fall: dict[int, float] = {}
         for i in running:
-            if i not in slopes:  # worked out for the batteries a refinement pairs only
-                slopes[i] = self.curves[i].slopes_to(caps[i])
-            rise[i], fall[i] = _moves_at(bends[i], slopes[i], powers[i])
+            rise[i], fall[i] = curves[i].moves(caps[i], powers[i])
         for _ in range(3):
             improved = False
             for i in running:
@@ -580,8 +609,8 @@ class _Fleet:
                         if cost < bar:
                             powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
                     if powers[i] != pi:
-                        rise[i], fall[i] = _moves_at(bi, slopes[i], powers[i])
-                        rise[j], fall[j] = _moves_at(bends[j], slopes[j], powers[j])
+                        rise[i], fall[i] = curves[i].moves(caps[i], powers[i])
+                        rise[j], fall[j] = curves[j].moves(caps[j], powers[j])
                     settled[(((pair_key | powers[i]) << bits) | powers[j])] = None
             if not improved:
                 break
