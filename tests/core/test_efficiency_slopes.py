@@ -148,21 +148,19 @@ def test_a_fleet_keeps_every_batterys_hull_segments_sorted() -> None:
     caps = [1234, 2677]
     fleet = _Fleet(range(2), curves, caps, [0.0] * 2)
     hulls = [(slope, i, length) for i in range(2) for length, slope in curves[i].hull(caps[i])]
-    assert fleet.segments == sorted(hulls)
+    assert list(zip(fleet.slopes, fleet.who, fleet.parts, strict=True)) == sorted(hulls)
     efficiency._SHAPES.clear()
 
 
 def test_a_curve_keeps_a_bounded_number_of_caps() -> None:
     """Caps that change every call (a moving max power, phase budgets) do not grow a curve's
-    bends and slopes at cap without end: at most ``_MAX_CAPS`` each, the newest kept."""
+    slopes at cap without end: at most ``_MAX_CAPS``, the newest kept."""
     curve = _curve(Mode.CHARGE, ODD_TABLE)
     caps = range(700, 2500, 10)
     for cap in caps:
-        curve.bends_to(cap)
         curve.moves(cap, cap - 1)
-    for cache in (curve.bends, curve.tops):
-        assert len(cache) == efficiency._MAX_CAPS
-        assert caps[-1] in cache
+    assert len(curve.tops) == efficiency._MAX_CAPS
+    assert caps[-1] in curve.tops
     bends = curve.bends_to(caps[0])  # dropped before: worked out anew, the same
     direct = slopes_directly(curve.array(caps[0]), bends)
     assert curve.moves(caps[0], 699) == moves_directly(bends, direct, 699)

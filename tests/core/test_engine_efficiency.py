@@ -471,7 +471,7 @@ def refine_every_pair(fleet: _Fleet, powers: dict[int, int]) -> dict[int, int]:
                     continue
                 li, lj, pair = fleet.arrays[i], fleet.arrays[j], powers[i] + powers[j]
                 bar = li[powers[i]] + lj[powers[j]] - 1e-9
-                for x in fleet.bends[i]:
+                for x in fleet.curves[i].bends_to(fleet.caps[i]):
                     if 1 <= pair - x <= fleet.caps[j] and li[x] + lj[pair - x] < bar:
                         powers[i], powers[j] = x, pair - x
                         bar, improved = li[x] + lj[pair - x] - 1e-9, True

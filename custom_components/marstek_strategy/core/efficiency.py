@@ -84,7 +84,6 @@ class _Curve:
         "_chain",
         "_points",
         "_steep",
-        "bends",
         "loss",
         "tops",
         "xs",
@@ -105,7 +104,6 @@ class _Curve:
             if x >= 1:
                 bends.update((math.floor(x), math.ceil(x)))
         self._bends = sorted(bends)
-        self.bends: dict[int, tuple[int, ...]] = {}
         self.tops: dict[int, _Top] = {}
         self.loss: list[float] = [0.0]
         self._extend(_ARRAY_W)
@@ -143,10 +141,7 @@ class _Curve:
 
     def bends_to(self, cap: int) -> tuple[int, ...]:
         """Return the whole watts in 1..cap where the curve bends or ends (ascending)."""
-        bends = self.bends.get(cap)
-        if bends is None:
-            bends = _keep(self.bends, cap, (*(b for b in self._bends if b < cap), cap))
-        return bends
+        return (*self._bends[: bisect_left(self._bends, cap)], cap)
 
     def moves(self, cap: int, power: int) -> tuple[float, float]:
         """Return how the loss moves from power (1..cap whole W) within cap: (rise, fall).
@@ -256,7 +251,7 @@ def _hull_chains(
 type _Top = tuple[int, float, float, float, float]
 
 
-#: Most caps a curve keeps bends and ``_Top`` for (then the oldest goes first).
+#: Most caps a curve keeps a ``_Top`` for (then the oldest goes first).
 _MAX_CAPS = 32
 
 
@@ -394,23 +389,25 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
     return shares
 
 
-#: Per batteries (index, curve, cap): their arrays, bends, sorted hull segments
-#: (and whether two of them have slopes within 1e-12 of each other), each battery's kind (the
-#: first battery with its curve and cap), the pairs ``_Fleet.refine`` found it cannot improve,
-#: and the two numbers that pack a pair's (kind i, kind j, power i, power j) into one int (all
-#: of it depends only on the key). The pairs are ints in a dict so that the garbage collector
-#: never walks them.
+#: Per batteries (index, curve, cap), flat: their arrays, their hull segments sorted by slope
+#: (the batteries, lengths and slopes, in three tuples, and whether two slopes are within
+#: 1e-12 of each other), each battery's kind (the first battery with its curve and cap), the
+#: pairs ``_Fleet.refine`` found it cannot improve, and the two numbers that pack a pair's
+#: (kind i, kind j, power i, power j) into one int (all of it depends only on the key). Few
+#: objects, so that a new shape every call (caps that move) gives the garbage collector
+#: little to count and walk: the pairs are ints in a dict, which it never walks.
 type _Shape = tuple[
     dict[int, list[float]],
-    dict[int, tuple[int, ...]],
-    list[tuple[float, int, float]],
+    tuple[int, ...],
+    tuple[float, ...],
+    tuple[float, ...],
     bool,
     dict[int, int],
     dict[int, None],
     int,
     int,
 ]
-_SHAPES: dict[tuple[tuple[int, _Curve, int], ...], _Shape] = {}
+_SHAPES: dict[tuple[int | _Curve, ...], _Shape] = {}
 #: Most shapes kept (then the oldest goes), and most settled pairs per shape (then it starts
 #: again).
 _MAX_SHAPES = 128
@@ -418,25 +415,27 @@ _MAX_SETTLED = 2048
 
 
 class _Fleet:
-    """One split problem, indexed by battery: caps, arrays, bends and all hull segments.
+    """One split problem, indexed by battery: caps, arrays and all hull segments.
 
-    ``segments`` holds every battery's hull segments sorted by slope (kept in ``_SHAPES``
-    for the same batteries, curves and caps); a set's hull split walks those of its own.
+    ``who``, ``parts`` and ``slopes`` hold every battery's hull segments sorted by slope
+    (kept in ``_SHAPES`` for the same batteries, curves and caps); a set's hull split walks
+    those of its own.
     """
 
     __slots__ = (
         "arrays",
-        "bends",
         "bits",
         "caps",
         "curves",
         "idle",
         "kinds",
         "order",
+        "parts",
         "rank",
-        "segments",
         "settled",
+        "slopes",
         "tied",
+        "who",
         "width",
     )
 
@@ -452,28 +451,29 @@ class _Fleet:
         self.curves = curves
         self.idle = idle
         self.rank = {i: position for position, i in enumerate(order)}
-        key = tuple((i, curves[i], caps[i]) for i in sorted(self.order))
+        indexes = sorted(self.order)
+        key = tuple([part for i in indexes for part in (i, curves[i], caps[i])])
         shape = _SHAPES.get(key)
         if shape is None:
             if len(_SHAPES) >= _MAX_SHAPES:  # the oldest goes (all at once: a 1-2 ms call)
                 del _SHAPES[next(iter(_SHAPES))]
             arrays = {i: curves[i].array(caps[i]) for i in order}
-            bends = {i: curves[i].bends_to(caps[i]) for i in order}
             segments = []
             for i in order:  # every battery's hull segments, without keeping its hull
                 top, (length, slope) = curves[i].hull_top(caps[i])
                 segments += [(slope, i, part) for part, slope in curves[i]._chain[top]]
                 segments.append((slope, i, length))
             segments.sort()
+            slopes, who, parts = zip(*segments, strict=True) if segments else ((), (), ())
             bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
             width = max(order, default=0) + 1  # an index < width
-            tied = any(b[0] - a[0] <= 1e-12 for a, b in pairwise(segments))
+            tied = any(b - a <= 1e-12 for a, b in pairwise(slopes))
             first: dict[tuple[_Curve, int], int] = {}
-            kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in sorted(order)}
-            shape = (arrays, bends, segments, tied, kinds, {}, bits, width)
+            kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in indexes}
+            shape = (arrays, who, parts, slopes, tied, kinds, {}, bits, width)
             _SHAPES[key] = shape
-        self.arrays, self.bends, self.segments, self.tied = shape[:4]
-        self.kinds, self.settled, self.bits, self.width = shape[4:]
+        self.arrays, self.who, self.parts, self.slopes, self.tied = shape[:5]
+        self.kinds, self.settled, self.bits, self.width = shape[5:]
         if len(self.settled) > _MAX_SETTLED:
             self.settled.clear()
 
@@ -486,15 +486,20 @@ class _Fleet:
         powers = dict.fromkeys(members, 0.0)
         left = float(total)
         if not self.tied:  # no two slopes are equal: one segment after the other
-            for _, i, part in self.segments:
-                if left <= 0:
-                    break
-                if i in members:
-                    step = left if left < part else part  # min(part, left)
-                    powers[i] += step
-                    left -= step
+            if left > 0:
+                for i, part in zip(self.who, self.parts, strict=True):
+                    if i in powers:
+                        if left <= part:  # the last one: what is left of total
+                            powers[i] += left
+                            break
+                        powers[i] += part
+                        left -= part
             return powers
-        segments = [segment for segment in self.segments if segment[1] in members]
+        segments = [
+            segment
+            for segment in zip(self.slopes, self.who, self.parts, strict=True)
+            if segment[1] in powers
+        ]
         position, count = 0, len(segments)
         while position < count and left > 0:
             slope, i, part = segments[position]
@@ -584,7 +589,7 @@ class _Fleet:
         running = [i for i, power in powers.items() if power > 0]
         if len(running) < 2:
             return powers
-        arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
+        arrays, caps, settled = self.arrays, self.caps, self.settled
         bits, width, kinds, curves = self.bits, self.width, self.kinds, self.curves
         rise: dict[int, float] = {}
         fall: dict[int, float] = {}
@@ -593,7 +598,7 @@ class _Fleet:
         for _ in range(3):
             improved = False
             for i in running:
-                li, bi, row = arrays[i], bends[i], kinds[i] * width
+                li, bi, row, cap = arrays[i], curves[i]._bends, kinds[i] * width, caps[i]
                 for j in running:
                     if i == j or (rise[i] >= fall[j] and rise[j] >= fall[i]):
                         continue
@@ -603,8 +608,13 @@ class _Fleet:
                         continue
                     lj, pair = arrays[j], pi + pj
                     bar = li[pi] + lj[pj] - 1e-9  # a move must cost less than this
-                    # the bends x of i with 1 <= pair - x <= the cap of j
-                    for x in bi[bisect_left(bi, pair - caps[j]) : bisect_left(bi, pair)]:
+                    # the bends x of i below its cap (then its cap) with 1 <= pair - x <=
+                    # the cap of j: those of ``bends_to(cap)``, in order
+                    low = pair - caps[j]
+                    xs = bi[bisect_left(bi, low) : bisect_left(bi, pair if pair < cap else cap)]
+                    if low <= cap < pair:
+                        xs.append(cap)
+                    for x in xs:
                         cost = li[x] + lj[pair - x]
                         if cost < bar:
                             powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
