@@ -183,3 +183,67 @@ def test_refine_works_out_slopes_only_for_the_batteries_it_pairs() -> None:
     assert 901 in curves[2].tops
     assert 2501 not in curves[0].tops
     efficiency._SHAPES.clear()
+
+
+def hull_split_directly(fleet: _Fleet, total: float, members: set[int]) -> dict[int, float]:
+    """``_Fleet.hull_split`` as it was first written: the members' segments, tied ones found
+    by walking them (slopes within 1e-12 of a group's first share it evenly)."""
+    segments = sorted(
+        (slope, i, length) for i in members for length, slope in fleet.curves[i].hull(fleet.caps[i])
+    )
+    powers = dict.fromkeys(members, 0.0)
+    left = float(total)
+    position, count = 0, len(segments)
+    while position < count and left > 0:
+        slope, i, part = segments[position]
+        end = position + 1
+        while end < count and segments[end][0] - slope <= 1e-12:
+            end += 1
+        if end == position + 1:
+            step = left if left < part else part
+            powers[i] += step
+            left -= step
+            position = end
+            continue
+        group = segments[position:end]
+        position = end
+        length = sum([segment[2] for segment in group])
+        if length <= left:
+            for _, j, piece in group:
+                powers[j] += piece
+            left -= length
+        else:
+            shares = efficiency.water_fill(left, [segment[2] for segment in group])
+            for (_, j, _), share in zip(group, shares, strict=True):
+                powers[j] += share
+            left = 0.0
+    return powers
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@example(Mode.DISCHARGE, [0, 0, 0, 0], [2500, 2500, 2500, 800], [1, 0, 1, 1], 3000)
+@example(Mode.CHARGE, [0, 1, 0, 2], [900, 2677, 900, 1500], [1, 1, 1, 0], 2000)
+@given(
+    mode=st.sampled_from([Mode.CHARGE, Mode.DISCHARGE]),
+    kinds=st.lists(st.integers(0, 2), min_size=1, max_size=8),
+    caps=st.lists(st.sampled_from([63, 125, 800, 900, 1500, 2500, 2677]), min_size=8, max_size=8),
+    chosen=st.lists(st.booleans(), min_size=8, max_size=8),
+    total=st.integers(0, 20000),
+)
+def test_hull_split_shares_ties_as_worked_out_directly(
+    mode: Mode, kinds: list[int], caps: list[int], chosen: list[bool], total: int
+) -> None:
+    """The hull split over a set, walked on the fleet's segments with their tie windows
+    (``_Fleet.ends``), is bit for bit the split worked out from the set's own segments, with
+    batteries sharing tables and caps (tied slopes, shared evenly) and sets that leave some
+    of a tie out (fails when a window is taken from the fleet instead of the set)."""
+    efficiency._SHAPES.clear()
+    tables = [DEFAULT_EFFICIENCY_TABLE, ODD_TABLE, ODD_TABLE[:4]]
+    count = len(kinds)
+    curves = [_curve(mode, tables[kind]) for kind in kinds]
+    fleet = _Fleet(range(count), curves, caps[:count], [0.0] * count)
+    members = {i for i in range(count) if chosen[i]} or {0}
+    got = fleet.hull_split(total, members)
+    want = hull_split_directly(fleet, total, members)
+    assert list(got.items()) == list(want.items())
+    efficiency._SHAPES.clear()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate, pairwise, product
+from itertools import accumulate, product
 import math
 
 from .model import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
@@ -84,6 +84,7 @@ class _Curve:
         "_chain",
         "_points",
         "_steep",
+        "hulls",
         "loss",
         "tops",
         "xs",
@@ -105,6 +106,7 @@ class _Curve:
                 bends.update((math.floor(x), math.ceil(x)))
         self._bends = sorted(bends)
         self.tops: dict[int, _Top] = {}
+        self.hulls: dict[int, tuple[int, float, float]] = {}
         self.loss: list[float] = [0.0]
         self._extend(_ARRAY_W)
         self._steep = _steep(self.array(self._bends[-1]), self._bends)
@@ -200,14 +202,18 @@ class _Curve:
         the points below cap is the curve's own (``_hull_chains``); cap's point only takes
         the last few off it (bit for bit the hull worked out from all the points).
         """
-        top, last = self.hull_top(cap)
-        return (*self._chain[top], last)
+        top, length, slope = self.hull_top(cap)
+        return (*self._chain[top], (length, slope))
 
-    def hull_top(self, cap: int) -> tuple[int, tuple[float, float]]:
-        """Return the hull on (0, cap] as (top, last): ``_chain[top]`` and then last.
+    def hull_top(self, cap: int) -> tuple[int, float, float]:
+        """Return the hull on (0, cap] as (top, length, slope): ``_chain[top]`` and then one.
 
-        top is the hull's last point below cap, last its segment to cap (nothing kept per cap).
+        top is the hull's last point below cap, (length, slope) its segment to cap (kept per
+        cap, one tuple of numbers).
         """
+        hull = self.hulls.get(cap)
+        if hull is not None:
+            return hull
         points, below = self._points, self._below
         # the points below cap: the first (just above 0 W) and the rows in 0 < x < cap
         top = max(bisect_left(self.xs, cap) - bisect_right(self.xs, 0), 0)
@@ -216,7 +222,7 @@ class _Curve:
         while (under := below[top]) >= 0 and _cross(points[under], points[top], end) <= 0:
             top = under
         x, y = points[top]
-        return top, (end[0] - x, (end[1] - y) / (end[0] - x))
+        return _keep(self.hulls, cap, (top, end[0] - x, (end[1] - y) / (end[0] - x)))
 
 
 def _hull_chains(
@@ -251,7 +257,7 @@ def _hull_chains(
 type _Top = tuple[int, float, float, float, float]
 
 
-#: Most caps a curve keeps a ``_Top`` for (then the oldest goes first).
+#: Most caps a curve keeps a ``_Top`` and a ``hull_top`` for (then the oldest goes first).
 _MAX_CAPS = 32
 
 
@@ -390,10 +396,11 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
 
 
 #: Per batteries (index, curve, cap), flat: their arrays, their hull segments sorted by slope
-#: (the batteries, lengths and slopes, in three tuples, and whether two slopes are within
-#: 1e-12 of each other), each battery's kind (the first battery with its curve and cap), the
-#: pairs ``_Fleet.refine`` found it cannot improve, and the two numbers that pack a pair's
-#: (kind i, kind j, power i, power j) into one int (all of it depends only on the key). Few
+#: (the batteries, lengths and slopes, in three tuples, and where a segment's slope has others
+#: within 1e-12 of it, the end of those: ``hull_split`` shares them), each battery's kind
+#: (the first battery with its curve and cap), the pairs ``_Fleet.refine`` found it cannot
+#: improve, and the two numbers that pack a pair's (kind i, kind j, power i, power j) into one
+#: int (all of it depends only on the key). Few
 #: objects, so that a new shape every call (caps that move) gives the garbage collector
 #: little to count and walk: the pairs are ints in a dict, which it never walks.
 type _Shape = tuple[
@@ -401,7 +408,7 @@ type _Shape = tuple[
     tuple[int, ...],
     tuple[float, ...],
     tuple[float, ...],
-    bool,
+    dict[int, int],
     dict[int, int],
     dict[int, None],
     int,
@@ -427,6 +434,7 @@ class _Fleet:
         "bits",
         "caps",
         "curves",
+        "ends",
         "idle",
         "kinds",
         "order",
@@ -434,7 +442,6 @@ class _Fleet:
         "rank",
         "settled",
         "slopes",
-        "tied",
         "who",
         "width",
     )
@@ -460,19 +467,27 @@ class _Fleet:
             arrays = {i: curves[i].array(caps[i]) for i in order}
             segments = []
             for i in order:  # every battery's hull segments, without keeping its hull
-                top, (length, slope) = curves[i].hull_top(caps[i])
+                top, length, slope = curves[i].hull_top(caps[i])
                 segments += [(slope, i, part) for part, slope in curves[i]._chain[top]]
                 segments.append((slope, i, length))
             segments.sort()
             slopes, who, parts = zip(*segments, strict=True) if segments else ((), (), ())
             bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
             width = max(order, default=0) + 1  # an index < width
-            tied = any(b - a <= 1e-12 for a, b in pairwise(slopes))
+            # per segment with the next one's slope within 1e-12: the first after it with a
+            # slope more than 1e-12 above its own (the others end where they are)
+            ends: dict[int, int] = {}
+            count = len(slopes)
+            for position in [p for p in range(count - 1) if slopes[p + 1] - slopes[p] <= 1e-12]:
+                end, slope = position + 2, slopes[position]
+                while end < count and slopes[end] - slope <= 1e-12:
+                    end += 1
+                ends[position] = end
             first: dict[tuple[_Curve, int], int] = {}
             kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in indexes}
-            shape = (arrays, who, parts, slopes, tied, kinds, {}, bits, width)
+            shape = (arrays, who, parts, slopes, ends, kinds, {}, bits, width)
             _SHAPES[key] = shape
-        self.arrays, self.who, self.parts, self.slopes, self.tied = shape[:5]
+        self.arrays, self.who, self.parts, self.slopes, self.ends = shape[:5]
         self.kinds, self.settled, self.bits, self.width = shape[5:]
         if len(self.settled) > _MAX_SETTLED:
             self.settled.clear()
@@ -485,9 +500,10 @@ class _Fleet:
         """
         powers = dict.fromkeys(members, 0.0)
         left = float(total)
-        if not self.tied:  # no two slopes are equal: one segment after the other
+        who, parts, ends, skip = self.who, self.parts, self.ends, 0
+        if not ends:  # no two slopes are equal: one segment after the other
             if left > 0:
-                for i, part in zip(self.who, self.parts, strict=True):
+                for i, part in zip(who, parts, strict=True):
                     if i in powers:
                         if left <= part:  # the last one: what is left of total
                             powers[i] += left
@@ -495,35 +511,33 @@ class _Fleet:
                         powers[i] += part
                         left -= part
             return powers
-        segments = [
-            segment
-            for segment in zip(self.slopes, self.who, self.parts, strict=True)
-            if segment[1] in powers
-        ]
-        position, count = 0, len(segments)
-        while position < count and left > 0:
-            slope, i, part = segments[position]
-            end = position + 1
-            while end < count and segments[end][0] - slope <= 1e-12:
-                end += 1
-            if end == position + 1:  # no tie: the common case
-                step = left if left < part else part  # min(part, left)
-                powers[i] += step
-                left -= step
-                position = end
+        for position, i in enumerate(who if left > 0 else ()):
+            if position < skip or i not in powers:
                 continue
-            group = segments[position:end]
-            position = end
-            length = sum([segment[2] for segment in group])
-            if length <= left:
-                for _, j, piece in group:
-                    powers[j] += piece
-                left -= length
-            else:
-                shares = water_fill(left, [segment[2] for segment in group])
-                for (_, j, _), share in zip(group, shares, strict=True):
-                    powers[j] += share
-                left = 0.0
+            end = ends.get(position)  # the segments with a slope within 1e-12 of this one
+            if end is not None:
+                group = [q for q in range(position, end) if who[q] in powers]
+                if len(group) > 1:  # a tie among members: shared
+                    skip = end
+                    lengths = [parts[q] for q in group]
+                    length = sum(lengths)
+                    if length <= left:
+                        for q in group:
+                            powers[who[q]] += parts[q]
+                        left -= length
+                        if left <= 0:
+                            break
+                        continue
+                    shares = water_fill(left, lengths)
+                    for q, share in zip(group, shares, strict=True):
+                        powers[who[q]] += share
+                    break
+            part = parts[position]
+            if left <= part:  # the last one: what is left of total
+                powers[i] += left
+                break
+            powers[i] += part
+            left -= part
         return powers
 
     def whole(self, powers: dict[int, float], total: int) -> dict[int, int]:
