@@ -543,7 +543,8 @@ class _Fleet:
     def whole(self, powers: dict[int, float], total: int) -> dict[int, int]:
         """Round powers to whole watts within 0..cap that add up to total."""
         caps, floor = self.caps, math.floor
-        whole = {i: min(caps[i], max(0, floor(power))) for i, power in powers.items()}
+        # powers are at least 0 (``hull_split``): floor(power) is too
+        whole = {i: min(caps[i], floor(power)) for i, power in powers.items()}
         left = total - sum(whole.values())
         if left <= 0:
             return whole
@@ -563,9 +564,14 @@ class _Fleet:
         arrays, idle, get = self.arrays, self.idle, powers.get
         return sum([arrays[i][p] if (p := get(i, 0)) > 0 else idle[i] for i in self.order])
 
-    def split(self, total: int, chosen: tuple[int, ...]) -> dict[int, int]:
-        """Return the hull optimum of total over chosen, in whole watts (not yet refined)."""
-        total = min(total, sum(map(self.caps.__getitem__, chosen)))
+    def split(self, total: int, chosen: tuple[int, ...], most: int | None = None) -> dict[int, int]:
+        """Return the hull optimum of total over chosen, in whole watts (not yet refined).
+
+        most: the sum of chosen's caps, when the caller has it.
+        """
+        if most is None:
+            most = sum(map(self.caps.__getitem__, chosen))
+        total = min(total, most)
         return self.whole(self.hull_split(total, set(chosen)), total)
 
     def best_split(
@@ -652,10 +658,10 @@ class _Fleet:
         ``ceil(total / _LEAST_SHARE_W)``). All of order is always tried. A set holds
         ``first`` when given (the battery behind).
         """
-        order, caps = self.order, self.caps
-        classes: dict[tuple[_Curve, int], list[int]] = {}
+        order, caps, kinds = self.order, self.caps, self.kinds
+        classes: dict[int, list[int]] = {}  # by kind: the same table and cap
         for i in order:
-            classes.setdefault((curves[i], caps[i]), []).append(i)
+            classes.setdefault(kinds[i], []).append(i)
         largest = sorted((caps[i] for i in order), reverse=True)
         fewest = next(
             (k for k in range(1, len(order) + 1) if sum(largest[:k]) >= total), len(order)
@@ -716,9 +722,10 @@ def _options(
     rough: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
     everyone, cap_of = len(order), caps.__getitem__
     for chosen in sets:
-        if len(chosen) < everyone and sum(map(cap_of, chosen)) < total:
+        most = sum(map(cap_of, chosen))
+        if len(chosen) < everyone and most < total:
             continue
-        powers = fleet.split(total, chosen)
+        powers = fleet.split(total, chosen, most)
         rough[chosen] = (powers, fleet.loss(powers))
     ranked = sorted(rough, key=lambda c: (rough[c][1], len(c), [rank[i] for i in c]))
     picked = ranked[:_REFINED]
