@@ -619,8 +619,9 @@ class _Fleet:
             improved = False
             for i in running:
                 li, bi, row, cap = arrays[i], curves[i]._bends, kinds[i] * width, caps[i]
+                rise_i, fall_i = rise[i], fall[i]  # change only when i moves (below)
                 for j in running:
-                    if i == j or (rise[i] >= fall[j] and rise[j] >= fall[i]):
+                    if i == j or (rise_i >= fall[j] and rise[j] >= fall_i):
                         continue
                     pi, pj = powers[i], powers[j]
                     pair_key = (row + kinds[j]) << bits  # (kind i, kind j, pi, pj) as one int
@@ -639,7 +640,7 @@ class _Fleet:
                         if cost < bar:
                             powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
                     if powers[i] != pi:
-                        rise[i], fall[i] = curves[i].moves(caps[i], powers[i])
+                        rise[i], fall[i] = rise_i, fall_i = curves[i].moves(cap, powers[i])
                         rise[j], fall[j] = curves[j].moves(caps[j], powers[j])
                     settled[(((pair_key | powers[i]) << bits) | powers[j])] = None
             if not improved:
