@@ -8,7 +8,7 @@ from hypothesis import example, given, settings as hyp_settings, strategies as s
 import pytest
 
 from custom_components.marstek_strategy.core import efficiency
-from custom_components.marstek_strategy.core.efficiency import _Fleet, _moves_at
+from custom_components.marstek_strategy.core.efficiency import _Fleet
 from custom_components.marstek_strategy.core.engine import (
     DEFAULT_EFFICIENCY_TABLE,
     BatteryReading,
@@ -410,7 +410,7 @@ ODD_TABLE = tuple(
 @pytest.mark.parametrize("table", [DEFAULT_EFFICIENCY_TABLE, WORSE_TABLE, ODD_TABLE])
 @pytest.mark.parametrize("mode", [Mode.CHARGE, Mode.DISCHARGE])
 def test_the_whole_watt_array_is_the_interpolation(mode: Mode, table: EfficiencyTable) -> None:
-    curve = _curve(mode, table)
+    curve = efficiency._Curve(mode, table)  # not the shared one: other tests extend it
     assert curve.loss[0] == 0.0
     assert all(curve.loss[w] == curve.at(w) for w in range(1, 2501))
     assert len(curve.array(3000)) == 3001
@@ -420,6 +420,8 @@ def test_the_whole_watt_array_is_the_interpolation(mode: Mode, table: Efficiency
 def test_curves_are_found_by_identity_and_built_once_per_value() -> None:
     copy = tuple(tuple(row) for row in DEFAULT_EFFICIENCY_TABLE)
     assert copy is not DEFAULT_EFFICIENCY_TABLE
+    efficiency._CURVES.clear()  # both caches as new: other tests may have dropped one only
+    efficiency._BY_VALUE.clear()
     curve = _curve(Mode.CHARGE, DEFAULT_EFFICIENCY_TABLE)
     assert _curve(Mode.CHARGE, DEFAULT_EFFICIENCY_TABLE) is curve
     assert _curve(Mode.CHARGE, copy) is curve  # an equal table shares the curve
@@ -450,9 +452,9 @@ def test_the_slopes_bound_every_move_of_power(
     (q - p) * rise going up and at most (p - q) * fall going down (to rounding, far below the
     1e-9 W a move in ``refine`` must save)."""
     curve = _curve(mode, table)
-    bends, slopes, loss = curve.bends_to(cap), curve.slopes_to(cap), curve.array(cap)
+    loss = curve.array(cap)
     for p in {min(start, cap) for start in starts}:
-        rise, fall = _moves_at(bends, slopes, p)
+        rise, fall = curve.moves(cap, p)
         assert all(loss[q] - loss[p] >= (q - p) * rise - 1e-10 for q in range(p + 1, cap + 1))
         assert all(loss[p] - loss[q] <= (p - q) * fall + 1e-10 for q in range(1, p))
 
@@ -469,7 +471,7 @@ def refine_every_pair(fleet: _Fleet, powers: dict[int, int]) -> dict[int, int]:
                     continue
                 li, lj, pair = fleet.arrays[i], fleet.arrays[j], powers[i] + powers[j]
                 bar = li[powers[i]] + lj[powers[j]] - 1e-9
-                for x in fleet.bends[i]:
+                for x in fleet.curves[i].bends_to(fleet.caps[i]):
                     if 1 <= pair - x <= fleet.caps[j] and li[x] + lj[pair - x] < bar:
                         powers[i], powers[j] = x, pair - x
                         bar, improved = li[x] + lj[pair - x] - 1e-9, True

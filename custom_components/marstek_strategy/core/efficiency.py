@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate, pairwise, product
+from itertools import accumulate, product
 import math
 
 from .model import DEFAULT_EFFICIENCY_TABLE, EfficiencyTable, Mode
@@ -71,12 +71,25 @@ _LEAST_SHARE_W = 400
 class _Curve:
     """One table's loss curve for one mode, built once: rows, whole-watt array, bends, hulls.
 
-    Also the slopes over all its bends (``_steep``), which each cap's slopes start from.
+    Also the slopes over all its bends (``_steep``) and the hull's monotone chain over all
+    its rows (``_hull_chains``), which each cap's slopes and hull are derived from: a cap
+    that changes every call costs a few µs, and keeps one small tuple per cap at most.
     ``loss[w]`` is the loss at w whole watts (``loss[0]`` = 0, stopped), computed with the
     same arithmetic as ``at``; lookups in the hot path index it and hash nothing.
     """
 
-    __slots__ = ("_bends", "_steep", "bends", "hulls", "loss", "slopes", "xs", "ys")
+    __slots__ = (
+        "_below",
+        "_bends",
+        "_chain",
+        "_points",
+        "_steep",
+        "hulls",
+        "loss",
+        "tops",
+        "xs",
+        "ys",
+    )
 
     def __init__(self, mode: Mode, table: EfficiencyTable) -> None:
         rows = sorted(table)
@@ -92,12 +105,12 @@ class _Curve:
             if x >= 1:
                 bends.update((math.floor(x), math.ceil(x)))
         self._bends = sorted(bends)
-        self.bends: dict[int, tuple[int, ...]] = {}
-        self.hulls: dict[int, tuple[tuple[float, float], ...]] = {}
-        self.slopes: dict[int, _Slopes] = {}
+        self.tops: dict[int, _Top] = {}
+        self.hulls: dict[int, tuple[int, float, float]] = {}
         self.loss: list[float] = [0.0]
         self._extend(_ARRAY_W)
         self._steep = _steep(self.array(self._bends[-1]), self._bends)
+        self._points, self._below, self._chain = _hull_chains(self)
 
     def at(self, ac_w: float) -> float:
         """Return the loss (W) of a running battery at ac_w > 0 AC watts (interpolated)."""
@@ -130,60 +143,121 @@ class _Curve:
 
     def bends_to(self, cap: int) -> tuple[int, ...]:
         """Return the whole watts in 1..cap where the curve bends or ends (ascending)."""
-        bends = self.bends.get(cap)
-        if bends is None:
-            bends = _keep(self.bends, cap, (*(b for b in self._bends if b < cap), cap))
-        return bends
+        return (*self._bends[: bisect_left(self._bends, cap)], cap)
 
-    def slopes_to(self, cap: int) -> _Slopes:
-        """Return, per bend of ``bends_to(cap)`` and per stretch between two, how the loss moves.
+    def moves(self, cap: int, power: int) -> tuple[float, float]:
+        """Return how the loss moves from power (1..cap whole W) within cap: (rise, fall).
 
-        ``rise`` is the least W of loss per W the loss rises by from a power up to any
-        higher one within cap, ``fall`` the most W per W it falls by down to any lower one
-        from 1 W: a move of power from battery j to battery i can save loss only where j's
-        fall exceeds i's rise (``_Fleet.refine`` skips the other pairs). At a bend (index k):
-        ``rise_at[k]``, ``fall_at[k]``; strictly between bends k and k + 1: ``rise_in[k]``,
-        ``fall_in[k]``. The loss is a straight line between two bends, so the extremes are
-        found at the bends (and, between two, at its first and last whole watt); the lines
-        are taken through the array's values at the bends, which the array's own values
-        between them differ from by rounding only (about 1e-13 W, far below the 1e-9 W a
-        move must save).
+        ``rise`` is the least W of loss per W the loss rises by from power up to any higher
+        one within cap, ``fall`` the most W per W it falls by down to any lower one from 1 W:
+        a move of power from battery j to battery i can save loss only where j's fall
+        exceeds i's rise (``_Fleet.refine`` skips the other pairs). The loss is a straight
+        line between two bends of ``bends_to(cap)``, so the extremes are found at the bends
+        (and, between two, at its first and last whole watt); the lines are taken through
+        the array's values at the bends, which the array's own values between them differ
+        from by rounding only (about 1e-13 W, far below the 1e-9 W a move must save).
 
-        The parts that do not depend on cap are worked out with the curve (``_steep``, about
-        0.25 ms at 16 bends), so a new cap costs one pass over the bends below it (15 µs).
+        Worked out at power only, from the curve's slopes over all its bends (``_steep``):
+        the extremes that look above also meet the secant to cap, and the stretch from the
+        last bend below cap to cap is the cap's own (``_top``, kept per cap).
         """
-        slopes = self.slopes.get(cap)
-        if slopes is None:
-            slopes = _keep(self.slopes, cap, _capped(self._steep, self.array(cap), cap))
-        return slopes
+        top, y_cap, last_line, fall_cap, fall_top = self.tops.get(cap) or self._top(cap)
+        if power >= cap:  # at cap: nothing above
+            return math.inf, fall_cap
+        bs, ys, rise_at, rise_in, fall_at, fall_in, inner = self._steep
+        k = bisect_right(bs, power) - 1  # the bend at or below power
+        if k == top:  # from the last bend below cap up to cap
+            return last_line, (fall_at[k] if bs[k] == power else fall_top)
+        if bs[k] == power:
+            rise = rise_at[k][top - k - 1]
+            to_cap = (y_cap - ys[k]) / (cap - bs[k])
+            return min(rise, to_cap), fall_at[k]
+        rise = rise_in[k][top - k - 1]
+        for w, y in inner[k]:
+            slope = (y_cap - y) / (cap - w)
+            rise = min(rise, slope)
+        return rise, fall_in[k]
+
+    def _top(self, cap: int) -> _Top:
+        """Return and keep cap's ``_Top``: what ``moves`` needs of cap beyond ``_steep``."""
+        bs, ys = self._steep[:2]
+        top = bisect_left(bs, cap) - 1  # the last bend below cap (-1: none, cap is 1)
+        if top < 0:
+            return _keep(self.tops, cap, (top, 0.0, 0.0, -math.inf, 0.0))
+        y_cap = self.array(cap)[cap]
+        last_line = (y_cap - ys[top]) / (cap - bs[top])  # from the last bend below cap to cap
+        # the secant from each bend below the last one below cap up to cap
+        to_cap = [(y_cap - ys[k]) / (cap - bs[k]) for k in range(top)]
+        fall = last_line
+        if cap - bs[top] >= 2:  # whole watts between: the first and the last
+            for w in (bs[top] + 1, cap - 1):
+                y = ys[top] + last_line * (w - bs[top])
+                fall = max([fall, *[(y - ys[j]) / (w - bs[j]) for j in range(top)]])
+        return _keep(self.tops, cap, (top, y_cap, last_line, max([last_line, *to_cap]), fall))
 
     def hull(self, cap: int) -> tuple[tuple[float, float], ...]:
         """Return the lower convex hull of the running loss on (0, cap] as segments.
 
-        Each segment is (length W, W of loss per W); the slopes rise strictly.
+        Each segment is (length W, W of loss per W); the slopes rise strictly. The hull of
+        the points below cap is the curve's own (``_hull_chains``); cap's point only takes
+        the last few off it (bit for bit the hull worked out from all the points).
         """
-        segments = self.hulls.get(cap)
-        if segments is None:
-            points = [(0.0, self.at(self.xs[0]))]  # just above 0 W: the fixed cost
-            points += [(x, self.at(x)) for x in self.xs if 0 < x < cap]
-            points.append((float(cap), self.at(cap)))
-            hull: list[tuple[float, float]] = []
-            for point in points:
-                while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) <= 0:
-                    hull.pop()
-                hull.append(point)
-            segments = tuple(
-                (b[0] - a[0], (b[1] - a[1]) / (b[0] - a[0])) for a, b in pairwise(hull)
-            )
-            _keep(self.hulls, cap, segments)
-        return segments
+        top, length, slope = self.hull_top(cap)
+        return (*self._chain[top], (length, slope))
+
+    def hull_top(self, cap: int) -> tuple[int, float, float]:
+        """Return the hull on (0, cap] as (top, length, slope): ``_chain[top]`` and then one.
+
+        top is the hull's last point below cap, (length, slope) its segment to cap (kept per
+        cap, one tuple of numbers).
+        """
+        hull = self.hulls.get(cap)
+        if hull is not None:
+            return hull
+        points, below = self._points, self._below
+        # the points below cap: the first (just above 0 W) and the rows in 0 < x < cap
+        top = max(bisect_left(self.xs, cap) - bisect_right(self.xs, 0), 0)
+        end = (float(cap), self.at(cap))
+        # the monotone chain's pops for cap's point, on the stack it had after point top
+        while (under := below[top]) >= 0 and _cross(points[under], points[top], end) <= 0:
+            top = under
+        x, y = points[top]
+        return _keep(self.hulls, cap, (top, end[0] - x, (end[1] - y) / (end[0] - x)))
 
 
-#: ``_Curve.slopes_to``: (rise_at, fall_at, rise_in, fall_in).
-type _Slopes = tuple[list[float], list[float], list[float], list[float]]
+def _hull_chains(
+    curve: _Curve,
+) -> tuple[list[tuple[float, float]], list[int], list[tuple[tuple[float, float], ...]]]:
+    """Return a curve's hull points, and for each the monotone chain's stack after it.
+
+    The points are the first (just above 0 W: the fixed cost) and every row above 0 W, in
+    order. ``below[k]`` is the point under k on the stack when k was pushed (-1: none), so
+    the stack after point k is k, ``below[k]``, ``below[below[k]]``, ... (it changes only
+    above k); ``chain[k]`` is that stack's segments (length W, W of loss per W), from 0 W.
+    """
+    points = [(0.0, curve.at(curve.xs[0]))]
+    points += [(x, curve.at(x)) for x in curve.xs if x > 0]
+    below: list[int] = []
+    chain: list[tuple[tuple[float, float], ...]] = []
+    for k, point in enumerate(points):
+        top = k - 1
+        while top >= 0 and below[top] >= 0 and _cross(points[below[top]], points[top], point) <= 0:
+            top = below[top]
+        below.append(top)
+        if top < 0:
+            chain.append(())
+            continue
+        x, y = points[top]
+        chain.append((*chain[top], (point[0] - x, (point[1] - y) / (point[0] - x))))
+    return points, below, chain
 
 
-#: Most caps a curve keeps bends, hulls and slopes for (then the oldest goes first).
+#: ``_Curve._top``: (the last bend below cap (-1: none), the loss at cap, the line from that
+#: bend to cap, the most W per W the loss falls by from cap, and from inside that line).
+type _Top = tuple[int, float, float, float, float]
+
+
+#: Most caps a curve keeps a ``_Top`` and a ``hull_top`` for (then the oldest goes first).
 _MAX_CAPS = 32
 
 
@@ -196,7 +270,7 @@ def _keep[V](cache: dict[int, V], cap: int, value: V) -> V:
 
 
 #: ``_Curve._steep``: a curve's slopes over all its bends ``bs`` (cap aside), for
-#: ``_capped``: (bs, ys, rise_at, rise_in, fall_at, fall_in, inner). ``rise_at[k][n]``
+#: ``_Curve.moves``: (bs, ys, rise_at, rise_in, fall_at, fall_in, inner). ``rise_at[k][n]``
 #: is the least of the line from bend k to bend k + 1 and the secants from bend k to the bends
 #: k + 2 .. k + 1 + n; ``rise_in[k][n]`` the same from the first and last whole watt strictly
 #: between bends k and k + 1 (``inner[k]``: those (w, loss) points, none when the bends are
@@ -248,49 +322,6 @@ def _steep(loss: Sequence[float], bs: list[int]) -> _Steep:
         for k in range(count - 1)
     ]
     return bs, ys, rise_at, rise_in, fall_at, fall_in, inner
-
-
-def _capped(steep: _Steep, loss: Sequence[float], cap: int) -> _Slopes:
-    """Return ``_Curve.slopes_to(cap)`` from the curve's ``_Steep`` (loss covers cap).
-
-    The bends below cap keep their own; every extreme that looks above also meets the
-    secant to cap, and the stretch from the last bend below cap to cap is worked out anew.
-    """
-    bs, ys, rise_at_all, rise_in_all, fall_at_all, fall_in_all, inner = steep
-    top = bisect_left(bs, cap) - 1  # the last bend below cap (-1: none, cap is 1)
-    if top < 0:
-        return [math.inf], [-math.inf], [], []
-    y_cap = loss[cap]
-    last_line = (y_cap - ys[top]) / (cap - bs[top])  # from the last bend below cap to cap
-    # the secant from each bend below the last one below cap up to cap
-    to_cap = [(y_cap - ys[k]) / (cap - bs[k]) for k in range(top)]
-    rise_at = [rise_at_all[k][top - k - 1] for k in range(top)]
-    rise_in = [rise_in_all[k][top - k - 1] for k in range(top)]
-    for k in range(top):
-        rise_at[k] = min(rise_at[k], to_cap[k])
-        for w, y in inner[k]:
-            slope = (y_cap - y) / (cap - w)
-            rise_in[k] = min(rise_in[k], slope)
-    rise_at += [last_line, math.inf]  # at cap: nothing above
-    rise_in.append(last_line)
-    fall_at = fall_at_all[: top + 1]
-    fall_at.append(max([last_line, *to_cap]))
-    fall_in = fall_in_all[:top]
-    fall = last_line
-    if cap - bs[top] >= 2:  # whole watts between: the first and the last
-        for w in (bs[top] + 1, cap - 1):
-            y = ys[top] + last_line * (w - bs[top])
-            fall = max([fall, *[(y - ys[j]) / (w - bs[j]) for j in range(top)]])
-    fall_in.append(fall)
-    return rise_at, fall_at, rise_in, fall_in
-
-
-def _moves_at(bends: Sequence[int], slopes: _Slopes, power: int) -> tuple[float, float]:
-    """Return (rise, fall) of ``_Curve.slopes_to`` at power (1..cap whole W)."""
-    k = bisect_right(bends, power) - 1
-    if bends[k] == power:
-        return slopes[0][k], slopes[1][k]
-    return slopes[2][k], slopes[3][k]
 
 
 _CURVES: dict[tuple[int, Mode], tuple[EfficiencyTable, _Curve]] = {}
@@ -364,51 +395,54 @@ def water_fill(total: float, caps: Sequence[float]) -> list[float]:
     return shares
 
 
-#: Per batteries (index, curve, cap): their arrays, bends, slopes (filled in by ``refine`` for
-#: the batteries it pairs, so a new cap costs them only where they are needed), sorted hull segments
-#: (and whether two of them have slopes within 1e-12 of each other), each battery's kind (the
-#: first battery with its curve and cap), the pairs ``_Fleet.refine`` found it cannot improve,
-#: and the two numbers that pack a pair's (kind i, kind j, power i, power j) into one int (all
-#: of it depends only on the key). The pairs are ints in a dict so that the garbage collector
-#: never walks them.
+#: Per batteries (index, curve, cap), flat: their arrays, their hull segments sorted by slope
+#: (the batteries, lengths and slopes, in three tuples, and where a segment's slope has others
+#: within 1e-12 of it, the end of those: ``hull_split`` shares them), each battery's kind
+#: (the first battery with its curve and cap), the pairs ``_Fleet.refine`` found it cannot
+#: improve, and the two numbers that pack a pair's (kind i, kind j, power i, power j) into one
+#: int (all of it depends only on the key). Few
+#: objects, so that a new shape every call (caps that move) gives the garbage collector
+#: little to count and walk: the pairs are ints in a dict, which it never walks.
 type _Shape = tuple[
     dict[int, list[float]],
-    dict[int, tuple[int, ...]],
-    dict[int, _Slopes],
-    list[tuple[float, int, float]],
-    bool,
+    tuple[int, ...],
+    tuple[float, ...],
+    tuple[float, ...],
+    dict[int, int],
     dict[int, int],
     dict[int, None],
     int,
     int,
 ]
-_SHAPES: dict[tuple[tuple[int, _Curve, int], ...], _Shape] = {}
-#: Most shapes kept, and most settled pairs per shape (then it starts again).
+_SHAPES: dict[tuple[int | _Curve, ...], _Shape] = {}
+#: Most shapes kept (then the oldest goes), and most settled pairs per shape (then it starts
+#: again).
 _MAX_SHAPES = 128
 _MAX_SETTLED = 2048
 
 
 class _Fleet:
-    """One split problem, indexed by battery: caps, arrays, bends and all hull segments.
+    """One split problem, indexed by battery: caps, arrays and all hull segments.
 
-    ``segments`` holds every battery's hull segments sorted by slope (kept in ``_SHAPES``
-    for the same batteries, curves and caps); a set's hull split walks those of its own.
+    ``who``, ``parts`` and ``slopes`` hold every battery's hull segments sorted by slope
+    (kept in ``_SHAPES`` for the same batteries, curves and caps); a set's hull split walks
+    those of its own.
     """
 
     __slots__ = (
         "arrays",
-        "bends",
         "bits",
         "caps",
         "curves",
+        "ends",
         "idle",
         "kinds",
         "order",
+        "parts",
         "rank",
-        "segments",
         "settled",
         "slopes",
-        "tied",
+        "who",
         "width",
     )
 
@@ -424,24 +458,36 @@ class _Fleet:
         self.curves = curves
         self.idle = idle
         self.rank = {i: position for position, i in enumerate(order)}
-        key = tuple((i, curves[i], caps[i]) for i in sorted(self.order))
+        indexes = sorted(self.order)
+        key = tuple([part for i in indexes for part in (i, curves[i], caps[i])])
         shape = _SHAPES.get(key)
         if shape is None:
-            if len(_SHAPES) >= _MAX_SHAPES:
-                _SHAPES.clear()
+            if len(_SHAPES) >= _MAX_SHAPES:  # the oldest goes (all at once: a 1-2 ms call)
+                del _SHAPES[next(iter(_SHAPES))]
             arrays = {i: curves[i].array(caps[i]) for i in order}
-            bends = {i: curves[i].bends_to(caps[i]) for i in order}
-            segments = sorted(
-                (slope, i, length) for i in order for length, slope in curves[i].hull(caps[i])
-            )
+            segments = []
+            for i in order:  # every battery's hull segments, without keeping its hull
+                top, length, slope = curves[i].hull_top(caps[i])
+                segments += [(slope, i, part) for part, slope in curves[i]._chain[top]]
+                segments.append((slope, i, length))
+            segments.sort()
+            slopes, who, parts = zip(*segments, strict=True) if segments else ((), (), ())
             bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
             width = max(order, default=0) + 1  # an index < width
-            tied = any(b[0] - a[0] <= 1e-12 for a, b in pairwise(segments))
+            # per segment with the next one's slope within 1e-12: the first after it with a
+            # slope more than 1e-12 above its own (the others end where they are)
+            ends: dict[int, int] = {}
+            count = len(slopes)
+            for position in [p for p in range(count - 1) if slopes[p + 1] - slopes[p] <= 1e-12]:
+                end, slope = position + 2, slopes[position]
+                while end < count and slopes[end] - slope <= 1e-12:
+                    end += 1
+                ends[position] = end
             first: dict[tuple[_Curve, int], int] = {}
-            kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in sorted(order)}
-            shape = (arrays, bends, {}, segments, tied, kinds, {}, bits, width)
+            kinds = {i: first.setdefault((curves[i], caps[i]), i) for i in indexes}
+            shape = (arrays, who, parts, slopes, ends, kinds, {}, bits, width)
             _SHAPES[key] = shape
-        self.arrays, self.bends, self.slopes, self.segments, self.tied = shape[:5]
+        self.arrays, self.who, self.parts, self.slopes, self.ends = shape[:5]
         self.kinds, self.settled, self.bits, self.width = shape[5:]
         if len(self.settled) > _MAX_SETTLED:
             self.settled.clear()
@@ -454,46 +500,51 @@ class _Fleet:
         """
         powers = dict.fromkeys(members, 0.0)
         left = float(total)
-        if not self.tied:  # no two slopes are equal: one segment after the other
-            for _, i, part in self.segments:
-                if left <= 0:
-                    break
-                if i in members:
-                    step = left if left < part else part  # min(part, left)
-                    powers[i] += step
-                    left -= step
+        who, parts, ends, skip = self.who, self.parts, self.ends, 0
+        if not ends:  # no two slopes are equal: one segment after the other
+            if left > 0:
+                for i, part in zip(who, parts, strict=True):
+                    if i in powers:
+                        if left <= part:  # the last one: what is left of total
+                            powers[i] += left
+                            break
+                        powers[i] += part
+                        left -= part
             return powers
-        segments = [segment for segment in self.segments if segment[1] in members]
-        position, count = 0, len(segments)
-        while position < count and left > 0:
-            slope, i, part = segments[position]
-            end = position + 1
-            while end < count and segments[end][0] - slope <= 1e-12:
-                end += 1
-            if end == position + 1:  # no tie: the common case
-                step = left if left < part else part  # min(part, left)
-                powers[i] += step
-                left -= step
-                position = end
+        for position, i in enumerate(who if left > 0 else ()):
+            if position < skip or i not in powers:
                 continue
-            group = segments[position:end]
-            position = end
-            length = sum([segment[2] for segment in group])
-            if length <= left:
-                for _, j, piece in group:
-                    powers[j] += piece
-                left -= length
-            else:
-                shares = water_fill(left, [segment[2] for segment in group])
-                for (_, j, _), share in zip(group, shares, strict=True):
-                    powers[j] += share
-                left = 0.0
+            end = ends.get(position)  # the segments with a slope within 1e-12 of this one
+            if end is not None:
+                group = [q for q in range(position, end) if who[q] in powers]
+                if len(group) > 1:  # a tie among members: shared
+                    skip = end
+                    lengths = [parts[q] for q in group]
+                    length = sum(lengths)
+                    if length <= left:
+                        for q in group:
+                            powers[who[q]] += parts[q]
+                        left -= length
+                        if left <= 0:
+                            break
+                        continue
+                    shares = water_fill(left, lengths)
+                    for q, share in zip(group, shares, strict=True):
+                        powers[who[q]] += share
+                    break
+            part = parts[position]
+            if left <= part:  # the last one: what is left of total
+                powers[i] += left
+                break
+            powers[i] += part
+            left -= part
         return powers
 
     def whole(self, powers: dict[int, float], total: int) -> dict[int, int]:
         """Round powers to whole watts within 0..cap that add up to total."""
         caps, floor = self.caps, math.floor
-        whole = {i: min(caps[i], max(0, floor(power))) for i, power in powers.items()}
+        # powers are at least 0 (``hull_split``): floor(power) is too
+        whole = {i: min(caps[i], floor(power)) for i, power in powers.items()}
         left = total - sum(whole.values())
         if left <= 0:
             return whole
@@ -513,9 +564,14 @@ class _Fleet:
         arrays, idle, get = self.arrays, self.idle, powers.get
         return sum([arrays[i][p] if (p := get(i, 0)) > 0 else idle[i] for i in self.order])
 
-    def split(self, total: int, chosen: tuple[int, ...]) -> dict[int, int]:
-        """Return the hull optimum of total over chosen, in whole watts (not yet refined)."""
-        total = min(total, sum(map(self.caps.__getitem__, chosen)))
+    def split(self, total: int, chosen: tuple[int, ...], most: int | None = None) -> dict[int, int]:
+        """Return the hull optimum of total over chosen, in whole watts (not yet refined).
+
+        most: the sum of chosen's caps, when the caller has it.
+        """
+        if most is None:
+            most = sum(map(self.caps.__getitem__, chosen))
+        total = min(total, most)
         return self.whole(self.hull_split(total, set(chosen)), total)
 
     def best_split(
@@ -547,26 +603,25 @@ class _Fleet:
         powers already found not to improve for the same kinds (``settled``, shared by every
         set of this fleet) is skipped, and so is a pair where neither battery's loss falls
         by more per W it gives away than the other's rises by per W it takes
-        (``_Curve.slopes_to``): no move between them saves.
+        (``_Curve.moves``): no move between them saves.
         """
         powers = dict(powers)
         running = [i for i, power in powers.items() if power > 0]
         if len(running) < 2:
             return powers
-        arrays, bends, caps, settled = self.arrays, self.bends, self.caps, self.settled
-        bits, width, slopes, kinds = self.bits, self.width, self.slopes, self.kinds
+        arrays, caps, settled = self.arrays, self.caps, self.settled
+        bits, width, kinds, curves = self.bits, self.width, self.kinds, self.curves
         rise: dict[int, float] = {}
         fall: dict[int, float] = {}
         for i in running:
-            if i not in slopes:  # worked out for the batteries a refinement pairs only
-                slopes[i] = self.curves[i].slopes_to(caps[i])
-            rise[i], fall[i] = _moves_at(bends[i], slopes[i], powers[i])
+            rise[i], fall[i] = curves[i].moves(caps[i], powers[i])
         for _ in range(3):
             improved = False
             for i in running:
-                li, bi, row = arrays[i], bends[i], kinds[i] * width
+                li, bi, row, cap = arrays[i], curves[i]._bends, kinds[i] * width, caps[i]
+                rise_i, fall_i = rise[i], fall[i]  # change only when i moves (below)
                 for j in running:
-                    if i == j or (rise[i] >= fall[j] and rise[j] >= fall[i]):
+                    if i == j or (rise_i >= fall[j] and rise[j] >= fall_i):
                         continue
                     pi, pj = powers[i], powers[j]
                     pair_key = (row + kinds[j]) << bits  # (kind i, kind j, pi, pj) as one int
@@ -574,14 +629,19 @@ class _Fleet:
                         continue
                     lj, pair = arrays[j], pi + pj
                     bar = li[pi] + lj[pj] - 1e-9  # a move must cost less than this
-                    # the bends x of i with 1 <= pair - x <= the cap of j
-                    for x in bi[bisect_left(bi, pair - caps[j]) : bisect_left(bi, pair)]:
+                    # the bends x of i below its cap (then its cap) with 1 <= pair - x <=
+                    # the cap of j: those of ``bends_to(cap)``, in order
+                    low = pair - caps[j]
+                    xs = bi[bisect_left(bi, low) : bisect_left(bi, pair if pair < cap else cap)]
+                    if low <= cap < pair:
+                        xs.append(cap)
+                    for x in xs:
                         cost = li[x] + lj[pair - x]
                         if cost < bar:
                             powers[i], powers[j], bar, improved = x, pair - x, cost - 1e-9, True
                     if powers[i] != pi:
-                        rise[i], fall[i] = _moves_at(bi, slopes[i], powers[i])
-                        rise[j], fall[j] = _moves_at(bends[j], slopes[j], powers[j])
+                        rise[i], fall[i] = rise_i, fall_i = curves[i].moves(cap, powers[i])
+                        rise[j], fall[j] = curves[j].moves(caps[j], powers[j])
                     settled[(((pair_key | powers[i]) << bits) | powers[j])] = None
             if not improved:
                 break
@@ -599,10 +659,10 @@ class _Fleet:
         ``ceil(total / _LEAST_SHARE_W)``). All of order is always tried. A set holds
         ``first`` when given (the battery behind).
         """
-        order, caps = self.order, self.caps
-        classes: dict[tuple[_Curve, int], list[int]] = {}
+        order, caps, kinds = self.order, self.caps, self.kinds
+        classes: dict[int, list[int]] = {}  # by kind: the same table and cap
         for i in order:
-            classes.setdefault((curves[i], caps[i]), []).append(i)
+            classes.setdefault(kinds[i], []).append(i)
         largest = sorted((caps[i] for i in order), reverse=True)
         fewest = next(
             (k for k in range(1, len(order) + 1) if sum(largest[:k]) >= total), len(order)
@@ -663,9 +723,10 @@ def _options(
     rough: dict[tuple[int, ...], tuple[dict[int, int], float]] = {}
     everyone, cap_of = len(order), caps.__getitem__
     for chosen in sets:
-        if len(chosen) < everyone and sum(map(cap_of, chosen)) < total:
+        most = sum(map(cap_of, chosen))
+        if len(chosen) < everyone and most < total:
             continue
-        powers = fleet.split(total, chosen)
+        powers = fleet.split(total, chosen, most)
         rough[chosen] = (powers, fleet.loss(powers))
     ranked = sorted(rough, key=lambda c: (rough[c][1], len(c), [rank[i] for i in c]))
     picked = ranked[:_REFINED]
