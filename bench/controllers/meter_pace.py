@@ -21,9 +21,7 @@ integration's default response: users cannot set it), on the timing of the integ
   ``inflight_ctl.ac_reading`` has it; the sim's board reports every poll), if it is judged
   slow (``pace.judge`` at each report and cycle on its AC reading, ``pace.watch`` on each
   such change with its in-flight estimate; ``pace.slow_ones``; ``unjudged`` says whether a
-  battery not judged yet is awaited);
-* a battery judged slow is estimated on the response its judged reports showed
-  (``pace.response_of``, ``InFlight.respond``; ``learn=False``: the default response).
+  battery not judged yet is awaited).
 
 The sim's meter reports at every update; ``reports`` (a hook for the fault suite) says
 whether it did.
@@ -72,7 +70,6 @@ class MeterPaceController(InFlightController):
         allowance: Any = None,
         name: str = "efficiency_meter",
         unjudged: bool | None = None,
-        learn: bool = True,
         **settings: Any,
     ) -> None:
         # The in-flight estimate at the integration's default response; the timing is the
@@ -87,7 +84,6 @@ class MeterPaceController(InFlightController):
         )
         self.schedule = pace.Schedule()
         self.unjudged = pace.AWAIT_UNJUDGED if unjudged is None else unjudged
-        self.learn = learn  # the learned response of a slow battery (pace.response_of)
         self.lags: list[Any] = []
         self.buckets: Any = None
         self.last_report = -math.inf
@@ -133,8 +129,6 @@ class MeterPaceController(InFlightController):
             ac = ac_reading(sim, i)
             value, at = (None, None) if ac is None else ac
             self.lags[i] = self.pace.judge(lag, value, at, self.response)
-            if self.learn:  # a battery judged slow: its estimate on the learned response
-                self.models[i].respond(self.pace.response_of(self.lags[i], self.response))
 
     def _paced_cycle(self, sim: Sim) -> None:
         pace = self.pace

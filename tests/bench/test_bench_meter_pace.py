@@ -183,22 +183,3 @@ def test_without_the_allowance_the_meter_pace_writes_more() -> None:
     limited = run(SHORT, MeterPaceController())
     assert free.withheld == 0
     assert unlimited.writes > 1.2 * limited.writes
-
-
-def test_on_the_slow_plant_the_learned_response_keeps_the_step_houses_from_ringing() -> None:
-    """Slow plant, 1 s meter: the meter pace with each slow battery estimated on the response
-    its judged reports showed rings on none of the five step houses; on the default response
-    (``learn=False``) the settle's cycle after a reversal overshot on one (issue 22)."""
-    slow = steps.PLANTS["slow"]
-    learned = [MeterPaceController() for _ in steps.HOUSES]
-    rings = [
-        steps.reversals(c, slow, 1.0, h)[0] for c, h in zip(learned, steps.HOUSES, strict=True)
-    ]
-    default = [
-        steps.reversals(MeterPaceController(learn=False), slow, 1.0, h)[0] for h in steps.HOUSES
-    ]
-    assert rings == [0] * len(steps.HOUSES)
-    assert sum(default) > 0
-    scales = [lag.scale for c in learned for lag in c.lags if lag.slow]
-    assert scales  # judged slow, and the scale learned: near the plant's 2.7
-    assert all(2.4 <= s <= 2.9 for s in scales if s is not None)

@@ -157,12 +157,7 @@ async def test_dry_run_feeds_what_the_batteries_do(
     assert not lilygo_fleet.writes
     assert hub.coordinator.delivery.models[0].target_w == pytest.approx(-500 * 1.045)
     assert hub.coordinator.delivery.diagnostics() == [
-        {
-            "battery": "lilygo-bat1",
-            "ac_power_sensor": True,
-            "target_w": -522.5,
-            "response_scale": 1.0,
-        }
+        {"battery": "lilygo-bat1", "ac_power_sensor": True, "target_w": -522.5}
     ]
 
 

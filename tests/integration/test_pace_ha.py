@@ -18,7 +18,6 @@ from custom_components.marstek_strategy.const import (
     DEFAULT_OPTIONS,
     Role,
 )
-from custom_components.marstek_strategy.core.inflight import Response
 from custom_components.marstek_strategy.core.pace import Bucket, Pace
 from custom_components.marstek_strategy.diagnostics import (
     async_get_config_entry_diagnostics,
@@ -465,32 +464,6 @@ async def test_a_battery_that_lags_is_judged_slow_and_stays_awaited(
     hub.cycles.clear()
     await hub.tick(4.0, grid=0.0)  # reports every 0.5 s: no cycle until it answers
     assert hub.cycles == []
-
-
-async def test_a_battery_judged_slow_is_estimated_on_the_response_its_reports_showed(
-    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
-) -> None:
-    """Two AC reports that show nothing delivered 2 s after a change: slow, and from then on
-    its in-flight estimate runs on the default response as many times slower as the reports
-    showed (at least 2 s / 0.75 s of dead time), the other numbers of the response kept."""
-    hub = await _changed(lilygo_fleet, make_hub)
-    (bat1,) = lilygo_fleet.batteries.values()
-    delivery = hub.coordinator.delivery
-    await _report_share(hass, hub, bat1, 0.0)
-    assert hub.coordinator._lags[0].slow is None
-    assert delivery.responses[0] == Response()  # one strike: the default still
-    await _step(hub, bat1, 600.0)
-    await _report_share(hass, hub, bat1, 0.0)
-    lag = hub.coordinator._lags[0]
-    assert lag.slow is True
-    assert lag.scale is not None
-    assert lag.scale >= 2.0 / Response().dead_time_s - 1e-6
-    assert delivery.responses[0] == Response().scaled(lag.scale)
-    model = delivery.models[0]
-    assert model is not None
-    assert model.response == delivery.responses[0]
-    assert delivery.response == Response()  # judging and timing stay on the default
-    assert delivery.diagnostics()[0]["response_scale"] == round(lag.scale, 2)
 
 
 async def test_while_awaiting_a_fuse_passed_on_the_total_runs_a_cycle_at_once(

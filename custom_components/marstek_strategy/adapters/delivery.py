@@ -88,8 +88,6 @@ class Delivery:
         self.ac_sensors = [battery.entities.get(Role.AC_POWER) for battery in batteries]
         self.has_rs485 = [Role.RS485_MODE in battery.entities for battery in batteries]
         self.models: list[InFlight | None] = [None] * len(batteries)
-        #: each battery's response: the default, slower for one judged slow (``respond``)
-        self.responses = [self.response] * len(batteries)
         self.clock = reader.clock  # the one clock of reports: the meter's and the AC sensors'
         self.active = False  # the estimate is used (a short interval or the meter pace)
 
@@ -147,15 +145,9 @@ class Delivery:
             setpoint = control.plan_from_commanded([commanded], self.has_rs485[index : index + 1])
             mode, power = setpoint.setpoints[0].mode, setpoint.setpoints[0].power_w
             model = self.models[index] = InFlight(
-                self.responses[index], self.response.target_w(mode, power)
+                self.response, self.response.target_w(mode, power)
             )
         return model
-
-    def respond(self, index: int, response: Response) -> None:
-        """Estimate battery index on response from now on (``pace.response_of``: learned)."""
-        self.responses[index] = response
-        if (model := self.models[index]) is not None:
-            model.respond(response)
 
     def estimate(
         self, readings: Sequence[BatteryReading], commanded: Sequence[Commanded]
@@ -219,21 +211,12 @@ class Delivery:
             self._model(index, commanded[index]).command(now, setpoint.mode, setpoint.power_w)
 
     def diagnostics(self) -> list[dict[str, Any]]:
-        """Return each battery's estimate inputs: AC sensor, target in force, response scale.
-
-        The scale: how many times slower than the default its response is taken (1.0: the
-        default; a battery judged slow, ``pace.response_of``).
-        """
+        """Return each battery's estimate inputs: its AC sensor and the target in force."""
         return [
             {
                 "battery": title,
                 "ac_power_sensor": sensor is not None,
                 "target_w": None if model is None else round(model.target_w, 1),
-                "response_scale": round(response.tau_s / self.response.tau_s, 2)
-                if self.response.tau_s > 0.0
-                else 1.0,
             }
-            for title, sensor, model, response in zip(
-                self.titles, self.ac_sensors, self.models, self.responses, strict=True
-            )
+            for title, sensor, model in zip(self.titles, self.ac_sensors, self.models, strict=True)
         ]

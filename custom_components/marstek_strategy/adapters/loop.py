@@ -14,8 +14,7 @@ a power change has no token left, and names the batteries the cycle changed by m
 reports, as the read-back's ``ac_reported_at``), a meter report runs no cycle unless it is
 urgent (``_report_urgent``); the timer still does. Only a battery judged slow (or not judged
 yet) is awaited: each meter report and cycle judges each battery's last such change on its
-AC power (``pace.judge``, ``pace.watch``: a ``pace.Lag`` per battery), and a battery judged
-slow is estimated on the response its judged reports showed (``pace.response_of``).
+AC power (``pace.judge``, ``pace.watch``: a ``pace.Lag`` per battery).
 """
 
 from __future__ import annotations
@@ -140,8 +139,7 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         for index, lag in enumerate(self._lags):
             if lag.watch is not None:
                 ac_w, at = self.delivery.ac_reading(index, now)
-                judged = self._lags[index] = meter_pace.judge(lag, ac_w, at, self.delivery.response)
-                self.delivery.respond(index, meter_pace.response_of(judged, self.delivery.response))
+                self._lags[index] = meter_pace.judge(lag, ac_w, at, self.delivery.response)
 
     def _ac_reported_at(self, index: int, now: float) -> float | None:
         """Return when battery index's AC power last reported (monotonic; None: never).

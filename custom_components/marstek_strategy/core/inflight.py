@@ -25,7 +25,7 @@ seed's 6.5 s and 12 s by default, a settle derived from the response for shorter
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import math
 from typing import Final
 
@@ -52,18 +52,6 @@ class Response:
     from_stop_s: float = 3.0  # extra delay when the relay is open (from stop)
     charge_gain: float = 1.045  # grid W per commanded W (the engine's release factors)
     discharge_gain: float = 0.975
-
-    def scaled(self, factor: float) -> Response:
-        """Return this response factor times slower (dead time, relay delay and lag; gains kept).
-
-        A battery seen to follow slower than the default (``pace.Lag``) is estimated on it.
-        """
-        return replace(
-            self,
-            dead_time_s=self.dead_time_s * factor,
-            tau_s=self.tau_s * factor,
-            from_stop_s=self.from_stop_s * factor,
-        )
 
     def settle_s(self) -> float:
         """Return the time before a start from stop shows at all (dead time + relay delay).
@@ -148,8 +136,6 @@ class _Change:
 
     effective_s: float
     delta_w: float
-    written_s: float  # when it was commanded
-    from_stop: bool  # the relay was open then (the relay's delay counts)
 
 
 class InFlight:
@@ -174,32 +160,15 @@ class InFlight:
         target = self.response.target_w(mode, max(0.0, power_w))
         if target == self._target_w:
             return
-        from_stop = self._target_w == 0.0 and abs(self.model_w(now_s)) < SNAP_W
-        effective = self._effective_s(now_s, from_stop, self._changes[-1:])
-        self._changes.append(_Change(effective, target - self._target_w, now_s, from_stop))
+        delay = self.response.dead_time_s
+        if self._target_w == 0.0 and abs(self.model_w(now_s)) < SNAP_W:
+            delay += self.response.from_stop_s  # the relay is open: it starts from stop
+        effective = now_s + delay
+        if self._changes:  # the board applies commands in order
+            effective = max(effective, self._changes[-1].effective_s)
+        self._changes.append(_Change(effective, target - self._target_w))
         self._target_w = target
         self._fold(now_s)
-
-    def _effective_s(self, written_s: float, from_stop: bool, before: list[_Change]) -> float:
-        """Return when a change written at written_s takes effect (after the one before)."""
-        delay = self.response.dead_time_s
-        if from_stop:
-            delay += self.response.from_stop_s  # the relay is open: it starts from stop
-        effective = written_s + delay
-        if before:  # the board applies commands in order
-            effective = max(effective, before[-1].effective_s)
-        return effective
-
-    def respond(self, response: Response) -> None:
-        """Follow response from now on: the kept changes take effect on its delays too."""
-        if response == self.response:
-            return
-        self.response = response
-        changes: list[_Change] = []
-        for change in self._changes:
-            effective = self._effective_s(change.written_s, change.from_stop, changes)
-            changes.append(replace(change, effective_s=effective))
-        self._changes = changes
 
     def _fold(self, now_s: float) -> None:
         """Fold changes that settled before the history window into the base."""

@@ -12,9 +12,7 @@ loop sees a new grid reading as soon as there is one, within three rules:
   report runs no cycle until that battery's AC power has reported again since (``Schedule.
   awaiting``): the in-flight estimate assumes the default response, and on a slower battery
   a cycle 2 s after a change counted power as delivered that was not yet (it rang: issue 22);
-  only a battery judged slower than that response (``Lag``), or not judged yet, is awaited,
-  and a battery judged slow is estimated on a response as much slower as its judged reports
-  showed (``response_of``; the cycle ending a settle after a reversal overshot without it).
+  only a battery judged slower than that response (``Lag``), or not judged yet, is awaited.
 
 "Reported again" is a report of the battery's AC power sensor, a new value or the same one
 (Home Assistant's ``last_reported`` moves on both), at a monotonic time after the end of the
@@ -57,9 +55,7 @@ API (stable: the benchmark's controller builds on it):
   ``past_limit(grid_w, points, limits, import_allowed_w)`` says a report is urgent.
   ``Lag`` per battery: ``watch(lag, before, after, from_w, now_s)`` at each awaited change,
   ``judge(lag, ac_w, at_s)`` at each AC reading, ``slow_ones(changed, lags)`` the awaited,
-  ``restamp(lag, at_s)`` moves a watch to the end of the cycle that wrote its change;
-  ``response_of(lag, response)`` the response a battery's in-flight estimate runs on (the
-  default, or for one judged slow that response ``Lag.scale`` times slower: ``scale_seen``).
+  ``restamp(lag, at_s)`` moves a watch to the end of the cycle that wrote its change.
 * ``settles(delay_s, loop, pace)``: whether a cycle that waits ``delay_s`` is settling.
 * ``AllowanceSettings(refill_s, burst, dead_band_w)``; ``Bucket(tokens, at_s)`` per battery,
   ``full_buckets(count, now_s, settings)``; ``allow(plan, decision, commanded, buckets, now_s,
@@ -126,16 +122,6 @@ SLOW_AT: Final = 2
 MOST: Final = 3
 #: A battery not judged yet is awaited (the safe side: as every battery before the rule).
 AWAIT_UNJUDGED: Final = True
-#: A battery judged slow is estimated on the default response this many times slower
-#: (``Lag.scale``, learned from the judged reports, ``response_of``), at most ``SCALE_MAX``
-#: (3 s dead time, 6 s lag, 12 s relay delay); a report showing less than ``STARTED`` of the
-#: step only raises the scale (it may still be in its dead time: a lower bound).
-SCALE_MAX: Final = 4.0
-STARTED: Final = 0.02
-#: Only a step of at least ``LEARN_W`` (W) from a battery within ``SETTLED_W`` of its last
-#: target teaches the scale: a change while the last one is still on its way mixes both.
-LEARN_W: Final = 200
-SETTLED_W: Final = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +283,6 @@ class Watch:
     from_w: float  # the battery's estimated AC power then (W, + = discharging)
     to_w: float  # the AC power the default response heads for (W)
     delay_s: float  # the default response's dead time (and relay delay from stop)
-    settled: bool = True  # the battery was at its last target then (a clean step to learn from)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,14 +290,12 @@ class Lag:
     """One battery's judgement: does it follow as fast as the in-flight estimate assumes.
 
     score: strikes less on-time reports (0..``MOST``); slow: the verdict with hysteresis
-    (None: not judged yet); watch: the last change still to be judged; scale: how many
-    times slower than the default response the judged reports showed it (None: none yet).
+    (None: not judged yet); watch: the last change still to be judged.
     """
 
     score: int = 0
     slow: bool | None = None
     watch: Watch | None = None
-    scale: float | None = None
 
 
 def watch(
@@ -337,29 +320,12 @@ def watch(
     if abs(to_w - start) <= AWAIT_W:
         return replace(lag, watch=None)
     delay = response.dead_time_s + (response.from_stop_s if signed_w(before) == 0 else 0.0)
-    settled = abs(start - was) <= SETTLED_W and abs(to_w - start) >= LEARN_W
-    return replace(lag, watch=Watch(now_s, start, to_w, delay, settled))
+    return replace(lag, watch=Watch(now_s, start, to_w, delay))
 
 
 def restamp(lag: Lag, at_s: float) -> Lag:
     """Return lag with its watched change taken as written at at_s (the end of its cycle)."""
     return lag if lag.watch is None else replace(lag, watch=replace(lag.watch, at_s=at_s))
-
-
-def scale_seen(change: Watch, delivered: float, age_s: float, response: Response) -> float:
-    """Return how many times slower than response a battery followed change (1..``SCALE_MAX``).
-
-    delivered is the share of the step its AC power showed age_s after the change was
-    written. Dead time, relay delay and lag all scaled by k: delivered = 1 - exp(-(age -
-    k delay) / (k tau)), so k = age / (tau ln(1 / (1 - delivered)) + delay). A report that
-    shows the step not begun says the delays are longer than age_s: k >= age / delay.
-    """
-    share = min(delivered, 0.95)
-    if share <= 0.0:
-        seen = age_s / change.delay_s if change.delay_s > 0.0 else SCALE_MAX
-    else:
-        seen = age_s / (response.tau_s * -math.log1p(-share) + change.delay_s)
-    return min(SCALE_MAX, max(1.0, seen))
 
 
 def judge(
@@ -371,52 +337,27 @@ def judge(
     change delivered: a strike when the battery delivered ``BEHIND`` less than expected,
     on time when at most ``ON_TIME`` less; one verdict per change (none in between). A
     report before that judges nothing yet; one after ``JUDGE_TO`` ends the watch unjudged.
-    A judged report also teaches the scale (``scale_seen``; the geometric mean with the
-    scale before, so that one odd report moves it half way).
     """
     change = lag.watch
     if change is None or ac_w is None or at_s is None or not math.isfinite(ac_w):
         return lag
     if at_s <= change.at_s:
         return lag
-    response = response or Response()
-    age = at_s - change.at_s
-    expected = response.step(age - change.delay_s)
+    expected = (response or Response()).step(at_s - change.at_s - change.delay_s)
     if expected < JUDGE_FROM:
         return lag
     if expected > JUDGE_TO:
         return replace(lag, watch=None)
     delivered = (ac_w - change.from_w) / (change.to_w - change.from_w)
-    scale = lag.scale
-    if change.settled:
-        seen = scale_seen(change, delivered, age, response)
-        if scale is None:
-            scale = seen
-        elif delivered >= STARTED:
-            scale = math.sqrt(scale * seen)
-        else:  # not begun: only a lower bound
-            scale = max(scale, seen)
     if delivered < expected - BEHIND:
         score = min(MOST, lag.score + 1)
         slow = True if score >= SLOW_AT else lag.slow
     elif delivered < expected - ON_TIME:
-        return replace(lag, watch=None, scale=scale)
+        return replace(lag, watch=None)
     else:
         score = max(0, lag.score - 1)
         slow = False if score == 0 else lag.slow
-    return Lag(score, slow, None, scale)
-
-
-def response_of(lag: Lag, response: Response | None = None) -> Response:
-    """Return the response battery lag's in-flight estimate runs on.
-
-    The default response, or for a battery judged slow that response ``Lag.scale`` times
-    slower (learned, not kept over a restart: it is learned again from the first changes).
-    """
-    response = response or Response()
-    if lag.slow and lag.scale is not None and lag.scale > 1.0:
-        return response.scaled(lag.scale)
-    return response
+    return Lag(score, slow, None)
 
 
 def awaits(lag: Lag, *, unjudged: bool = AWAIT_UNJUDGED) -> bool:
