@@ -92,6 +92,9 @@ class BatteryParams:
     #: Cadence of the reported (whole %) state of charge and of the reported AC power.
     soc_report_interval_s: float = 30.0
     power_report_interval_s: float = 5.0
+    #: Age of the reported AC power's value at its report (s): a battery that averages or
+    #: samples its AC power before the board reads it (0: the power at the poll).
+    power_report_lag_s: float = 0.0
     #: The AC power snaps onto its target when within this many watts.
     snap_w: float = 1.0
 
@@ -172,6 +175,7 @@ class Battery:
         # Reported values.
         self.reported_soc = round(soc)
         self.reported_ac_power_w = 0.0
+        self._powers: deque[tuple[float, float]] = deque()  # (time, AC W), power_report_lag_s
         self._next_soc_report = p.soc_report_interval_s
         self._next_power_report = p.power_report_interval_s
 
@@ -295,6 +299,11 @@ class Battery:
                 if self._target() != 0.0:
                     self._close_relay()
         self.time_s = end
+        lag = self.params.power_report_lag_s
+        if lag > 0.0:
+            self._powers.append((end, self._power))
+            while len(self._powers) > 1 and self._powers[1][0] <= end - lag + 1e-9:
+                self._powers.popleft()
         self._report()
 
     def _close_relay(self) -> None:
@@ -372,7 +381,8 @@ class Battery:
             while self._next_soc_report <= self.time_s + 1e-9:
                 self._next_soc_report += max(p.soc_report_interval_s, 1e-3)
         if self.time_s + 1e-9 >= self._next_power_report:
-            self.reported_ac_power_w = round(self._power)
+            lagged = self._powers[0][1] if self._powers else self._power
+            self.reported_ac_power_w = round(lagged if p.power_report_lag_s > 0.0 else self._power)
             while self._next_power_report <= self.time_s + 1e-9:
                 self._next_power_report += max(p.power_report_interval_s, 1e-3)
 

@@ -185,3 +185,22 @@ def test_the_plant_table_is_not_the_engine_object() -> None:
     off = {b.params.efficiency_table for s in SUITE if s.name == "v_off_model" for b in s.batteries}
     assert off
     assert all(table != engine.DEFAULT_EFFICIENCY_TABLE for table in off)
+
+
+@pytest.mark.parametrize("lag_s", [1.0, 2.0])
+def test_a_late_ac_report_shows_the_power_lag_s_before(lag_s: float) -> None:
+    """power_report_lag_s: each AC report carries the power of lag_s before (a battery that
+    averages its AC power); with 0 the power at the poll, as before."""
+    on_time = Battery(BatteryParams(power_report_interval_s=1.0))
+    late = Battery(BatteryParams(power_report_interval_s=1.0, power_report_lag_s=lag_s))
+    seen: list[tuple[float, float]] = []
+    for battery in (on_time, late):
+        battery.command("discharge", 2000.0)
+    for _ in range(15):
+        for battery in (on_time, late):
+            battery.step(1.0)
+        seen.append((on_time.reported_ac_power_w, late.reported_ac_power_w))
+    shift = round(lag_s)
+    assert [late_w for _, late_w in seen[shift:]] == [w for w, _ in seen[:-shift]]
+    assert seen[-1][0] > 1000.0  # on its way: the lag shows
+    assert seen[shift + 4][1] < seen[shift + 4][0]
