@@ -191,7 +191,9 @@ class ControlLoop(DataUpdateCoordinator[CycleData | None]):
         Never inside the report that asked for it (not eager): a meter writes its total and
         then its phases in one update, and a cycle started inside the total's report would
         read the phases of the update before, and its refresh would take the phases' own
-        reports for ours (their age then grows until the meter looks stale).
+        reports for ours (their age then grows until the meter looks stale). Not eager also
+        because a cycle's end calls this before it counts itself ended: an eager task would
+        take that cycle's end for a later one and be spent, with no timer left.
         """
         if wait_s > 0 or self.config_entry is None:
             self._schedule(wait_s)
