@@ -462,14 +462,12 @@ class _Fleet:
         key = tuple([part for i in indexes for part in (i, curves[i], caps[i])])
         shape = _SHAPES.get(key)
         if shape is None:
-            if len(_SHAPES) >= _MAX_SHAPES:  # the oldest goes (all at once: a 1-2 ms call)
+            if len(_SHAPES) >= _MAX_SHAPES:  # the oldest goes (clearing all took 1-2 ms)
                 del _SHAPES[next(iter(_SHAPES))]
             arrays = {i: curves[i].array(caps[i]) for i in order}
             segments = []
-            for i in order:  # every battery's hull segments, without keeping its hull
-                top, length, slope = curves[i].hull_top(caps[i])
-                segments += [(slope, i, part) for part, slope in curves[i]._chain[top]]
-                segments.append((slope, i, length))
+            for i in order:  # every battery's hull segments
+                segments += [(slope, i, length) for length, slope in curves[i].hull(caps[i])]
             segments.sort()
             slopes, who, parts = zip(*segments, strict=True) if segments else ((), (), ())
             bits = max((caps[i] for i in order), default=0).bit_length()  # a power < 2**bits
