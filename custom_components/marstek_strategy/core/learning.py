@@ -24,7 +24,7 @@ from the seed's fixed factor. ``to_dict``/``from_dict`` give a JSON form for a `
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 import math
 from statistics import median
@@ -70,7 +70,17 @@ def efficiency_of(sample: Sample) -> float | None:
         ratio = sample.ac_w / -sample.dc_w
     else:
         return None  # stopped, idle or signs that contradict the mode
-    return ratio if MIN_EFFICIENCY < ratio <= 1.0 else None
+    return ratio if _efficiency_ok(ratio) else None
+
+
+def _efficiency_ok(value: float) -> bool:
+    """Return whether value is a real conversion efficiency: in (MIN_EFFICIENCY, 1]."""
+    return MIN_EFFICIENCY < value <= 1.0
+
+
+def _ratio_ok(value: float) -> bool:
+    """Return whether value is a plausible delivered/commanded ratio: in FACTOR_RANGE."""
+    return FACTOR_RANGE[0] <= value <= FACTOR_RANGE[1]
 
 
 def _row_index(table: EfficiencyTable, ac_w: float) -> int:
@@ -151,7 +161,7 @@ class BatteryLearner:
             learned = self._bins[sample.mode][index].add(efficiency)
         if sample.commanded_w >= MIN_FACTOR_W and math.isfinite(sample.ac_w):
             ratio = abs(sample.ac_w) / sample.commanded_w
-            if FACTOR_RANGE[0] <= ratio <= FACTOR_RANGE[1]:
+            if _ratio_ok(ratio):
                 learned = self._ratios[sample.mode].add(ratio) or learned
         if not learned:
             self.rejected += 1
@@ -220,11 +230,11 @@ class BatteryLearner:
             if len(bins) != len(self.default_table) or len(counts) != len(bins):
                 raise ValueError("bins do not fit the table")
             self._bins[mode] = [
-                _Window(_plausible(values, MIN_EFFICIENCY, 1.0, low_open=True), count)
+                _Window(_plausible(values, _efficiency_ok), count)
                 for values, count in zip(bins, counts, strict=True)
             ]
             self._ratios[mode] = _Window(
-                _plausible(data["ratios"][mode.value], *FACTOR_RANGE),
+                _plausible(data["ratios"][mode.value], _ratio_ok),
                 int(data["ratio_counts"][mode.value]),
             )
 
@@ -254,17 +264,11 @@ def read_stored(
     return learner, False
 
 
-def _plausible(
-    values: Sequence[Any], low: float, high: float, *, low_open: bool = False
-) -> list[float]:
-    """Return the stored values ``observe`` could have kept (low..high); raise on non-numbers.
+def _plausible(values: Sequence[Any], ok: Callable[[float], bool]) -> list[float]:
+    """Return the stored values ``observe`` could have kept (ok); raise on non-numbers.
 
-    Efficiencies in (MIN_EFFICIENCY, 1], ratios in FACTOR_RANGE: a value outside (a hand
-    edit, damage) is dropped; an efficiency near 0 gave the engine a table of 0.0.
+    A value outside (a hand edit, damage) is dropped: an efficiency near 0 gave the engine a
+    table of 0.0.
     """
     numbers = [float(value) for value in values]
-    return [
-        value
-        for value in numbers
-        if math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
-    ]
+    return [value for value in numbers if math.isfinite(value) and ok(value)]
