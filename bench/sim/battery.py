@@ -381,8 +381,8 @@ class Battery:
             while self._next_soc_report <= self.time_s + 1e-9:
                 self._next_soc_report += max(p.soc_report_interval_s, 1e-3)
         if self.time_s + 1e-9 >= self._next_power_report:
-            lagged = self._powers[0][1] if self._powers else self._power
-            self.reported_ac_power_w = round(lagged if p.power_report_lag_s > 0.0 else self._power)
+            # _powers is kept only with power_report_lag_s: its oldest is the power lag_s ago
+            self.reported_ac_power_w = round(self._powers[0][1] if self._powers else self._power)
             while self._next_power_report <= self.time_s + 1e-9:
                 self._next_power_report += max(p.power_report_interval_s, 1e-3)
 
