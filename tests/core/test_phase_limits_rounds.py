@@ -3,9 +3,10 @@
 ``within_limits`` plans once more for each phase limit passed, so its own work and the split's
 are paid three or four times in such a call. The faster forms here (``measure`` without a
 ``dataclasses.replace`` per battery, ``_with_caps`` without ``replace``, the bounded family's
-ranking by a stable sort) must not change a plan: each is checked against its first form,
-kept below as the reference, on random fleets with binding limits, unknown phases, currents
-and one-phase fleets, and whole plans are checked with the references swapped in.
+ranking by a stable sort, ``hull_split``'s tie table looked up for members only) must not
+change a plan: each is checked against its first form, kept below as the reference, on random
+fleets with binding limits, unknown phases, currents and one-phase fleets, and whole plans are
+checked with the references swapped in.
 """
 
 from __future__ import annotations
@@ -116,6 +117,51 @@ def family_first(
     if order not in sets:
         sets.append(order)
     return sets
+
+
+def hull_split_first(fleet: _Fleet, total: float, members: set[int]) -> dict[int, float]:
+    """``_Fleet.hull_split`` as first written (the tie table looked up for every member)."""
+    powers = dict.fromkeys(members, 0.0)
+    left = float(total)
+    who, parts, ends, skip = fleet.who, fleet.parts, fleet.ends, 0
+    if not ends:
+        if left > 0:
+            for i, part in zip(who, parts, strict=True):
+                if i in powers:
+                    if left <= part:
+                        powers[i] += left
+                        break
+                    powers[i] += part
+                    left -= part
+        return powers
+    for position, i in enumerate(who if left > 0 else ()):
+        if position < skip or i not in powers:
+            continue
+        end = ends.get(position)
+        if end is not None:
+            group = [q for q in range(position, end) if who[q] in powers]
+            if len(group) > 1:
+                skip = end
+                lengths = [parts[q] for q in group]
+                length = sum(lengths)
+                if length <= left:
+                    for q in group:
+                        powers[who[q]] += parts[q]
+                    left -= length
+                    if left <= 0:
+                        break
+                    continue
+                shares = efficiency.water_fill(left, lengths)
+                for q, share in zip(group, shares, strict=True):
+                    powers[who[q]] += share
+                break
+        part = parts[position]
+        if left <= part:
+            powers[i] += left
+            break
+        powers[i] += part
+        left -= part
+    return powers
 
 
 def table_of(index: int) -> tuple[tuple[float, float, float], ...]:
@@ -239,12 +285,31 @@ def test_the_bounded_family_is_the_first_form(
     assert fleet.family(curves, total, first) == family_first(fleet, curves, total, first)
 
 
+@hyp_settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 7), st.integers(1, 2500)), min_size=1, max_size=8),
+    st.one_of(st.floats(-100, 25000), st.just(math.nan), st.integers(-5, 25000)),
+    st.sampled_from([Mode.CHARGE, Mode.DISCHARGE]),
+    st.data(),
+)
+def test_hull_split_is_the_first_form(
+    batteries: list[tuple[int, int]], total: float, mode: Mode, data: st.DataObject
+) -> None:
+    """Each member's power, and the order of the result, are those of the first form."""
+    curves = [efficiency._curve(mode, table_of(table)) for table, _ in batteries]
+    fleet = _Fleet(range(len(batteries)), curves, [cap for _, cap in batteries], [7.0] * 8)
+    members = set(data.draw(st.lists(st.sampled_from(range(len(batteries))), min_size=1)))
+    new = fleet.hull_split(total, members)
+    assert list(new.items()) == list(hull_split_first(fleet, total, members).items())
+
+
 def plan_first(case: tuple[float, list[BatteryReading], Plan, StrategySettings]) -> Plan:
     """Return the plan of case with the first forms swapped in."""
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(phase_limits, "measure", measure_first)
         patched.setattr(phase_limits, "_with_caps", with_caps_first)
         patched.setattr(_Fleet, "family", family_first)
+        patched.setattr(_Fleet, "hull_split", hull_split_first)
         return engine.allocate(*case)
 
 

@@ -498,7 +498,7 @@ class _Fleet:
         """
         powers = dict.fromkeys(members, 0.0)
         left = float(total)
-        if left <= 0:
+        if not left > 0:  # nothing to split (nor a total that is not a number)
             return powers
         who, parts, ends, skip = self.who, self.parts, self.ends, 0
         if not ends:  # no two slopes are equal: one segment after the other
