@@ -498,22 +498,23 @@ class _Fleet:
         """
         powers = dict.fromkeys(members, 0.0)
         left = float(total)
+        if not left > 0:  # nothing to split (nor a total that is not a number)
+            return powers
         who, parts, ends, skip = self.who, self.parts, self.ends, 0
         if not ends:  # no two slopes are equal: one segment after the other
-            if left > 0:
-                for i, part in zip(who, parts, strict=True):
-                    if i in powers:
-                        if left <= part:  # the last one: what is left of total
-                            powers[i] += left
-                            break
-                        powers[i] += part
-                        left -= part
+            for i, part in zip(who, parts, strict=True):
+                if i in powers:
+                    if left <= part:  # the last one: what is left of total
+                        powers[i] += left
+                        break
+                    powers[i] += part
+                    left -= part
             return powers
-        for position, i in enumerate(who if left > 0 else ()):
-            if position < skip or i not in powers:
+        for position, i in enumerate(who):
+            if i not in powers or position < skip:
                 continue
-            end = ends.get(position)  # the segments with a slope within 1e-12 of this one
-            if end is not None:
+            if position in ends:  # the segments with a slope within 1e-12 of this one
+                end = ends[position]
                 group = [q for q in range(position, end) if who[q] in powers]
                 if len(group) > 1:  # a tie among members: shared
                     skip = end
@@ -676,18 +677,16 @@ class _Fleet:
                 if first is None or first in chosen:
                     sets.append(tuple(i for i in order if i in chosen))
         else:
-            rank, arrays = self.rank, self.arrays
+            arrays = self.arrays
             for k in range(fewest, min(most, len(order)) + 1):
                 share = -(-total // k)
-                # cheapest per W at the share (ties by rank, which is unique)
-                keyed = sorted(
-                    [
-                        (arrays[i][watts] / watts, rank[i], i)
-                        for i in order
-                        for watts in (min(caps[i], share),)
-                    ]
-                )
-                for ranked in ([entry[2] for entry in keyed], order):
+                # cheapest per W at the share, ties by rank: order is by rank, and the sort
+                # is stable (the same as sorting (W per W, rank, i) tuples, faster)
+                per_w = {}
+                for i in order:
+                    watts = caps[i] if caps[i] < share else share
+                    per_w[i] = arrays[i][watts] / watts
+                for ranked in (sorted(order, key=per_w.__getitem__), order):
                     chosen = set(ranked[:k])
                     if first is not None and first not in chosen:
                         chosen = {*ranked[: k - 1], first}
