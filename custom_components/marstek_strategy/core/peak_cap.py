@@ -82,6 +82,14 @@ class PeakMeter:
         start = quarter_start(now)
         if state.quarter is None:
             return replace(state, quarter=start, energy_j=0.0, seen_s=0.0)
+        if state.quarter > start or (state.last is not None and now < state.last):
+            # The clock stepped back (NTP, a manual change): part of what the quarter counted
+            # lies in a time that has not come. Counted on, a quarter the clock went back
+            # before would run until the clock caught up (an hour's import against one
+            # quarter's budget: no import allowed, then a month's peak several times the
+            # real one), and a step within the quarter would count its overlap twice. Now's
+            # quarter starts afresh; the part no reading covers counts at the cap.
+            return replace(state, quarter=start, energy_j=0.0, seen_s=0.0, last=None)
         if state.last is not None and now > state.last:
             held_until = state.last + timedelta(seconds=MAX_GAP_S)
             end = min(now, held_until)

@@ -1,0 +1,57 @@
+"""The peak meter across a wall-clock step back (NTP, a manual change), found by redteam6.
+
+The running quarter was kept when the clock stepped back before its start, so it ran on
+until the clock caught up: after a step of -1 h the house's import of more than an hour was
+counted against one quarter's budget (the cap allowed 0 W import for the hour: the batteries
+carried the whole house and no grid charge could run) and that quarter then closed as a
+month's peak several times the real one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, strategies as st
+
+from custom_components.marstek_strategy.core.peak_cap import QUARTER_S, PeakMeter
+
+START = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+CAP_W = 2500.0
+
+
+def _run(meter: PeakMeter, start: datetime, seconds: int, watts: float) -> PeakMeter:
+    """Readings of watts every 5 s from start for seconds."""
+    for offset in range(0, seconds, 5):
+        meter = meter.update(start + timedelta(seconds=offset), watts)
+    return meter
+
+
+def test_a_clock_step_back_of_an_hour_starts_the_quarter_afresh() -> None:
+    meter = _run(PeakMeter(), START, 600, 2000.0)
+    back = START + timedelta(seconds=600) - timedelta(hours=1)
+    meter = _run(meter, back, 1800, 2000.0)  # half an hour of steady import
+    now = back + timedelta(seconds=1800)
+    assert meter.seen_s <= QUARTER_S
+    # what a quarter of 2000 W allows (the cap less the margin, over what is left), not 0 W
+    assert meter.allowed_w(now, CAP_W) > 1000.0
+    meter = _run(meter, now, 5400, 2000.0)  # past the hour the clock went back
+    assert 1990.0 <= meter.month_peak_w <= 2000.0 + 1e-6  # full quarters still count
+    assert meter.last_quarter_w is not None
+    assert meter.last_quarter_w <= 2000.0 + 1e-6
+
+
+@given(
+    before_s=st.integers(min_value=5, max_value=1800),
+    step_s=st.integers(min_value=1, max_value=6 * 3600),
+    watts=st.floats(min_value=0.0, max_value=10_000.0),
+)
+def test_no_step_back_counts_a_quarter_above_the_import_it_saw(
+    before_s: int, step_s: int, watts: float
+) -> None:
+    """Whatever the step back, no quarter covers more than 900 s or averages above the import."""
+    meter = _run(PeakMeter(), START, before_s, watts)
+    back = START + timedelta(seconds=before_s - step_s)
+    for offset in range(0, step_s + 2 * QUARTER_S, 30):
+        meter = meter.update(back + timedelta(seconds=offset), watts)
+        assert meter.seen_s <= QUARTER_S + 1e-6
+    assert meter.month_peak_w <= watts + 1e-6
