@@ -1,0 +1,71 @@
+"""At the fixed pace, a meter lost while the loop waits stops the batteries at once (redteam6).
+
+After a start the next cycle waits the settle delay (12 s by default, up to 120 s), and the
+interval between cycles may be up to 60 s. A meter that went unavailable, missing, no number
+or implausible in between was noticed only at that cycle: the batteries ran on it for the
+whole settle (12 s at the defaults, two minutes at the longest). The meter pace runs such a
+report at once already.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+import pytest
+
+from custom_components.marstek_strategy.const import CONF_REFRESH_METER, CONF_SETTLE_DELAY, Role
+from tests.conftest import Hub, LilyGoFleet
+
+
+async def _settling(lilygo_fleet: LilyGoFleet, make_hub: Any, settle_s: float) -> Hub:
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub(
+        [(bat1, "L1")],
+        grid=1500,
+        options={CONF_SETTLE_DELAY: settle_s, CONF_REFRESH_METER: False},
+    )
+    assert hub.state("sensor", "status") == "settling"
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    return hub
+
+
+@pytest.mark.parametrize("settle_s", [12.0, 120.0])
+async def test_a_meter_gone_unavailable_while_settling_stops_at_once(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, settle_s: float
+) -> None:
+    hub = await _settling(lilygo_fleet, make_hub, settle_s)
+    (bat1,) = lilygo_fleet.batteries.values()
+    await hub.tick(1)
+    hub.meter.set_available(False)
+    await hub.tick(0.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert hub.state("sensor", "fail_safe_cause") == "meter_unavailable"
+    cycles = len(hub.cycles)
+    await hub.tick(5, step=0.5)  # one cycle for it, not one per report or sensor
+    assert len(hub.cycles) == cycles
+    hub.meter.set_available(True)
+    await hub.tick(7, grid=1500, step=0.5)  # fail-safe cycles every 6.5 s: back by itself
+    assert hub.state("sensor", "fail_safe_cause") == "none"
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
+async def test_an_implausible_meter_while_settling_stops_at_once(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    hub = await _settling(lilygo_fleet, make_hub, 12.0)
+    (bat1,) = lilygo_fleet.batteries.values()
+    await hub.tick(1)
+    hub.meter.set(-1e12)
+    await hub.tick(0.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "stop"
+    assert hub.state("sensor", "fail_safe_cause") == "meter_implausible"
+
+
+async def test_a_valid_report_while_settling_runs_no_cycle(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any
+) -> None:
+    hub = await _settling(lilygo_fleet, make_hub, 12.0)
+    cycles = len(hub.cycles)
+    await hub.tick(10, grid=3000, step=0.5)
+    assert len(hub.cycles) == cycles
