@@ -187,8 +187,9 @@ class MarstekCoordinator(ControlLoop):
             finally:
                 self._meter_lost = False
 
+        # Not eager: the cycle runs after the callbacks of this state change, not inside them.
         self.config_entry.async_create_task(
-            self.hass, _async_cycle_now(), "marstek_strategy meter lost"
+            self.hass, _async_cycle_now(), "marstek_strategy meter lost", eager_start=False
         )
 
     @callback
