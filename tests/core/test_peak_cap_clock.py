@@ -10,13 +10,16 @@ month's peak several times the real one.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, strategies as st
+import pytest
 
 from custom_components.marstek_strategy.core.peak_cap import QUARTER_S, PeakMeter
 
 START = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
 CAP_W = 2500.0
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 def _run(meter: PeakMeter, start: datetime, seconds: int, watts: float) -> PeakMeter:
@@ -55,3 +58,25 @@ def test_no_step_back_counts_a_quarter_above_the_import_it_saw(
         meter = meter.update(back + timedelta(seconds=offset), watts)
         assert meter.seen_s <= QUARTER_S + 1e-6
     assert meter.month_peak_w <= watts + 1e-6
+
+
+@pytest.mark.parametrize(
+    "day", [datetime(2026, 10, 25, tzinfo=UTC), datetime(2026, 3, 29, tzinfo=UTC)]
+)
+def test_the_hour_the_clocks_change_is_no_step(day: datetime) -> None:
+    """Local time going back (or forward) an hour for DST keeps every quarter counted.
+
+    The loop reads the peak meter in local time. Two local times of one zone compare by
+    the wall clock, so 02:00 CET right after 02:59 CEST read as a clock stepped back: the
+    quarter before the change (here the night's grid charge of 3000 W, the month's peak)
+    was dropped unclosed.
+    """
+    peak = (day + timedelta(minutes=45), day + timedelta(hours=1))  # 00:45-01:00 UTC
+    meter = PeakMeter()
+    moment = day
+    while moment < day + timedelta(hours=2):
+        watts = 3000.0 if peak[0] <= moment < peak[1] else 1000.0
+        meter = meter.update(moment.astimezone(BRUSSELS), watts)
+        moment += timedelta(seconds=5)
+    assert meter.month_peak_w == pytest.approx(3000.0)
+    assert meter.month_peak_at == peak[0]

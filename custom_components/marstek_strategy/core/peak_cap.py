@@ -72,7 +72,9 @@ class PeakMeter:
         state = self._advance(now)
         if not math.isfinite(grid_w):
             return state
-        return replace(state, last=now, last_w=grid_w)
+        # Kept in UTC: two local times of one zone compare and subtract by the wall clock,
+        # so the hour the clocks go back (DST) read as a clock stepped back.
+        return replace(state, last=now.astimezone(UTC), last_w=grid_w)
 
     def _advance(self, now: datetime) -> PeakMeter:
         """Count the last reading up to now, closing every quarter that ended."""
