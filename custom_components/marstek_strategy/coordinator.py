@@ -172,18 +172,19 @@ class MarstekCoordinator(ControlLoop):
         batteries running on it until then. One cycle runs now (the meter pace runs such a
         report at once itself); in fail-safe the cycles go on as they are.
         """
-        if self.pace is pace.Pace.METER or self._meter_lost:
-            return
-        if self.lifecycle.action is not Action.RUN or self.lifecycle.phase is Phase.FAIL_SAFE:
-            return
-        reader = self.reader
-        if reader.meter.judge(reader.monotonic(), reader.stale_s, reader.fuse_a).cause is None:
+        if self._meter_lost or not self._meter_lost_now():
             return
         self._meter_lost = True
 
         async def _async_cycle_now() -> None:
             try:
-                await self._async_run_now()
+                # A cycle running now ends first: it may have seen the loss (fail-safe), or
+                # the meter may be back by then, and a cycle on it would cut the settle of
+                # a start that cycle made short.
+                async with self._lock:
+                    pass
+                if self._meter_lost_now():
+                    await self._async_run_now()
             finally:
                 self._meter_lost = False
 
@@ -191,6 +192,16 @@ class MarstekCoordinator(ControlLoop):
         self.config_entry.async_create_task(
             self.hass, _async_cycle_now(), "marstek_strategy meter lost", eager_start=False
         )
+
+    def _meter_lost_now(self) -> bool:
+        """Return whether the meter is unusable while the fixed pace drives the batteries."""
+        if self.pace is pace.Pace.METER:
+            return False
+        if self.lifecycle.action is not Action.RUN or self.lifecycle.phase is Phase.FAIL_SAFE:
+            return False
+        reader = self.reader
+        verdict = reader.meter.judge(reader.monotonic(), reader.stale_s, reader.fuse_a)
+        return verdict.cause is not None
 
     @callback
     def async_watch_registry(self) -> CALLBACK_TYPE:
