@@ -80,3 +80,18 @@ def test_the_hour_the_clocks_change_is_no_step(day: datetime) -> None:
         moment += timedelta(seconds=5)
     assert meter.month_peak_w == pytest.approx(3000.0)
     assert meter.month_peak_at == peak[0]
+
+
+def test_a_small_step_back_keeps_what_the_quarter_imported() -> None:
+    """A step back of 2 s in a quarter that imported twice the cap: still nothing allowed.
+
+    Starting the quarter afresh forgot its import: the part no reading covered counted at
+    the cap, so the cap was allowed again for the rest and the quarter ended far above it.
+    """
+    meter = _run(PeakMeter(), START, 600, 2 * CAP_W)
+    now = START + timedelta(seconds=600)
+    meter = meter.update(now, 2 * CAP_W)
+    assert meter.allowed_w(now, CAP_W) == 0.0
+    meter = meter.update(now - timedelta(seconds=2), 2 * CAP_W)  # before the last reading
+    assert meter.seen_s <= 598.0
+    assert meter.allowed_w(now, CAP_W) == 0.0

@@ -84,14 +84,25 @@ class PeakMeter:
         start = quarter_start(now)
         if state.quarter is None:
             return replace(state, quarter=start, energy_j=0.0, seen_s=0.0)
-        if state.quarter > start or (state.last is not None and now < state.last):
-            # The clock stepped back (NTP, a manual change): part of what the quarter counted
-            # lies in a time that has not come. Counted on, a quarter the clock went back
-            # before would run until the clock caught up (an hour's import against one
-            # quarter's budget: no import allowed, then a month's peak several times the
-            # real one), and a step within the quarter would count its overlap twice. Now's
-            # quarter starts afresh; the part no reading covers counts at the cap.
+        if state.quarter > start:
+            # The clock stepped back (NTP, a manual change) before the quarter began: what it
+            # counted lies in a time that has not come. Counted on, it would run until the
+            # clock caught up (an hour's import against one quarter's budget: no import
+            # allowed, then a month's peak several times the real one). Now's quarter
+            # starts afresh; the part no reading covers counts at the cap.
             return replace(state, quarter=start, energy_j=0.0, seen_s=0.0, last=None)
+        if state.last is not None and now < state.last:
+            # Stepped back within the quarter: counted on, the overlap would count twice.
+            # What it saw is kept at its average over the part of the quarter now behind
+            # (forgotten, a heavy import so far would allow the cap for the rest again).
+            elapsed = (now - start).total_seconds()
+            kept = min(1.0, elapsed / state.seen_s) if state.seen_s > 0 else 0.0
+            return replace(
+                state,
+                energy_j=state.energy_j * kept,
+                seen_s=min(state.seen_s, elapsed),
+                last=None,
+            )
         if state.last is not None and now > state.last:
             held_until = state.last + timedelta(seconds=MAX_GAP_S)
             end = min(now, held_until)
