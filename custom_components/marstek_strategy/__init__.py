@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.helpers import config_validation as cv
@@ -61,7 +63,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     # Stop the batteries before the integrations (ESPHome among them) shut down.
     entry.async_on_unload(
         hass.async_add_shutdown_job(
-            HassJob(coordinator.async_stop_batteries, "marstek_strategy stop batteries")
+            HassJob(partial(_async_stop_batteries, coordinator), "marstek_strategy stop batteries")
         )
     )
 
@@ -77,6 +79,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     # The LilyGo entities may not exist yet while Home Assistant starts.
     entry.async_on_unload(async_at_started(hass, _async_started))
     return True
+
+
+async def _async_stop_batteries(coordinator: MarstekCoordinator) -> None:
+    """Close the loop with its stops made; name each battery whose stop could not be made.
+
+    Nothing runs after this to show it in a sensor: the stop is kept in the store and made
+    when the integration runs again, and until then that battery may go on running.
+    """
+    await coordinator.async_stop_batteries()
+    if titles := [
+        b.title for b in coordinator.targets if b.subentry_id in coordinator.lifecycle.pending
+    ]:
+        LOGGER.warning(
+            "Closing while %s did not take its stop (its board does not answer): it may go on "
+            "charging or discharging; the stop is kept and made as soon as the integration "
+            "runs again and the board answers",
+            ", ".join(sorted(titles)),
+        )
 
 
 async def _async_update_listener(hass: HomeAssistant, entry: MarstekConfigEntry) -> None:
@@ -95,7 +115,7 @@ async def _async_update_listener(hass: HomeAssistant, entry: MarstekConfigEntry)
 async def async_unload_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> bool:
     """Stop every battery, then unload the entities."""
     try:
-        await entry.runtime_data.coordinator.async_stop_batteries()
+        await _async_stop_batteries(entry.runtime_data.coordinator)
     except Exception:
         LOGGER.exception("Stopping the batteries failed while unloading")
     try:  # the running quarter hour goes with the store (a reload keeps counting it)

@@ -12,7 +12,8 @@ from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 
 from .adapters import watchers
@@ -123,6 +124,7 @@ class MarstekCoordinator(ControlLoop):
         self.stops = Stops(store, self.targets, self.told, self.writer, state, clock=clock)
         self.grid = GridModes(store, options.peak_cap_w)  # the grid mode and the peak meter
         self.plan: Plan | None = None  # the plan in force
+        self._meter_lost = False  # a cycle for a meter lost between cycles is on its way
 
     @property
     def commanded(self) -> list[Commanded] | None:
@@ -142,7 +144,7 @@ class MarstekCoordinator(ControlLoop):
     @callback
     def async_track_states(self) -> CALLBACK_TYPE:
         """Follow the meter's reports and changes made to the batteries by someone else."""
-        return watchers.async_track_states(
+        unsub_states = watchers.async_track_states(
             self.hass,
             self.reader,
             list(dict.fromkeys([*self.delivery.followed, *self.reads.followed])),
@@ -150,6 +152,56 @@ class MarstekCoordinator(ControlLoop):
             told=self.told,
             writer=self.writer,
         )
+        unsub_meter = async_track_state_change_event(
+            self.hass, self.reader.meter_entities, self._async_meter_changed
+        )
+
+        @callback
+        def _unsub() -> None:
+            unsub_states()
+            unsub_meter()
+
+        return _unsub
+
+    @callback
+    def _async_meter_changed(self, _event: Event[Any]) -> None:
+        """At the fixed pace, a meter that can no longer be used stops the batteries at once.
+
+        The next cycle may be a settle delay (12 s, up to 120 s) or an interval (up to 60 s)
+        away: a meter gone missing, unavailable, no number or implausible meanwhile left the
+        batteries running on it until then. One cycle runs now (the meter pace runs such a
+        report at once itself); in fail-safe the cycles go on as they are.
+        """
+        if self._meter_lost or not self._meter_lost_now():
+            return
+        self._meter_lost = True
+
+        async def _async_cycle_now() -> None:
+            try:
+                # A cycle running now ends first: it may have seen the loss (fail-safe), or
+                # the meter may be back by then, and a cycle on it would cut the settle of
+                # a start that cycle made short.
+                async with self._lock:
+                    pass
+                if self._meter_lost_now():
+                    await self._async_run_now()
+            finally:
+                self._meter_lost = False
+
+        # Not eager: the cycle runs after the callbacks of this state change, not inside them.
+        self.config_entry.async_create_task(
+            self.hass, _async_cycle_now(), "marstek_strategy meter lost", eager_start=False
+        )
+
+    def _meter_lost_now(self) -> bool:
+        """Return whether the meter is unusable while the fixed pace drives the batteries."""
+        if self.pace is pace.Pace.METER:
+            return False
+        if self.lifecycle.action is not Action.RUN or self.lifecycle.phase is Phase.FAIL_SAFE:
+            return False
+        reader = self.reader
+        verdict = reader.meter.judge(reader.monotonic(), reader.stale_s, reader.fuse_a)
+        return verdict.cause is not None
 
     @callback
     def async_watch_registry(self) -> CALLBACK_TYPE:

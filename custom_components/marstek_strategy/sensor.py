@@ -27,7 +27,9 @@ from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
+from .adapters import inputs
 from .adapters.batteries import BatteryConfig
+from .adapters.delivery import MAX_PLAUSIBLE_AC_W
 from .const import DOMAIN, Role
 from .coordinator import MarstekConfigEntry, MarstekCoordinator
 from .core.cycle import (
@@ -470,6 +472,19 @@ def watts_of(state: State | None) -> float | None:
     return value
 
 
+def counted_w(state: State | None) -> float | None:
+    """Return a battery's AC power in W as the energy counters take it (None: not counted).
+
+    By its unit (no unit: W; a unit that is no power: not counted), and nothing beyond what
+    a Venus converts (as the loop believes it): a misread register counted for a few seconds
+    would stay in the total_increasing sensors, and the recorder's statistics, for good.
+    """
+    watts = inputs.value(state, Role.AC_POWER)
+    if watts is None or abs(watts) > MAX_PLAUSIBLE_AC_W:
+        return None
+    return watts
+
+
 # --------------------------------------------------------------------------------------------
 # Energy
 
@@ -582,7 +597,7 @@ class EnergyTracker:
         }
 
     def _sample(self, entity_id: str, subentry_id: str) -> Sample:
-        power = watts_of(self.hass.states.get(entity_id))
+        power = counted_w(self.hass.states.get(entity_id))
         data = self.coordinator.data
         battery = data.batteries.get(subentry_id) if data else None
         if battery is None or battery.reading is None:

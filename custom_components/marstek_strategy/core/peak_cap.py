@@ -72,7 +72,9 @@ class PeakMeter:
         state = self._advance(now)
         if not math.isfinite(grid_w):
             return state
-        return replace(state, last=now, last_w=grid_w)
+        # Kept in UTC: two local times of one zone compare and subtract by the wall clock,
+        # so the hour the clocks go back (DST) read as a clock stepped back.
+        return replace(state, last=now.astimezone(UTC), last_w=grid_w)
 
     def _advance(self, now: datetime) -> PeakMeter:
         """Count the last reading up to now, closing every quarter that ended."""
@@ -82,6 +84,25 @@ class PeakMeter:
         start = quarter_start(now)
         if state.quarter is None:
             return replace(state, quarter=start, energy_j=0.0, seen_s=0.0)
+        if state.quarter > start:
+            # The clock stepped back (NTP, a manual change) before the quarter began: what it
+            # counted lies in a time that has not come. Counted on, it would run until the
+            # clock caught up (an hour's import against one quarter's budget: no import
+            # allowed, then a month's peak several times the real one). Now's quarter
+            # starts afresh; the part no reading covers counts at the cap.
+            return replace(state, quarter=start, energy_j=0.0, seen_s=0.0, last=None)
+        if state.last is not None and now < state.last:
+            # Stepped back within the quarter: counted on, the overlap would count twice.
+            # What it saw is kept at its average over the part of the quarter now behind
+            # (forgotten, a heavy import so far would allow the cap for the rest again).
+            elapsed = (now - start).total_seconds()
+            kept = min(1.0, elapsed / state.seen_s) if state.seen_s > 0 else 0.0
+            return replace(
+                state,
+                energy_j=state.energy_j * kept,
+                seen_s=min(state.seen_s, elapsed),
+                last=None,
+            )
         if state.last is not None and now > state.last:
             held_until = state.last + timedelta(seconds=MAX_GAP_S)
             end = min(now, held_until)

@@ -438,10 +438,16 @@ class MeterVerdict:
 
 
 def _value_w(sample: MeterSample) -> tuple[float | None, Cause | None]:
-    """Return one sample in W, or why it is no number of watts (its age not judged)."""
+    """Return one sample in W, or why it is no number of watts (its age not judged).
+
+    A meter sensor without a unit is no number of watts either: the config flow takes only
+    one in W or kW, and a kW sensor that lost its unit would read 1000 times too small.
+    """
     cause = meter_problem(sample.state, 0.0, math.inf)
     if cause is not None:
         return None, cause
+    if sample.unit is None:
+        return None, Cause.METER_INVALID
     value = to_watts(float(str(sample.state)), sample.unit)
     if value is None:
         return None, Cause.METER_INVALID

@@ -6,7 +6,7 @@ A stored item is read field by field; a field these return None for makes its it
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 import math
 from typing import Any
 
@@ -22,12 +22,24 @@ def number(value: Any, low: float = -math.inf, high: float = math.inf) -> float 
     return result if math.isfinite(result) and low <= result <= high else None
 
 
+#: The earliest and latest stored time read: a day inside what Python can hold in any time
+#: zone (year 1 at +14:00 lies before the first UTC moment; shown in local time it raised).
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
 def aware_time(value: Any) -> datetime | None:
-    """Return an ISO text as an aware time (None: not a text, not ISO, or naive)."""
+    """Return an ISO text as an aware time (None: not a text, not ISO, naive, or off the calendar).
+
+    Off the calendar: within a day of the first or last moment Python can hold, where a
+    conversion to another time zone overflows.
+    """
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    if moment.tzinfo is None or not _EARLIEST <= moment <= _LATEST:
+        return None
+    return moment
