@@ -92,7 +92,7 @@ async def _async_stop_batteries(coordinator: MarstekCoordinator) -> None:
         b.title for b in coordinator.targets if b.subentry_id in coordinator.lifecycle.pending
     ]:
         LOGGER.warning(
-            "Closing while %s did not take its stop (its board does not answer): it may go on "
+            "Closing, and a stop was not taken (the board does not answer): %s may go on "
             "charging or discharging; the stop is kept and made as soon as the integration "
             "runs again and the board answers",
             ", ".join(sorted(titles)),

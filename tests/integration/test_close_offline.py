@@ -17,7 +17,7 @@ import pytest
 from custom_components.marstek_strategy.const import Role
 from tests.conftest import Hub, LilyGoFleet
 
-MESSAGE = "did not take its stop"
+MESSAGE = "a stop was not taken"
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
