@@ -267,6 +267,20 @@ def test_a_battery_still_coming_from_the_other_way_is_evidence_in_the_range() ->
     assert low < -400.0
 
 
+def test_a_reading_the_other_way_at_a_start_is_no_evidence_in_the_range() -> None:
+    """A sensor of the wrong sign on a battery started from stop (issue 18.2's fault).
+
+    Every model is still at 0 W then (the relay's delay), so none explains -1500 W: the
+    range is the estimate alone. Counted as a slower or late model's, the plan held on it
+    and the battery started and stopped every 4 s at the meter pace, never taken out by the
+    read-back (test_delivery's wrong-sign test on Home Assistant 2026.x).
+    """
+    model = InFlight()
+    model.command(0.0, Mode.DISCHARGE, 1539)
+    estimate = model.delivered_w(2.5, -1500.0, 2.0)
+    assert model.delivered_range(2.5, -1500.0, 2.0) == (estimate, estimate)
+
+
 @given(
     grid=st.floats(-8000, 8000),
     batteries=st.lists(

@@ -222,9 +222,10 @@ class InFlight:
         at its report. The range also holds the same estimate for a battery ``SLOW_FACTOR``
         times slower, for a reading ``LATE_S`` late, and for both: each the reading plus
         what that model says changed since the power it shows, kept between the reading and
-        that model now. A reading the other way than such a model then (``CONTRADICTION_W``)
-        is no evidence for it. Without a usable reading: the estimate alone. Once every
-        model has settled since the reading the range is the estimate.
+        that model now. A reading the other way than such a model then, or than a stopped
+        one's 0 W (beyond ``CONTRADICTION_W``), is no evidence for it. Without a usable
+        reading: the estimate alone. Once every model has settled since the reading the range
+        is the estimate.
         """
         estimate = self.delivered_w(at_s, ac_w, ac_at_s)
         if (
@@ -242,8 +243,8 @@ class InFlight:
                 if factor == 1.0 and late == 0.0:
                     continue  # the estimate itself
                 model_then = self._slow_w(ac_at_s - late, factor)
-                if ac_w * model_then < 0.0 and abs(ac_w) > CONTRADICTION_W:
-                    continue
+                if ac_w * model_then <= 0.0 and abs(ac_w) > CONTRADICTION_W:
+                    continue  # not this model's power then (nor a stopped battery's)
                 value = ac_w + model_now - model_then
                 value = min(max(value, min(ac_w, model_now)), max(ac_w, model_now))
                 low, high = min(low, value), max(high, value)
