@@ -21,7 +21,11 @@ integration's default response: users cannot set it), on the timing of the integ
   ``inflight_ctl.ac_reading`` has it; the sim's board reports every poll), if it is judged
   slow (``pace.judge`` at each report and cycle on its AC reading, ``pace.watch`` on each
   such change with its in-flight estimate; ``pace.slow_ones``; ``unjudged`` says whether a
-  battery not judged yet is awaited).
+  battery not judged yet is awaited);
+* the demand the engine sees changes least (``inflight.least_change``): of the demands each
+  battery's ``InFlight.delivered_range`` allows (a slower or faster battery, a late AC
+  reading), the one nearest what the batteries were told, added to the grid it plans on;
+  ``least=False`` plans on the estimates alone (as before issue 22's third session).
 
 The sim's meter reports at every update; ``reports`` (a hook for the fault suite) says
 whether it did.
@@ -36,7 +40,13 @@ from bench.core import control, engine, load
 from bench.loop import Sim
 
 from .engine_ctl import commanded_of
-from .inflight_ctl import METER_LATENCY_S, InFlightController, ac_reading
+from .inflight_ctl import (
+    METER_LATENCY_S,
+    InFlightController,
+    ac_reading,
+    inflight,
+    meter_sample_s,
+)
 
 
 def pace_module() -> Any:
@@ -70,6 +80,7 @@ class MeterPaceController(InFlightController):
         allowance: Any = None,
         name: str = "efficiency_meter",
         unjudged: bool | None = None,
+        least: bool = True,
         **settings: Any,
     ) -> None:
         # The in-flight estimate at the integration's default response; the timing is the
@@ -84,6 +95,8 @@ class MeterPaceController(InFlightController):
         )
         self.schedule = pace.Schedule()
         self.unjudged = pace.AWAIT_UNJUDGED if unjudged is None else unjudged
+        self.least = least
+        self.shift_w = 0.0  # what least_change added to the grid this cycle (W)
         self.lags: list[Any] = []
         self.buckets: Any = None
         self.last_report = -math.inf
@@ -129,6 +142,27 @@ class MeterPaceController(InFlightController):
             ac = ac_reading(sim, i)
             value, at = (None, None) if ac is None else ac
             self.lags[i] = self.pace.judge(lag, value, at, self.response)
+
+    def _readings(self, sim: Sim) -> list[Any]:
+        """The estimates, and the shift of the grid that changes the demand least."""
+        readings = super()._readings(sim)
+        self.shift_w = 0.0
+        if self.least:
+            at = meter_sample_s(sim)
+            ranges = []
+            for i, model in enumerate(self.models):
+                ac = ac_reading(sim, i) if self.use_ac else None
+                ranges.append(model.delivered_range(at, *(ac if ac is not None else (None, None))))
+            self.shift_w = inflight.least_change(
+                sim.grid_w(),
+                [r.delivered_w for r in readings],
+                ranges,
+                [model.target_w for model in self.models],
+            )
+        return readings
+
+    def _grid_w(self, sim: Sim) -> float:
+        return super()._grid_w(sim) + self.shift_w
 
     def _paced_cycle(self, sim: Sim) -> None:
         pace = self.pace

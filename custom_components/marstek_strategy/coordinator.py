@@ -254,9 +254,15 @@ class MarstekCoordinator(ControlLoop):
             strategy=self.settings.strategy, phase_limits=self.options.phase_limits
         )
         strategy = self.learned.strategy_settings(strategy, dt_util.utcnow())  # learned factors
-        steered = self.grid.steer(
-            meter.grid_w, readings, previous, strategy, self.settings.grid_target_w
-        )
+        # The meter pace in the zero mode: the demand within the estimate's ranges that
+        # changes the plan least (issue 22; a late AC reading or a slow battery rang).
+        shift, target = 0.0, self.settings.grid_target_w
+        allowed = self.grid.import_allowed_w()  # a peak cap below the target sets the goal
+        if self.grid.request.mode is grid_mode.GridMode.ZERO and (
+            allowed is None or target <= allowed
+        ):
+            shift = self.delivery.least_change_w(meter.grid_w - target, readings)
+        steered = self.grid.steer(meter.grid_w + shift, readings, previous, strategy, target)
         plan = as_told(steered.plan, self.writer.told_w)  # each power as its number takes it
         # The pure write policy, then the adapters write.
         now = self.reader.monotonic()  # the keep-alive's clock (no wall-clock steps)

@@ -98,6 +98,31 @@ def test_the_step_scenarios_find_the_ringing_of_a_short_cycle_on_the_slow_plant(
     assert writes > 0
 
 
+@pytest.mark.parametrize(
+    ("plant", "lag_s", "poll_s"),
+    [("slow", 0.0, 1.0), ("nominal", 1.0, 1.0), ("nominal", 2.0, 1.0), ("nominal", 2.0, 5.0)],
+)
+def test_the_meter_pace_does_not_ring_on_a_slow_plant_nor_on_late_readings(
+    plant: str, lag_s: float, poll_s: float
+) -> None:
+    """Issue 22: 0 fast reversals on the step houses, where the estimate alone rang.
+
+    The slow plant (2.7 x the default response) and AC readings 1 or 2 s late rang 1, 2, 5
+    and 9 times on the estimate alone (``least=False``, the test can fail); the demand that
+    changes least within each battery's range (``inflight.least_change``) rings on none.
+    """
+    params = replace(steps.PLANTS[plant], power_report_lag_s=lag_s)
+
+    def count(least: bool) -> int:
+        return sum(
+            steps.reversals(MeterPaceController(least=least), params, poll_s, h)[0]
+            for h in steps.HOUSES
+        )
+
+    assert count(least=True) == 0
+    assert count(least=False) > 0
+
+
 # ----------------------------------------------------------------------------- controller
 SHORT = window(by_name("cloudy"), 11.0, 0.25)
 
@@ -182,4 +207,7 @@ def test_without_the_allowance_the_meter_pace_writes_more() -> None:
     unlimited = run(SHORT, free)
     limited = run(SHORT, MeterPaceController())
     assert free.withheld == 0
-    assert unlimited.writes > 1.2 * limited.writes
+    assert unlimited.writes > 1.1 * limited.writes
+    # On the estimate alone (before least_change held the plan) it withheld more.
+    alone = run(SHORT, MeterPaceController(allowance=generous, least=False))
+    assert alone.writes > 1.2 * run(SHORT, MeterPaceController(least=False)).writes

@@ -22,8 +22,11 @@ from custom_components.marstek_strategy.core.inflight import (
     DEFAULT_SETTLE_S,
     HISTORY_S,
     INTERVALS_S,
+    LATE_S,
+    SLOW_FACTOR,
     InFlight,
     Response,
+    least_change,
     loop_timing,
 )
 
@@ -177,6 +180,147 @@ def test_the_estimate_stays_between_the_targets_and_settles(
         estimate = model.delivered_w(now + later)
         assert min(targets) - 1e-6 <= estimate <= max(targets) + 1e-6
     assert model.delivered_w(now + 200.0) == pytest.approx(model.target_w, abs=1e-6)
+
+
+# ---------------------------------------------------------------- the range and least change
+
+
+def _truth_w(start_w: float, target_w: float, delay_s: float, tau_s: float, age_s: float) -> float:
+    """A first-order battery's AC power age_s after a command from start_w to target_w."""
+    if age_s <= delay_s:
+        return start_w
+    return target_w + (start_w - target_w) * math.exp(-(age_s - delay_s) / tau_s)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.integers(200, 2500),
+    back=st.booleans(),
+    power=st.integers(0, 2500),
+    mode=st.sampled_from([Mode.CHARGE, Mode.DISCHARGE]),
+    factor=st.sampled_from([1.0 / SLOW_FACTOR, 1.0, SLOW_FACTOR]),
+    late=st.sampled_from([0.0, LATE_S]),
+    read_after=st.floats(0.0, 15.0),
+    sample_after=st.floats(0.0, 3.0),
+)
+def test_the_range_holds_a_slow_or_fast_battery_and_a_late_reading(
+    *,
+    start: int,
+    back: bool,
+    power: int,
+    mode: Mode,
+    factor: float,
+    late: float,
+    read_after: float,
+    sample_after: float,
+) -> None:
+    """Issue 22: the range holds what a battery up to 3 x slower or faster delivers, read late.
+
+    A running battery (start W, settled; back: charging) is told another power at 0 s (its
+    relay stays closed, or stop: it ramps down on the dead time alone); it follows the
+    response scaled by factor, and its AC reading at read_after shows the power of late s
+    before. The estimate alone (the reading at its report) misses such a battery by up to
+    the whole step: on the slow plant and with late readings the meter pace rang on it.
+    """
+    model = InFlight(delivered_w=float(-start if back else start))
+    model.command(0.0, mode, power)
+    start = -start if back else start
+    target = model.target_w
+    delay, tau = NOMINAL.dead_time_s * factor, NOMINAL.tau_s * factor
+    read = _truth_w(start, target, delay, tau, read_after - late)
+    at = read_after + sample_after
+    truth = _truth_w(start, target, delay, tau, at)
+    low, high = model.delivered_range(at, read, read_after)
+    estimate = model.delivered_w(at, read, read_after)
+    assert low <= estimate <= high
+    assert low - 1e-6 <= truth <= high + 1e-6
+
+
+def test_the_range_is_the_estimate_once_settled_or_without_a_reading() -> None:
+    """A battery that delivers less than told for good (a taper) is not a range: the reading."""
+    model = InFlight(delivered_w=975.0)
+    model.command(0.0, Mode.DISCHARGE, 2000)
+    assert model.delivered_range(5.0) == (model.model_w(5.0),) * 2
+    assert model.delivered_range(5.0, math.nan, 4.0) == (model.model_w(5.0),) * 2
+    assert model.delivered_range(100.0, 600.0, 100.0 - HISTORY_S - 1) == (model.target_w,) * 2
+    # Told 1950 W, it shows 600 W for good: every model settled before the reading.
+    assert model.delivered_range(60.0, 600.0, 59.0) == pytest.approx((600.0, 600.0), abs=0.01)
+    # Right after the change the range opens: it may have barely moved (slow), or be nearly
+    # there (its reading shows the power of 2 s before, or it is faster).
+    low, high = model.delivered_range(3.0, 975.0, 2.5)
+    assert low < 1000.0
+    assert high > 1500.0
+
+
+def test_a_battery_still_coming_from_the_other_way_is_evidence_in_the_range() -> None:
+    """The slow plant's ringing: a reversal read while the slow battery still charges.
+
+    Told to discharge 1797 W from charging 1403 W, a battery 2.7 x slower than the response
+    still charges 786 W 3 s later. The estimate takes that reading as a contradiction (0 W)
+    and counts 210 W delivered: 1000 W per battery more than it delivers, and the next plan
+    ran both batteries to their maximum. The range holds the slow battery's -500 W.
+    """
+    model = InFlight(delivered_w=-1466.0)
+    model.command(157.05, Mode.DISCHARGE, 1797)
+    assert model.delivered_w(160.5, -786.0, 160.0) > 0.0
+    low, _ = model.delivered_range(160.5, -786.0, 160.0)
+    assert low < -400.0
+
+
+def test_a_reading_the_other_way_at_a_start_is_no_evidence_in_the_range() -> None:
+    """A sensor of the wrong sign on a battery started from stop (issue 18.2's fault).
+
+    Every model is still at 0 W then (the relay's delay), so none explains -1500 W: the
+    range is the estimate alone. Counted as a slower or late model's, the plan held on it
+    and the battery started and stopped every 4 s at the meter pace, never taken out by the
+    read-back (test_delivery's wrong-sign test on Home Assistant 2026.x).
+    """
+    model = InFlight()
+    model.command(0.0, Mode.DISCHARGE, 1539)
+    estimate = model.delivered_w(2.5, -1500.0, 2.0)
+    assert model.delivered_range(2.5, -1500.0, 2.0) == (estimate, estimate)
+
+
+@given(
+    grid=st.floats(-8000, 8000),
+    batteries=st.lists(
+        st.tuples(
+            st.floats(-2600, 2600), st.floats(0, 3000), st.floats(0, 1), st.floats(-2600, 2600)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_least_change_holds_what_was_told_while_a_range_allows_it(
+    grid: float, batteries: list[tuple[float, float, float, float]]
+) -> None:
+    """The demand seen is within the ranges, the nearest to what was told; 0 on points.
+
+    It lies between the estimates' demand and what was told: a plan never moves further
+    than on the estimates, nor the other way.
+    """
+    ranges = [(low, low + width) for low, width, _, _ in batteries]
+    estimates = [low + share * width for low, width, share, _ in batteries]
+    targets = [target for *_, target in batteries]
+    shift = least_change(grid, estimates, ranges, targets)
+    seen = sum(estimates) + shift  # the batteries' part of the demand the engine sees
+    low, high = sum(r[0] for r in ranges), sum(r[1] for r in ranges)
+    told = sum(targets) - grid
+    assert low - 1e-6 <= seen <= high + 1e-6
+    if low <= told <= high:
+        assert seen == pytest.approx(told, abs=1e-6)  # the plan in force explains the meter
+    else:
+        assert abs(seen - told) == pytest.approx(min(abs(low - told), abs(high - told)), abs=1e-6)
+    estimated = sum(estimates)
+    assert min(estimated, told) - 1e-6 <= seen <= max(estimated, told) + 1e-6
+    points = [(e, e) for e in estimates]
+    assert least_change(grid, estimates, points, targets) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_least_change_refuses_a_battery_short_and_ignores_non_finite() -> None:
+    with pytest.raises(ValueError, match="one item per battery"):
+        least_change(0.0, [1.0], [(0.0, 2.0), (0.0, 1.0)], [1.0])
+    assert least_change(math.nan, [1.0], [(0.0, 2.0)], [1.0]) == 0.0
 
 
 # ---------------------------------------------------------------- engine.allocate

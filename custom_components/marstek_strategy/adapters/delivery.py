@@ -13,7 +13,11 @@ when every battery has an AC power sensor: without one nothing corrects a model 
 wrong for that battery (a battery slower than the model rings at 2 s in the benchmark with
 the model alone), so such a hub runs at 6.5 s, as the seed.
 
-The meter pace (``paced``, core/pace.py) runs on the estimate too, on the same condition.
+The meter pace (``paced``, core/pace.py) runs on the estimate too, on the same condition,
+and plans on the demand that changes least (``least_change_w``): of the demands each
+battery's range allows (``inflight.InFlight.delivered_range``: a battery slower or faster
+than the response, an AC reading that reports late), the one nearest what the batteries
+were told.
 
 Times are monotonic, on the reader's one clock of reports (``Reader.clock``): the meter's
 and the AC sensors' reports are followed as they happen (adapters/watchers.py); a wall-clock
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+import math
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
@@ -37,6 +42,7 @@ from ..core.inflight import (
     InFlight,
     Response,
     allowed_interval,
+    least_change,
     loop_timing,
     rise_range,
 )
@@ -90,6 +96,9 @@ class Delivery:
         self.models: list[InFlight | None] = [None] * len(batteries)
         self.clock = reader.clock  # the one clock of reports: the meter's and the AC sensors'
         self.active = False  # the estimate is used (a short interval or the meter pace)
+        self.least = False  # the meter pace: the demand changes least (``least_change_w``)
+        # each battery's range at the last estimate (None: no estimate)
+        self.ranges: list[tuple[float, float] | None] = [None] * len(batteries)
 
     @property
     def estimated(self) -> bool:
@@ -115,6 +124,7 @@ class Delivery:
         where every battery has an AC power sensor; elsewhere the fixed pace runs. Its
         interval is the silent meter's timer, its settle the wait for a start to show.
         """
+        self.least = chosen is Pace.METER and self.estimated
         if chosen is Pace.METER and self.estimated:
             self.active = True
             settings = meter_settings(self.response)
@@ -161,6 +171,7 @@ class Delivery:
         meter_at = self._reported_at(self.reader.grid_sensor, now)
         at = now if meter_at is None else meter_at - METER_SAMPLE_DELAY_S
         estimated = []
+        self.ranges = [None] * len(readings)
         for index, reading in enumerate(readings):
             model = self._model(index, commanded[index])
             sensor = self.ac_sensors[index]
@@ -175,7 +186,32 @@ class Delivery:
             ac_w = self._ac_w(sensor, now)
             ac_at = None if ac_w is None else self._reported_at(sensor, now)
             estimated.append(replace(reading, delivered_w=model.delivered_w(at, ac_w, ac_at)))
+            self.ranges[index] = model.delivered_range(at, ac_w, ac_at)
         return estimated
+
+    def least_change_w(self, grid_w: float, readings: Sequence[BatteryReading]) -> float:
+        """Return the W to add to grid_w so that the demand the engine sees changes least.
+
+        At the meter pace only (``inflight.least_change`` over the batteries the last
+        ``estimate`` gave a range, whose reading the engine uses); 0 otherwise. grid_w is
+        the grid the engine plans on (less the zero mode's target).
+        """
+        if not self.least:
+            return 0.0
+        estimates: list[float] = []
+        ranges: list[tuple[float, float]] = []
+        targets: list[float] = []
+        for reading, span, model in zip(readings, self.ranges, self.models, strict=False):
+            usable = reading.available and all(
+                math.isfinite(value)
+                for value in (reading.soc, reading.charge_cutoff, reading.discharge_cutoff)
+            )
+            if span is None or model is None or reading.delivered_w is None or not usable:
+                continue
+            estimates.append(reading.delivered_w)
+            ranges.append(span)
+            targets.append(model.target_w)
+        return least_change(grid_w, estimates, ranges, targets) if estimates else 0.0
 
     def _ac_w(self, sensor: str, now: float, max_age_s: float | None = None) -> float | None:
         """Return a battery's AC power (W; None: not plausible, or older than max_age_s)."""

@@ -19,12 +19,22 @@ Estimate at time ``t`` (``InFlight.delivered_w``):
 * without one (no AC power sensor, or the reading is older than ``HISTORY_S``): ``model(t)``.
   Once the commands have settled this is the seed's assumption exactly.
 
+While a change is on its way the estimate may be wrong in two ways the meter pace cannot tell
+apart from the reading alone: the battery may follow slower than the response (up to
+``SLOW_FACTOR`` times), or its AC reading may report the power of up to ``LATE_S`` before
+(a board that averages or samples it). ``InFlight.delivered_range`` gives the least and most
+it may deliver under those (the estimate always inside), and ``least_change`` takes, of the
+fleet's demand within those ranges, the one nearest what the batteries were told: a cycle
+changes the plan only by what every one of them calls for (issue 22: the meter pace rang on
+a slow battery and on readings that report late; the default response stays the estimate).
+
 ``loop_timing`` gives the cycle interval and the settle delay for an allowed interval: the
 seed's 6.5 s and 12 s by default, a settle derived from the response for shorter cycles.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 import math
 from typing import Final
@@ -41,6 +51,11 @@ MAX_INTERVAL_S: Final = 60.0  # the option's maximum
 #: An AC power of the sign opposite to the command, beyond this (W), is not delivery: the
 #: read-back's running threshold.
 CONTRADICTION_W: Final = 100.0
+#: ``InFlight.delivered_range`` allows for a battery this many times slower than the response
+#: (dead time, relay delay and lag; the bench's slow plant is 2.7 times the default) and for
+#: an AC reading that reports the power of up to this many seconds before (s).
+SLOW_FACTOR: Final = 3.0
+LATE_S: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +151,8 @@ class _Change:
 
     effective_s: float
     delta_w: float
+    written_s: float  # when it was commanded
+    delay_s: float  # the response's delay from written_s (dead time, relay delay if from stop)
 
 
 class InFlight:
@@ -166,7 +183,7 @@ class InFlight:
         effective = now_s + delay
         if self._changes:  # the board applies commands in order
             effective = max(effective, self._changes[-1].effective_s)
-        self._changes.append(_Change(effective, target - self._target_w))
+        self._changes.append(_Change(effective, target - self._target_w, now_s, delay))
         self._target_w = target
         self._fold(now_s)
 
@@ -183,6 +200,55 @@ class InFlight:
             change.delta_w * self.response.step(at_s - change.effective_s)
             for change in self._changes
         )
+
+    def _slow_w(self, at_s: float, factor: float) -> float:
+        """Return the model's AC power at at_s for a battery factor times slower (W)."""
+        tau = self.response.tau_s * factor
+        total = self._base_w
+        effective = -math.inf
+        for change in self._changes:  # in order, as the board applies them
+            effective = max(change.written_s + change.delay_s * factor, effective)
+            age = at_s - effective
+            if age > 0.0:
+                total += change.delta_w * (1.0 - math.exp(-age / tau) if tau > 0.0 else 1.0)
+        return total
+
+    def delivered_range(
+        self, at_s: float, ac_w: float | None = None, ac_at_s: float | None = None
+    ) -> tuple[float, float]:
+        """Return the least and most AC power the battery may deliver at at_s (W).
+
+        ``delivered_w`` is the estimate on the response, with the reading taken as the power
+        at its report. The range also holds the same estimate for a battery ``SLOW_FACTOR``
+        times slower, for a reading ``LATE_S`` late, and for both: each the reading plus
+        what that model says changed since the power it shows, kept between the reading and
+        that model now. A reading the other way than such a model then, or than a stopped
+        one's 0 W (beyond ``CONTRADICTION_W``), is no evidence for it. Without a usable
+        reading: the estimate alone. Once every model has settled since the reading the range
+        is the estimate.
+        """
+        estimate = self.delivered_w(at_s, ac_w, ac_at_s)
+        if (
+            ac_w is None
+            or ac_at_s is None
+            or not math.isfinite(ac_w)
+            or not math.isfinite(ac_at_s)
+            or ac_at_s < at_s - HISTORY_S
+        ):
+            return estimate, estimate
+        low = high = estimate
+        for factor in (1.0, SLOW_FACTOR, 1.0 / SLOW_FACTOR):
+            model_now = self._slow_w(at_s, factor)
+            for late in (0.0, LATE_S):
+                if factor == 1.0 and late == 0.0:
+                    continue  # the estimate itself
+                model_then = self._slow_w(ac_at_s - late, factor)
+                if ac_w * model_then <= 0.0 and abs(ac_w) > CONTRADICTION_W:
+                    continue  # not this model's power then (nor a stopped battery's)
+                value = ac_w + model_now - model_then
+                value = min(max(value, min(ac_w, model_now)), max(ac_w, model_now))
+                low, high = min(low, value), max(high, value)
+        return low, high
 
     def delivered_w(
         self, at_s: float, ac_w: float | None = None, ac_at_s: float | None = None
@@ -213,3 +279,27 @@ class InFlight:
             estimate = ac_w + model_now - model_then
             return min(max(estimate, min(ac_w, model_now)), max(ac_w, model_now))
         return model_now
+
+
+def least_change(
+    grid_w: float,
+    estimates: Sequence[float],
+    ranges: Sequence[tuple[float, float]],
+    targets: Sequence[float],
+) -> float:
+    """Return the W to add to grid_w so that the demand the engine sees changes least (W).
+
+    The engine counts the demand as grid_w plus each battery's estimate; the batteries
+    were told targets (AC W, + = discharging; ``InFlight.target_w``). Of the demands the
+    ranges allow (``InFlight.delivered_range``), the one nearest what they were told: a
+    plan that holds while any of them explains the meter, and changes by what all of them
+    call for. The ranges hold the estimates, so the answer is 0 where they are exact; a
+    non-finite input gives 0 (the estimates as they are).
+    """
+    if not (len(estimates) == len(ranges) == len(targets)):
+        raise ValueError("estimates, ranges and targets must have one item per battery")
+    low = sum(r[0] for r in ranges)
+    high = sum(r[1] for r in ranges)
+    told = sum(targets) - grid_w
+    shift = min(max(told, low), high) - sum(estimates)
+    return shift if math.isfinite(shift) else 0.0
