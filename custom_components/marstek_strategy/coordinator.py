@@ -254,15 +254,13 @@ class MarstekCoordinator(ControlLoop):
             strategy=self.settings.strategy, phase_limits=self.options.phase_limits
         )
         strategy = self.learned.strategy_settings(strategy, dt_util.utcnow())  # learned factors
-        # The meter pace in the zero mode: the demand within the estimate's ranges that
-        # changes the plan least (issue 22; a late AC reading or a slow battery rang).
-        shift, target = 0.0, self.settings.grid_target_w
-        allowed = self.grid.import_allowed_w()  # a peak cap below the target sets the goal
-        if self.grid.request.mode is grid_mode.GridMode.ZERO and (
-            allowed is None or target <= allowed
-        ):
-            shift = self.delivery.least_change_w(meter.grid_w - target, readings)
-        steered = self.grid.steer(meter.grid_w + shift, readings, previous, strategy, target)
+        # The meter pace: the demand within the estimate's ranges that changes the plan
+        # least (issue 22; a late AC reading or a slow battery rang). 0 at the fixed pace.
+        target = self.settings.grid_target_w
+        shift = self.delivery.least_change_w(meter.grid_w - target, readings)
+        steered = self.grid.steer(
+            meter.grid_w, readings, previous, strategy, target, least_change_w=shift
+        )
         plan = as_told(steered.plan, self.writer.told_w)  # each power as its number takes it
         # The pure write policy, then the adapters write.
         now = self.reader.monotonic()  # the keep-alive's clock (no wall-clock steps)

@@ -558,3 +558,49 @@ def test_the_allowance(cap: float, used: float, second: int) -> None:
     assert PeakMeter().allowed_w(now, cap) == pytest.approx(
         (cap - 100) * (QUARTER_S - second) / left
     )
+
+
+@pytest.mark.parametrize(
+    ("mode", "allowed", "shifted"),
+    [
+        (GridMode.ZERO, None, True),
+        (GridMode.ZERO, 5000.0, True),  # a cap above the zero target does not set the goal
+        (GridMode.ZERO, -500.0, False),  # the peak cap sets the goal
+        (GridMode.CHARGE, None, False),
+        (GridMode.DISCHARGE, None, False),
+        (GridMode.HOLD, None, False),
+    ],
+)
+def test_the_least_change_serves_the_zero_mode_only(
+    mode: GridMode, allowed: float | None, shifted: bool
+) -> None:
+    """The meter pace's shift moves the demand in the zero mode only; the house stays read.
+
+    A shift of +600 W on a 1,000 W import is a demand of 1,600 W; in another mode, or under
+    a peak cap that sets the goal, the plan is the one without the shift.
+    """
+    fleet = [_battery(phase, 300.0) for phase in ("L1", "L2", "L3")]
+    settings = StrategySettings(strategy=Strategy.EFFICIENCY)
+    power = 1500.0 if mode in (GridMode.CHARGE, GridMode.DISCHARGE) else 0.0
+    current = GridRequest(mode, power, None if mode is GridMode.ZERO else NOW + MAX_LENGTH)
+
+    def plan(shift: float) -> Any:
+        return steer(
+            current,
+            1000.0,
+            fleet,
+            Plan.all_stop(3),
+            settings,
+            zero_target_w=0.0,
+            import_allowed_w=allowed,
+            least_change_w=shift,
+        )
+
+    with_shift, without = plan(600.0), plan(0.0)
+    assert with_shift.house_w == without.house_w == pytest.approx(1000.0)
+    assert with_shift.target == without.target
+    if shifted:
+        assert _effect(with_shift.plan, fleet) == pytest.approx(1600.0, abs=20.0)
+        assert _effect(without.plan, fleet) == pytest.approx(1000.0, abs=20.0)
+    else:
+        assert with_shift.plan == without.plan

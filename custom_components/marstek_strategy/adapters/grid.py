@@ -77,6 +77,8 @@ class GridModes:
         previous: Plan,
         strategy: StrategySettings,
         zero_target_w: float,
+        *,
+        least_change_w: float = 0.0,
     ) -> grid_mode.Steered:
         """Return the plan (and its phase views) the request in force steers to."""
         self.steered = grid_mode.steer(
@@ -87,5 +89,6 @@ class GridModes:
             strategy,
             zero_target_w=zero_target_w,
             import_allowed_w=self.import_allowed_w(),
+            least_change_w=least_change_w,
         )
         return self.steered

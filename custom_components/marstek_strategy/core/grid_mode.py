@@ -295,13 +295,21 @@ def steer(
     *,
     zero_target_w: float,
     import_allowed_w: float | None = None,
+    least_change_w: float = 0.0,
 ) -> Steered:
-    """Return the engine's plan for grid_w under the grid mode (see ``target``)."""
+    """Return the engine's plan for grid_w under the grid mode (see ``target``).
+
+    least_change_w: the meter pace's shift of the demand towards what the batteries were
+    told (``inflight.least_change``). It serves holding the grid at the zero mode's target
+    only: another mode's goal, or the peak cap's, is planned on the estimate as it is.
+    """
     house = engine.grid_without_batteries(grid_w, batteries, previous, settings)
     goal = target(current, house, zero_target_w, import_allowed_w)
     if not math.isfinite(house) or not math.isfinite(goal.grid_w):
         goal = Target(math.nan, capped=False)  # allocate stops every battery
-    plan = engine.allocate(grid_w - goal.grid_w, batteries, previous, settings)
+    zero = current.mode is GridMode.ZERO and not goal.capped
+    shift = least_change_w if zero else 0.0
+    plan = engine.allocate(grid_w + shift - goal.grid_w, batteries, previous, settings)
     planned = sum(engine_effect(setpoint, settings) for setpoint in plan.setpoints)
     phase_limited = any(setpoint.reason is Reason.LIMITED_BY_PHASE for setpoint in plan.setpoints)
     return Steered(
