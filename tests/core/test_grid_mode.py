@@ -604,3 +604,29 @@ def test_the_least_change_serves_the_zero_mode_only(
         assert _effect(without.plan, fleet) == pytest.approx(1000.0, abs=20.0)
     else:
         assert with_shift.plan == without.plan
+
+
+@pytest.mark.parametrize(("allowed", "shift"), [(200.0, -600.0), (0.0, -600.0), (200.0, -100.0)])
+def test_the_least_change_plans_no_import_above_the_peak_cap(allowed: float, shift: float) -> None:
+    """The meter pace's shift holds a plan only as far as the peak cap allows the import.
+
+    With the cap above the zero target it does not set the goal, and the estimate's plan
+    imports the target (0 W); a shift of -600 W (the batteries may deliver more than
+    estimated) planned 600 W of import, past the 200 W (or 0 W) the cap allows now, on
+    every report while the range stayed open. A shift within the allowance is kept.
+    """
+    fleet = [_battery(phase, 300.0) for phase in ("L1", "L2", "L3")]
+    settings = StrategySettings(strategy=Strategy.EFFICIENCY)
+    steered = steer(
+        GridRequest(GridMode.ZERO, 0.0, None),
+        1000.0,
+        fleet,
+        Plan.all_stop(3),
+        settings,
+        zero_target_w=0.0,
+        import_allowed_w=allowed,
+        least_change_w=shift,
+    )
+    assert not steered.target.capped
+    imported = steered.house_w - _effect(steered.plan, fleet)
+    assert imported == pytest.approx(min(-shift, allowed), abs=20.0)

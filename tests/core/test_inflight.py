@@ -323,6 +323,27 @@ def test_least_change_refuses_a_battery_short_and_ignores_non_finite() -> None:
     assert least_change(math.nan, [1.0], [(0.0, 2.0)], [1.0]) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("grid", "span", "target"),
+    [
+        (0.0, (math.nan, math.nan), 1000.0),
+        (0.0, (0.0, math.nan), 1000.0),
+        (0.0, (-math.inf, math.inf), 1000.0),
+        (math.inf, (-500.0, 500.0), 1000.0),
+        (0.0, (-500.0, 500.0), math.inf),
+    ],
+)
+def test_least_change_of_a_range_or_told_not_a_number_is_no_shift(
+    grid: float, span: tuple[float, float], target: float
+) -> None:
+    """A bound, the grid or a target that is no finite number: the estimates as they are.
+
+    min and max pass a NaN bound by and clamp an infinite one to a finite shift: the whole
+    plan told (1000 W here) was held whatever the meter showed.
+    """
+    assert least_change(grid, [0.0], [span], [target]) == 0.0
+
+
 # ---------------------------------------------------------------- engine.allocate
 
 

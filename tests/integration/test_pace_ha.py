@@ -560,3 +560,43 @@ async def test_an_ac_reading_that_reports_late_holds_the_plan(
     # at most what a battery 3 x faster than the response, read late, still calls for
     assert float(bat1.state(Role.DISCHARGE_POWER)) < told + 50
     assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+
+
+@pytest.mark.parametrize("target", [300.0, -300.0])
+async def test_a_late_ac_reading_holds_the_plan_at_a_grid_target(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, target: float
+) -> None:
+    """The least change counts what was told against the grid less its target.
+
+    As ``test_an_ac_reading_that_reports_late_holds_the_plan`` with the grid held at a
+    target of +-300 W: counted against the grid itself, what was told stood 300 W off the
+    meter and the plan moved by that much (up or down) on a late reading.
+    """
+    bat1 = await lilygo_fleet.add_battery("lilygo-bat1", soc=80)
+    hub: Hub = await make_hub([(bat1, "L1")], grid=800, options=METER)
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {"entity_id": hub.entity_id("number", "grid_target"), "value": target},
+        blocking=True,
+    )
+    await hub.tick(5, grid=target)  # the start's settle, then cycles at the target
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    bat1.follow = False
+    await hub.tick(2.0, grid=target, step=2.0)
+    before = float(bat1.state(Role.DISCHARGE_POWER))
+    hub.cycles.clear()
+    await hub.tick(2.0, grid=target - 500.0, step=2.0)  # the house takes 500 W less
+    assert len(hub.cycles) == 1
+    told = float(bat1.state(Role.DISCHARGE_POWER))
+    assert told < before - 100
+    shown = float(bat1.state(Role.AC_POWER))  # the power before the step
+    assert shown > told + 100
+    await hub.tick(2.0, grid=target)  # awaited: no cycle
+    bat1.set(Role.AC_POWER, shown)  # it reports, late: the power before the change
+    await hass.async_block_till_done()
+    hub.cycles.clear()
+    await hub.tick(0.5, grid=target)  # the next report runs a cycle
+    assert len(hub.cycles) == 1
+    assert abs(float(bat1.state(Role.DISCHARGE_POWER)) - told) < 50
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"

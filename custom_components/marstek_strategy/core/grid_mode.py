@@ -301,7 +301,8 @@ def steer(
 
     least_change_w: the meter pace's shift of the demand towards what the batteries were
     told (``inflight.least_change``). It serves holding the grid at the zero mode's target
-    only: another mode's goal, or the peak cap's, is planned on the estimate as it is.
+    only: another mode's goal, or the peak cap's, is planned on the estimate as it is; nor
+    does it plan, on the estimate, an import past what the peak cap allows now.
     """
     house = engine.grid_without_batteries(grid_w, batteries, previous, settings)
     goal = target(current, house, zero_target_w, import_allowed_w)
@@ -309,6 +310,9 @@ def steer(
         goal = Target(math.nan, capped=False)  # allocate stops every battery
     zero = current.mode is GridMode.ZERO and not goal.capped
     shift = least_change_w if zero else 0.0
+    if zero and import_allowed_w is not None:
+        # The plan imports goal - shift on the estimate: never past what the cap allows now.
+        shift = max(shift, goal.grid_w - import_allowed_w)
     plan = engine.allocate(grid_w + shift - goal.grid_w, batteries, previous, settings)
     planned = sum(engine_effect(setpoint, settings) for setpoint in plan.setpoints)
     phase_limited = any(setpoint.reason is Reason.LIMITED_BY_PHASE for setpoint in plan.setpoints)

@@ -301,5 +301,9 @@ def least_change(
     low = sum(r[0] for r in ranges)
     high = sum(r[1] for r in ranges)
     told = sum(targets) - grid_w
-    shift = min(max(told, low), high) - sum(estimates)
-    return shift if math.isfinite(shift) else 0.0
+    estimated = sum(estimates)
+    # Checked before the clamp: min and max pass a NaN bound by, and an infinite range
+    # (or told) clamps to a finite shift, which would hold the plan told on no evidence.
+    if not all(math.isfinite(value) for value in (low, high, told, estimated)):
+        return 0.0
+    return min(max(told, low), high) - estimated
