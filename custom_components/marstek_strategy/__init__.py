@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Final
 
 from homeassistant.const import Platform
 from homeassistant.core import HassJob, HomeAssistant
@@ -81,6 +82,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: MarstekConfigEntry) -> b
     return True
 
 
+#: The batteries whose stop not taken at a closing was said (hass.data): said once until a
+#: closing finds the stop made, not again at each reload while the board stays offline.
+_STOP_NOT_TAKEN_SAID: Final = f"{DOMAIN}_stop_not_taken_said"
+
+
 async def _async_stop_batteries(coordinator: MarstekCoordinator) -> None:
     """Close the loop with its stops made; name each battery whose stop could not be made.
 
@@ -88,9 +94,15 @@ async def _async_stop_batteries(coordinator: MarstekCoordinator) -> None:
     when the integration runs again, and until then that battery may go on running.
     """
     await coordinator.async_stop_batteries()
-    if titles := [
-        b.title for b in coordinator.targets if b.subentry_id in coordinator.lifecycle.pending
-    ]:
+    pending = {
+        b.subentry_id: b.title
+        for b in coordinator.targets
+        if b.subentry_id in coordinator.lifecycle.pending
+    }
+    said: set[str] = coordinator.hass.data.setdefault(_STOP_NOT_TAKEN_SAID, set())
+    said.intersection_update(pending)  # a stop made since: said again next time
+    if titles := [title for subentry_id, title in pending.items() if subentry_id not in said]:
+        said.update(pending)
         LOGGER.warning(
             "Closing, and a stop was not taken (the board does not answer): %s may go on "
             "charging or discharging; the stop is kept and made as soon as the integration "

@@ -75,3 +75,33 @@ async def test_closing_with_every_stop_made_warns_of_nothing(
     assert await hass.config_entries.async_unload(hub.entry.entry_id)
     assert bat1.state(Role.FORCIBLE_MODE) == "stop"
     assert not _warnings(caplog)
+
+
+async def test_reloads_while_the_board_stays_offline_say_it_once(
+    hass: HomeAssistant, lilygo_fleet: LilyGoFleet, make_hub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each reload is a closing; a board offline through several says its stop once.
+
+    Renaming a removed battery's entities reloaded the hub ten times in 0.6 s in the e2e, and
+    each closing logged the same warning. Once the stop is made, a later closing that cannot
+    make it says so again.
+    """
+    hub = await _offline_while_discharging(lilygo_fleet, make_hub)
+    bat1, _ = lilygo_fleet.batteries.values()
+    for _ in range(3):
+        assert await hass.config_entries.async_reload(hub.entry.entry_id)
+        await hass.async_block_till_done()
+    assert len(_warnings(caplog)) == 1
+
+    bat1.set_available(True)  # the stop owed is made, then the plan runs it again
+    await hub.tick(20, grid=3000, step=6.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    assert await hass.config_entries.async_reload(hub.entry.entry_id)  # every stop made
+    await hass.async_block_till_done()
+    assert len(_warnings(caplog)) == 1
+    await hub.tick(20, grid=3000, step=6.5)
+    assert bat1.state(Role.FORCIBLE_MODE) == "discharge"
+    bat1.set_available(False)
+    assert await hass.config_entries.async_reload(hub.entry.entry_id)
+    await hass.async_block_till_done()
+    assert len(_warnings(caplog)) == 2
