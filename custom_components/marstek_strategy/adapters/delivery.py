@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-import math
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
@@ -202,11 +201,7 @@ class Delivery:
         ranges: list[tuple[float, float]] = []
         targets: list[float] = []
         for reading, span, model in zip(readings, self.ranges, self.models, strict=False):
-            usable = reading.available and all(
-                math.isfinite(value)
-                for value in (reading.soc, reading.charge_cutoff, reading.discharge_cutoff)
-            )
-            if span is None or model is None or reading.delivered_w is None or not usable:
+            if span is None or model is None or reading.delivered_w is None or not reading.usable:
                 continue
             estimates.append(reading.delivered_w)
             ranges.append(span)

@@ -79,14 +79,8 @@ __all__ = [
 
 
 def _is_valid(battery: BatteryReading) -> bool:
-    """Return whether a reading is usable (available and finite)."""
-    isfinite = math.isfinite
-    return (
-        battery.available
-        and isfinite(battery.soc)
-        and isfinite(battery.charge_cutoff)
-        and isfinite(battery.discharge_cutoff)
-    )
+    """Return whether a reading is usable (``BatteryReading.usable``)."""
+    return battery.usable
 
 
 def _is_finite(value: float | None) -> bool:

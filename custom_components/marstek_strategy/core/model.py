@@ -93,6 +93,13 @@ class BatteryReading:
     # most it may still raise its phase's grid power by, from what the meter saw (W; negative:
     # lower it; inflight.rise_range); None: (0, 0), it goes on as the meter shows it
 
+    @property
+    def usable(self) -> bool:
+        """Return whether the plan controls it: available, its state of charge and cutoffs known."""
+        return self.available and all(
+            math.isfinite(value) for value in (self.soc, self.charge_cutoff, self.discharge_cutoff)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Setpoint:

@@ -199,11 +199,8 @@ def measure(
 
 
 def _takes_part(battery: BatteryReading) -> bool:
-    """Return whether the plan controls battery (the engine's ``_is_valid``)."""
-    return battery.available and all(
-        math.isfinite(value)
-        for value in (battery.soc, battery.charge_cutoff, battery.discharge_cutoff)
-    )
+    """Return whether the plan controls battery (``BatteryReading.usable``)."""
+    return battery.usable
 
 
 @dataclass(frozen=True, slots=True)
